@@ -1,0 +1,86 @@
+// Architecture-neutral egress: packet-in header, PVLAN egress isolation and
+// per-port egress counters (design section 3, steps 3, 9 and 10).
+//
+// The architecture main copies its egress port into meta.egress_port before
+// applying IsoEgress, and drops the packet when meta.drop is set after it.
+
+#ifndef P4CTL_EGRESS_P4
+#define P4CTL_EGRESS_P4
+
+control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
+
+    @name(".egress.port_counter") PORT_COUNTER(port_counter);
+
+    @name(".egress_drop")
+    action egress_drop() {
+        meta.drop = 1;
+    }
+
+    @name(".set_egress_port")
+    action set_egress_port(segment_t segment, bit<2> role, community_t community) {
+        meta.egress_role = role;
+        meta.egress_community = community;
+        // A port of another segment is never a destination, except uplinks,
+        // which carry every segment.
+        if (role != ROLE_UPLINK && segment != meta.segment) {
+            meta.drop = 1;
+        }
+    }
+
+    // Egress port -> its role; ports without an entry transmit nothing.
+    @name(".egress.ports")
+    table ports {
+        key = {
+            meta.egress_port: exact @name("egress_port");
+        }
+        actions = {
+            set_egress_port;
+            @defaultonly egress_drop;
+        }
+        const default_action = egress_drop();
+        size = TABLE_SIZE_PORTS;
+    }
+
+    apply {
+        meta.drop = 0;
+        if (meta.egress_port == CPU_PORT) {
+            hdr.packet_in.setValid();
+            hdr.packet_in.ingress_port = meta.ingress_port;
+            hdr.packet_in._pad = 0;
+            return;
+        }
+        if (meta.bypass == 1) {
+            return;
+        }
+        // Never back out of the port the packet came in on.
+        if (meta.egress_port == meta.ingress_port) {
+            meta.drop = 1;
+            return;
+        }
+        ports.apply();
+        if (meta.drop == 1) {
+            return;
+        }
+        // 9. PVLAN: isolated reaches only promiscuous and uplink ports;
+        // community also reaches its own community; promiscuous and uplink
+        // reach everything.
+        if (meta.egress_role == ROLE_ISOLATED) {
+            // Only promiscuous and uplink ports reach an isolated port.
+            if (meta.role == ROLE_ISOLATED || meta.role == ROLE_COMMUNITY) {
+                meta.drop = 1;
+                return;
+            }
+        } else if (meta.egress_role == ROLE_COMMUNITY) {
+            // Isolated ports never reach a community port; community ports
+            // only their own community.
+            if (meta.role == ROLE_ISOLATED
+                    || (meta.role == ROLE_COMMUNITY && meta.community != meta.egress_community)) {
+                meta.drop = 1;
+                return;
+            }
+        }
+        COUNT_PORT(port_counter, meta.egress_port);
+    }
+}
+
+#endif

@@ -1,0 +1,433 @@
+// Architecture-neutral ingress: port roles, punts, anti-spoofing, identities,
+// ACL, identity policy and L2 forwarding (design section 3, steps 1-8).
+//
+// The architecture main defines PORT_T, CPU_PORT and these externs:
+//   DIRECT_COUNTER(name)        declare a packets+bytes direct counter
+//   TABLE_COUNTERS(name)        the table property that attaches it
+//   PORT_COUNTER(name)          declare a packets+bytes counter indexed by port
+//   COUNT_PORT(name, port)      count one packet on it
+// and maps the results in local_metadata_t (drop, to_cpu, flood,
+// mcast_group, egress_port) onto its own intrinsic metadata.
+//
+// Table and action names are global (leading dot) so that the P4Info is the
+// same on every architecture and the controller needs one name list.
+
+#ifndef P4CTL_INGRESS_P4
+#define P4CTL_INGRESS_P4
+
+#ifndef TABLE_SIZE_PORTS
+#define TABLE_SIZE_PORTS 1024
+#endif
+#ifndef TABLE_SIZE_SEGMENTS
+#define TABLE_SIZE_SEGMENTS 4096
+#endif
+#ifndef TABLE_SIZE_IDENTITY
+#define TABLE_SIZE_IDENTITY 131072
+#endif
+#ifndef TABLE_SIZE_POLICY
+#define TABLE_SIZE_POLICY 262144
+#endif
+#ifndef TABLE_SIZE_ACL
+#define TABLE_SIZE_ACL 8192
+#endif
+#ifndef TABLE_SIZE_L2
+#define TABLE_SIZE_L2 131072
+#endif
+
+control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
+
+    @name(".ingress.port_counter") PORT_COUNTER(port_counter);
+    @name(".ingress.policy_counter") DIRECT_COUNTER(policy_counter);
+
+    @name(".drop")
+    action drop() {
+        meta.drop = 1;
+    }
+
+    // ---- 2. ports: ingress port -> segment, role, community -----------------
+
+    @name(".set_port")
+    action set_port(segment_t segment, bit<2> role, community_t community, bit<1> punt_arp) {
+        meta.segment = segment;
+        meta.role = role;
+        meta.community = community;
+        meta.punt_arp = punt_arp;
+    }
+
+    // A port without an entry drops everything it receives (zero trust).
+    @name(".ingress.ports")
+    table ports {
+        key = {
+            meta.ingress_port: exact @name("ingress_port");
+        }
+        actions = {
+            set_port;
+            @defaultonly drop;
+        }
+        const default_action = drop();
+        size = TABLE_SIZE_PORTS;
+    }
+
+    // ---- segment defaults and flood group -----------------------------------
+
+    @name(".set_segment")
+    action set_segment(bit<1> default_allow, group_t flood_group) {
+        meta.default_allow = default_allow;
+        meta.mcast_group = flood_group;
+    }
+
+    // A port whose segment has no entry drops everything it receives.
+    @name(".ingress.segments")
+    table segments {
+        key = {
+            meta.segment: exact @name("segment");
+        }
+        actions = {
+            set_segment;
+            @defaultonly drop;
+        }
+        const default_action = drop();
+        size = TABLE_SIZE_SEGMENTS;
+    }
+
+    // ---- 4. source identity and anti-spoofing -------------------------------
+
+    @name(".set_src_identity")
+    action set_src_identity(identity_t identity) {
+        meta.src_id = identity;
+    }
+
+    // (port, MAC, IPv4) must belong to a registered endpoint. ARP is checked
+    // on its sender protocol address.
+    @name(".ingress.src_identity_v4")
+    table src_identity_v4 {
+        key = {
+            meta.ingress_port: exact @name("ingress_port");
+            hdr.ethernet.src_addr: exact @name("src_mac");
+            meta.src_ip4: exact @name("src_ip");
+        }
+        actions = {
+            set_src_identity;
+            @defaultonly drop;
+        }
+        const default_action = drop();
+        size = TABLE_SIZE_IDENTITY;
+    }
+
+    @name(".ingress.src_identity_v6")
+    table src_identity_v6 {
+        key = {
+            meta.ingress_port: exact @name("ingress_port");
+            hdr.ethernet.src_addr: exact @name("src_mac");
+            hdr.ipv6.src_addr: exact @name("src_ip");
+        }
+        actions = {
+            set_src_identity;
+            @defaultonly drop;
+        }
+        const default_action = drop();
+        size = TABLE_SIZE_IDENTITY;
+    }
+
+    // ---- 5. destination identity --------------------------------------------
+
+    @name(".set_dst_identity")
+    action set_dst_identity(identity_t identity) {
+        meta.dst_id = identity;
+    }
+
+    // A miss leaves dst_id = IDENTITY_UNKNOWN.
+    @name(".ingress.dst_identity_v4")
+    table dst_identity_v4 {
+        key = {
+            meta.segment: exact @name("segment");
+            meta.dst_ip4: lpm @name("dst_ip");
+        }
+        actions = {
+            set_dst_identity;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = TABLE_SIZE_IDENTITY;
+    }
+
+    @name(".ingress.dst_identity_v6")
+    table dst_identity_v6 {
+        key = {
+            meta.segment: exact @name("segment");
+            hdr.ipv6.dst_addr: lpm @name("dst_ip");
+        }
+        actions = {
+            set_dst_identity;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = TABLE_SIZE_IDENTITY;
+    }
+
+    // ---- 7. infrastructure ACL, before the policy ---------------------------
+
+    @name(".acl_allow")
+    action acl_allow() {
+        meta.acl_verdict = VERDICT_ALLOW;
+    }
+
+    @name(".acl_deny")
+    action acl_deny() {
+        meta.acl_verdict = VERDICT_DENY;
+    }
+
+    @name(".acl_punt")
+    action acl_punt() {
+        meta.acl_verdict = VERDICT_PUNT;
+    }
+
+    @name(".ingress.acl_v4")
+    table acl_v4 {
+        key = {
+            meta.segment: ternary @name("segment");
+            meta.src_ip4: ternary @name("src_ip");
+            meta.dst_ip4: ternary @name("dst_ip");
+            meta.ip_proto: ternary @name("ip_proto");
+            meta.l4_src: ternary @name("l4_src_port");
+            meta.l4_dst: ternary @name("l4_dst_port");
+        }
+        actions = {
+            acl_allow;
+            acl_deny;
+            acl_punt;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = TABLE_SIZE_ACL;
+    }
+
+    @name(".ingress.acl_v6")
+    table acl_v6 {
+        key = {
+            meta.segment: ternary @name("segment");
+            hdr.ipv6.src_addr: ternary @name("src_ip");
+            hdr.ipv6.dst_addr: ternary @name("dst_ip");
+            meta.ip_proto: ternary @name("ip_proto");
+            meta.l4_src: ternary @name("l4_src_port");
+            meta.l4_dst: ternary @name("l4_dst_port");
+        }
+        actions = {
+            acl_allow;
+            acl_deny;
+            acl_punt;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = TABLE_SIZE_ACL;
+    }
+
+    // ---- 6. identity-pair policy --------------------------------------------
+
+    @name(".policy_allow")
+    action policy_allow() {
+        meta.policy_verdict = VERDICT_ALLOW;
+    }
+
+    @name(".policy_deny")
+    action policy_deny() {
+        meta.policy_verdict = VERDICT_DENY;
+    }
+
+    @name(".policy_punt")
+    action policy_punt() {
+        meta.policy_verdict = VERDICT_PUNT;
+    }
+
+    // Identity pair x rule. Replies of allowed flows are separate entries
+    // (source port = service port, TCP with ACK), compiled by the controller.
+    // A miss falls back to the segment default.
+    @name(".ingress.policy")
+    table policy {
+        key = {
+            meta.src_id: ternary @name("src_identity");
+            meta.dst_id: ternary @name("dst_identity");
+            meta.ip_proto: ternary @name("ip_proto");
+            meta.l4_src: range @name("l4_src_port");
+            meta.l4_dst: range @name("l4_dst_port");
+            meta.tcp_flags: ternary @name("tcp_flags");
+        }
+        actions = {
+            policy_allow;
+            policy_deny;
+            policy_punt;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        TABLE_COUNTERS(policy_counter);
+        size = TABLE_SIZE_POLICY;
+    }
+
+    // ---- 8. L2 forwarding ---------------------------------------------------
+
+    @name(".forward")
+    action forward(PORT_T port) {
+        meta.egress_port = port;
+        meta.flood = 0;
+    }
+
+    @name(".flood")
+    action flood() {
+        meta.flood = 1;
+    }
+
+    // Unknown unicast, broadcast and multicast flood to the segment's group.
+    @name(".ingress.l2")
+    table l2 {
+        key = {
+            meta.segment: exact @name("segment");
+            hdr.ethernet.dst_addr: exact @name("dst_mac");
+        }
+        actions = {
+            forward;
+            @defaultonly flood;
+        }
+        const default_action = flood();
+        size = TABLE_SIZE_L2;
+    }
+
+    apply {
+        meta.drop = 0;
+        meta.to_cpu = 0;
+        meta.flood = 0;
+        meta.bypass = 0;
+        meta.forward = 0;
+        meta.src_id = IDENTITY_UNKNOWN;
+        meta.dst_id = IDENTITY_UNKNOWN;
+        meta.acl_verdict = VERDICT_NONE;
+        meta.policy_verdict = VERDICT_NONE;
+        meta.ip_proto = 0;
+        meta.l4_src = 0;
+        meta.l4_dst = 0;
+        meta.tcp_flags = 0;
+        meta.is_ipv6 = 0;
+        meta.src_ip4 = 0;
+        meta.dst_ip4 = 0;
+
+        // 1. Packet-out: leave through the named port, no lookups.
+        if (hdr.packet_out.isValid()) {
+            meta.egress_port = hdr.packet_out.egress_port;
+            meta.bypass = 1;
+            hdr.packet_out.setInvalid();
+            return;
+        }
+
+        COUNT_PORT(port_counter, meta.ingress_port);
+
+        // 3. LLDP is link-local: always to the controller, even from ports
+        // not configured yet (topology discovery needs it).
+        if (hdr.ethernet.ether_type == ETHERTYPE_LLDP) {
+            meta.to_cpu = 1;
+            return;
+        }
+
+        // 2. Port role and segment.
+        ports.apply();
+        if (meta.drop == 1) {
+            return;
+        }
+        segments.apply();
+        if (meta.drop == 1) {
+            return;
+        }
+
+        // Normalise the flow fields.
+        if (hdr.arp.isValid()) {
+            meta.src_ip4 = hdr.arp.spa;
+            meta.dst_ip4 = hdr.arp.tpa;
+        } else if (hdr.ipv4.isValid()) {
+            meta.src_ip4 = hdr.ipv4.src_addr;
+            meta.dst_ip4 = hdr.ipv4.dst_addr;
+            meta.ip_proto = hdr.ipv4.protocol;
+        } else if (hdr.ipv6.isValid()) {
+            meta.is_ipv6 = 1;
+            meta.ip_proto = hdr.ipv6.next_hdr;
+        }
+        if (hdr.tcp.isValid()) {
+            meta.l4_src = hdr.tcp.src_port;
+            meta.l4_dst = hdr.tcp.dst_port;
+            meta.tcp_flags = hdr.tcp.flags;
+        } else if (hdr.udp.isValid()) {
+            meta.l4_src = hdr.udp.src_port;
+            meta.l4_dst = hdr.udp.dst_port;
+        }
+
+        if (meta.role == ROLE_UPLINK) {
+            // Traffic from another switch was checked at its first hop.
+            meta.forward = 1;
+        } else if (hdr.arp.isValid() || hdr.ipv4.isValid() || hdr.ipv6.isValid()) {
+            bool is_nd = hdr.ipv6.isValid() && hdr.icmp.isValid()
+                && hdr.icmp.icmp_type >= ICMPV6_ND_FIRST && hdr.icmp.icmp_type <= ICMPV6_ND_LAST;
+
+            // 4. Anti-spoofing. Neighbour discovery uses link-local and
+            // unspecified sources, so it is not checked on the IPv6 source.
+            if (meta.is_ipv6 == 1) {
+                if (!is_nd) {
+                    src_identity_v6.apply();
+                }
+            } else {
+                src_identity_v4.apply();
+            }
+            if (meta.drop == 1) {
+                return;
+            }
+
+            if (hdr.arp.isValid() || is_nd) {
+                // 3. Address resolution: to the controller, or flooded in
+                // the segment (PVLAN egress rules still apply).
+                if (meta.punt_arp == 1) {
+                    meta.to_cpu = 1;
+                    return;
+                }
+                meta.forward = 1;
+            } else {
+                // 5 and 7. Destination identity, then the ACL.
+                if (meta.is_ipv6 == 1) {
+                    dst_identity_v6.apply();
+                    acl_v6.apply();
+                } else {
+                    dst_identity_v4.apply();
+                    acl_v4.apply();
+                }
+                // 6. Identity policy, then the segment default.
+                bit<2> verdict = meta.acl_verdict;
+                if (verdict == VERDICT_NONE) {
+                    policy.apply();
+                    verdict = meta.policy_verdict;
+                }
+                if (verdict == VERDICT_NONE) {
+                    if (meta.default_allow == 1) {
+                        verdict = VERDICT_ALLOW;
+                    } else {
+                        verdict = VERDICT_DENY;
+                    }
+                }
+                if (verdict == VERDICT_ALLOW) {
+                    meta.forward = 1;
+                } else if (verdict == VERDICT_PUNT) {
+                    meta.to_cpu = 1;
+                    return;
+                } else {
+                    meta.drop = 1;
+                    return;
+                }
+            }
+        } else {
+            // Any other ethertype on an access port is dropped.
+            meta.drop = 1;
+            return;
+        }
+
+        if (meta.forward == 1) {
+            // 8. L2.
+            l2.apply();
+        }
+    }
+}
+
+#endif
