@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"slices"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// EntryKey returns the identity of a table entry as P4Runtime defines it:
+// table, match and priority. Values are compared in canonical form and
+// matches in field-id order, so two encodings of the same key give the same
+// string whatever their byte widths or match order.
+func EntryKey(e *p4v1.TableEntry) string {
+	b := make([]byte, 0, 16+len(e.GetMatch())*24)
+	b = binary.BigEndian.AppendUint32(b, e.GetTableId())
+	b = binary.BigEndian.AppendUint32(b, uint32(e.GetPriority()))
+	if e.GetIsDefaultAction() {
+		b = append(b, 'D')
+	}
+	ms := e.GetMatch()
+	if !slices.IsSortedFunc(ms, cmpMatch) {
+		ms = slices.SortedFunc(slices.Values(ms), cmpMatch)
+	}
+	for _, m := range ms {
+		b = binary.BigEndian.AppendUint32(b, m.GetFieldId())
+		switch mt := m.GetFieldMatchType().(type) {
+		case *p4v1.FieldMatch_Exact_:
+			b = appendValue(append(b, 'e'), mt.Exact.GetValue())
+		case *p4v1.FieldMatch_Lpm:
+			b = appendValue(append(b, 'l'), mt.Lpm.GetValue())
+			b = binary.BigEndian.AppendUint32(b, uint32(mt.Lpm.GetPrefixLen()))
+		case *p4v1.FieldMatch_Ternary_:
+			b = appendValue(append(b, 't'), mt.Ternary.GetValue())
+			b = appendValue(b, mt.Ternary.GetMask())
+		case *p4v1.FieldMatch_Range_:
+			b = appendValue(append(b, 'r'), mt.Range.GetLow())
+			b = appendValue(b, mt.Range.GetHigh())
+		case *p4v1.FieldMatch_Optional_:
+			b = appendValue(append(b, 'o'), mt.Optional.GetValue())
+		default:
+			b = append(b, '?')
+		}
+	}
+	return string(b)
+}
+
+func cmpMatch(a, b *p4v1.FieldMatch) int {
+	return int(a.GetFieldId()) - int(b.GetFieldId())
+}
+
+func appendValue(b, v []byte) []byte {
+	v = Canonical(v)
+	b = append(b, byte(len(v)))
+	return append(b, v...)
+}
+
+// NormalizeEntry returns a copy of e in the form the controller writes:
+// canonical values, matches sorted by field id and action params sorted by
+// param id. Entries read back from a target compare equal (proto.Equal)
+// to what was written once both are normalized; counter data and
+// metadata other than the key and action are kept as they are.
+func NormalizeEntry(e *p4v1.TableEntry) *p4v1.TableEntry {
+	c := proto.Clone(e).(*p4v1.TableEntry)
+	for _, m := range c.Match {
+		switch mt := m.GetFieldMatchType().(type) {
+		case *p4v1.FieldMatch_Exact_:
+			mt.Exact.Value = Canonical(mt.Exact.Value)
+		case *p4v1.FieldMatch_Lpm:
+			mt.Lpm.Value = Canonical(mt.Lpm.Value)
+		case *p4v1.FieldMatch_Ternary_:
+			mt.Ternary.Value = Canonical(mt.Ternary.Value)
+			mt.Ternary.Mask = Canonical(mt.Ternary.Mask)
+		case *p4v1.FieldMatch_Range_:
+			mt.Range.Low = Canonical(mt.Range.Low)
+			mt.Range.High = Canonical(mt.Range.High)
+		case *p4v1.FieldMatch_Optional_:
+			mt.Optional.Value = Canonical(mt.Optional.Value)
+		}
+	}
+	slices.SortFunc(c.Match, cmpMatch)
+	if a := c.GetAction().GetAction(); a != nil {
+		for _, p := range a.Params {
+			p.Value = Canonical(p.Value)
+		}
+		slices.SortFunc(a.Params, func(x, y *p4v1.Action_Param) int { return int(x.GetParamId()) - int(y.GetParamId()) })
+	}
+	return c
+}
