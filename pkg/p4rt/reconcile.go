@@ -1,0 +1,138 @@
+package p4rt
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// Plan is the difference between what a device holds and what it should
+// hold, as table-entry updates.
+type Plan struct {
+	Insert []*p4v1.TableEntry
+	Modify []*p4v1.TableEntry
+	Delete []*p4v1.TableEntry
+}
+
+// Empty reports whether the device already holds the desired entries.
+func (p Plan) Empty() bool { return len(p.Insert)+len(p.Modify)+len(p.Delete) == 0 }
+
+func (p Plan) String() string {
+	return fmt.Sprintf("%d inserts, %d modifies, %d deletes", len(p.Insert), len(p.Modify), len(p.Delete))
+}
+
+// Diff compares the desired entries with the installed ones. Entries are
+// matched by key (table, match, priority) and compared by action after
+// normalization, so a target that echoes values padded to the field width
+// or in another order does not cause rewrites. Counter data and other
+// read-only fields never count as a difference. desired must not hold two
+// entries with one key.
+func Diff(desired, installed []*p4v1.TableEntry) Plan {
+	have := make(map[string]*p4v1.TableEntry, len(installed))
+	for _, e := range installed {
+		have[pipeline.EntryKey(e)] = e
+	}
+	var p Plan
+	for _, want := range desired {
+		k := pipeline.EntryKey(want)
+		got, ok := have[k]
+		if !ok {
+			p.Insert = append(p.Insert, want)
+			continue
+		}
+		delete(have, k)
+		if !sameAction(want, got) {
+			p.Modify = append(p.Modify, want)
+		}
+	}
+	for _, e := range installed {
+		if _, stale := have[pipeline.EntryKey(e)]; stale {
+			p.Delete = append(p.Delete, e)
+		}
+	}
+	return p
+}
+
+func sameAction(a, b *p4v1.TableEntry) bool {
+	na, nb := pipeline.NormalizeEntry(a), pipeline.NormalizeEntry(b)
+	return proto.Equal(na.GetAction(), nb.GetAction())
+}
+
+// ReadTables reads every entry of the given tables (all tables if none).
+func (s *Session) ReadTables(ctx context.Context, tableIDs ...uint32) ([]*p4v1.TableEntry, error) {
+	if len(tableIDs) == 0 {
+		tableIDs = []uint32{0}
+	}
+	q := make([]*p4v1.Entity, len(tableIDs))
+	for i, id := range tableIDs {
+		q[i] = &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: id}}}
+	}
+	var out []*p4v1.TableEntry
+	err := s.Read(ctx, q, func(e *p4v1.Entity) error {
+		if te := e.GetTableEntry(); te != nil {
+			out = append(out, te)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// WritePlan applies p: deletes first (so that a full table has room), then
+// modifies, then inserts, each phase finished before the next starts.
+func (s *Session) WritePlan(ctx context.Context, p Plan, o BulkOptions) error {
+	phases := []struct {
+		typ     p4v1.Update_Type
+		entries []*p4v1.TableEntry
+	}{
+		{p4v1.Update_DELETE, p.Delete},
+		{p4v1.Update_MODIFY, p.Modify},
+		{p4v1.Update_INSERT, p.Insert},
+	}
+	for _, ph := range phases {
+		if len(ph.entries) == 0 {
+			continue
+		}
+		ups := make([]*p4v1.Update, len(ph.entries))
+		for i, e := range ph.entries {
+			ups[i] = &p4v1.Update{Type: ph.typ, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}}}
+		}
+		if err := s.WriteBulk(ctx, ups, o); err != nil {
+			return fmt.Errorf("%s phase: %w", ph.typ, err)
+		}
+	}
+	return nil
+}
+
+// Reconcile makes the device's entries in the given tables equal to
+// desired with the fewest writes: it reads the tables back, diffs, and
+// writes the plan. It returns the plan it wrote; an equal device gets no
+// write at all.
+func (s *Session) Reconcile(ctx context.Context, desired []*p4v1.TableEntry, o BulkOptions, tableIDs ...uint32) (Plan, error) {
+	if len(tableIDs) == 0 {
+		seen := map[uint32]bool{}
+		for _, e := range desired {
+			if !seen[e.GetTableId()] {
+				seen[e.GetTableId()] = true
+				tableIDs = append(tableIDs, e.GetTableId())
+			}
+		}
+		slices.Sort(tableIDs)
+		if len(tableIDs) == 0 {
+			return Plan{}, nil
+		}
+	}
+	installed, err := s.ReadTables(ctx, tableIDs...)
+	if err != nil {
+		return Plan{}, err
+	}
+	p := Diff(desired, installed)
+	if p.Empty() {
+		return p, nil
+	}
+	return p, s.WritePlan(ctx, p, o)
+}
