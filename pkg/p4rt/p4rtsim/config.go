@@ -1,0 +1,114 @@
+package p4rtsim
+
+import (
+	"context"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// SetForwardingPipelineConfig verifies, saves and commits pipelines. A
+// commit replaces the forwarding state: every table, group and counter
+// starts empty, as on a switch that loads a new program.
+func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetForwardingPipelineConfigRequest) (*p4v1.SetForwardingPipelineConfigResponse, error) {
+	if err := s.checkDevice(req.GetDeviceId()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkPrimary(req.GetRole(), req.GetElectionId()); err != nil {
+		return nil, err
+	}
+	verify := func() (*pipeline.Info, error) {
+		cfg := req.GetConfig()
+		if cfg == nil || cfg.GetP4Info() == nil {
+			return nil, status.Error(codes.InvalidArgument, "config without P4Info")
+		}
+		if len(cfg.GetP4DeviceConfig()) == 0 {
+			return nil, status.Error(codes.InvalidArgument, "config without p4_device_config")
+		}
+		info, err := pipeline.NewInfo(cfg.GetP4Info())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "invalid P4Info: %v", err)
+		}
+		return info, nil
+	}
+	switch req.GetAction() {
+	case p4v1.SetForwardingPipelineConfigRequest_VERIFY:
+		_, err := verify()
+		return &p4v1.SetForwardingPipelineConfigResponse{}, err
+	case p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_SAVE:
+		if _, err := verify(); err != nil {
+			return nil, err
+		}
+		s.saved = proto.Clone(req.GetConfig()).(*p4v1.ForwardingPipelineConfig)
+	case p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT:
+		info, err := verify()
+		if err != nil {
+			return nil, err
+		}
+		s.commit(proto.Clone(req.GetConfig()).(*p4v1.ForwardingPipelineConfig), info)
+	case p4v1.SetForwardingPipelineConfigRequest_COMMIT:
+		if s.saved == nil {
+			return nil, status.Error(codes.FailedPrecondition, "COMMIT without a saved config")
+		}
+		info, err := pipeline.NewInfo(s.saved.GetP4Info())
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "saved config: %v", err)
+		}
+		s.commit(s.saved, info)
+		s.saved = nil
+	default:
+		return nil, status.Errorf(codes.Unimplemented, "pipeline action %s is not supported", req.GetAction())
+	}
+	return &p4v1.SetForwardingPipelineConfigResponse{}, nil
+}
+
+// commit installs a pipeline with empty forwarding state. Callers hold mu.
+func (s *Server) commit(cfg *p4v1.ForwardingPipelineConfig, info *pipeline.Info) {
+	s.config = cfg
+	s.info = info
+	s.tables = map[uint32]*table{}
+	for _, t := range info.Tables() {
+		size := t.Size
+		if s.opts.TableSize > 0 {
+			size = s.opts.TableSize
+		}
+		s.tables[t.ID] = newTable(t, size)
+	}
+	s.groups = map[uint32]*p4v1.MulticastGroupEntry{}
+	s.indexed = map[uint32][]counterData{}
+	for _, c := range info.Counters() {
+		s.indexed[c.ID] = make([]counterData, c.Size)
+	}
+	s.log.Info("pipeline committed", "cookie", cfg.GetCookie().GetCookie(), "tables", len(s.tables))
+}
+
+// GetForwardingPipelineConfig returns the committed pipeline, in the parts
+// the request asks for.
+func (s *Server) GetForwardingPipelineConfig(_ context.Context, req *p4v1.GetForwardingPipelineConfigRequest) (*p4v1.GetForwardingPipelineConfigResponse, error) {
+	if err := s.checkDevice(req.GetDeviceId()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.config == nil {
+		return nil, status.Error(codes.FailedPrecondition, "no forwarding pipeline config set")
+	}
+	out := &p4v1.ForwardingPipelineConfig{Cookie: s.config.GetCookie()}
+	switch req.GetResponseType() {
+	case p4v1.GetForwardingPipelineConfigRequest_ALL:
+		out.P4Info = s.config.GetP4Info()
+		out.P4DeviceConfig = s.config.GetP4DeviceConfig()
+	case p4v1.GetForwardingPipelineConfigRequest_COOKIE_ONLY:
+	case p4v1.GetForwardingPipelineConfigRequest_P4INFO_AND_COOKIE:
+		out.P4Info = s.config.GetP4Info()
+	case p4v1.GetForwardingPipelineConfigRequest_DEVICE_CONFIG_AND_COOKIE:
+		out.P4DeviceConfig = s.config.GetP4DeviceConfig()
+	}
+	return &p4v1.GetForwardingPipelineConfigResponse{Config: out}, nil
+}

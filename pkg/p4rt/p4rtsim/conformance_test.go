@@ -1,0 +1,15 @@
+package p4rtsim_test
+
+import (
+	"testing"
+
+	"google.golang.org/grpc"
+
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rttest"
+)
+
+func TestConformance(t *testing.T) {
+	_, dial := startSim(t, p4rtsim.Options{})
+	p4rttest.Run(t, p4rttest.Target{Addr: "passthrough:///sim", DeviceID: deviceID, DialOptions: []grpc.DialOption{dial}, Pipeline: embedded(t)})
+}

@@ -1,0 +1,182 @@
+package p4rtsim
+
+import (
+	"sort"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// readBatch is how many entities go in one ReadResponse.
+const readBatch = 1000
+
+// Read answers table entries (one, one table, or all with table_id 0),
+// direct counters, indexed counters and multicast groups. The state is
+// captured under the lock and streamed after it is released, so a large
+// read does not stall writes; what it returns is one consistent moment.
+func (s *Server) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) error {
+	if err := s.checkDevice(req.GetDeviceId()); err != nil {
+		return err
+	}
+	var out []*p4v1.Entity
+	s.mu.Lock()
+	if s.config == nil {
+		s.mu.Unlock()
+		return status.Error(codes.FailedPrecondition, "no forwarding pipeline config set")
+	}
+	for _, e := range req.GetEntities() {
+		var err error
+		out, err = s.collect(out, e)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	s.mu.Unlock()
+	for len(out) > 0 {
+		n := min(len(out), readBatch)
+		if err := srv.Send(&p4v1.ReadResponse{Entities: out[:n]}); err != nil {
+			return err
+		}
+		out = out[n:]
+	}
+	return nil
+}
+
+// collect appends what e selects. Callers hold mu. Entities are built
+// fresh (stored entries are immutable once written, so they are shared).
+func (s *Server) collect(out []*p4v1.Entity, e *p4v1.Entity) ([]*p4v1.Entity, error) {
+	switch x := e.GetEntity().(type) {
+	case *p4v1.Entity_TableEntry:
+		return s.collectTable(out, x.TableEntry, false)
+	case *p4v1.Entity_DirectCounterEntry:
+		te := x.DirectCounterEntry.GetTableEntry()
+		if te == nil {
+			te = &p4v1.TableEntry{}
+		}
+		return s.collectTable(out, te, true)
+	case *p4v1.Entity_CounterEntry:
+		return s.collectCounters(out, x.CounterEntry)
+	case *p4v1.Entity_PacketReplicationEngineEntry:
+		g := x.PacketReplicationEngineEntry.GetMulticastGroupEntry()
+		if g == nil {
+			return nil, status.Error(codes.Unimplemented, "only multicast group entries are supported")
+		}
+		ids := make([]uint32, 0, len(s.groups))
+		for id := range s.groups {
+			if g.GetMulticastGroupId() == 0 || g.GetMulticastGroupId() == id {
+				ids = append(ids, id)
+			}
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, id := range ids {
+			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{
+				PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{
+					Type: &p4v1.PacketReplicationEngineEntry_MulticastGroupEntry{MulticastGroupEntry: proto.Clone(s.groups[id]).(*p4v1.MulticastGroupEntry)},
+				}}})
+		}
+		return out, nil
+	default:
+		return nil, status.Errorf(codes.Unimplemented, "reading %T is not supported", x)
+	}
+}
+
+func (s *Server) collectTable(out []*p4v1.Entity, q *p4v1.TableEntry, directCounters bool) ([]*p4v1.Entity, error) {
+	var tables []*table
+	if q.GetTableId() == 0 {
+		for _, t := range s.info.Tables() {
+			tables = append(tables, s.tables[t.ID])
+		}
+	} else {
+		t, ok := s.tables[q.GetTableId()]
+		if !ok {
+			return nil, status.Errorf(codes.NotFound, "unknown table id %d", q.GetTableId())
+		}
+		tables = append(tables, t)
+	}
+	withCounters := directCounters || q.GetCounterData() != nil
+	emit := func(t *table, se *simEntry) {
+		if directCounters && t.info.DirectCounterID == 0 {
+			return
+		}
+		e := se.entry
+		if withCounters && t.info.DirectCounterID != 0 {
+			// A shallow copy: stored entries are never mutated.
+			e = &p4v1.TableEntry{TableId: e.TableId, Match: e.Match, Action: e.Action, Priority: e.Priority,
+				IsDefaultAction: e.IsDefaultAction, IdleTimeoutNs: e.IdleTimeoutNs, Metadata: e.Metadata,
+				CounterData: se.counter.proto()}
+		}
+		if directCounters {
+			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{
+				DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: se.entry, Data: se.counter.proto()}}})
+			return
+		}
+		out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}})
+	}
+	if q.GetIsDefaultAction() && !directCounters {
+		for _, t := range tables {
+			act := t.deflt
+			if act == nil {
+				act = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: t.info.DefaultActionID}}}
+			}
+			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
+				TableId: t.info.ID, IsDefaultAction: true, Action: act}}})
+		}
+		return out, nil
+	}
+	if len(q.GetMatch()) > 0 || q.GetPriority() != 0 {
+		// One entry, named by its key.
+		if q.GetTableId() == 0 {
+			return nil, status.Error(codes.InvalidArgument, "a match without a table id")
+		}
+		if err := s.info.CheckEntryKey(q); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		t := tables[0]
+		if se, ok := t.entries[pipeline.EntryKey(q)]; ok {
+			emit(t, se)
+		}
+		return out, nil
+	}
+	for _, t := range tables {
+		for _, se := range t.entries {
+			emit(t, se)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) collectCounters(out []*p4v1.Entity, q *p4v1.CounterEntry) ([]*p4v1.Entity, error) {
+	ids := make([]uint32, 0, len(s.indexed))
+	if q.GetCounterId() != 0 {
+		if _, ok := s.indexed[q.GetCounterId()]; !ok {
+			return nil, status.Errorf(codes.NotFound, "unknown counter id %d", q.GetCounterId())
+		}
+		ids = append(ids, q.GetCounterId())
+	} else {
+		for id := range s.indexed {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	}
+	for _, id := range ids {
+		cells := s.indexed[id]
+		lo, hi := int64(0), int64(len(cells))
+		if q.GetIndex() != nil {
+			lo = q.GetIndex().GetIndex()
+			if lo < 0 || lo >= hi {
+				return nil, status.Errorf(codes.OutOfRange, "counter index %d outside 0..%d", lo, hi-1)
+			}
+			hi = lo + 1
+		}
+		for i := lo; i < hi; i++ {
+			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
+				CounterId: id, Index: &p4v1.Index{Index: i}, Data: cells[i].proto()}}})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,254 @@
+package p4rtsim
+
+import (
+	"context"
+	"fmt"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+type counterData struct{ bytes, packets int64 }
+
+func (c counterData) proto() *p4v1.CounterData {
+	return &p4v1.CounterData{ByteCount: c.bytes, PacketCount: c.packets}
+}
+
+type simEntry struct {
+	entry   *p4v1.TableEntry // normalized, without counter data
+	counter counterData
+}
+
+type table struct {
+	info    *pipeline.Table
+	size    int64
+	entries map[string]*simEntry
+	deflt   *p4v1.TableAction // set by a default-entry MODIFY; nil: the P4Info's
+}
+
+func newTable(t *pipeline.Table, size int64) *table {
+	return &table{info: t, size: size, entries: map[string]*simEntry{}}
+}
+
+// Write applies the updates in order, each on its own: updates before and
+// after a failed one are applied (CONTINUE_ON_ERROR, what BMv2 does). When
+// any update fails the RPC returns UNKNOWN with one p4.v1.Error per update
+// in the details, OK for the ones applied.
+func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+	if err := s.checkDevice(req.GetDeviceId()); err != nil {
+		return nil, err
+	}
+	if a := req.GetAtomicity(); a != p4v1.WriteRequest_CONTINUE_ON_ERROR {
+		return nil, status.Errorf(codes.Unimplemented, "atomicity %s is not supported", a)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkPrimary(req.GetRole(), req.GetElectionId()); err != nil {
+		return nil, err
+	}
+	if s.config == nil {
+		return nil, status.Error(codes.FailedPrecondition, "no forwarding pipeline config set")
+	}
+	var errs []error
+	failed := 0
+	for i, u := range req.GetUpdates() {
+		err := s.apply(u)
+		if err != nil && errs == nil {
+			errs = make([]error, len(req.GetUpdates()))
+		}
+		if errs != nil {
+			errs[i] = err
+		}
+		if err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return &p4v1.WriteResponse{}, nil
+	}
+	st := status.New(codes.Unknown, fmt.Sprintf("%d of %d updates failed", failed, len(req.GetUpdates()))).Proto()
+	for _, err := range errs {
+		pe := &p4v1.Error{CanonicalCode: int32(code.Code_OK)}
+		if err != nil {
+			pe = &p4v1.Error{CanonicalCode: int32(status.Code(err)), Message: status.Convert(err).Message(), Space: "p4rtsim"}
+		}
+		d, _ := anypb.New(pe)
+		st.Details = append(st.Details, d)
+	}
+	return nil, status.ErrorProto(st)
+}
+
+func (s *Server) apply(u *p4v1.Update) error {
+	switch e := u.GetEntity().GetEntity().(type) {
+	case *p4v1.Entity_TableEntry:
+		return s.applyTableEntry(u.GetType(), e.TableEntry)
+	case *p4v1.Entity_PacketReplicationEngineEntry:
+		g := e.PacketReplicationEngineEntry.GetMulticastGroupEntry()
+		if g == nil {
+			return status.Error(codes.Unimplemented, "only multicast group entries are supported")
+		}
+		return s.applyGroup(u.GetType(), g)
+	case *p4v1.Entity_DirectCounterEntry:
+		return s.applyDirectCounter(u.GetType(), e.DirectCounterEntry)
+	case *p4v1.Entity_CounterEntry:
+		return s.applyCounter(u.GetType(), e.CounterEntry)
+	case nil:
+		return status.Error(codes.InvalidArgument, "update without entity")
+	default:
+		return status.Errorf(codes.Unimplemented, "entity %T is not supported", e)
+	}
+}
+
+func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry) error {
+	t, ok := s.tables[te.GetTableId()]
+	if !ok {
+		return status.Errorf(codes.NotFound, "unknown table id %d", te.GetTableId())
+	}
+	if te.GetIsDefaultAction() {
+		if typ != p4v1.Update_MODIFY {
+			return status.Errorf(codes.InvalidArgument, "table %s: the default entry can only be modified", t.info.Name)
+		}
+		if err := s.info.CheckEntry(te); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		t.deflt = proto.Clone(te.GetAction()).(*p4v1.TableAction)
+		return nil
+	}
+	switch typ {
+	case p4v1.Update_INSERT, p4v1.Update_MODIFY:
+		if err := s.info.CheckEntry(te); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+	case p4v1.Update_DELETE:
+		if err := s.info.CheckEntryKey(te); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+	default:
+		return status.Errorf(codes.InvalidArgument, "update type %s", typ)
+	}
+	key := pipeline.EntryKey(te)
+	cur, exists := t.entries[key]
+	switch typ {
+	case p4v1.Update_INSERT:
+		if exists {
+			return status.Errorf(codes.AlreadyExists, "table %s: entry already exists", t.info.Name)
+		}
+		if int64(len(t.entries)) >= t.size {
+			return status.Errorf(codes.ResourceExhausted, "table %s is full (%d entries)", t.info.Name, t.size)
+		}
+		n := pipeline.NormalizeEntry(te)
+		n.CounterData = nil
+		se := &simEntry{entry: n}
+		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
+			se.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
+		}
+		t.entries[key] = se
+	case p4v1.Update_MODIFY:
+		if !exists {
+			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
+		}
+		n := pipeline.NormalizeEntry(te)
+		n.CounterData = nil
+		cur.entry = n
+		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
+			cur.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
+		}
+	case p4v1.Update_DELETE:
+		if !exists {
+			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
+		}
+		delete(t.entries, key)
+	}
+	return nil
+}
+
+func (s *Server) applyGroup(typ p4v1.Update_Type, g *p4v1.MulticastGroupEntry) error {
+	id := g.GetMulticastGroupId()
+	if id == 0 {
+		return status.Error(codes.InvalidArgument, "multicast group id 0 is reserved")
+	}
+	_, exists := s.groups[id]
+	switch typ {
+	case p4v1.Update_INSERT:
+		if exists {
+			return status.Errorf(codes.AlreadyExists, "multicast group %d already exists", id)
+		}
+	case p4v1.Update_MODIFY, p4v1.Update_DELETE:
+		if !exists {
+			return status.Errorf(codes.NotFound, "multicast group %d does not exist", id)
+		}
+	default:
+		return status.Errorf(codes.InvalidArgument, "update type %s", typ)
+	}
+	if typ == p4v1.Update_DELETE {
+		delete(s.groups, id)
+		return nil
+	}
+	seen := map[[2]uint32]bool{}
+	for _, r := range g.GetReplicas() {
+		k := [2]uint32{r.GetEgressPort(), r.GetInstance()}
+		if seen[k] {
+			return status.Errorf(codes.InvalidArgument, "multicast group %d: replica (port %d, instance %d) twice", id, k[0], k[1])
+		}
+		seen[k] = true
+	}
+	s.groups[id] = proto.Clone(g).(*p4v1.MulticastGroupEntry)
+	return nil
+}
+
+func (s *Server) applyDirectCounter(typ p4v1.Update_Type, dc *p4v1.DirectCounterEntry) error {
+	if typ != p4v1.Update_MODIFY {
+		return status.Error(codes.InvalidArgument, "direct counters can only be modified")
+	}
+	te := dc.GetTableEntry()
+	t, ok := s.tables[te.GetTableId()]
+	if !ok || t.info.DirectCounterID == 0 {
+		return status.Errorf(codes.InvalidArgument, "table id %d has no direct counter", te.GetTableId())
+	}
+	se, ok := t.entries[pipeline.EntryKey(te)]
+	if !ok {
+		return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
+	}
+	se.counter = counterData{bytes: dc.GetData().GetByteCount(), packets: dc.GetData().GetPacketCount()}
+	return nil
+}
+
+func (s *Server) applyCounter(typ p4v1.Update_Type, ce *p4v1.CounterEntry) error {
+	if typ != p4v1.Update_MODIFY {
+		return status.Error(codes.InvalidArgument, "counters can only be modified")
+	}
+	cells, ok := s.indexed[ce.GetCounterId()]
+	if !ok {
+		return status.Errorf(codes.NotFound, "unknown counter id %d", ce.GetCounterId())
+	}
+	i := ce.GetIndex().GetIndex()
+	if ce.GetIndex() == nil || i < 0 || i >= int64(len(cells)) {
+		return status.Errorf(codes.OutOfRange, "counter index %d outside 0..%d", i, len(cells)-1)
+	}
+	cells[i] = counterData{bytes: ce.GetData().GetByteCount(), packets: ce.GetData().GetPacketCount()}
+	return nil
+}
+
+// AddDirectCounter adds to the direct counter of the entry with e's key, as
+// if the data plane had matched it. It reports whether the entry exists.
+func (s *Server) AddDirectCounter(e *p4v1.TableEntry, packets, bytes int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tables[e.GetTableId()]
+	if !ok {
+		return false
+	}
+	se, ok := t.entries[pipeline.EntryKey(e)]
+	if !ok {
+		return false
+	}
+	se.counter.packets += packets
+	se.counter.bytes += bytes
+	return true
+}

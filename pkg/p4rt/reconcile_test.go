@@ -1,0 +1,174 @@
+package p4rt_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/p4ctl/p4ctl/pkg/p4rt"
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+func l2(t *testing.T, in *pipeline.Info, seg, mac, port uint64) *p4v1.TableEntry {
+	t.Helper()
+	m := pipeline.Uint(mac)
+	e, err := in.NewEntry("ingress.l2").Exact("segment", pipeline.Uint(seg)).Exact("dst_mac", m).
+		Action("forward", pipeline.P("port", pipeline.Uint(port))).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func embedded(t *testing.T) *pipeline.Pipeline {
+	t.Helper()
+	p, err := pipeline.Embedded("bmv2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDiff(t *testing.T) {
+	in := embedded(t).Info
+	padded := proto.Clone(l2(t, in, 1, 0xa, 3)).(*p4v1.TableEntry)
+	padded.Match[1].GetExact().Value = []byte{0, 0, 0, 0, 0, 0xa} // as a target echoes a bit<48>
+	padded.GetAction().GetAction().Params[0].Value = []byte{0, 3}
+	padded.CounterData = &p4v1.CounterData{PacketCount: 9}
+	cases := []struct {
+		name                string
+		desired, installed  []*p4v1.TableEntry
+		ins, mod, del, want int
+	}{
+		{name: "equal", desired: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 3)}, installed: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 3)}},
+		{name: "padded echo is equal", desired: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 3)}, installed: []*p4v1.TableEntry{padded}},
+		{name: "missing", desired: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 3), l2(t, in, 1, 0xb, 4)}, installed: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 3)}, ins: 1},
+		{name: "stale", desired: nil, installed: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 3)}, del: 1},
+		{name: "changed action", desired: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 4)}, installed: []*p4v1.TableEntry{padded}, mod: 1},
+		{name: "segment is part of the key", desired: []*p4v1.TableEntry{l2(t, in, 2, 0xa, 3)}, installed: []*p4v1.TableEntry{l2(t, in, 1, 0xa, 3)}, ins: 1, del: 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := p4rt.Diff(c.desired, c.installed)
+			if len(p.Insert) != c.ins || len(p.Modify) != c.mod || len(p.Delete) != c.del {
+				t.Errorf("plan %v, want %d inserts, %d modifies, %d deletes", p, c.ins, c.mod, c.del)
+			}
+		})
+	}
+}
+
+func startSim(t *testing.T, o p4rtsim.Options) grpc.DialOption {
+	t.Helper()
+	o.DeviceID = 1
+	sim := p4rtsim.New(o)
+	lis := bufconn.Listen(1 << 20)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sim: %v", err)
+		}
+	})
+	return grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
+}
+
+func primary(t *testing.T, dial grpc.DialOption, p *pipeline.Pipeline) *p4rt.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := p4rt.Open(ctx, "passthrough:///sim", p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{Low: 1}, DialOptions: dialOpts(dial)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.SetPipeline(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestWriteBulkMapsErrorsToInputIndex(t *testing.T) {
+	p := embedded(t)
+	s := primary(t, startSim(t, p4rtsim.Options{}), p)
+	ctx := context.Background()
+	var ups []*p4v1.Update
+	for i := uint64(0); i < 2500; i++ {
+		ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: l2(t, p.Info, 1, i, 1)}}})
+	}
+	// Duplicates at known positions, in different batches.
+	for _, i := range []int{7, 1234, 2499} {
+		ups[i] = proto.Clone(ups[i-1]).(*p4v1.Update)
+	}
+	err := s.WriteBulk(ctx, ups, p4rt.BulkOptions{BatchSize: 100, InFlight: 3})
+	var we *p4rt.WriteError
+	if !errors.As(err, &we) {
+		t.Fatalf("err = %v, want *WriteError", err)
+	}
+	var got []int
+	for _, u := range we.Updates {
+		if u.Code != codes.AlreadyExists {
+			t.Errorf("update %d: %v", u.Index, u.Code)
+		}
+		got = append(got, u.Index)
+	}
+	if len(got) != 3 || got[0] != 7 || got[1] != 1234 || got[2] != 2499 {
+		t.Errorf("failed indexes %v, want [7 1234 2499]", got)
+	}
+}
+
+func TestReconcileIsMinimalAndIdempotent(t *testing.T) {
+	p := embedded(t)
+	s := primary(t, startSim(t, p4rtsim.Options{}), p)
+	ctx := context.Background()
+	var desired []*p4v1.TableEntry
+	for i := uint64(0); i < 3000; i++ {
+		desired = append(desired, l2(t, p.Info, 1, i, 1))
+	}
+	o := p4rt.BulkOptions{BatchSize: 500, InFlight: 2}
+	plan, err := s.Reconcile(ctx, desired, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Insert) != 3000 || len(plan.Modify)+len(plan.Delete) != 0 {
+		t.Fatalf("first reconcile: %v", plan)
+	}
+	plan, err = s.Reconcile(ctx, desired, o)
+	if err != nil || !plan.Empty() {
+		t.Fatalf("second reconcile: %v, %v; want no writes", plan, err)
+	}
+	// Change a little: one action, one removed, one added.
+	desired[10] = l2(t, p.Info, 1, 10, 2)
+	removed := desired[20]
+	desired = append(desired[:20], desired[21:]...)
+	desired = append(desired, l2(t, p.Info, 2, 5, 3))
+	plan, err = s.Reconcile(ctx, desired, o, removed.TableId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Insert) != 1 || len(plan.Modify) != 1 || len(plan.Delete) != 1 {
+		t.Fatalf("delta reconcile: %v, want 1/1/1", plan)
+	}
+	installed, err := s.ReadTables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := p4rt.Diff(desired, installed); !after.Empty() {
+		t.Fatalf("device differs from desired after reconcile: %v", after)
+	}
+}
+
+func dialOpts(d grpc.DialOption) []grpc.DialOption { return []grpc.DialOption{d} }
+
+func statusCode(err error) codes.Code { return status.Code(err) }
