@@ -1,6 +1,7 @@
 package p4rt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -58,9 +59,31 @@ func Diff(desired, installed []*p4v1.TableEntry) Plan {
 	return p
 }
 
+// sameAction compares two entries' actions as values: same action, same
+// params by id with canonically equal values. It allocates nothing; it runs
+// once per desired entry on every reconcile.
 func sameAction(a, b *p4v1.TableEntry) bool {
-	na, nb := pipeline.NormalizeEntry(a), pipeline.NormalizeEntry(b)
-	return proto.Equal(na.GetAction(), nb.GetAction())
+	x, y := a.GetAction().GetAction(), b.GetAction().GetAction()
+	if x == nil || y == nil {
+		// Action profiles are not used by p4ctl; fall back to a full compare.
+		return proto.Equal(pipeline.NormalizeEntry(a).GetAction(), pipeline.NormalizeEntry(b).GetAction())
+	}
+	if x.GetActionId() != y.GetActionId() || len(x.GetParams()) != len(y.GetParams()) {
+		return false
+	}
+	for _, p := range x.GetParams() {
+		found := false
+		for _, q := range y.GetParams() {
+			if q.GetParamId() == p.GetParamId() {
+				found = bytes.Equal(pipeline.Canonical(p.GetValue()), pipeline.Canonical(q.GetValue()))
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadTables reads every entry of the given tables (all tables if none).

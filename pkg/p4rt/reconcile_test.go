@@ -67,7 +67,7 @@ func TestDiff(t *testing.T) {
 	}
 }
 
-func startSim(t *testing.T, o p4rtsim.Options) grpc.DialOption {
+func startSim(t testing.TB, o p4rtsim.Options) grpc.DialOption {
 	t.Helper()
 	o.DeviceID = 1
 	sim := p4rtsim.New(o)
@@ -84,7 +84,7 @@ func startSim(t *testing.T, o p4rtsim.Options) grpc.DialOption {
 	return grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
 }
 
-func primary(t *testing.T, dial grpc.DialOption, p *pipeline.Pipeline) *p4rt.Session {
+func primary(t testing.TB, dial grpc.DialOption, p *pipeline.Pipeline) *p4rt.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
