@@ -1,0 +1,220 @@
+package bmv2tests
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+func TestIsolatedToIsolatedDropped(t *testing.T) {
+	requireBMv2(t)
+	tok := token(t)
+	send(t, hA.port, udp(hA, hB).tok(tok).frame(t))
+	expectDelivery(t, tok)
+	tok = token(t)
+	send(t, hB.port, udp(hB, hA).tok(tok).frame(t))
+	expectDelivery(t, tok)
+}
+
+func TestIsolatedToPromiscuousDelivered(t *testing.T) {
+	requireBMv2(t)
+	tok := token(t)
+	send(t, hA.port, udp(hA, hC).tok(tok).frame(t))
+	expectDelivery(t, tok, hC.port)
+	tok = token(t)
+	send(t, hC.port, udp(hC, hA).tok(tok).frame(t))
+	expectDelivery(t, tok, hA.port)
+}
+
+func TestCommunity(t *testing.T) {
+	requireBMv2(t)
+	cases := []struct {
+		name     string
+		src, dst host
+		want     []uint32
+	}{
+		{"same community", hD, hE, []uint32{hE.port}},
+		{"other community", hD, hF, nil},
+		{"other community reverse", hF, hE, nil},
+		{"community to promiscuous", hD, hC, []uint32{hC.port}},
+		{"community to isolated", hD, hA, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := token(t)
+			send(t, c.src.port, udp(c.src, c.dst).tok(tok).frame(t))
+			expectDelivery(t, tok, c.want...)
+		})
+	}
+}
+
+func TestUnknownPortDropped(t *testing.T) {
+	requireBMv2(t)
+	tok := token(t)
+	send(t, hG.port, udp(hG, hC).tok(tok).frame(t))
+	expectDelivery(t, tok)
+	// Broadcast from the unknown port reaches nobody either.
+	tok = token(t)
+	send(t, hG.port, arpRequest(t, hG, hC.ip4, tok))
+	expectDelivery(t, tok)
+}
+
+func TestSpoofedSourceDropped(t *testing.T) {
+	requireBMv2(t)
+	cases := []struct {
+		name string
+		f    flow
+		want []uint32
+	}{
+		{"genuine", udp(hA, hC), []uint32{hC.port}},
+		{"spoofed IPv4 source", func() flow { f := udp(hA, hC); f.srcIP = netip.MustParseAddr("10.0.0.99"); return f }(), nil},
+		{"another endpoint's IPv4", func() flow { f := udp(hA, hC); f.srcIP = hB.ip4; return f }(), nil},
+		{"spoofed MAC", func() flow { f := udp(hA, hC); f.srcMAC = hB.mac; return f }(), nil},
+		{"spoofed IPv6 source", func() flow { f := udp(hA, hC); f.v6 = true; f.srcIP = netip.MustParseAddr("2001:db8::99"); return f }(), nil},
+		{"genuine IPv6", func() flow { f := udp(hA, hC); f.v6 = true; return f }(), []uint32{hC.port}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := token(t)
+			send(t, c.f.src.port, c.f.tok(tok).frame(t))
+			expectDelivery(t, tok, c.want...)
+		})
+	}
+}
+
+func tcp(src, dst host, sport, dport uint16, syn, ack, v6 bool) flow {
+	return flow{src: src, dst: dst, proto: layers.IPProtocolTCP, sport: sport, dport: dport, syn: syn, ack: ack, v6: v6}
+}
+
+func testPolicyTCP(t *testing.T, v6 bool) {
+	cases := []struct {
+		name string
+		f    flow
+		want []uint32
+	}{
+		{"web to db tcp/5432", tcp(hA, hC, 40001, 5432, true, false, v6), []uint32{hC.port}},
+		{"reply db to web from 5432 with ACK", tcp(hC, hA, 5432, 40001, true, true, v6), []uint32{hA.port}},
+		{"db to web from 5432 without ACK", tcp(hC, hA, 5432, 40001, true, false, v6), nil},
+		{"web to db tcp/22", tcp(hA, hC, 40002, 22, true, false, v6), nil},
+		{"db to web tcp/5432 (wrong direction)", tcp(hC, hA, 40003, 5432, true, false, v6), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := token(t)
+			send(t, c.f.src.port, c.f.tok(tok).frame(t))
+			expectDelivery(t, tok, c.want...)
+		})
+	}
+}
+
+func TestPolicyTCPv4(t *testing.T) {
+	requireBMv2(t)
+	testPolicyTCP(t, false)
+}
+
+func TestPolicyTCPv6(t *testing.T) {
+	requireBMv2(t)
+	testPolicyTCP(t, true)
+}
+
+func TestBroadcastFloodsWithinSegment(t *testing.T) {
+	requireBMv2(t)
+	cases := []struct {
+		name string
+		src  host
+		want []uint32
+	}{
+		// Never back to the ingress port, never to port 7 (unconfigured)
+		// or port 8 (segment 20).
+		{"from promiscuous", hC, []uint32{hA.port, hB.port, hD.port, hE.port, hF.port}},
+		{"from isolated", hA, []uint32{hC.port}},
+		{"from community 100", hD, []uint32{hC.port, hE.port}},
+		{"alone in segment 20", hH, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := token(t)
+			send(t, c.src.port, arpRequest(t, c.src, netip.MustParseAddr("10.0.0.254"), tok))
+			expectDelivery(t, tok, c.want...)
+		})
+	}
+}
+
+func TestLLDPPuntedWithIngressPort(t *testing.T) {
+	requireBMv2(t)
+	for _, h := range []host{hD, hG} { // a configured port and an unknown one
+		tok := token(t)
+		send(t, h.port, lldpFrame(h.mac, tok))
+		if got := expectPacketIn(t, tok); got != uint64(h.port) {
+			t.Errorf("LLDP from port %d: packet-in ingress_port = %d", h.port, got)
+		}
+		expectDelivery(t, tok) // and not forwarded anywhere
+	}
+}
+
+func TestPacketOutLeavesNamedPort(t *testing.T) {
+	requireBMv2(t)
+	md, ok := env.pipe.Info.PacketMetadata("packet_out")
+	if !ok {
+		t.Fatal("pipeline has no packet_out header")
+	}
+	var meta []*p4v1.PacketMetadata
+	for _, f := range md.Fields {
+		v := pipeline.Uint(0)
+		if f.Name == "egress_port" {
+			v = pipeline.Uint(uint64(hE.port))
+		}
+		meta = append(meta, &p4v1.PacketMetadata{MetadataId: f.ID, Value: v})
+	}
+	// To an isolated-looking destination from nobody: packet-out bypasses
+	// every lookup, so only port 5 gets it.
+	tok := token(t)
+	if err := env.sess.PacketOut(udp(hA, hB).tok(tok).frame(t), meta...); err != nil {
+		t.Fatal(err)
+	}
+	expectDelivery(t, tok, hE.port)
+}
+
+func TestPolicyDirectCounterCounts(t *testing.T) {
+	requireBMv2(t)
+	read := func() int64 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var n int64 = -1
+		q := &p4v1.TableEntry{TableId: env.pg5432.TableId, Match: env.pg5432.Match, Priority: env.pg5432.Priority}
+		err := env.sess.Read(ctx, []*p4v1.Entity{{Entity: &p4v1.Entity_DirectCounterEntry{
+			DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: q},
+		}}}, func(e *p4v1.Entity) error {
+			n = e.GetDirectCounterEntry().GetData().GetPacketCount()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 0 {
+			t.Fatal("direct counter read returned no entry")
+		}
+		return n
+	}
+	before := read()
+	const sent = 5
+	for i := 0; i < sent; i++ {
+		tok := token(t)
+		send(t, hA.port, tcp(hA, hC, 40100, 5432, true, false, false).tok(tok).frame(t))
+		expectDelivery(t, tok, hC.port)
+	}
+	// A packet the entry must not count.
+	tok := token(t)
+	send(t, hA.port, tcp(hA, hC, 40100, 22, true, false, false).tok(tok).frame(t))
+	expectDelivery(t, tok)
+	if got := read() - before; got != sent {
+		t.Errorf("policy entry counted %d packets, want %d", got, sent)
+	}
+}
