@@ -86,7 +86,7 @@ func ip(args ...string) error {
 // can: simple_switch_grpc on PATH, root, iproute2, and network namespaces.
 func Prerequisites() string {
 	if _, err := exec.LookPath("simple_switch_grpc"); err != nil {
-		return "simple_switch_grpc is not on PATH (build BMv2 with PI into /opt/p4 and add /opt/p4/bin to PATH; `make bmv2-test` does the PATH part)"
+		return "simple_switch_grpc is not on PATH (install BMv2 built with PI in /opt/p4/bin, which make puts on PATH, or anywhere on PATH)"
 	}
 	if os.Geteuid() != 0 {
 		return "not root: creating network namespaces and veth pairs needs root"
