@@ -13,6 +13,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newPipelineCmd(), newSimCmd())
+	root.AddCommand(newPipelineCmd(), newSimCmd(), newBenchCmd())
 	return root
 }

@@ -18,6 +18,9 @@ type BulkOptions struct {
 	// (default 4). Order between batches is not kept when > 1, so callers
 	// put dependent updates in separate WriteBulk calls (WritePlan does).
 	InFlight int
+	// OnBatch, if set, is called with the size of each batch the device
+	// has answered (from several goroutines at once).
+	OnBatch func(n int)
 }
 
 func (o BulkOptions) withDefaults() BulkOptions {
@@ -55,7 +58,11 @@ func (s *Session) WriteBulk(ctx context.Context, updates []*p4v1.Update, o BulkO
 		go func(base int, batch []*p4v1.Update) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results <- result{base, s.Write(ctx, batch...)}
+			err := s.Write(ctx, batch...)
+			if o.OnBatch != nil {
+				o.OnBatch(len(batch))
+			}
+			results <- result{base, err}
 		}(base, batch)
 	}
 	wg.Wait()

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/p4ctl/p4ctl/pkg/bench"
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		target              string
+		entries, batch, inf int
+		batch1              int
+		deviceID            uint64
+		asJSON              bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure P4Runtime write, read and reconcile rates against a device or p4rtsim",
+		Long: `bench fills the policy table of a device with --entries identity-pair entries
+and reports, in one run: the protobuf codec's own rate on the same
+WriteRequests (the reference limit), the write rate, the read-back rate, the
+time of a no-op reconcile, the controller heap per desired entry, and the
+rate of a naive client that sends one update per Write RPC.
+
+--target sim starts p4ctl's simulator as a separate process on loopback, so
+the heap figure is the controller's alone. --target ADDR uses the device at
+ADDR: its pipeline is replaced, which empties its tables.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if entries <= 0 || batch <= 0 || inf <= 0 || batch1 < 0 {
+				return fmt.Errorf("--entries, --batch and --inflight must be positive, --batch1 not negative")
+			}
+			ctx := cmd.Context()
+			p, err := pipeline.Embedded("bmv2")
+			if err != nil {
+				return err
+			}
+			tbl, _ := p.Info.Table(bench.Table)
+			addr := target
+			if target == "sim" {
+				a, stop, err := startSimProcess(entries + batch1)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				addr = a
+			} else if int64(entries+batch1) > tbl.Size {
+				return fmt.Errorf("%d entries (+%d batch-1) do not fit %s (size %d on the device)", entries, batch1, bench.Table, tbl.Size)
+			}
+			cfg := bench.Config{Target: target, Addr: addr, DeviceID: deviceID, Pipeline: p,
+				Entries: entries, Batch: batch, InFlight: inf, Batch1Sample: batch1}
+			stderr := cmd.ErrOrStderr()
+			if f, ok := stderr.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) {
+				cfg.Progress = progressBar(stderr)
+			}
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+			defer cancel()
+			r, err := bench.Run(ctx, cfg)
+			if cfg.Progress != nil {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+			}
+			printBench(cmd.OutOrStdout(), r)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&target, "target", "sim", "sim (p4rtsim in a child process) or a P4Runtime address")
+	f.IntVar(&entries, "entries", 1_000_000, "entries to write, read and reconcile")
+	f.IntVar(&batch, "batch", 1000, "updates per Write RPC")
+	f.IntVar(&inf, "inflight", 4, "Write RPCs in flight")
+	f.IntVar(&batch1, "batch1", 1000, "entries also written one per RPC, for the naive rate (0: skip)")
+	f.Uint64Var(&deviceID, "device-id", 1, "P4Runtime device id")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// startSimProcess runs `p4ctl sim` as a child on a free loopback port and
+// returns its address.
+func startSimProcess(tableSize int) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	c := exec.Command(exe, "sim", "--listen", "127.0.0.1:0", "--table-size", strconv.Itoa(tableSize))
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	c.Stderr = io.Discard
+	if err := c.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = c.Process.Signal(os.Interrupt)
+		_ = c.Wait()
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("p4ctl sim did not start: %w", err)
+	}
+	// "p4rtsim listening on ADDR (device id N)"
+	fields := strings.Fields(line)
+	if len(fields) < 4 || fields[1] != "listening" {
+		stop()
+		return "", nil, fmt.Errorf("unexpected p4ctl sim output %q", line)
+	}
+	return fields[3], stop, nil
+}
+
+func progressBar(w io.Writer) func(phase string, done, total int) {
+	last := time.Time{}
+	return func(phase string, done, total int) {
+		if time.Since(last) < 100*time.Millisecond && done < total {
+			return
+		}
+		last = time.Now()
+		const width = 30
+		n := 0
+		if total > 0 {
+			n = done * width / total
+		}
+		fmt.Fprintf(w, "\r\033[K%-10s [%s%s] %d/%d", phase, strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
+	}
+}
+
+func printBench(w io.Writer, r bench.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	ratio := func(v float64) string { return fmt.Sprintf("%.2f x codec", v/r.ProtoLimitEntriesPerS) }
+	fmt.Fprintf(w, "target %s: %d entries of %s, batch %d, %d in flight, %.1f wire bytes/entry\n",
+		r.Target, r.Entries, bench.Table, r.Batch, r.InFlight, r.WireBytesPerEntry)
+	fmt.Fprintf(tw, "codec limit (marshal+unmarshal)\t%.0f entries/s\t\t\n", r.ProtoLimitEntriesPerS)
+	fmt.Fprintf(tw, "write\t%.0f entries/s\t%s\t\n", r.WriteEntriesPerS, ratio(r.WriteEntriesPerS))
+	fmt.Fprintf(tw, "read\t%.0f entries/s\t%s\t\n", r.ReadEntriesPerS, ratio(r.ReadEntriesPerS))
+	fmt.Fprintf(tw, "no-op reconcile\t%.3f s\t\t\n", r.ReconcileNoopS)
+	fmt.Fprintf(tw, "controller heap\t%.0f bytes/entry\t\t\n", r.HeapBytesPerEntry)
+	if r.Batch1Entries > 0 {
+		fmt.Fprintf(tw, "one update per RPC (%d entries)\t%.0f entries/s\t%.1fx slower than batched\t\n",
+			r.Batch1Entries, r.Batch1EntriesPerS, r.WriteEntriesPerS/r.Batch1EntriesPerS)
+	}
+	tw.Flush()
+}

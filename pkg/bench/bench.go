@@ -1,0 +1,210 @@
+// Package bench measures how fast a P4Runtime device takes and gives back
+// table entries through pkg/p4rt, next to the reference limit of the
+// protobuf codec itself, and how much controller heap the desired entries
+// take. It backs `p4ctl bench`.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/p4ctl/p4ctl/pkg/p4rt"
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Target      string // name for the report ("sim" or the address)
+	Addr        string
+	DeviceID    uint64
+	DialOptions []grpc.DialOption
+	Pipeline    *pipeline.Pipeline
+	Entries     int
+	Batch       int
+	InFlight    int
+	// Batch1Sample is how many entries are also written one per Write RPC
+	// to report the naive client's rate (0: skip).
+	Batch1Sample int
+	// Progress, if set, hears about each phase's advance.
+	Progress func(phase string, done, total int)
+}
+
+// Result is what a run measured. Rates are entries per second.
+type Result struct {
+	Target                string  `json:"target"`
+	Entries               int     `json:"entries"`
+	Batch                 int     `json:"batch"`
+	InFlight              int     `json:"inflight"`
+	WireBytesPerEntry     float64 `json:"wire_bytes_per_entry"`
+	ProtoLimitEntriesPerS float64 `json:"proto_limit_entries_per_s"`
+	WriteEntriesPerS      float64 `json:"write_entries_per_s"`
+	ReadEntriesPerS       float64 `json:"read_entries_per_s"`
+	ReconcileNoopS        float64 `json:"reconcile_noop_s"`
+	HeapBytesPerEntry     float64 `json:"heap_bytes_per_entry"`
+	Batch1Entries         int     `json:"batch1_entries,omitempty"`
+	Batch1EntriesPerS     float64 `json:"batch1_entries_per_s,omitempty"`
+}
+
+// Table is the table the benchmark fills: identity-pair policy entries,
+// three ternary fields and a priority, the controller's most numerous kind.
+const Table = "ingress.policy"
+
+// policyEntry is entry i: a distinct (source, destination) identity pair.
+func policyEntry(in *pipeline.Info, i int) (*p4v1.TableEntry, error) {
+	U := pipeline.Uint
+	return in.NewEntry(Table).
+		Ternary("src_identity", U(uint64(i)&0xffff), U(0xffff)).
+		Ternary("dst_identity", U(uint64(i)>>16&0xffff), U(0xffff)).
+		Ternary("ip_proto", U(6), U(0xff)).
+		Priority(10).Action("policy_allow").Build()
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Run opens a primary session (taking over the device with an election id
+// derived from the clock), pushes the pipeline (which empties the device's
+// tables), then measures writing, reading back and no-op reconciling
+// cfg.Entries entries.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	r := Result{Target: cfg.Target, Entries: cfg.Entries, Batch: cfg.Batch, InFlight: cfg.InFlight}
+	in := cfg.Pipeline.Info
+	tbl, ok := in.Table(Table)
+	if !ok {
+		return r, fmt.Errorf("pipeline has no table %s", Table)
+	}
+	progress := func(phase string, done, total int) {
+		if cfg.Progress != nil {
+			cfg.Progress(phase, done, total)
+		}
+	}
+
+	// The desired entries, as the controller holds them.
+	before := heapInUse()
+	desired := make([]*p4v1.TableEntry, cfg.Entries)
+	for i := range desired {
+		e, err := policyEntry(in, i)
+		if err != nil {
+			return r, err
+		}
+		desired[i] = e
+		if i%50000 == 0 {
+			progress("build", i, cfg.Entries)
+		}
+	}
+	r.HeapBytesPerEntry = float64(int64(heapInUse())-int64(before)) / float64(cfg.Entries)
+
+	// The same WriteRequests the write phase sends, through the codec
+	// alone: the reference limit.
+	var reqs []*p4v1.WriteRequest
+	for lo := 0; lo < len(desired); lo += cfg.Batch {
+		req := &p4v1.WriteRequest{DeviceId: cfg.DeviceID, ElectionId: &p4v1.Uint128{High: 1}}
+		for _, e := range desired[lo:min(lo+cfg.Batch, len(desired))] {
+			req.Updates = append(req.Updates, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}}})
+		}
+		reqs = append(reqs, req)
+	}
+	var wire int
+	start := time.Now()
+	for _, req := range reqs {
+		b, err := proto.Marshal(req)
+		if err != nil {
+			return r, err
+		}
+		wire += len(b)
+		var back p4v1.WriteRequest
+		if err := proto.Unmarshal(b, &back); err != nil {
+			return r, err
+		}
+	}
+	r.ProtoLimitEntriesPerS = float64(cfg.Entries) / time.Since(start).Seconds()
+	r.WireBytesPerEntry = float64(wire) / float64(cfg.Entries)
+	progress("codec", cfg.Entries, cfg.Entries)
+
+	election := p4rt.ElectionID{High: uint64(time.Now().Unix()), Low: uint64(time.Now().Nanosecond())}
+	s, err := p4rt.Open(ctx, cfg.Addr, p4rt.Options{DeviceID: cfg.DeviceID, ElectionID: election, DialOptions: cfg.DialOptions})
+	if err != nil {
+		return r, err
+	}
+	defer s.Close()
+	if err := s.SetPipeline(ctx, cfg.Pipeline); err != nil {
+		return r, err
+	}
+
+	ups := make([]*p4v1.Update, 0, cfg.Entries)
+	for _, req := range reqs {
+		ups = append(ups, req.Updates...)
+	}
+	reqs = nil
+	o := p4rt.BulkOptions{BatchSize: cfg.Batch, InFlight: cfg.InFlight}
+	if cfg.Progress != nil {
+		var mu sync.Mutex
+		written := 0
+		o.OnBatch = func(n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			written += n
+			progress("write", written, cfg.Entries)
+		}
+	}
+	start = time.Now()
+	if err := s.WriteBulk(ctx, ups, o); err != nil {
+		return r, fmt.Errorf("write: %w", err)
+	}
+	r.WriteEntriesPerS = float64(cfg.Entries) / time.Since(start).Seconds()
+
+	start = time.Now()
+	got, err := s.ReadTables(ctx, tbl.ID)
+	if err != nil {
+		return r, fmt.Errorf("read: %w", err)
+	}
+	r.ReadEntriesPerS = float64(len(got)) / time.Since(start).Seconds()
+	if len(got) != cfg.Entries {
+		return r, fmt.Errorf("read back %d entries, wrote %d", len(got), cfg.Entries)
+	}
+	got = nil
+	progress("read", cfg.Entries, cfg.Entries)
+
+	start = time.Now()
+	plan, err := s.Reconcile(ctx, desired, o, tbl.ID)
+	if err != nil {
+		return r, fmt.Errorf("reconcile: %w", err)
+	}
+	r.ReconcileNoopS = time.Since(start).Seconds()
+	if !plan.Empty() {
+		return r, fmt.Errorf("no-op reconcile wanted writes: %v", plan)
+	}
+	progress("reconcile", cfg.Entries, cfg.Entries)
+
+	if cfg.Batch1Sample > 0 {
+		n := cfg.Batch1Sample
+		start = time.Now()
+		for i := 0; i < n; i++ {
+			e, err := policyEntry(in, cfg.Entries+i)
+			if err != nil {
+				return r, err
+			}
+			if err := s.Write(ctx, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}}}); err != nil {
+				return r, fmt.Errorf("batch-1 write %d: %w", i, err)
+			}
+			if i%200 == 0 {
+				progress("batch-1", i, n)
+			}
+		}
+		r.Batch1Entries = n
+		r.Batch1EntriesPerS = float64(n) / time.Since(start).Seconds()
+	}
+	return r, nil
+}
