@@ -45,3 +45,38 @@ func FuzzCheckEntry(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompactRoundTrip checks that every valid entry survives EntryKey +
+// ActionKey -> DecodeEntry as its normalized form, and that DecodeEntry
+// never panics on arbitrary keys.
+func FuzzCompactRoundTrip(f *testing.F) {
+	in := testInfo(f)
+	for _, b := range []*EntryBuilder{
+		in.NewEntry("ports").Exact("ingress_port", Uint(5)).Action("set_port", P("segment", Uint(1)), P("role", Uint(2))),
+		in.NewEntry("dst").Exact("segment", Uint(1)).LPM("dst_ip", []byte{10, 0, 0, 0}, 8).Action("allow"),
+		in.NewEntry("policy").Ternary("src", Uint(1), Uint(3)).Range("dport", Uint(1), Uint(9)).Optional("vlan", Uint(4)).Priority(2).Action("drop"),
+	} {
+		e, err := b.Build()
+		if err != nil {
+			f.Fatal(err)
+		}
+		w, _ := proto.Marshal(e)
+		f.Add(w, EntryKey(e))
+	}
+	f.Fuzz(func(t *testing.T, wire []byte, rawKey string) {
+		_, _ = DecodeEntry(rawKey, rawKey) // must not panic
+		var e p4v1.TableEntry
+		if proto.Unmarshal(wire, &e) != nil || in.CheckEntry(&e) != nil {
+			return
+		}
+		d, err := DecodeEntry(EntryKey(&e), ActionKey(&e))
+		if err != nil {
+			t.Fatalf("decode of a valid entry's keys: %v", err)
+		}
+		n := NormalizeEntry(&e)
+		n.CounterData, n.Metadata, n.IdleTimeoutNs, n.MeterConfig, n.TimeSinceLastHit = nil, nil, 0, nil, nil
+		if !proto.Equal(d, n) {
+			t.Fatalf("round trip changed the entry:\n got %v\nwant %v", d, n)
+		}
+	})
+}
