@@ -289,22 +289,22 @@ func (in *Info) checkKey(e *p4v1.TableEntry) (*Table, error) {
 		}
 		return t, nil
 	}
-	seen := make(map[uint32]bool, len(e.GetMatch()))
+	var seen fieldSet
 	for _, m := range e.GetMatch() {
 		f, ok := t.FieldByID(m.GetFieldId())
 		if !ok {
 			return nil, bad("unknown match field id %d", m.GetFieldId())
 		}
-		if seen[f.ID] {
+		if seen.has(f.ID) {
 			return nil, bad("field %s matched twice", f.Name)
 		}
-		seen[f.ID] = true
+		seen.add(f.ID)
 		if err := checkMatch(f, m); err != nil {
 			return nil, bad("field %s: %v", f.Name, err)
 		}
 	}
 	for _, f := range t.Fields {
-		if f.Kind == MatchExact && !seen[f.ID] {
+		if f.Kind == MatchExact && !seen.has(f.ID) {
 			return nil, bad("exact field %s missing", f.Name)
 		}
 	}
@@ -328,22 +328,22 @@ func checkAction(t *Table, act *p4v1.Action, asDefault bool, bad func(string, ..
 	if asDefault && ref.TableOnly {
 		return bad("action %s cannot be the default action", ref.Action.Name)
 	}
-	given := make(map[uint32]bool, len(act.GetParams()))
+	var given fieldSet
 	for _, p := range act.GetParams() {
 		prm, ok := ref.Action.ParamByID(p.GetParamId())
 		if !ok {
 			return bad("action %s: unknown param id %d", ref.Action.Name, p.GetParamId())
 		}
-		if given[prm.ID] {
+		if given.has(prm.ID) {
 			return bad("action %s: param %s given twice", ref.Action.Name, prm.Name)
 		}
-		given[prm.ID] = true
+		given.add(prm.ID)
 		if n := BitLen(p.GetValue()); n > int(prm.Bitwidth) {
 			return bad("action %s: param %s: value 0x%x needs %d bits, param is %d bits wide", ref.Action.Name, prm.Name, p.GetValue(), n, prm.Bitwidth)
 		}
 	}
 	for _, prm := range ref.Action.Params {
-		if !given[prm.ID] {
+		if !given.has(prm.ID) {
 			return bad("action %s: param %s missing", ref.Action.Name, prm.Name)
 		}
 	}
@@ -418,4 +418,29 @@ func checkMatch(f *Field, m *p4v1.FieldMatch) error {
 		return fmt.Errorf("unsupported match type %T", mt)
 	}
 	return nil
+}
+
+// fieldSet is a set of field or param ids without allocation for ids below
+// 64 (P4Info numbers them from 1).
+type fieldSet struct {
+	low  uint64
+	high map[uint32]bool
+}
+
+func (s *fieldSet) add(id uint32) {
+	if id < 64 {
+		s.low |= 1 << id
+		return
+	}
+	if s.high == nil {
+		s.high = map[uint32]bool{}
+	}
+	s.high[id] = true
+}
+
+func (s *fieldSet) has(id uint32) bool {
+	if id < 64 {
+		return s.low&(1<<id) != 0
+	}
+	return s.high[id]
 }

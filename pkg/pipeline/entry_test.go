@@ -317,3 +317,26 @@ func TestEntryKeyIgnoresEncoding(t *testing.T) {
 		t.Errorf("normalized forms differ:\n%v\n%v", NormalizeEntry(a), NormalizeEntry(b))
 	}
 }
+
+func TestIsNormalized(t *testing.T) {
+	in := testInfo(t)
+	e, err := in.NewEntry("policy").Ternary("src", Uint(1), Uint(3)).Range("dport", Uint(1), Uint(9)).Priority(2).Action("allow").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsNormalized(e) {
+		t.Fatal("a built entry is not normalized")
+	}
+	padded := proto.Clone(e).(*p4v1.TableEntry)
+	padded.Match[0].GetTernary().Value = []byte{0, 1}
+	swapped := proto.Clone(e).(*p4v1.TableEntry)
+	swapped.Match[0], swapped.Match[1] = swapped.Match[1], swapped.Match[0]
+	for name, x := range map[string]*p4v1.TableEntry{"padded": padded, "unsorted": swapped} {
+		if IsNormalized(x) {
+			t.Errorf("%s entry reported normalized", name)
+		}
+		if !IsNormalized(NormalizeEntry(x)) {
+			t.Errorf("NormalizeEntry(%s) is not normalized", name)
+		}
+	}
+}

@@ -88,3 +88,49 @@ func NormalizeEntry(e *p4v1.TableEntry) *p4v1.TableEntry {
 	}
 	return c
 }
+
+// IsNormalized reports whether e is already in the form NormalizeEntry
+// returns (canonical values, matches and params sorted by id), so that a
+// caller can keep it as it is instead of copying it.
+func IsNormalized(e *p4v1.TableEntry) bool {
+	canon := func(v []byte) bool { return len(v) == 1 || (len(v) > 1 && v[0] != 0) }
+	var last uint32
+	for i, m := range e.GetMatch() {
+		if i > 0 && m.GetFieldId() <= last {
+			return false
+		}
+		last = m.GetFieldId()
+		switch mt := m.GetFieldMatchType().(type) {
+		case *p4v1.FieldMatch_Exact_:
+			if !canon(mt.Exact.GetValue()) {
+				return false
+			}
+		case *p4v1.FieldMatch_Lpm:
+			if !canon(mt.Lpm.GetValue()) {
+				return false
+			}
+		case *p4v1.FieldMatch_Ternary_:
+			if !canon(mt.Ternary.GetValue()) || !canon(mt.Ternary.GetMask()) {
+				return false
+			}
+		case *p4v1.FieldMatch_Range_:
+			if !canon(mt.Range.GetLow()) || !canon(mt.Range.GetHigh()) {
+				return false
+			}
+		case *p4v1.FieldMatch_Optional_:
+			if !canon(mt.Optional.GetValue()) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	last = 0
+	for i, p := range e.GetAction().GetAction().GetParams() {
+		if (i > 0 && p.GetParamId() <= last) || !canon(p.GetValue()) {
+			return false
+		}
+		last = p.GetParamId()
+	}
+	return true
+}

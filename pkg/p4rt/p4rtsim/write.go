@@ -23,6 +23,7 @@ func (c counterData) proto() *p4v1.CounterData {
 type simEntry struct {
 	entry   *p4v1.TableEntry // normalized, without counter data
 	counter counterData
+	wire    []byte // entry's encoding, made on first read; nil after a change
 }
 
 type table struct {
@@ -30,6 +31,18 @@ type table struct {
 	size    int64
 	entries map[string]*simEntry
 	deflt   *p4v1.TableAction // set by a default-entry MODIFY; nil: the P4Info's
+}
+
+// stored is the form an entry is kept in: normalized, without counter data.
+// The request's own message is kept when it is already in that form (the
+// common case): the server never mutates it and the request is not reused.
+func stored(te *p4v1.TableEntry) *p4v1.TableEntry {
+	if te.GetCounterData() == nil && pipeline.IsNormalized(te) {
+		return te
+	}
+	n := pipeline.NormalizeEntry(te)
+	n.CounterData = nil
+	return n
 }
 
 func newTable(t *pipeline.Table, size int64) *table {
@@ -142,9 +155,7 @@ func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry) erro
 		if int64(len(t.entries)) >= t.size {
 			return status.Errorf(codes.ResourceExhausted, "table %s is full (%d entries)", t.info.Name, t.size)
 		}
-		n := pipeline.NormalizeEntry(te)
-		n.CounterData = nil
-		se := &simEntry{entry: n}
+		se := &simEntry{entry: stored(te)}
 		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
 			se.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
 		}
@@ -153,9 +164,8 @@ func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry) erro
 		if !exists {
 			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
 		}
-		n := pipeline.NormalizeEntry(te)
-		n.CounterData = nil
-		cur.entry = n
+		cur.entry = stored(te)
+		cur.wire = nil
 		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
 			cur.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
 		}
