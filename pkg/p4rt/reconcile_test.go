@@ -172,3 +172,50 @@ func TestReconcileIsMinimalAndIdempotent(t *testing.T) {
 func dialOpts(d grpc.DialOption) []grpc.DialOption { return []grpc.DialOption{d} }
 
 func statusCode(err error) codes.Code { return status.Code(err) }
+
+func TestReconcileSet(t *testing.T) {
+	p := embedded(t)
+	s := primary(t, startSim(t, p4rtsim.Options{}), p)
+	ctx := context.Background()
+	tbl, _ := p.Info.Table("ingress.l2")
+	set := p4rt.NewEntrySet(3000)
+	for i := uint64(0); i < 3000; i++ {
+		if err := set.Add(l2(t, p.Info, 1, i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := set.Add(l2(t, p.Info, 1, 5, 9)); err == nil {
+		t.Error("Add accepted a second entry with an existing key")
+	}
+	o := p4rt.BulkOptions{BatchSize: 400, InFlight: 2}
+	plan, err := s.ReconcileSet(ctx, set, o, tbl.ID)
+	if err != nil || len(plan.Insert) != 3000 || len(plan.Modify)+len(plan.Delete) != 0 {
+		t.Fatalf("first reconcile: %v, %v", plan, err)
+	}
+	if plan, err = s.ReconcileSet(ctx, set, o, tbl.ID); err != nil || !plan.Empty() {
+		t.Fatalf("second reconcile: %v, %v; want no writes", plan, err)
+	}
+	// Someone else changes the device behind our back: one modified, one
+	// deleted, one extra entry.
+	other := []*p4v1.Update{
+		{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: l2(t, p.Info, 1, 7, 4)}}},
+		{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: l2(t, p.Info, 1, 8, 1)}}},
+		{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: l2(t, p.Info, 3, 1, 1)}}},
+	}
+	if err := s.Write(ctx, other...); err != nil {
+		t.Fatal(err)
+	}
+	plan, err = s.ReconcileSet(ctx, set, o, tbl.ID)
+	if err != nil || len(plan.Insert) != 1 || len(plan.Modify) != 1 || len(plan.Delete) != 1 {
+		t.Fatalf("repair reconcile: %v, %v; want 1/1/1", plan, err)
+	}
+	var desired []*p4v1.TableEntry
+	set.Each(func(e *p4v1.TableEntry) error { desired = append(desired, e); return nil })
+	installed, err := s.ReadTables(ctx, tbl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p4rt.Diff(desired, installed); !d.Empty() {
+		t.Fatalf("device differs after repair: %v", d)
+	}
+}

@@ -1,0 +1,147 @@
+package p4rt
+
+import (
+	"context"
+	"fmt"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// EntrySet is a device's desired table entries held compactly: each entry
+// is its canonical key (pipeline.EntryKey) and action (pipeline.ActionKey)
+// bytes, so a million policy entries take about a hundred megabytes, not
+// the gigabyte the protobuf objects would. Entries become protobuf
+// messages only while they are being written.
+//
+// An EntrySet is not safe for concurrent use.
+type EntrySet struct {
+	index map[string]uint32 // key -> position in vals
+	vals  []setVal
+	gen   uint32
+}
+
+type setVal struct {
+	key, action string
+	seen        uint32 // reconcile generation that last saw the entry on the device
+}
+
+// NewEntrySet returns an empty set sized for n entries.
+func NewEntrySet(n int) *EntrySet {
+	return &EntrySet{index: make(map[string]uint32, n), vals: make([]setVal, 0, n)}
+}
+
+// Add puts e in the set; an entry with the same key is an error.
+func (s *EntrySet) Add(e *p4v1.TableEntry) error {
+	k := pipeline.EntryKey(e)
+	if _, dup := s.index[k]; dup {
+		return fmt.Errorf("duplicate entry in table id %d (same match and priority)", e.GetTableId())
+	}
+	s.index[k] = uint32(len(s.vals))
+	s.vals = append(s.vals, setVal{key: k, action: pipeline.ActionKey(e)})
+	return nil
+}
+
+// Set puts e in the set, replacing an entry with the same key.
+func (s *EntrySet) Set(e *p4v1.TableEntry) {
+	k := pipeline.EntryKey(e)
+	if i, ok := s.index[k]; ok {
+		s.vals[i].action = pipeline.ActionKey(e)
+		return
+	}
+	s.index[k] = uint32(len(s.vals))
+	s.vals = append(s.vals, setVal{key: k, action: pipeline.ActionKey(e)})
+}
+
+// Delete removes the entry with e's key, if present.
+func (s *EntrySet) Delete(e *p4v1.TableEntry) {
+	k := pipeline.EntryKey(e)
+	i, ok := s.index[k]
+	if !ok {
+		return
+	}
+	last := len(s.vals) - 1
+	if int(i) != last {
+		s.vals[i] = s.vals[last]
+		s.index[s.vals[i].key] = i
+	}
+	s.vals = s.vals[:last]
+	delete(s.index, k)
+}
+
+// Len is the number of entries.
+func (s *EntrySet) Len() int { return len(s.vals) }
+
+// Each calls fn with every entry, decoded, in no particular order.
+func (s *EntrySet) Each(fn func(*p4v1.TableEntry) error) error {
+	for _, v := range s.vals {
+		e, err := pipeline.DecodeEntry(v.key, v.action)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReconcileSet makes the device's entries in the given tables equal to
+// desired. It streams the device's entries, comparing each against the set
+// as it arrives in wire form (nothing is decoded into messages but the
+// differences), then writes the
+// plan: deletes, modifies, inserts. A device that is already equal gets no
+// write.
+func (s *Session) ReconcileSet(ctx context.Context, desired *EntrySet, o BulkOptions, tableIDs ...uint32) (Plan, error) {
+	if len(tableIDs) == 0 {
+		return Plan{}, fmt.Errorf("p4rt %s: reconcile: no tables named", s.addr)
+	}
+	desired.gen++
+	gen := desired.gen
+	var p Plan
+	err := s.ReadKeys(ctx, tableIDs, func(key, action []byte) error {
+		i, ok := desired.index[string(key)] // no allocation for the lookup
+		if !ok {
+			e, err := pipeline.DecodeEntry(string(key), string(action))
+			if err != nil {
+				return err
+			}
+			p.Delete = append(p.Delete, e)
+			return nil
+		}
+		v := &desired.vals[i]
+		v.seen = gen
+		if string(action) != v.action {
+			e, err := pipeline.DecodeEntry(v.key, v.action)
+			if err != nil {
+				return err
+			}
+			p.Modify = append(p.Modify, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return Plan{}, err
+	}
+	want := make(map[uint32]bool, len(tableIDs))
+	for _, id := range tableIDs {
+		want[id] = true
+	}
+	for _, v := range desired.vals {
+		if v.seen == gen {
+			continue
+		}
+		e, err := pipeline.DecodeEntry(v.key, v.action)
+		if err != nil {
+			return Plan{}, err
+		}
+		if want[e.GetTableId()] {
+			p.Insert = append(p.Insert, e)
+		}
+	}
+	if p.Empty() {
+		return p, nil
+	}
+	return p, s.WritePlan(ctx, p, o)
+}

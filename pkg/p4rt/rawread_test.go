@@ -1,0 +1,141 @@
+package p4rt
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// randomEntry makes an entry of any shape the wire parser must handle:
+// every match kind, unsorted fields, padded values, counters and metadata
+// it must skip, default entries.
+func randomEntry(r *rand.Rand) *p4v1.TableEntry {
+	val := func() []byte {
+		b := make([]byte, r.IntN(5))
+		for i := range b {
+			if r.IntN(3) > 0 {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		return b
+	}
+	e := &p4v1.TableEntry{TableId: r.Uint32(), Priority: int32(r.IntN(1 << 20))}
+	if r.IntN(10) == 0 {
+		e.IsDefaultAction = true
+	} else {
+		for i := 0; i < r.IntN(5); i++ {
+			m := &p4v1.FieldMatch{FieldId: uint32(r.IntN(1000)) + uint32(i)*1000 + 1}
+			switch r.IntN(5) {
+			case 0:
+				m.FieldMatchType = &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: val()}}
+			case 1:
+				m.FieldMatchType = &p4v1.FieldMatch_Lpm{Lpm: &p4v1.FieldMatch_LPM{Value: val(), PrefixLen: int32(r.IntN(129))}}
+			case 2:
+				m.FieldMatchType = &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: val(), Mask: val()}}
+			case 3:
+				m.FieldMatchType = &p4v1.FieldMatch_Range_{Range: &p4v1.FieldMatch_Range{Low: val(), High: val()}}
+			case 4:
+				m.FieldMatchType = &p4v1.FieldMatch_Optional_{Optional: &p4v1.FieldMatch_Optional{Value: val()}}
+			}
+			e.Match = append(e.Match, m)
+		}
+		r.Shuffle(len(e.Match), func(i, j int) { e.Match[i], e.Match[j] = e.Match[j], e.Match[i] })
+	}
+	if r.IntN(8) > 0 {
+		a := &p4v1.Action{ActionId: r.Uint32()}
+		for i := 0; i < r.IntN(4); i++ {
+			a.Params = append(a.Params, &p4v1.Action_Param{ParamId: uint32(i*7 + 1), Value: val()})
+		}
+		r.Shuffle(len(a.Params), func(i, j int) { a.Params[i], a.Params[j] = a.Params[j], a.Params[i] })
+		e.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: a}}
+	}
+	if r.IntN(2) == 0 {
+		e.CounterData = &p4v1.CounterData{PacketCount: r.Int64N(1e9), ByteCount: r.Int64N(1e12)}
+		e.Metadata = val()
+	}
+	return e
+}
+
+func TestKeyParserMatchesEntryKey(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var batch []*p4v1.TableEntry
+	resp := &p4v1.ReadResponse{}
+	for i := 0; i < 3000; i++ {
+		e := randomEntry(r)
+		batch = append(batch, e)
+		resp.Entities = append(resp.Entities, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}})
+		if i%500 == 0 { // entities the parser must skip
+			resp.Entities = append(resp.Entities, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{CounterId: 5}}})
+		}
+	}
+	wire, err := proto.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p keyParser
+	i := 0
+	err = p.response(wire, func(key, action []byte) error {
+		e := batch[i]
+		i++
+		if string(key) != pipeline.EntryKey(e) {
+			t.Fatalf("entry %d: key %x, want %x\n%v", i-1, key, pipeline.EntryKey(e), e)
+		}
+		if string(action) != pipeline.ActionKey(e) {
+			t.Fatalf("entry %d: action %x, want %x", i-1, action, pipeline.ActionKey(e))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != len(batch) {
+		t.Fatalf("parsed %d entries, want %d", i, len(batch))
+	}
+	if err := p.response([]byte{0x0a, 0x05, 0x12}, func(_, _ []byte) error { return nil }); err == nil {
+		t.Error("truncated response parsed without error")
+	}
+}
+
+func FuzzKeyParser(f *testing.F) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 5; i++ {
+		w, _ := proto.Marshal(&p4v1.ReadResponse{Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: randomEntry(r)}}}})
+		f.Add(w)
+	}
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		var p keyParser
+		var keys, actions []string
+		if p.response(wire, func(key, action []byte) error {
+			keys, actions = append(keys, string(key)), append(actions, string(action))
+			return nil
+		}) != nil {
+			return
+		}
+		// Whatever the raw parser accepts, protobuf must agree on.
+		var resp p4v1.ReadResponse
+		if proto.Unmarshal(wire, &resp) != nil {
+			return
+		}
+		var want, wantActions []string
+		for _, e := range resp.GetEntities() {
+			if te := e.GetTableEntry(); te != nil {
+				want, wantActions = append(want, pipeline.EntryKey(te)), append(wantActions, pipeline.ActionKey(te))
+			}
+		}
+		if len(want) != len(keys) {
+			t.Fatalf("raw parser found %d entries, protobuf %d", len(keys), len(want))
+		}
+		for i := range want {
+			if want[i] != keys[i] {
+				t.Fatalf("entry %d: raw key %x, protobuf key %x", i, keys[i], want[i])
+			}
+			if wantActions[i] != actions[i] {
+				t.Fatalf("entry %d: raw action %x, protobuf action %x", i, actions[i], wantActions[i])
+			}
+		}
+	})
+}
