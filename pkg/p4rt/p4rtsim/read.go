@@ -1,11 +1,13 @@
 package p4rtsim
 
 import (
+	"fmt"
 	"sort"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -27,6 +29,15 @@ func (s *Server) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) erro
 	if s.config == nil {
 		s.mu.Unlock()
 		return status.Error(codes.FailedPrecondition, "no forwarding pipeline config set")
+	}
+	if frames, ok := s.rawTableRead(req); ok {
+		s.mu.Unlock()
+		for _, f := range frames {
+			if err := srv.SendMsg(f); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for _, e := range req.GetEntities() {
 		var err error
@@ -180,3 +191,80 @@ func (s *Server) collectCounters(out []*p4v1.Entity, q *p4v1.CounterEntry) ([]*p
 	}
 	return out, nil
 }
+
+// rawFrame is a ReadResponse already in wire form; simCodec sends it as is.
+type rawFrame struct{ b []byte }
+
+// rawTableRead answers a read of whole tables (no counters, no single
+// entry) from each entry's cached encoding, framed into ReadResponses of
+// readBatch entities: the common bulk read, without building messages.
+// Callers hold mu.
+func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
+	var tables []*table
+	for _, e := range req.GetEntities() {
+		q := e.GetTableEntry()
+		if q == nil || len(q.GetMatch()) > 0 || q.GetPriority() != 0 || q.GetIsDefaultAction() || q.GetCounterData() != nil || q.GetAction() != nil {
+			return nil, false
+		}
+		if q.GetTableId() == 0 {
+			for _, t := range s.info.Tables() {
+				tables = append(tables, s.tables[t.ID])
+			}
+			continue
+		}
+		t, ok := s.tables[q.GetTableId()]
+		if !ok {
+			return nil, false // the message path reports the error
+		}
+		tables = append(tables, t)
+	}
+	var frames []*rawFrame
+	var buf []byte
+	n := 0
+	for _, t := range tables {
+		for _, se := range t.entries {
+			if se.wire == nil {
+				se.wire, _ = proto.Marshal(se.entry)
+			}
+			// ReadResponse.entities (1) { Entity.table_entry (2) { ... } }
+			inner := protowire.SizeTag(2) + protowire.SizeBytes(len(se.wire))
+			buf = protowire.AppendTag(buf, 1, protowire.BytesType)
+			buf = protowire.AppendVarint(buf, uint64(inner))
+			buf = protowire.AppendTag(buf, 2, protowire.BytesType)
+			buf = protowire.AppendBytes(buf, se.wire)
+			if n++; n == readBatch {
+				frames = append(frames, &rawFrame{buf})
+				buf, n = nil, 0
+			}
+		}
+	}
+	if n > 0 {
+		frames = append(frames, &rawFrame{buf})
+	}
+	return frames, true
+}
+
+// simCodec is the server's codec: protobuf, except that a rawFrame is sent
+// as the bytes it holds.
+type simCodec struct{}
+
+func (simCodec) Marshal(v any) ([]byte, error) {
+	if f, ok := v.(*rawFrame); ok {
+		return f.b, nil
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("p4rtsim codec cannot marshal %T", v)
+	}
+	return proto.Marshal(m)
+}
+
+func (simCodec) Unmarshal(data []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("p4rtsim codec cannot unmarshal into %T", v)
+	}
+	return proto.Unmarshal(data, m)
+}
+
+func (simCodec) Name() string { return "proto" }

@@ -80,7 +80,7 @@ func New(o Options) *Server {
 // large batches and serves lis until ctx ends. It returns the server's
 // error, or nil after a graceful stop.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32))
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{}))
 	p4v1.RegisterP4RuntimeServer(gs, s)
 	stopped := make(chan struct{})
 	go func() {
