@@ -32,6 +32,8 @@ test: lint
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /bmv2-tests)
 	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime 10s ./pkg/pipeline
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckEntry$$' -fuzztime 10s ./pkg/pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzCompactRoundTrip$$' -fuzztime 10s ./pkg/pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyParser$$' -fuzztime 10s ./pkg/p4rt
 	$(GO) test -race -count=1 -v ./bmv2-tests/
 
 unit-test:
@@ -52,6 +54,8 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime 60s ./pkg/pipeline
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckEntry$$' -fuzztime 60s ./pkg/pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzCompactRoundTrip$$' -fuzztime 60s ./pkg/pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyParser$$' -fuzztime 60s ./pkg/p4rt
 
 # Recompile the pipeline. Run from the repository root: the BMv2 JSON
 # records source paths as given here, and TestArtifactsFresh compares
