@@ -245,12 +245,12 @@ func (p *keyParser) entry(b []byte) error {
 		if m.tag == '?' {
 			continue
 		}
-		k = appendCanonical(k, m.v1)
+		k = pipeline.AppendValue(k, m.v1)
 		switch m.tag {
 		case 'l':
 			k = binary.BigEndian.AppendUint32(k, m.plen)
 		case 't', 'r':
-			k = appendCanonical(k, m.v2)
+			k = pipeline.AppendValue(k, m.v2)
 		}
 	}
 	p.key = k
@@ -260,7 +260,7 @@ func (p *keyParser) entry(b []byte) error {
 		a := binary.BigEndian.AppendUint32(p.action, actionID)
 		for _, q := range p.params {
 			a = binary.BigEndian.AppendUint32(a, q.id)
-			a = appendCanonical(a, q.v)
+			a = pipeline.AppendValue(a, q.v)
 		}
 		p.action = a
 	}
@@ -317,10 +317,4 @@ func (p *keyParser) match(b []byte) error {
 	}
 	p.matches = append(p.matches, m)
 	return err
-}
-
-func appendCanonical(b, v []byte) []byte {
-	v = pipeline.Canonical(v)
-	b = append(b, byte(len(v)))
-	return append(b, v...)
 }

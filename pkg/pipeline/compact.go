@@ -25,7 +25,7 @@ func ActionKey(e *p4v1.TableEntry) string {
 	b = binary.BigEndian.AppendUint32(b, a.GetActionId())
 	for _, p := range ps {
 		b = binary.BigEndian.AppendUint32(b, p.GetParamId())
-		b = appendValue(b, p.GetValue())
+		b = AppendValue(b, p.GetValue())
 	}
 	return string(b)
 }

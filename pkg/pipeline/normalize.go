@@ -27,18 +27,18 @@ func EntryKey(e *p4v1.TableEntry) string {
 		b = binary.BigEndian.AppendUint32(b, m.GetFieldId())
 		switch mt := m.GetFieldMatchType().(type) {
 		case *p4v1.FieldMatch_Exact_:
-			b = appendValue(append(b, 'e'), mt.Exact.GetValue())
+			b = AppendValue(append(b, 'e'), mt.Exact.GetValue())
 		case *p4v1.FieldMatch_Lpm:
-			b = appendValue(append(b, 'l'), mt.Lpm.GetValue())
+			b = AppendValue(append(b, 'l'), mt.Lpm.GetValue())
 			b = binary.BigEndian.AppendUint32(b, uint32(mt.Lpm.GetPrefixLen()))
 		case *p4v1.FieldMatch_Ternary_:
-			b = appendValue(append(b, 't'), mt.Ternary.GetValue())
-			b = appendValue(b, mt.Ternary.GetMask())
+			b = AppendValue(append(b, 't'), mt.Ternary.GetValue())
+			b = AppendValue(b, mt.Ternary.GetMask())
 		case *p4v1.FieldMatch_Range_:
-			b = appendValue(append(b, 'r'), mt.Range.GetLow())
-			b = appendValue(b, mt.Range.GetHigh())
+			b = AppendValue(append(b, 'r'), mt.Range.GetLow())
+			b = AppendValue(b, mt.Range.GetHigh())
 		case *p4v1.FieldMatch_Optional_:
-			b = appendValue(append(b, 'o'), mt.Optional.GetValue())
+			b = AppendValue(append(b, 'o'), mt.Optional.GetValue())
 		default:
 			b = append(b, '?')
 		}
@@ -50,7 +50,10 @@ func cmpMatch(a, b *p4v1.FieldMatch) int {
 	return int(a.GetFieldId()) - int(b.GetFieldId())
 }
 
-func appendValue(b, v []byte) []byte {
+// AppendValue appends v to b as entry keys encode values: one length
+// byte, then the canonical bytes. Code that builds keys from other sources
+// (the raw read parser in pkg/p4rt) must use it to stay byte-identical.
+func AppendValue(b, v []byte) []byte {
 	v = Canonical(v)
 	b = append(b, byte(len(v)))
 	return append(b, v...)
