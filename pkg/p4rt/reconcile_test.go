@@ -3,7 +3,6 @@ package p4rt_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -11,11 +10,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rttest"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
@@ -30,14 +29,7 @@ func l2(t *testing.T, in *pipeline.Info, seg, mac, port uint64) *p4v1.TableEntry
 	return e
 }
 
-func embedded(t *testing.T) *pipeline.Pipeline {
-	t.Helper()
-	p, err := pipeline.Embedded("bmv2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func embedded(t testing.TB) *pipeline.Pipeline { return p4rttest.Pipeline(t) }
 
 func TestDiff(t *testing.T) {
 	in := embedded(t).Info
@@ -68,27 +60,15 @@ func TestDiff(t *testing.T) {
 }
 
 func startSim(t testing.TB, o p4rtsim.Options) grpc.DialOption {
-	t.Helper()
-	o.DeviceID = 1
-	sim := p4rtsim.New(o)
-	lis := bufconn.Listen(1 << 20)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sim: %v", err)
-		}
-	})
-	return grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
+	_, dial := p4rttest.StartSim(t, o)
+	return dial
 }
 
 func primary(t testing.TB, dial grpc.DialOption, p *pipeline.Pipeline) *p4rt.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := p4rt.Open(ctx, "passthrough:///sim", p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{Low: 1}, DialOptions: dialOpts(dial)})
+	s, err := p4rt.Open(ctx, p4rttest.SimAddr, p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{Low: 1}, DialOptions: dialOpts(dial)})
 	if err != nil {
 		t.Fatal(err)
 	}

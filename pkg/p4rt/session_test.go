@@ -12,6 +12,7 @@ import (
 
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rttest"
 )
 
 // nextState waits for the next mastership state that satisfies ok.
@@ -38,7 +39,7 @@ func TestMastershipChangesAndFencing(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	high, err := p4rt.Open(ctx, "passthrough:///sim", p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{High: 1}, DialOptions: dialOpts(dial)})
+	high, err := p4rt.Open(ctx, p4rttest.SimAddr, p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{High: 1}, DialOptions: dialOpts(dial)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestEnsurePipelineSkipsSameCookie(t *testing.T) {
 	dial := startSim(t, p4rtsim.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := p4rt.Open(ctx, "passthrough:///sim", p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{Low: 1}, DialOptions: dialOpts(dial)})
+	s, err := p4rt.Open(ctx, p4rttest.SimAddr, p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{Low: 1}, DialOptions: dialOpts(dial)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,5 +11,5 @@ import (
 
 func TestConformance(t *testing.T) {
 	_, dial := startSim(t, p4rtsim.Options{})
-	p4rttest.Run(t, p4rttest.Target{Addr: "passthrough:///sim", DeviceID: deviceID, DialOptions: []grpc.DialOption{dial}, Pipeline: embedded(t)})
+	p4rttest.Run(t, p4rttest.Target{Addr: p4rttest.SimAddr, DeviceID: deviceID, DialOptions: []grpc.DialOption{dial}, Pipeline: embedded(t)})
 }

@@ -3,7 +3,6 @@ package p4rtsim_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -12,50 +11,28 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rttest"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
 const deviceID = 1
 
-// startSim serves a simulator over bufconn (real gRPC, in memory) until
-// the test ends.
 func startSim(t *testing.T, o p4rtsim.Options) (*p4rtsim.Server, grpc.DialOption) {
-	t.Helper()
 	o.DeviceID = deviceID
-	sim := p4rtsim.New(o)
-	lis := bufconn.Listen(1 << 20)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sim.Serve: %v", err)
-		}
-	})
-	dial := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
-	return sim, dial
+	return p4rttest.StartSim(t, o)
 }
 
-func embedded(t *testing.T) *pipeline.Pipeline {
-	t.Helper()
-	p, err := pipeline.Embedded("bmv2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func embedded(t *testing.T) *pipeline.Pipeline { return p4rttest.Pipeline(t) }
 
 func open(t *testing.T, dial grpc.DialOption, election uint64) (*p4rt.Session, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := p4rt.Open(ctx, "passthrough:///sim", p4rt.Options{DeviceID: deviceID, ElectionID: p4rt.ElectionID{Low: election}, DialOptions: []grpc.DialOption{dial}})
+	s, err := p4rt.Open(ctx, p4rttest.SimAddr, p4rt.Options{DeviceID: deviceID, ElectionID: p4rt.ElectionID{Low: election}, DialOptions: []grpc.DialOption{dial}})
 	if err == nil {
 		t.Cleanup(func() { s.Close() })
 	}
@@ -229,7 +206,7 @@ func TestPipelineCookieAndReset(t *testing.T) {
 	p := embedded(t)
 	s := mustOpen(t, dial, 1)
 	ctx := context.Background()
-	conn, err := grpc.NewClient("passthrough:///sim", dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(p4rttest.SimAddr, dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
