@@ -34,24 +34,13 @@ func TestIsolatedToPromiscuousDelivered(t *testing.T) {
 
 func TestCommunity(t *testing.T) {
 	requireBMv2(t)
-	cases := []struct {
-		name     string
-		src, dst host
-		want     []uint32
-	}{
-		{"same community", hD, hE, []uint32{hE.port}},
-		{"other community", hD, hF, nil},
-		{"other community reverse", hF, hE, nil},
-		{"community to promiscuous", hD, hC, []uint32{hC.port}},
-		{"community to isolated", hD, hA, nil},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			tok := token(t)
-			send(t, c.src.port, udp(c.src, c.dst).tok(tok).frame(t))
-			expectDelivery(t, tok, c.want...)
-		})
-	}
+	runDeliveries(t, []deliveryCase{
+		{"same community", udp(hD, hE), []uint32{hE.port}},
+		{"other community", udp(hD, hF), nil},
+		{"other community reverse", udp(hF, hE), nil},
+		{"community to promiscuous", udp(hD, hC), []uint32{hC.port}},
+		{"community to isolated", udp(hD, hA), nil},
+	})
 }
 
 func TestUnknownPortDropped(t *testing.T) {
@@ -67,25 +56,14 @@ func TestUnknownPortDropped(t *testing.T) {
 
 func TestSpoofedSourceDropped(t *testing.T) {
 	requireBMv2(t)
-	cases := []struct {
-		name string
-		f    flow
-		want []uint32
-	}{
+	runDeliveries(t, []deliveryCase{
 		{"genuine", udp(hA, hC), []uint32{hC.port}},
 		{"spoofed IPv4 source", func() flow { f := udp(hA, hC); f.srcIP = netip.MustParseAddr("10.0.0.99"); return f }(), nil},
 		{"another endpoint's IPv4", func() flow { f := udp(hA, hC); f.srcIP = hB.ip4; return f }(), nil},
 		{"spoofed MAC", func() flow { f := udp(hA, hC); f.srcMAC = hB.mac; return f }(), nil},
 		{"spoofed IPv6 source", func() flow { f := udp(hA, hC); f.v6 = true; f.srcIP = netip.MustParseAddr("2001:db8::99"); return f }(), nil},
 		{"genuine IPv6", func() flow { f := udp(hA, hC); f.v6 = true; return f }(), []uint32{hC.port}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			tok := token(t)
-			send(t, c.f.src.port, c.f.tok(tok).frame(t))
-			expectDelivery(t, tok, c.want...)
-		})
-	}
+	})
 }
 
 func tcp(src, dst host, sport, dport uint16, syn, ack, v6 bool) flow {
@@ -93,24 +71,13 @@ func tcp(src, dst host, sport, dport uint16, syn, ack, v6 bool) flow {
 }
 
 func testPolicyTCP(t *testing.T, v6 bool) {
-	cases := []struct {
-		name string
-		f    flow
-		want []uint32
-	}{
+	runDeliveries(t, []deliveryCase{
 		{"web to db tcp/5432", tcp(hA, hC, 40001, 5432, true, false, v6), []uint32{hC.port}},
 		{"reply db to web from 5432 with ACK", tcp(hC, hA, 5432, 40001, true, true, v6), []uint32{hA.port}},
 		{"db to web from 5432 without ACK", tcp(hC, hA, 5432, 40001, true, false, v6), nil},
 		{"web to db tcp/22", tcp(hA, hC, 40002, 22, true, false, v6), nil},
 		{"db to web tcp/5432 (wrong direction)", tcp(hC, hA, 40003, 5432, true, false, v6), nil},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			tok := token(t)
-			send(t, c.f.src.port, c.f.tok(tok).frame(t))
-			expectDelivery(t, tok, c.want...)
-		})
-	}
+	})
 }
 
 func TestPolicyTCPv4(t *testing.T) {
@@ -216,5 +183,24 @@ func TestPolicyDirectCounterCounts(t *testing.T) {
 	expectDelivery(t, tok)
 	if got := read() - before; got != sent {
 		t.Errorf("policy entry counted %d packets, want %d", got, sent)
+	}
+}
+
+// deliveryCase is one frame sent from its source host's port and the ports
+// it must leave the switch on (none: dropped).
+type deliveryCase struct {
+	name string
+	f    flow
+	want []uint32
+}
+
+func runDeliveries(t *testing.T, cases []deliveryCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := token(t)
+			send(t, c.f.src.port, c.f.tok(tok).frame(t))
+			expectDelivery(t, tok, c.want...)
+		})
 	}
 }
