@@ -8,6 +8,7 @@ package p4rt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -29,6 +31,10 @@ import (
 // directions: large enough for a write batch of tens of thousands of
 // entries and for a BMv2 JSON pipeline of several megabytes.
 const MaxMessageSize = 256 << 20
+
+// MaxHeaderListSize bounds the gRPC metadata a session accepts; a device's
+// error statuses carry one detail per failed update, in trailers.
+const MaxHeaderListSize = 16 << 20
 
 // ElectionID is a P4Runtime 128-bit election id; the higher wins.
 type ElectionID struct{ High, Low uint64 }
@@ -48,8 +54,12 @@ type Options struct {
 	ElectionID ElectionID
 	// Role is the P4Runtime role name; "" is the default (full) role.
 	Role string
-	// DialOptions are added to the session's own (message size limits,
-	// plaintext transport unless a credentials option is given here).
+	// TLS, if set, secures the connection (server verification, and a
+	// client certificate for mutual TLS when it holds one). Nil means
+	// plaintext, meant for loopback and lab networks.
+	TLS *tls.Config
+	// DialOptions are added after the session's own (message and header
+	// size limits, the transport credentials).
 	DialOptions []grpc.DialOption
 	// Logger receives the session's events; nil means slog.Default().
 	Logger *slog.Logger
@@ -135,9 +145,14 @@ func Connect(addr string, o Options) (*Session, error) {
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
 	}
+	creds := insecure.NewCredentials()
+	if o.TLS != nil {
+		creds = credentials.NewTLS(o.TLS)
+	}
 	dopts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithMaxHeaderListSize(MaxHeaderListSize),
 	}, o.DialOptions...)
 	conn, err := grpc.NewClient(addr, dopts...)
 	if err != nil {
@@ -187,10 +202,18 @@ func Open(ctx context.Context, addr string, o Options) (*Session, error) {
 
 // WaitArbitrated waits for the device's first answer to this session's
 // arbitration, or for the first stream failure, and returns it.
+//
+// Transient failures (device not up yet, connection refused, handshake
+// failed) are retried until ctx ends; the error then carries the last one.
+// A refusal by the device (duplicate election id, unknown device id) is
+// returned at once.
 func (s *Session) WaitArbitrated(ctx context.Context) (Mastership, error) {
 	select {
 	case <-s.answered:
 	case <-ctx.Done():
+		if last := s.Mastership().Err; last != nil {
+			return Mastership{}, fmt.Errorf("p4rt %s: arbitration: %w (last error: %v)", s.addr, ctx.Err(), last)
+		}
 		return Mastership{}, fmt.Errorf("p4rt %s: arbitration: %w", s.addr, ctx.Err())
 	}
 	m := s.Mastership()
@@ -220,11 +243,13 @@ func (s *Session) setState(m Mastership) {
 	changed := m.Primary != s.state.Primary || m.PrimaryID != s.state.PrimaryID || m.Answer != s.state.Answer ||
 		(m.Err == nil) != (s.state.Err == nil)
 	s.state = m
-	select {
-	case <-s.answered:
-	default:
-		close(s.answered)
-		changed = true
+	if m.Err == nil || !transient(m.Err) {
+		select {
+		case <-s.answered:
+		default:
+			close(s.answered)
+			changed = true
+		}
 	}
 	s.mu.Unlock()
 	if !changed {
@@ -235,6 +260,17 @@ func (s *Session) setState(m Mastership) {
 	default:
 	}
 	s.events <- m
+}
+
+// transient reports whether a stream failure may go away by itself (the
+// device is not up yet, or the network failed) rather than being the
+// device's answer to this client.
+func transient(err error) bool {
+	switch status.Code(errors.Unwrap(err)) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Aborted, codes.Internal:
+		return true
+	}
+	return errors.Is(err, io.EOF)
 }
 
 // run owns the stream for the session's life: open, arbitrate, receive,
@@ -264,7 +300,9 @@ func (s *Session) run() {
 func (s *Session) serveStream() error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	stream, err := s.rt.StreamChannel(ctx, grpc.WaitForReady(true))
+	// Fail fast when the device cannot be reached: run retries with its own
+	// backoff and reports each failure, which waiting inside gRPC would hide.
+	stream, err := s.rt.StreamChannel(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ package p4rtsim
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math"
@@ -23,6 +24,7 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -39,6 +41,9 @@ type Options struct {
 	TableSize int64
 	// OnPacketOut is called with every packet-out the primary sends.
 	OnPacketOut func(*p4v1.PacketOut)
+	// TLS, if set, makes Serve accept TLS only (mutual TLS when it asks
+	// for client certificates).
+	TLS *tls.Config
 }
 
 // Server is a simulated P4Runtime device. Register it on a grpc.Server
@@ -80,7 +85,11 @@ func New(o Options) *Server {
 // large batches and serves lis until ctx ends. It returns the server's
 // error, or nil after a graceful stop.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{}))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{})}
+	if s.opts.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.opts.TLS)))
+	}
+	gs := grpc.NewServer(opts...)
 	p4v1.RegisterP4RuntimeServer(gs, s)
 	stopped := make(chan struct{})
 	go func() {
