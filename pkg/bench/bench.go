@@ -175,7 +175,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	start := time.Now()
-	if err := chunks(cfg.Batch*cfg.InFlight*16, func(ups []*p4v1.Update) error { return s.WriteBulk(ctx, ups, o) }); err != nil {
+	// The controller's bulk write path: WriteRequests encoded from the
+	// compact set.
+	if err := s.WriteSet(ctx, desired, p4v1.Update_INSERT, o); err != nil {
 		return r, fmt.Errorf("write: %w", err)
 	}
 	r.WriteEntriesPerS = float64(cfg.Entries) / time.Since(start).Seconds()

@@ -152,7 +152,7 @@ func TestDeviceDropsMidBatchThenReconcileConverges(t *testing.T) {
 		t.Fatalf("pipeline onto the restarted device: pushed=%v err=%v", pushed, err)
 	}
 	plan, err := s.ReconcileSet(ctx, set, p4rt.BulkOptions{}, tbl.ID)
-	if err != nil || len(plan.Insert) != 20000 {
+	if ins, _, _ := plan.Counts(); err != nil || ins != 20000 {
 		t.Fatalf("reconcile after restart: %v, %v", plan, err)
 	}
 	if plan, err = s.ReconcileSet(ctx, set, p4rt.BulkOptions{}, tbl.ID); err != nil || !plan.Empty() {

@@ -128,16 +128,13 @@ func (s *Session) ReconcileSet(ctx context.Context, desired *EntrySet, o BulkOpt
 	for _, id := range tableIDs {
 		want[id] = true
 	}
-	for _, v := range desired.vals {
-		if v.seen == gen {
+	p.set = desired
+	for i, v := range desired.vals {
+		if v.seen == gen || len(v.key) < 4 {
 			continue
 		}
-		e, err := pipeline.DecodeEntry(v.key, v.action)
-		if err != nil {
-			return Plan{}, err
-		}
-		if want[e.GetTableId()] {
-			p.Insert = append(p.Insert, e)
+		if want[be32(v.key)] {
+			p.insertIdx = append(p.insertIdx, uint32(i))
 		}
 	}
 	if p.Empty() {

@@ -22,13 +22,16 @@ import (
 // table entry straight into its EntryKey and ActionKey bytes, allocating
 // nothing per entry.
 
-// rawCodec marshals requests as protobuf and hands responses over as
-// their wire bytes.
+// rawCodec passes rawMsg values through as wire bytes in both directions
+// and treats everything else as protobuf.
 type rawCodec struct{}
 
 type rawMsg struct{ b []byte }
 
 func (rawCodec) Marshal(v any) ([]byte, error) {
+	if r, ok := v.(*rawMsg); ok {
+		return r.b, nil
+	}
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("raw codec cannot marshal %T", v)
@@ -37,12 +40,14 @@ func (rawCodec) Marshal(v any) ([]byte, error) {
 }
 
 func (rawCodec) Unmarshal(data []byte, v any) error {
-	r, ok := v.(*rawMsg)
-	if !ok {
-		return fmt.Errorf("raw codec cannot unmarshal into %T", v)
+	switch r := v.(type) {
+	case *rawMsg:
+		r.b = append(r.b[:0], data...)
+		return nil
+	case proto.Message:
+		return proto.Unmarshal(data, r)
 	}
-	r.b = append(r.b[:0], data...)
-	return nil
+	return fmt.Errorf("raw codec cannot unmarshal into %T", v)
 }
 
 func (rawCodec) Name() string { return "proto" }

@@ -18,13 +18,28 @@ type Plan struct {
 	Insert []*p4v1.TableEntry
 	Modify []*p4v1.TableEntry
 	Delete []*p4v1.TableEntry
+
+	// A plan made from an EntrySet names its inserts by position in the
+	// set instead of holding them as messages (a first fill is the whole
+	// set).
+	set       *EntrySet
+	insertIdx []uint32
+}
+
+// Counts returns the number of inserts, modifies and deletes.
+func (p Plan) Counts() (inserts, modifies, deletes int) {
+	return len(p.Insert) + len(p.insertIdx), len(p.Modify), len(p.Delete)
 }
 
 // Empty reports whether the device already holds the desired entries.
-func (p Plan) Empty() bool { return len(p.Insert)+len(p.Modify)+len(p.Delete) == 0 }
+func (p Plan) Empty() bool {
+	i, m, d := p.Counts()
+	return i+m+d == 0
+}
 
 func (p Plan) String() string {
-	return fmt.Sprintf("%d inserts, %d modifies, %d deletes", len(p.Insert), len(p.Modify), len(p.Delete))
+	i, m, d := p.Counts()
+	return fmt.Sprintf("%d inserts, %d modifies, %d deletes", i, m, d)
 }
 
 // Diff compares the desired entries with the installed ones. Entries are
@@ -126,6 +141,11 @@ func (s *Session) WritePlan(ctx context.Context, p Plan, o BulkOptions) error {
 		}
 		if err := s.WriteBulk(ctx, ups, o); err != nil {
 			return fmt.Errorf("%s phase: %w", ph.typ, err)
+		}
+	}
+	if len(p.insertIdx) > 0 {
+		if err := s.writeIndexed(ctx, p.set, p.insertIdx, p4v1.Update_INSERT, o); err != nil {
+			return fmt.Errorf("INSERT phase: %w", err)
 		}
 	}
 	return nil

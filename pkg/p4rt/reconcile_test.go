@@ -169,7 +169,7 @@ func TestReconcileSet(t *testing.T) {
 	}
 	o := p4rt.BulkOptions{BatchSize: 400, InFlight: 2}
 	plan, err := s.ReconcileSet(ctx, set, o, tbl.ID)
-	if err != nil || len(plan.Insert) != 3000 || len(plan.Modify)+len(plan.Delete) != 0 {
+	if ins, mod, del := plan.Counts(); err != nil || ins != 3000 || mod+del != 0 {
 		t.Fatalf("first reconcile: %v, %v", plan, err)
 	}
 	if plan, err = s.ReconcileSet(ctx, set, o, tbl.ID); err != nil || !plan.Empty() {
@@ -186,7 +186,7 @@ func TestReconcileSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan, err = s.ReconcileSet(ctx, set, o, tbl.ID)
-	if err != nil || len(plan.Insert) != 1 || len(plan.Modify) != 1 || len(plan.Delete) != 1 {
+	if ins, mod, del := plan.Counts(); err != nil || ins != 1 || mod != 1 || del != 1 {
 		t.Fatalf("repair reconcile: %v, %v; want 1/1/1", plan, err)
 	}
 	var desired []*p4v1.TableEntry
