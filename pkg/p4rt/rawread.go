@@ -191,13 +191,16 @@ func (p *keyParser) entry(b []byte) error {
 			return p.match(bs)
 		case num == 3 && typ == protowire.BytesType:
 			return fields(bs, func(num protowire.Number, typ protowire.Type, _ uint64, act []byte) error {
-				if num < 1 || num > 4 {
-					return nil
-				}
-				if num != 1 || typ != protowire.BytesType {
+				switch {
+				case num == 1 && typ == protowire.BytesType: // the direct action
+				case (num == 2 || num == 3) && typ == protowire.VarintType, num == 4 && typ == protowire.BytesType:
 					// Another member of the TableAction oneof (action
 					// profiles) replaces a direct action.
 					hasAction, actionID, p.params = false, 0, p.params[:0]
+					return nil
+				default:
+					// Unknown, or a known field with the wrong wire type:
+					// protobuf keeps it as an unknown field.
 					return nil
 				}
 				if !hasAction {
