@@ -34,7 +34,8 @@ func cmpParam(x, y *p4v1.Action_Param) int { return int(x.GetParamId()) - int(y.
 
 // DecodeEntry rebuilds a table entry from its EntryKey and ActionKey, in
 // normalized form. It is the inverse of the two for entries with a direct
-// action.
+// action; what the two do not encode (counter data, metadata, idle
+// timeouts, unknown fields) is not kept.
 func DecodeEntry(key, action string) (*p4v1.TableEntry, error) {
 	k := []byte(key)
 	if len(k) < 8 {
