@@ -13,6 +13,16 @@ P4_MAIN   := p4src/v1model/main.p4
 P4_OUT    ?= p4src/build/v1model
 P4_SRCS   := $(P4_MAIN) $(wildcard p4src/include/*.p4)
 
+# Fuzz targets as package:Function; `make test` gives each FUZZ_SHORT,
+# `make fuzz` FUZZ_LONG.
+FUZZ      := pkg/pipeline:FuzzEncode pkg/pipeline:FuzzCheckEntry \
+             pkg/pipeline:FuzzCompactRoundTrip pkg/p4rt:FuzzKeyParser \
+             pkg/p4rt/p4rtsim:FuzzRawEntries
+FUZZ_SHORT ?= 10s
+FUZZ_LONG  ?= 60s
+run_fuzz = set -e; for f in $(FUZZ); do \
+	$(GO) test -run '^$$' -fuzz "^$${f\#*:}\$$" -fuzztime $(1) ./$${f%%:*}; done
+
 .PHONY: all build run test unit-test bmv2-test bench lint p4 fuzz clean
 
 all: build
@@ -30,10 +40,7 @@ run: build
 # where simple_switch_grpc or root is missing).
 test: lint
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /bmv2-tests)
-	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime 10s ./pkg/pipeline
-	$(GO) test -run '^$$' -fuzz '^FuzzCheckEntry$$' -fuzztime 10s ./pkg/pipeline
-	$(GO) test -run '^$$' -fuzz '^FuzzCompactRoundTrip$$' -fuzztime 10s ./pkg/pipeline
-	$(GO) test -run '^$$' -fuzz '^FuzzKeyParser$$' -fuzztime 10s ./pkg/p4rt
+	@$(call run_fuzz,$(FUZZ_SHORT))
 	$(GO) test -race -count=1 -v ./bmv2-tests/
 
 unit-test:
@@ -52,10 +59,7 @@ lint:
 	$(GO) vet ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime 60s ./pkg/pipeline
-	$(GO) test -run '^$$' -fuzz '^FuzzCheckEntry$$' -fuzztime 60s ./pkg/pipeline
-	$(GO) test -run '^$$' -fuzz '^FuzzCompactRoundTrip$$' -fuzztime 60s ./pkg/pipeline
-	$(GO) test -run '^$$' -fuzz '^FuzzKeyParser$$' -fuzztime 60s ./pkg/p4rt
+	@$(call run_fuzz,$(FUZZ_LONG))
 
 # Recompile the pipeline. Run from the repository root: the BMv2 JSON
 # records source paths as given here, and TestArtifactsFresh compares

@@ -1,7 +1,6 @@
 package p4rtsim
 
 import (
-	"fmt"
 	"sort"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -58,8 +57,8 @@ func (s *Server) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) erro
 	return nil
 }
 
-// collect appends what e selects. Callers hold mu. Entities are built
-// fresh (stored entries are immutable once written, so they are shared).
+// collect appends what e selects. Callers hold mu. Entities are decoded
+// fresh from the stored encodings.
 func (s *Server) collect(out []*p4v1.Entity, e *p4v1.Entity) ([]*p4v1.Entity, error) {
 	switch x := e.GetEntity().(type) {
 	case *p4v1.Entity_TableEntry:
@@ -110,21 +109,18 @@ func (s *Server) collectTable(out []*p4v1.Entity, q *p4v1.TableEntry, directCoun
 		tables = append(tables, t)
 	}
 	withCounters := directCounters || q.GetCounterData() != nil
-	emit := func(t *table, se *simEntry) {
+	emit := func(t *table, se simEntry) {
 		if directCounters && t.info.DirectCounterID == 0 {
 			return
 		}
-		e := se.entry
-		if withCounters && t.info.DirectCounterID != 0 {
-			// A shallow copy: stored entries are never mutated.
-			e = &p4v1.TableEntry{TableId: e.TableId, Match: e.Match, Action: e.Action, Priority: e.Priority,
-				IsDefaultAction: e.IsDefaultAction, IdleTimeoutNs: e.IdleTimeoutNs, Metadata: e.Metadata,
-				CounterData: se.counter.proto()}
-		}
+		e := se.message()
 		if directCounters {
 			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{
-				DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: se.entry, Data: se.counter.proto()}}})
+				DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: e, Data: se.counter.proto()}}})
 			return
+		}
+		if withCounters && t.info.DirectCounterID != 0 {
+			e.CounterData = se.counter.proto()
 		}
 		out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}})
 	}
@@ -196,7 +192,7 @@ func (s *Server) collectCounters(out []*p4v1.Entity, q *p4v1.CounterEntry) ([]*p
 type rawFrame struct{ b []byte }
 
 // rawTableRead answers a read of whole tables (no counters, no single
-// entry) from each entry's cached encoding, framed into ReadResponses of
+// entry) from each entry's stored encoding, framed into ReadResponses of
 // readBatch entities: the common bulk read, without building messages.
 // Callers hold mu.
 func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
@@ -223,9 +219,6 @@ func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 	n := 0
 	for _, t := range tables {
 		for _, se := range t.entries {
-			if se.wire == nil {
-				se.wire, _ = proto.Marshal(se.entry)
-			}
 			// ReadResponse.entities (1) { Entity.table_entry (2) { ... } }
 			inner := protowire.SizeTag(2) + protowire.SizeBytes(len(se.wire))
 			buf = protowire.AppendTag(buf, 1, protowire.BytesType)
@@ -243,28 +236,3 @@ func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 	}
 	return frames, true
 }
-
-// simCodec is the server's codec: protobuf, except that a rawFrame is sent
-// as the bytes it holds.
-type simCodec struct{}
-
-func (simCodec) Marshal(v any) ([]byte, error) {
-	if f, ok := v.(*rawFrame); ok {
-		return f.b, nil
-	}
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("p4rtsim codec cannot marshal %T", v)
-	}
-	return proto.Marshal(m)
-}
-
-func (simCodec) Unmarshal(data []byte, v any) error {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return fmt.Errorf("p4rtsim codec cannot unmarshal into %T", v)
-	}
-	return proto.Unmarshal(data, m)
-}
-
-func (simCodec) Name() string { return "proto" }

@@ -64,6 +64,11 @@ type Server struct {
 	tables  map[uint32]*table
 	groups  map[uint32]*p4v1.MulticastGroupEntry
 	indexed map[uint32][]counterData
+
+	// The table entries' encodings in WriteRequests decoded by the codec
+	// and not yet applied, by request.
+	rawMu sync.Mutex
+	raw   map[*p4v1.WriteRequest][][]byte
 }
 
 type roleState struct {
@@ -78,14 +83,14 @@ func New(o Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{opts: o, log: log, roles: map[string]*roleState{}}
+	return &Server{opts: o, log: log, roles: map[string]*roleState{}, raw: map[*p4v1.WriteRequest][][]byte{}}
 }
 
 // Serve registers s on a new gRPC server with message limits sized for
 // large batches and serves lis until ctx ends. It returns the server's
 // error, or nil after a graceful stop.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{})}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{s})}
 	if s.opts.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.opts.TLS)))
 	}

@@ -1,6 +1,7 @@
 package p4rtsim
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -20,33 +21,57 @@ func (c counterData) proto() *p4v1.CounterData {
 	return &p4v1.CounterData{ByteCount: c.bytes, PacketCount: c.packets}
 }
 
+// simEntry is a stored entry: the wire encoding of its normalized form
+// without counter data, and its direct counter. Keeping bytes rather than
+// messages leaves the collector almost nothing to scan in a table of
+// millions, and lets bulk reads copy entries out as they are.
 type simEntry struct {
-	entry   *p4v1.TableEntry // normalized, without counter data
+	wire    []byte
 	counter counterData
-	wire    []byte // entry's encoding, made on first read; nil after a change
+}
+
+// message decodes the stored entry.
+func (se simEntry) message() *p4v1.TableEntry {
+	e := &p4v1.TableEntry{}
+	if err := proto.Unmarshal(se.wire, e); err != nil {
+		panic(fmt.Sprintf("p4rtsim: stored entry does not decode: %v", err)) // we encoded it
+	}
+	return e
 }
 
 type table struct {
 	info    *pipeline.Table
 	size    int64
-	entries map[string]*simEntry
+	entries map[string]simEntry
 	deflt   *p4v1.TableAction // set by a default-entry MODIFY; nil: the P4Info's
 }
 
-// stored is the form an entry is kept in: normalized, without counter data.
-// The request's own message is kept when it is already in that form (the
-// common case): the server never mutates it and the request is not reused.
-func stored(te *p4v1.TableEntry) *p4v1.TableEntry {
+// stored returns the encoding an entry is kept in: its normalized form,
+// without counter data. raw, if not nil, is the encoding te was decoded
+// from; when te is already in stored form (the common case) a copy of raw
+// is the answer and nothing is marshalled.
+func stored(te *p4v1.TableEntry, raw []byte) []byte {
 	if te.GetCounterData() == nil && pipeline.IsNormalized(te) {
-		return te
+		if raw != nil {
+			return bytes.Clone(raw)
+		}
+		b, err := proto.Marshal(te)
+		if err != nil {
+			panic(fmt.Sprintf("p4rtsim: marshal a decoded entry: %v", err))
+		}
+		return b
 	}
 	n := pipeline.NormalizeEntry(te)
 	n.CounterData = nil
-	return n
+	b, err := proto.Marshal(n)
+	if err != nil {
+		panic(fmt.Sprintf("p4rtsim: marshal a normalized entry: %v", err))
+	}
+	return b
 }
 
 func newTable(t *pipeline.Table, size int64) *table {
-	return &table{info: t, size: size, entries: map[string]*simEntry{}}
+	return &table{info: t, size: size, entries: map[string]simEntry{}}
 }
 
 // Write applies the updates in order, each on its own: updates before and
@@ -68,10 +93,15 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 	if s.config == nil {
 		return nil, status.Error(codes.FailedPrecondition, "no forwarding pipeline config set")
 	}
+	raws := s.takeRaw(req)
 	var errs []error
 	failed := 0
 	for i, u := range req.GetUpdates() {
-		err := s.apply(u)
+		var raw []byte
+		if i < len(raws) {
+			raw = raws[i]
+		}
+		err := s.apply(u, raw)
 		if err != nil && errs == nil {
 			errs = make([]error, len(req.GetUpdates()))
 		}
@@ -97,10 +127,12 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 	return nil, status.ErrorProto(st)
 }
 
-func (s *Server) apply(u *p4v1.Update) error {
+// apply applies one update; raw is the table entry's encoding in the
+// request, when the codec found it.
+func (s *Server) apply(u *p4v1.Update, raw []byte) error {
 	switch e := u.GetEntity().GetEntity().(type) {
 	case *p4v1.Entity_TableEntry:
-		return s.applyTableEntry(u.GetType(), e.TableEntry)
+		return s.applyTableEntry(u.GetType(), e.TableEntry, raw)
 	case *p4v1.Entity_PacketReplicationEngineEntry:
 		g := e.PacketReplicationEngineEntry.GetMulticastGroupEntry()
 		if g == nil {
@@ -118,7 +150,7 @@ func (s *Server) apply(u *p4v1.Update) error {
 	}
 }
 
-func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry) error {
+func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry, raw []byte) error {
 	t, ok := s.tables[te.GetTableId()]
 	if !ok {
 		return status.Errorf(codes.NotFound, "unknown table id %d", te.GetTableId())
@@ -155,7 +187,7 @@ func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry) erro
 		if int64(len(t.entries)) >= t.size {
 			return status.Errorf(codes.ResourceExhausted, "table %s is full (%d entries)", t.info.Name, t.size)
 		}
-		se := &simEntry{entry: stored(te)}
+		se := simEntry{wire: stored(te, raw)}
 		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
 			se.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
 		}
@@ -164,11 +196,11 @@ func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry) erro
 		if !exists {
 			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
 		}
-		cur.entry = stored(te)
-		cur.wire = nil
+		cur.wire = stored(te, raw)
 		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
 			cur.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
 		}
+		t.entries[key] = cur
 	case p4v1.Update_DELETE:
 		if !exists {
 			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
@@ -221,11 +253,13 @@ func (s *Server) applyDirectCounter(typ p4v1.Update_Type, dc *p4v1.DirectCounter
 	if !ok || t.info.DirectCounterID == 0 {
 		return status.Errorf(codes.InvalidArgument, "table id %d has no direct counter", te.GetTableId())
 	}
-	se, ok := t.entries[pipeline.EntryKey(te)]
+	key := pipeline.EntryKey(te)
+	se, ok := t.entries[key]
 	if !ok {
 		return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
 	}
 	se.counter = counterData{bytes: dc.GetData().GetByteCount(), packets: dc.GetData().GetPacketCount()}
+	t.entries[key] = se
 	return nil
 }
 
@@ -254,11 +288,13 @@ func (s *Server) AddDirectCounter(e *p4v1.TableEntry, packets, bytes int64) bool
 	if !ok {
 		return false
 	}
-	se, ok := t.entries[pipeline.EntryKey(e)]
+	key := pipeline.EntryKey(e)
+	se, ok := t.entries[key]
 	if !ok {
 		return false
 	}
 	se.counter.packets += packets
 	se.counter.bytes += bytes
+	t.entries[key] = se
 	return true
 }
