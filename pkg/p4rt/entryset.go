@@ -88,12 +88,45 @@ func (s *EntrySet) Each(fn func(*p4v1.TableEntry) error) error {
 }
 
 // ReconcileSet makes the device's entries in the given tables equal to
-// desired. It streams the device's entries, comparing each against the set
-// as it arrives in wire form (nothing is decoded into messages but the
-// differences), then writes the
-// plan: deletes, modifies, inserts. A device that is already equal gets no
+// desired: PlanSet, then WritePlan. A device that is already equal gets no
 // write.
 func (s *Session) ReconcileSet(ctx context.Context, desired *EntrySet, o BulkOptions, tableIDs ...uint32) (Plan, error) {
+	p, err := s.PlanSet(ctx, desired, tableIDs...)
+	if err != nil || p.Empty() {
+		return p, err
+	}
+	return p, s.WritePlan(ctx, p, o)
+}
+
+// ReconcileDevice makes the device's entries in the given tables and its
+// multicast groups equal to desired and groups, in one plan written in
+// dependency order (see WritePlan).
+func (s *Session) ReconcileDevice(ctx context.Context, desired *EntrySet, groups []*p4v1.MulticastGroupEntry, o BulkOptions, tableIDs ...uint32) (Plan, error) {
+	installed, err := s.ReadGroups(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	gp, err := DiffGroups(groups, installed)
+	if err != nil {
+		return Plan{}, fmt.Errorf("p4rt %s: reconcile: %w", s.addr, err)
+	}
+	p, err := s.PlanSet(ctx, desired, tableIDs...)
+	if err != nil {
+		return Plan{}, err
+	}
+	p.Groups = gp
+	if p.Empty() {
+		return p, nil
+	}
+	return p, s.WritePlan(ctx, p, o)
+}
+
+// PlanSet works out what would make the device's entries in the given
+// tables equal to desired, without writing. It streams the device's
+// entries and compares each against the set as it arrives in wire form;
+// nothing is decoded into messages but the differences. The plan names
+// its inserts by position in desired: write it before desired changes.
+func (s *Session) PlanSet(ctx context.Context, desired *EntrySet, tableIDs ...uint32) (Plan, error) {
 	if len(tableIDs) == 0 {
 		return Plan{}, fmt.Errorf("p4rt %s: reconcile: no tables named", s.addr)
 	}
@@ -137,8 +170,5 @@ func (s *Session) ReconcileSet(ctx context.Context, desired *EntrySet, o BulkOpt
 			p.insertIdx = append(p.insertIdx, uint32(i))
 		}
 	}
-	if p.Empty() {
-		return p, nil
-	}
-	return p, s.WritePlan(ctx, p, o)
+	return p, nil
 }

@@ -13,11 +13,13 @@ import (
 )
 
 // Plan is the difference between what a device holds and what it should
-// hold, as table-entry updates.
+// hold: table-entry updates and, when the reconcile covered them,
+// multicast group updates.
 type Plan struct {
 	Insert []*p4v1.TableEntry
 	Modify []*p4v1.TableEntry
 	Delete []*p4v1.TableEntry
+	Groups GroupPlan
 
 	// A plan made from an EntrySet names its inserts by position in the
 	// set instead of holding them as messages (a first fill is the whole
@@ -26,7 +28,7 @@ type Plan struct {
 	insertIdx []uint32
 }
 
-// Counts returns the number of inserts, modifies and deletes.
+// Counts returns the number of table-entry inserts, modifies and deletes.
 func (p Plan) Counts() (inserts, modifies, deletes int) {
 	return len(p.Insert) + len(p.insertIdx), len(p.Modify), len(p.Delete)
 }
@@ -34,12 +36,16 @@ func (p Plan) Counts() (inserts, modifies, deletes int) {
 // Empty reports whether the device already holds the desired entries.
 func (p Plan) Empty() bool {
 	i, m, d := p.Counts()
-	return i+m+d == 0
+	return i+m+d+p.Groups.Len() == 0
 }
 
 func (p Plan) String() string {
 	i, m, d := p.Counts()
-	return fmt.Sprintf("%d inserts, %d modifies, %d deletes", i, m, d)
+	s := fmt.Sprintf("%d inserts, %d modifies, %d deletes", i, m, d)
+	if g := p.Groups; g.Len() > 0 {
+		s += fmt.Sprintf("; multicast groups: %d inserts, %d modifies, %d deletes", len(g.Insert), len(g.Modify), len(g.Delete))
+	}
+	return s
 }
 
 // Diff compares the desired entries with the installed ones. Entries are
@@ -120,32 +126,48 @@ func (s *Session) ReadTables(ctx context.Context, tableIDs ...uint32) ([]*p4v1.T
 	return out, err
 }
 
-// WritePlan applies p: deletes first (so that a full table has room), then
-// modifies, then inserts, each phase finished before the next starts.
+func entryUpdates(typ p4v1.Update_Type, es []*p4v1.TableEntry) []*p4v1.Update {
+	ups := make([]*p4v1.Update, len(es))
+	for i, e := range es {
+		ups[i] = &p4v1.Update{Type: typ, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}}}
+	}
+	return ups
+}
+
+// WritePlan applies p in an order that never leaves a reference dangling
+// and lets a full table make room first:
+//
+//  1. multicast groups inserted and modified (entries may name them);
+//  2. table entries deleted;
+//  3. table entries modified;
+//  4. table entries inserted;
+//  5. multicast groups deleted (no entry names them any more).
+//
+// Each phase finishes before the next starts. The error names the phase.
 func (s *Session) WritePlan(ctx context.Context, p Plan, o BulkOptions) error {
 	phases := []struct {
-		typ     p4v1.Update_Type
-		entries []*p4v1.TableEntry
+		name string
+		ups  []*p4v1.Update
+		set  bool // the EntrySet inserts, encoded straight from the set
 	}{
-		{p4v1.Update_DELETE, p.Delete},
-		{p4v1.Update_MODIFY, p.Modify},
-		{p4v1.Update_INSERT, p.Insert},
+		{"multicast group INSERT", groupUpdates(p4v1.Update_INSERT, p.Groups.Insert), false},
+		{"multicast group MODIFY", groupUpdates(p4v1.Update_MODIFY, p.Groups.Modify), false},
+		{"DELETE", entryUpdates(p4v1.Update_DELETE, p.Delete), false},
+		{"MODIFY", entryUpdates(p4v1.Update_MODIFY, p.Modify), false},
+		{"INSERT", entryUpdates(p4v1.Update_INSERT, p.Insert), false},
+		{"INSERT", nil, true},
+		{"multicast group DELETE", groupUpdates(p4v1.Update_DELETE, p.Groups.Delete), false},
 	}
 	for _, ph := range phases {
-		if len(ph.entries) == 0 {
-			continue
+		var err error
+		switch {
+		case ph.set && len(p.insertIdx) > 0:
+			err = s.writeIndexed(ctx, p.set, p.insertIdx, p4v1.Update_INSERT, o)
+		case len(ph.ups) > 0:
+			err = s.WriteBulk(ctx, ph.ups, o)
 		}
-		ups := make([]*p4v1.Update, len(ph.entries))
-		for i, e := range ph.entries {
-			ups[i] = &p4v1.Update{Type: ph.typ, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}}}
-		}
-		if err := s.WriteBulk(ctx, ups, o); err != nil {
-			return fmt.Errorf("%s phase: %w", ph.typ, err)
-		}
-	}
-	if len(p.insertIdx) > 0 {
-		if err := s.writeIndexed(ctx, p.set, p.insertIdx, p4v1.Update_INSERT, o); err != nil {
-			return fmt.Errorf("INSERT phase: %w", err)
+		if err != nil {
+			return fmt.Errorf("%s phase: %w", ph.name, err)
 		}
 	}
 	return nil

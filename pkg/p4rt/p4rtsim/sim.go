@@ -86,15 +86,24 @@ func New(o Options) *Server {
 	return &Server{opts: o, log: log, roles: map[string]*roleState{}, raw: map[*p4v1.WriteRequest][][]byte{}}
 }
 
-// Serve registers s on a new gRPC server with message limits sized for
-// large batches and serves lis until ctx ends. It returns the server's
-// error, or nil after a graceful stop.
-func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+// ServerOptions are the options a gRPC server that serves s needs: the
+// simulator's codec (bulk reads are sent as prepared wire bytes), message
+// limits sized for large batches, and TLS when Options.TLS is set. Serve
+// uses them; a caller that registers s, or a wrapper of it, on a server
+// of its own must pass them too.
+func (s *Server) ServerOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{s})}
 	if s.opts.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.opts.TLS)))
 	}
-	gs := grpc.NewServer(opts...)
+	return opts
+}
+
+// Serve registers s on a new gRPC server (see ServerOptions) and serves
+// lis until ctx ends. It returns the server's error, or nil after a
+// graceful stop.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	gs := grpc.NewServer(s.ServerOptions()...)
 	p4v1.RegisterP4RuntimeServer(gs, s)
 	stopped := make(chan struct{})
 	go func() {

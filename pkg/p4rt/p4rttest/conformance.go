@@ -44,6 +44,7 @@ func Run(t *testing.T, tgt Target) {
 	t.Run("ReadBackCanonical", func(t *testing.T) { testReadBack(t, tgt) })
 	t.Run("TableFull", func(t *testing.T) { testTableFull(t, tgt) })
 	t.Run("PipelineCookie", func(t *testing.T) { testCookie(t, tgt) })
+	t.Run("MulticastGroups", func(t *testing.T) { testGroups(t, tgt) })
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -263,5 +264,77 @@ func testCookie(t *testing.T, tgt Target) {
 	}
 	if got := resp.GetConfig().GetCookie().GetCookie(); got != tgt.Pipeline.Cookie {
 		t.Errorf("cookie %#x, want %#x", got, tgt.Pipeline.Cookie)
+	}
+}
+
+func mcGroup(id uint32, ports ...uint32) *p4v1.MulticastGroupEntry {
+	g := &p4v1.MulticastGroupEntry{MulticastGroupId: id}
+	for _, p := range ports {
+		g.Replicas = append(g.Replicas, &p4v1.Replica{PortKind: &p4v1.Replica_EgressPort{EgressPort: p}})
+	}
+	return g
+}
+
+func groupUpdate(typ p4v1.Update_Type, g *p4v1.MulticastGroupEntry) *p4v1.Update {
+	return &p4v1.Update{Type: typ, Entity: &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{
+		PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{Type: &p4v1.PacketReplicationEngineEntry_MulticastGroupEntry{MulticastGroupEntry: g}}}}}
+}
+
+// testGroups reconciles multicast groups together with the table entries
+// that name them, and checks that the target echoes groups in a form the
+// reconciler takes as equal (a second reconcile writes nothing).
+func testGroups(t *testing.T, tgt Target) {
+	s := tgt.primary(t, 700)
+	in := tgt.Pipeline.Info
+	segs, _ := in.Table("ingress.segments")
+	o := p4rt.BulkOptions{BatchSize: 100, InFlight: 2}
+	set := p4rt.NewEntrySet(2)
+	for _, seg := range []uint64{1, 2} {
+		if err := set.Add(segmentEntry(t, in, seg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	groups := []*p4v1.MulticastGroupEntry{mcGroup(1, 1, 2, 3), mcGroup(2, 4)}
+	for round, want := range []string{"write", "no-op"} {
+		plan, err := s.ReconcileDevice(ctxT(t), set, groups, o, segs.ID)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if (want == "no-op") != plan.Empty() {
+			t.Errorf("round %d: plan %v, want %s", round, plan, want)
+		}
+	}
+	got, err := s.ReadGroups(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := p4rt.DiffGroups(groups, got); err != nil || p.Len() != 0 {
+		t.Errorf("device groups %v differ from the desired ones (%v)", got, err)
+	}
+
+	// A changed replica set is one MODIFY, and then equal again.
+	groups[0] = mcGroup(1, 3, 1)
+	plan, err := s.ReconcileDevice(ctxT(t), set, groups, o, segs.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Groups.Modify) != 1 || plan.Groups.Len() != 1 {
+		t.Errorf("replica change: plan %v, want one group MODIFY", plan)
+	}
+	if plan, err := s.ReconcileDevice(ctxT(t), set, groups, o, segs.ID); err != nil || !plan.Empty() {
+		t.Errorf("after the change: plan %v, err %v; want no-op", plan, err)
+	}
+
+	err = s.Write(ctxT(t), groupUpdate(p4v1.Update_INSERT, mcGroup(2, 5)), groupUpdate(p4v1.Update_DELETE, mcGroup(9)))
+	var we *p4rt.WriteError
+	if !errors.As(err, &we) {
+		t.Fatalf("err = %v, want *WriteError", err)
+	}
+	codesGot := map[int]codes.Code{}
+	for _, u := range we.Updates {
+		codesGot[u.Index] = u.Code
+	}
+	if codesGot[0] != codes.AlreadyExists || codesGot[1] != codes.NotFound {
+		t.Errorf("existing group insert, missing group delete: codes %v, want 0: ALREADY_EXISTS, 1: NOT_FOUND", codesGot)
 	}
 }
