@@ -9,7 +9,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
-	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
 func TestIsolatedToIsolatedDropped(t *testing.T) {
@@ -131,13 +130,9 @@ func TestPacketOutLeavesNamedPort(t *testing.T) {
 	if !ok {
 		t.Fatal("pipeline has no packet_out header")
 	}
-	var meta []*p4v1.PacketMetadata
-	for _, f := range md.Fields {
-		v := pipeline.Uint(0)
-		if f.Name == "egress_port" {
-			v = pipeline.Uint(uint64(hE.port))
-		}
-		meta = append(meta, &p4v1.PacketMetadata{MetadataId: f.ID, Value: v})
+	meta, err := md.EncodeMetadata(map[string]uint64{"egress_port": uint64(hE.port)})
+	if err != nil {
+		t.Fatal(err)
 	}
 	// To an isolated-looking destination from nobody: packet-out bypasses
 	// every lookup, so only port 5 gets it.

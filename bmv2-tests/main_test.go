@@ -296,10 +296,6 @@ func expectPacketIn(t *testing.T, tok string) uint64 {
 	if !ok {
 		t.Fatal("pipeline has no packet_in header")
 	}
-	f, ok := md.Field("ingress_port")
-	if !ok {
-		t.Fatal("packet_in has no ingress_port")
-	}
 	deadline := time.After(deliverWithin)
 	for {
 		select {
@@ -307,16 +303,15 @@ func expectPacketIn(t *testing.T, tok string) uint64 {
 			if !bytes.Contains(pin.GetPayload(), []byte(tok)) {
 				continue
 			}
-			for _, m := range pin.GetMetadata() {
-				if m.GetMetadataId() == f.ID {
-					v, err := pipeline.ToUint64(m.GetValue())
-					if err != nil {
-						t.Fatal(err)
-					}
-					return v
-				}
+			meta, err := md.DecodeMetadata(pin.GetMetadata())
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Fatalf("packet-in without ingress_port metadata: %v", pin)
+			v, ok := meta["ingress_port"]
+			if !ok {
+				t.Fatalf("packet-in without ingress_port metadata: %v", pin)
+			}
+			return v
 		case <-deadline:
 			t.Fatalf("no packet-in carrying %q within %s", tok, deliverWithin)
 		}

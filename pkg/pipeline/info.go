@@ -159,6 +159,7 @@ type PacketMetadata struct {
 	Fields []*MetadataField
 
 	fieldByName map[string]*MetadataField
+	fieldByID   map[uint32]*MetadataField
 }
 
 // Field returns the metadata field called name.
@@ -292,11 +293,18 @@ func NewInfo(p4info *p4cfg.P4Info) (*Info, error) {
 	}
 	for _, m := range p4info.GetControllerPacketMetadata() {
 		pre := m.GetPreamble()
-		pm := &PacketMetadata{ID: pre.GetId(), Name: pre.GetName(), fieldByName: map[string]*MetadataField{}}
+		pm := &PacketMetadata{ID: pre.GetId(), Name: pre.GetName(), fieldByName: map[string]*MetadataField{}, fieldByID: map[uint32]*MetadataField{}}
 		for _, f := range m.GetMetadata() {
 			mf := &MetadataField{ID: f.GetId(), Name: f.GetName(), Bitwidth: f.GetBitwidth()}
+			if _, dup := pm.fieldByName[mf.Name]; dup {
+				return nil, fmt.Errorf("p4info: controller header %s: duplicate field %q", pm.Name, mf.Name)
+			}
+			if _, dup := pm.fieldByID[mf.ID]; dup {
+				return nil, fmt.Errorf("p4info: controller header %s: duplicate field id %d", pm.Name, mf.ID)
+			}
 			pm.Fields = append(pm.Fields, mf)
 			pm.fieldByName[mf.Name] = mf
+			pm.fieldByID[mf.ID] = mf
 		}
 		if err := addUnique(in.packetMetadata, in.packetMetaByID, pm.Name, pm.ID, pm, "controller packet metadata"); err != nil {
 			return nil, err
