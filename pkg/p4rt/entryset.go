@@ -2,6 +2,7 @@ package p4rt
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -171,4 +172,31 @@ func (s *Session) PlanSet(ctx context.Context, desired *EntrySet, tableIDs ...ui
 		}
 	}
 	return p, nil
+}
+
+// TableCounts returns the number of entries in the set per table id.
+func (s *EntrySet) TableCounts() map[uint32]int {
+	out := map[uint32]int{}
+	for _, v := range s.vals {
+		if len(v.key) >= 4 {
+			out[be32(v.key)]++
+		}
+	}
+	return out
+}
+
+// CountEntries reads the given tables and returns how many entries the
+// device holds in each (every table named is in the map, 0 if empty).
+func (s *Session) CountEntries(ctx context.Context, tableIDs ...uint32) (map[uint32]int, error) {
+	out := make(map[uint32]int, len(tableIDs))
+	for _, id := range tableIDs {
+		out[id] = 0
+	}
+	err := s.ReadKeys(ctx, tableIDs, func(key, _ []byte) error {
+		if len(key) >= 4 {
+			out[binary.BigEndian.Uint32(key)]++
+		}
+		return nil
+	})
+	return out, err
 }

@@ -160,3 +160,40 @@ func TestReconcileDeviceOrder(t *testing.T) {
 		t.Errorf("device groups %v (err %v), want only group 20", groups, err)
 	}
 }
+
+func TestCountsAndPlanPerTable(t *testing.T) {
+	p := embedded(t)
+	s := primary(t, startSim(t, p4rtsim.Options{}), p)
+	ctx := context.Background()
+	segs, _ := p.Info.Table("ingress.segments")
+	l2t, _ := p.Info.Table("ingress.l2")
+	set := p4rt.NewEntrySet(5)
+	for _, e := range []*p4v1.TableEntry{segmentEntry(t, p.Info, 1, 1), segmentEntry(t, p.Info, 2, 2),
+		l2(t, p.Info, 1, 0xa, 1), l2(t, p.Info, 1, 0xb, 2), l2(t, p.Info, 2, 0xc, 3)} {
+		if err := set.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[uint32]int{segs.ID: 2, l2t.ID: 3}
+	if got := set.TableCounts(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("set counts %v, want %v", got, want)
+	}
+	plan, err := s.PlanSet(ctx, set, segs.ID, l2t.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPlan := map[uint32]p4rt.TableCounts{segs.ID: {Insert: 2}, l2t.ID: {Insert: 3}}
+	if got := plan.PerTable(); fmt.Sprint(got) != fmt.Sprint(wantPlan) {
+		t.Errorf("plan per table %v, want %v", got, wantPlan)
+	}
+	if err := s.WritePlan(ctx, plan, p4rt.BulkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CountEntries(ctx, segs.ID, l2t.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("device counts %v, want %v", got, want)
+	}
+}

@@ -39,6 +39,36 @@ func (p Plan) Empty() bool {
 	return i+m+d+p.Groups.Len() == 0
 }
 
+// TableCounts is a plan's table-entry updates per table id.
+type TableCounts struct{ Insert, Modify, Delete int }
+
+// PerTable returns the plan's table-entry updates by table id.
+func (p Plan) PerTable() map[uint32]TableCounts {
+	out := map[uint32]TableCounts{}
+	for _, e := range p.Insert {
+		c := out[e.GetTableId()]
+		c.Insert++
+		out[e.GetTableId()] = c
+	}
+	for _, i := range p.insertIdx {
+		id := be32(p.set.vals[i].key)
+		c := out[id]
+		c.Insert++
+		out[id] = c
+	}
+	for _, e := range p.Modify {
+		c := out[e.GetTableId()]
+		c.Modify++
+		out[e.GetTableId()] = c
+	}
+	for _, e := range p.Delete {
+		c := out[e.GetTableId()]
+		c.Delete++
+		out[e.GetTableId()] = c
+	}
+	return out
+}
+
 func (p Plan) String() string {
 	i, m, d := p.Counts()
 	s := fmt.Sprintf("%d inserts, %d modifies, %d deletes", i, m, d)
