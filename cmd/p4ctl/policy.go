@@ -1,0 +1,292 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// loadPolicy parses, validates and compiles the files; warnings go to
+// stderr.
+func loadPolicy(cmd *cobra.Command, files []string) (*policy.Compiler, error) {
+	if len(files) == 0 {
+		return nil, errors.New("no file given (-f FILE, or -f - for standard input)")
+	}
+	var objs []policy.Object
+	var errs policy.Errors
+	for _, f := range files {
+		var r io.Reader
+		if f == "-" {
+			r = cmd.InOrStdin()
+		} else {
+			fh, err := os.Open(f)
+			if err != nil {
+				return nil, err
+			}
+			defer fh.Close()
+			r = fh
+		}
+		o, err := policy.Parse(f, r)
+		var pe policy.Errors
+		switch {
+		case errors.As(err, &pe):
+			errs = append(errs, pe...)
+		case err != nil:
+			return nil, err
+		}
+		objs = append(objs, o...)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	m, warnings, err := policy.Build(objs)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	return policy.Compile(pipeline.Embedded, m)
+}
+
+func newValidateCmd() *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE",
+		Short: "Check policy documents: syntax, references, uniqueness, and that they fit every device",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadPolicy(cmd, files)
+			if err != nil {
+				return err
+			}
+			m := c.Model()
+			st := c.Stats()
+			fmt.Fprintf(cmd.OutOrStdout(), "valid: %d devices, %d segments, %d ports, %d endpoints, %d policies; %d identities, %d entries\n",
+				len(m.Devices), len(m.Segments), len(m.Ports), len(m.Endpoints), len(m.Policies), st.Identities, st.Entries)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
+	return cmd
+}
+
+type dryRunDevice struct {
+	Tables  map[string]int `json:"tables"`
+	Entries int            `json:"entries"`
+	Groups  int            `json:"multicast_groups"`
+}
+
+type dryRun struct {
+	Devices      map[string]dryRunDevice `json:"devices"`
+	NaiveEntries int                     `json:"naive_entries"`
+	Entries      int                     `json:"entries"`
+	Identities   int                     `json:"identities"`
+}
+
+func newApplyCmd() *cobra.Command {
+	var files []string
+	var dry, summary bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE --dry-run",
+		Short: "Compile policy documents and show the entries each device gets",
+		Long: `apply compiles the documents and prints, per device and table, the entries
+to write. With --dry-run it works offline against empty devices; applying to a
+running controller comes with p4ctl serve.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !dry {
+				return errors.New("apply needs --dry-run: there is no controller to apply to yet")
+			}
+			if output != "text" && output != "json" {
+				return fmt.Errorf("unknown output format %q (text or json)", output)
+			}
+			c, err := loadPolicy(cmd, files)
+			if err != nil {
+				return err
+			}
+			st := c.Stats()
+			out := dryRun{Devices: map[string]dryRunDevice{}, NaiveEntries: st.NaiveEntries, Entries: st.Entries, Identities: st.Identities}
+			w := cmd.OutOrStdout()
+			for _, dev := range slices.Sorted(maps.Keys(c.Model().Devices)) {
+				entries, groups, err := c.DeviceEntries(dev)
+				if err != nil {
+					return err
+				}
+				d := dryRunDevice{Tables: st.Devices[dev], Entries: len(entries), Groups: len(groups)}
+				out.Devices[dev] = d
+				if output == "text" {
+					printDevicePlan(w, c, dev, d, entries, summary)
+				}
+			}
+			if output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				return enc.Encode(out)
+			}
+			ratio := 0.0
+			if out.Entries > 0 {
+				ratio = float64(out.NaiveEntries) / float64(out.Entries)
+			}
+			fmt.Fprintf(w, "\n%d entries on %d devices from %d identities; a per-endpoint-pair expansion would need %d (%.1fx)\n",
+				out.Entries, len(out.Devices), out.Identities, out.NaiveEntries, ratio)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "compile and print; write nothing")
+	cmd.Flags().BoolVar(&summary, "summary", false, "counts only, without the entries")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func printDevicePlan(w io.Writer, c *policy.Compiler, dev string, d dryRunDevice, entries []*p4v1.TableEntry, summary bool) {
+	in := c.DeviceInfo(dev)
+	fmt.Fprintf(w, "device %s: %d entries to insert, %d multicast groups\n", dev, d.Entries, d.Groups)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TABLE\tINSERT\tMODIFY\tDELETE\tFILL")
+	for _, t := range policy.TableNames() {
+		size := int64(0)
+		if tb, ok := in.Table(t); ok {
+			size = tb.Size
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t0\t0\t%d/%d\n", t, d.Tables[t], d.Tables[t], size)
+	}
+	tw.Flush()
+	if summary {
+		return
+	}
+	for _, e := range entries {
+		fmt.Fprintf(w, "  + %s\n", in.FormatEntry(e))
+	}
+}
+
+func newTraceCmd() *cobra.Command {
+	var files []string
+	var dev, src, dst, proto, flags, srcMAC, dstMAC, output string
+	var inPort uint32
+	var sport, dport uint16
+	cmd := &cobra.Command{
+		Use:   "trace -f FILE --device D --in-port N --src IP --dst IP",
+		Short: "Follow one packet through a device's compiled entries and explain the verdict",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("unknown output format %q (text or json)", output)
+			}
+			var p policy.Packet
+			var err error
+			p.InPort = inPort
+			if p.Src, err = netip.ParseAddr(src); err != nil {
+				return fmt.Errorf("--src: %w", err)
+			}
+			if p.Dst, err = netip.ParseAddr(dst); err != nil {
+				return fmt.Errorf("--dst: %w", err)
+			}
+			p.Src, p.Dst = p.Src.Unmap(), p.Dst.Unmap()
+			switch strings.ToLower(proto) {
+			case "tcp":
+				p.Proto = policy.ProtoTCP
+			case "udp":
+				p.Proto = policy.ProtoUDP
+			case "icmp":
+				p.Proto = policy.ProtoICMP
+			case "icmpv6":
+				p.Proto = policy.ProtoICMPv6
+			default:
+				n, err := strconv.ParseUint(proto, 10, 8)
+				if err != nil {
+					return fmt.Errorf("--proto: want tcp, udp, icmp, icmpv6 or a number 0-255, got %q", proto)
+				}
+				p.Proto = int(n)
+			}
+			p.SPort, p.DPort = sport, dport
+			if flags != "" {
+				for _, f := range strings.Split(flags, ",") {
+					bit, ok := tcpFlagBits[strings.ToLower(strings.TrimSpace(f))]
+					if !ok {
+						return fmt.Errorf("--tcp-flags: unknown flag %q (fin, syn, rst, psh, ack, urg, ece, cwr)", f)
+					}
+					p.TCPFlags |= bit
+				}
+			}
+			for _, m := range []struct {
+				flag, s string
+				out     *net.HardwareAddr
+			}{{"--src-mac", srcMAC, &p.SrcMAC}, {"--dst-mac", dstMAC, &p.DstMAC}} {
+				if m.s == "" {
+					continue
+				}
+				if *m.out, err = net.ParseMAC(m.s); err != nil || len(*m.out) != 6 {
+					return fmt.Errorf("%s: want a 48-bit MAC, got %q", m.flag, m.s)
+				}
+			}
+			c, err := loadPolicy(cmd, files)
+			if err != nil {
+				return err
+			}
+			res, err := c.Trace(dev, p)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				return enc.Encode(res)
+			}
+			fmt.Fprintf(w, "verdict: %s (%s)\n", res.Verdict, res.Reason)
+			if res.Policy != "" {
+				fmt.Fprintf(w, "policy:  %s\n", res.Policy)
+			}
+			if len(res.Ports) > 0 {
+				fmt.Fprintf(w, "ports:   %v\n", res.Ports)
+			}
+			for _, h := range res.Entries {
+				from := ""
+				if len(h.From) > 0 {
+					from = "   [" + strings.Join(h.From, ", ") + "]"
+				}
+				fmt.Fprintf(w, "  hit %s%s\n", h.Entry, from)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
+	f.StringVar(&dev, "device", "", "device name")
+	f.Uint32Var(&inPort, "in-port", 0, "ingress port")
+	f.StringVar(&src, "src", "", "source IP")
+	f.StringVar(&dst, "dst", "", "destination IP")
+	f.StringVar(&proto, "proto", "tcp", "tcp, udp, icmp, icmpv6 or a protocol number")
+	f.Uint16Var(&sport, "sport", 40000, "L4 source port")
+	f.Uint16Var(&dport, "dport", 0, "L4 destination port")
+	f.StringVar(&flags, "tcp-flags", "syn", "TCP flags, comma separated")
+	f.StringVar(&srcMAC, "src-mac", "", "source MAC (default: the endpoint owning --src)")
+	f.StringVar(&dstMAC, "dst-mac", "", "destination MAC (default: the endpoint owning --dst)")
+	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	for _, req := range []string{"device", "in-port", "src", "dst"} {
+		_ = cmd.MarkFlagRequired(req)
+	}
+	return cmd
+}
+
+var tcpFlagBits = map[string]uint8{"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "urg": 0x20, "ece": 0x40, "cwr": 0x80}

@@ -1,0 +1,790 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// Targets resolves a device's target name to its pipeline (table sizes,
+// field widths, CPU port). pipeline.Embedded is one.
+type Targets func(target string) (*pipeline.Pipeline, error)
+
+// Compiler turns a Model into every device's rows and keeps them current
+// as the model changes. It is not safe for concurrent use.
+type Compiler struct {
+	targets Targets
+	model   *Model
+
+	rows    map[rowKey]*row
+	byPlace map[place]map[rowKey]struct{}
+	counts  map[place]*[numTables]int
+
+	devIdx   map[string]uint32 // device name -> index (from 1)
+	devNames []string          // index -> name; [0] unused
+	segOn    map[uint32]map[uint32]int // device index -> segment id -> ports
+	identOn  map[uint32]map[uint32]int // device index -> identity id -> endpoints
+	segByID  map[uint32]*Segment
+
+	ids     *allocator
+	idents  map[identKey]*identity
+	byID    map[uint32]*identity
+	epIdent map[string]*identity
+	pols    map[string]*polState
+
+	j *journal // records changes while an update runs
+}
+
+type row struct {
+	val  rowVal
+	refs []string // what produced it (policy names; object refs)
+}
+
+type identKey struct {
+	seg    string
+	labels string
+}
+
+type identity struct {
+	key     identKey
+	id      uint32
+	labels  map[string]string
+	members map[string]*Endpoint
+	devs    map[uint32]int
+}
+
+type polState struct {
+	p        *Policy
+	from, to map[uint32]bool   // identities (identity policies)
+	eps      map[string]bool   // endpoints on the selector side (ACL policies)
+}
+
+// NewCompiler returns a compiler holding the empty model.
+func NewCompiler(t Targets) *Compiler {
+	c := &Compiler{targets: t, ids: newAllocator()}
+	c.reset(NewModel())
+	return c
+}
+
+func (c *Compiler) reset(m *Model) {
+	c.model = m
+	c.rows = map[rowKey]*row{}
+	c.byPlace = map[place]map[rowKey]struct{}{}
+	c.counts = map[place]*[numTables]int{}
+	c.devIdx = map[string]uint32{}
+	c.devNames = []string{""}
+	c.segOn = map[uint32]map[uint32]int{}
+	c.identOn = map[uint32]map[uint32]int{}
+	c.segByID = map[uint32]*Segment{}
+	c.idents = map[identKey]*identity{}
+	c.byID = map[uint32]*identity{}
+	c.epIdent = map[string]*identity{}
+	c.pols = map[string]*polState{}
+}
+
+// Model is the model the compiled rows enforce.
+func (c *Compiler) Model() *Model { return c.model }
+
+// ErrCapacity is wrapped by errors about entries that do not fit a table.
+var ErrCapacity = errors.New("does not fit")
+
+// Update moves the compiler to m and returns what changed on each device.
+// Endpoint, policy and port changes are compiled incrementally; a changed
+// segment or device recompiles everything (identities keep their ids).
+// When the result does not fit a device's tables, or a port does not fit
+// its target, the error says which, and the compiler stays at the old
+// model.
+func (c *Compiler) Update(m *Model) (*Delta, error) {
+	if err := c.checkTargets(m); err != nil {
+		return nil, err
+	}
+	old := c.model
+	if !sameMaps(old.Segments, m.Segments) || !sameMaps(old.Devices, m.Devices) {
+		return c.full(m)
+	}
+	c.j = newJournal()
+	c.apply(old, m)
+	d, err := c.delta(old, m)
+	if err == nil {
+		err = c.checkCapacity(d.devices())
+	}
+	if err != nil {
+		// Undo: the reverse changes restore every row and identity.
+		c.j = nil
+		c.apply(m, old)
+		return nil, err
+	}
+	c.j = nil
+	return d, nil
+}
+
+// full recompiles m from scratch, keeping identity ids, and diffs the
+// result against the current rows.
+func (c *Compiler) full(m *Model) (*Delta, error) {
+	n := &Compiler{targets: c.targets, ids: c.ids.clone()}
+	n.reset(NewModel())
+	n.apply(NewModel(), m)
+	if err := n.checkCapacity(slices.Collect(maps.Keys(m.Devices))); err != nil {
+		return nil, err
+	}
+	d, err := diffCompilers(c, n)
+	if err != nil {
+		return nil, err
+	}
+	*c = *n
+	return d, nil
+}
+
+func sameMaps[K comparable, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// apply makes the changes from model a to model b: removals first, then
+// additions, so that an identity's policies are evaluated once.
+func (c *Compiler) apply(a, b *Model) {
+	c.model = b
+	for _, s := range b.Segments {
+		c.segByID[uint32(s.ID)] = s
+	}
+	for name := range b.Devices {
+		c.device(name)
+	}
+	for _, name := range changed(a.Policies, b.Policies) {
+		if p, ok := a.Policies[name]; ok {
+			c.removePolicy(p)
+		}
+	}
+	for _, name := range changed(a.Endpoints, b.Endpoints) {
+		if e, ok := a.Endpoints[name]; ok {
+			c.removeEndpoint(e)
+		}
+	}
+	for _, k := range changed(a.Ports, b.Ports) {
+		if p, ok := a.Ports[k]; ok {
+			c.removePort(p)
+		}
+	}
+	for _, k := range changed(a.Ports, b.Ports) {
+		if p, ok := b.Ports[k]; ok {
+			c.addPort(p)
+		}
+	}
+	for _, name := range changed(a.Endpoints, b.Endpoints) {
+		if e, ok := b.Endpoints[name]; ok {
+			c.addEndpoint(e)
+		}
+	}
+	for _, name := range changed(a.Policies, b.Policies) {
+		if p, ok := b.Policies[name]; ok {
+			c.addPolicy(p)
+		}
+	}
+}
+
+// changed lists the keys whose object differs between a and b (added,
+// removed or replaced), sorted for a deterministic order.
+func changed[K comparable, V comparable](a, b map[K]V) []K {
+	var out []K
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(x, y K) int {
+		sx, sy := fmt.Sprint(x), fmt.Sprint(y)
+		switch {
+		case sx < sy:
+			return -1
+		case sx > sy:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (c *Compiler) device(name string) uint32 {
+	if i, ok := c.devIdx[name]; ok {
+		return i
+	}
+	i := uint32(len(c.devNames))
+	c.devIdx[name] = i
+	c.devNames = append(c.devNames, name)
+	return i
+}
+
+func (c *Compiler) segID(name string) uint32 { return uint32(c.model.Segments[name].ID) }
+
+// ---- rows ----------------------------------------------------------------
+
+func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
+	if r, ok := c.rows[k]; ok {
+		if r.val != v {
+			panic(fmt.Sprintf("policy: %s row produced with two values (%v by %v, %v by %s)", tableNames[k.t], r.val, r.refs, v, ref))
+		}
+		r.refs = append(r.refs, ref)
+		return
+	}
+	c.j.touchRow(c, k)
+	c.rows[k] = &row{val: v, refs: []string{ref}}
+	pl := k.place()
+	set := c.byPlace[pl]
+	if set == nil {
+		set = map[rowKey]struct{}{}
+		c.byPlace[pl] = set
+	}
+	set[k] = struct{}{}
+	cnt := c.counts[pl]
+	if cnt == nil {
+		cnt = new([numTables]int)
+		c.counts[pl] = cnt
+	}
+	cnt[k.t]++
+}
+
+func (c *Compiler) dropRow(k rowKey, ref string) {
+	r, ok := c.rows[k]
+	if !ok {
+		panic(fmt.Sprintf("policy: dropping a %s row that is not there (by %s)", tableNames[k.t], ref))
+	}
+	i := slices.Index(r.refs, ref)
+	if i < 0 {
+		panic(fmt.Sprintf("policy: %s row has no reference from %s (has %v)", tableNames[k.t], ref, r.refs))
+	}
+	r.refs = slices.Delete(r.refs, i, i+1)
+	if len(r.refs) > 0 {
+		return
+	}
+	c.j.touchRow(c, k)
+	delete(c.rows, k)
+	pl := k.place()
+	delete(c.byPlace[pl], k)
+	if len(c.byPlace[pl]) == 0 {
+		delete(c.byPlace, pl)
+	}
+	c.counts[pl][k.t]--
+}
+
+// ---- ports ----------------------------------------------------------------
+
+func (c *Compiler) portRows(p *Port) (rowKey, rowVal, rowKey, rowVal) {
+	dev := c.device(p.Device)
+	seg := c.segID(p.Segment)
+	punt := uint32(0)
+	if p.PuntARP {
+		punt = 1
+	}
+	return rowKey{t: tPorts, dev: dev, n1: p.Port}, rowVal{p: [4]uint32{seg, uint32(p.Role), uint32(p.Community), punt}},
+		rowKey{t: tEgressPorts, dev: dev, n1: p.Port}, rowVal{p: [4]uint32{seg, uint32(p.Role), uint32(p.Community)}}
+}
+
+func (c *Compiler) addPort(p *Port) {
+	k1, v1, k2, v2 := c.portRows(p)
+	c.addRow(k1, v1, p.Ref())
+	c.addRow(k2, v2, p.Ref())
+	dev, seg := c.device(p.Device), c.segID(p.Segment)
+	if c.segOn[dev] == nil {
+		c.segOn[dev] = map[uint32]int{}
+	}
+	if c.segOn[dev][seg] == 0 {
+		c.j.touchPlace(c, dev, place{onSegment, seg})
+		c.addRow(rowKey{t: tSegments, n1: seg}, c.segmentVal(seg), KindSegment+" "+p.Segment)
+	}
+	c.segOn[dev][seg]++
+	c.j.touchGroups(dev)
+}
+
+func (c *Compiler) removePort(p *Port) {
+	k1, _, k2, _ := c.portRows(p)
+	c.dropRow(k1, p.Ref())
+	c.dropRow(k2, p.Ref())
+	dev, seg := c.device(p.Device), c.segIDOld(p.Segment)
+	c.segOn[dev][seg]--
+	if c.segOn[dev][seg] == 0 {
+		c.j.touchPlace(c, dev, place{onSegment, seg})
+		delete(c.segOn[dev], seg)
+		c.dropRow(rowKey{t: tSegments, n1: seg}, KindSegment+" "+p.Segment)
+	}
+	c.j.touchGroups(dev)
+}
+
+// segIDOld resolves a segment of an object being removed. Segments only
+// change through full recompiles, so the current model has it.
+func (c *Compiler) segIDOld(name string) uint32 { return c.segID(name) }
+
+func (c *Compiler) segmentVal(seg uint32) rowVal {
+	s := c.segByID[seg]
+	allow := uint32(0)
+	if s.DefaultAllow {
+		allow = 1
+	}
+	return rowVal{p: [4]uint32{allow, seg}}
+}
+
+// segmentOn reports whether device dev has a port in segment seg.
+func (c *Compiler) segmentOn(dev, seg uint32) bool { return c.segOn[dev][seg] > 0 }
+
+// ---- endpoints ------------------------------------------------------------
+
+func (c *Compiler) endpointRows(e *Endpoint, id uint32, fn func(rowKey, rowVal)) {
+	dev := c.device(e.Device)
+	seg := c.segID(e.Segment)
+	var mac [6]byte
+	copy(mac[:], e.MAC)
+	for _, ip := range e.IPs {
+		src, dst := tSrc4, tDst4
+		if ip.Is6() {
+			src, dst = tSrc6, tDst6
+		}
+		fn(rowKey{t: src, dev: dev, n1: e.Port, mac: mac, a1: ip}, rowVal{p: [4]uint32{id}})
+		fn(rowKey{t: dst, n1: seg, a1: ip, b1: uint8(ip.BitLen())}, rowVal{p: [4]uint32{id}})
+	}
+	fn(rowKey{t: tL2, dev: dev, n1: seg, mac: mac}, rowVal{p: [4]uint32{e.Port}})
+}
+
+func (c *Compiler) addEndpoint(e *Endpoint) {
+	id := c.identityFor(e)
+	c.endpointRows(e, id.id, func(k rowKey, v rowVal) { c.addRow(k, v, e.Ref()) })
+	id.members[e.Name] = e
+	c.epIdent[e.Name] = id
+	dev := c.device(e.Device)
+	if id.devs[dev] == 0 {
+		c.j.touchPlace(c, dev, place{onIdentity, id.id})
+		if c.identOn[dev] == nil {
+			c.identOn[dev] = map[uint32]int{}
+		}
+	}
+	id.devs[dev]++
+	c.identOn[dev][id.id]++
+	for _, ps := range c.sortedPolicies(e.Segment, true) {
+		if ps.side(e.Labels) {
+			ps.eps[e.Name] = true
+			c.aclRowsFor(ps, e, func(k rowKey, v rowVal) { c.addRow(k, v, ps.p.Name) })
+		}
+	}
+}
+
+func (c *Compiler) removeEndpoint(e *Endpoint) {
+	id := c.epIdent[e.Name]
+	for _, ps := range c.sortedPolicies(e.Segment, true) {
+		if ps.eps[e.Name] {
+			c.aclRowsFor(ps, e, func(k rowKey, _ rowVal) { c.dropRow(k, ps.p.Name) })
+			delete(ps.eps, e.Name)
+		}
+	}
+	c.endpointRows(e, id.id, func(k rowKey, _ rowVal) { c.dropRow(k, e.Ref()) })
+	delete(id.members, e.Name)
+	delete(c.epIdent, e.Name)
+	dev := c.device(e.Device)
+	id.devs[dev]--
+	c.identOn[dev][id.id]--
+	if id.devs[dev] == 0 {
+		c.j.touchPlace(c, dev, place{onIdentity, id.id})
+		delete(id.devs, dev)
+		delete(c.identOn[dev], id.id)
+	}
+	if len(id.members) == 0 {
+		c.dropIdentity(id)
+	}
+}
+
+// identityFor returns e's identity, creating it (and its policy rows) if
+// e is the first endpoint with its segment and labels.
+func (c *Compiler) identityFor(e *Endpoint) *identity {
+	key := identKey{e.Segment, labelsKey(e.Labels)}
+	if id, ok := c.idents[key]; ok {
+		return id
+	}
+	n := c.ids.alloc(key)
+	id := &identity{key: key, id: n, labels: e.Labels, members: map[string]*Endpoint{}, devs: map[uint32]int{}}
+	c.idents[key] = id
+	c.byID[n] = id
+	for _, ps := range c.sortedPolicies(e.Segment, false) {
+		from, to := ps.p.From.Matches(e.Labels), ps.p.To.Matches(e.Labels)
+		if from {
+			ps.from[n] = true
+		}
+		if to {
+			ps.to[n] = true
+		}
+		// The new pairs: (n, every destination, n included when it is
+		// one), and (every other source, n).
+		if from {
+			for t := range ps.to {
+				c.pairRows(ps.p, n, t, func(k rowKey, v rowVal) { c.addRow(k, v, ps.p.Name) })
+			}
+		}
+		if to {
+			for f := range ps.from {
+				if f != n {
+					c.pairRows(ps.p, f, n, func(k rowKey, v rowVal) { c.addRow(k, v, ps.p.Name) })
+				}
+			}
+		}
+	}
+	return id
+}
+
+func (c *Compiler) dropIdentity(id *identity) {
+	seg := id.key.seg
+	for _, ps := range c.sortedPolicies(seg, false) {
+		n := id.id
+		if ps.from[n] {
+			for t := range ps.to {
+				c.pairRows(ps.p, n, t, func(k rowKey, _ rowVal) { c.dropRow(k, ps.p.Name) })
+			}
+		}
+		if ps.to[n] {
+			for f := range ps.from {
+				if f == n {
+					continue // dropped above
+				}
+				c.pairRows(ps.p, f, n, func(k rowKey, _ rowVal) { c.dropRow(k, ps.p.Name) })
+			}
+		}
+		delete(ps.from, n)
+		delete(ps.to, n)
+	}
+	delete(c.idents, id.key)
+	delete(c.byID, id.id)
+	c.ids.release(id.key, id.id)
+}
+
+// ---- policies -------------------------------------------------------------
+
+// sortedPolicies returns the policies of a segment, ACL ones or identity
+// ones, in name order.
+func (c *Compiler) sortedPolicies(seg string, acl bool) []*polState {
+	var out []*polState
+	for _, name := range slices.Sorted(maps.Keys(c.pols)) {
+		ps := c.pols[name]
+		if ps.p.Segment == seg && ps.p.acl() == acl {
+			out = append(out, ps)
+		}
+	}
+	return out
+}
+
+// side reports whether labels match an ACL policy's selector side.
+func (ps *polState) side(labels map[string]string) bool {
+	if ps.p.FromCIDRs != nil {
+		return ps.p.To.Matches(labels)
+	}
+	return ps.p.From.Matches(labels)
+}
+
+func (c *Compiler) addPolicy(p *Policy) {
+	ps := &polState{p: p, from: map[uint32]bool{}, to: map[uint32]bool{}, eps: map[string]bool{}}
+	c.pols[p.Name] = ps
+	add := func(k rowKey, v rowVal) { c.addRow(k, v, p.Name) }
+	if p.acl() {
+		for _, name := range slices.Sorted(maps.Keys(c.model.Endpoints)) {
+			e := c.model.Endpoints[name]
+			if e.Segment == p.Segment && ps.side(e.Labels) {
+				if _, compiled := c.epIdent[e.Name]; !compiled {
+					continue
+				}
+				ps.eps[e.Name] = true
+				c.aclRowsFor(ps, e, add)
+			}
+		}
+		return
+	}
+	for _, id := range c.byID {
+		if id.key.seg != p.Segment {
+			continue
+		}
+		if p.From.Matches(id.labels) {
+			ps.from[id.id] = true
+		}
+		if p.To.Matches(id.labels) {
+			ps.to[id.id] = true
+		}
+	}
+	for f := range ps.from {
+		for t := range ps.to {
+			c.pairRows(p, f, t, add)
+		}
+	}
+}
+
+func (c *Compiler) removePolicy(p *Policy) {
+	ps := c.pols[p.Name]
+	drop := func(k rowKey, _ rowVal) { c.dropRow(k, p.Name) }
+	if p.acl() {
+		for _, name := range slices.Sorted(maps.Keys(ps.eps)) {
+			c.aclRowsFor(ps, c.epByName(name), drop)
+		}
+	} else {
+		for f := range ps.from {
+			for t := range ps.to {
+				c.pairRows(p, f, t, drop)
+			}
+		}
+	}
+	delete(c.pols, p.Name)
+}
+
+func (c *Compiler) epByName(name string) *Endpoint {
+	id := c.epIdent[name]
+	return id.members[name]
+}
+
+// Priority gives a rule's entries their P4Runtime priority (higher wins):
+//
+//	1 + 16*policy priority + 4*specificity + action rank
+//
+// Specificity is 0 for any protocol, 1 for a protocol, 2 for a port range
+// and 3 for a single port; the action rank is allow 1, punt 2, deny 3. So a
+// policy of higher priority always wins; at equal priority the more
+// specific rule wins; at equal specificity deny beats punt beats allow.
+func Priority(policyPriority int, proto int, ports *PortRange, a Action) int32 {
+	spec := 0
+	if proto != ProtoAny {
+		spec = 1
+		if ports != nil {
+			spec = 2
+			if ports.Lo == ports.Hi {
+				spec = 3
+			}
+		}
+	}
+	return int32(1 + 16*policyPriority + 4*spec + int(a))
+}
+
+// pairRows calls fn with the policy rows of identity pair (f, t) for every
+// rule of p: the forward direction and, for allow rules, the replies
+// (stateless, like a security group): TCP from the service port with ACK
+// set, UDP from the service port, ICMP back. An allow of any protocol
+// answers with all three.
+func (c *Compiler) pairRows(p *Policy, f, t uint32, fn func(rowKey, rowVal)) {
+	for _, r := range p.Rules {
+		ranges := r.Ports
+		if len(ranges) == 0 {
+			ranges = []PortRange{{0, 65535}}
+		}
+		for i := range ranges {
+			pr := &ranges[i]
+			var prp *PortRange
+			if len(r.Ports) > 0 {
+				prp = pr
+			}
+			prio := Priority(p.Priority, r.Proto, prp, r.Action)
+			fwd := rowKey{t: tPolicy, n1: f, n2: t, sp: anyPort, dp: portMatch{pr.Lo, pr.Hi}, prio: prio}
+			setProto(&fwd, r.Proto)
+			fn(fwd, rowVal{action: r.Action})
+			if r.Action != ActionAllow {
+				continue
+			}
+			for _, rp := range replyProtos(r.Proto) {
+				rev := rowKey{t: tPolicy, n1: t, n2: f, sp: anyPort, dp: anyPort, prio: prio}
+				setProto(&rev, rp)
+				if rp == ProtoTCP || rp == ProtoUDP {
+					rev.sp = portMatch{pr.Lo, pr.Hi}
+				}
+				if rp == ProtoTCP {
+					rev.flags, rev.fmask = tcpACK, tcpACK
+				}
+				fn(rev, rowVal{action: ActionAllow})
+			}
+		}
+	}
+}
+
+const tcpACK = 0x10
+
+func setProto(k *rowKey, proto int) {
+	if proto == ProtoAny {
+		k.anyPr = true
+		return
+	}
+	k.proto = uint8(proto)
+}
+
+func replyProtos(proto int) []int {
+	switch proto {
+	case ProtoAny:
+		return []int{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6}
+	}
+	return []int{proto}
+}
+
+// aclRowsFor calls fn with the ACL rows an ACL policy has for endpoint e:
+// each of e's addresses against each prefix of the other side of the same
+// family, per rule and per ternary block of its port ranges, and the
+// reply direction of allow rules (source port only: the ACL tables do not
+// see TCP flags).
+func (c *Compiler) aclRowsFor(ps *polState, e *Endpoint, fn func(rowKey, rowVal)) {
+	p := ps.p
+	seg := c.segID(p.Segment)
+	cidrs, epIsSrc := p.ToCIDRs, true
+	if p.FromCIDRs != nil {
+		cidrs, epIsSrc = p.FromCIDRs, false
+	}
+	for _, ip := range e.IPs {
+		for _, cidr := range cidrs {
+			if cidr.Addr().Is4() != ip.Is4() {
+				continue
+			}
+			t := tACL4
+			if ip.Is6() {
+				t = tACL6
+			}
+			epBits := uint8(ip.BitLen())
+			for _, r := range p.Rules {
+				ranges := r.Ports
+				if len(ranges) == 0 {
+					ranges = []PortRange{{0, 65535}}
+				}
+				for i := range ranges {
+					pr := &ranges[i]
+					var prp *PortRange
+					if len(r.Ports) > 0 {
+						prp = pr
+					}
+					prio := Priority(p.Priority, r.Proto, prp, r.Action)
+					for _, tm := range portTernaries(r.Ports, pr) {
+						k := rowKey{t: t, n1: seg, prio: prio, dp: tm}
+						if epIsSrc {
+							k.a1, k.b1, k.a2, k.b2 = ip, epBits, cidr.Addr(), uint8(cidr.Bits())
+						} else {
+							k.a1, k.b1, k.a2, k.b2 = cidr.Addr(), uint8(cidr.Bits()), ip, epBits
+						}
+						setProto(&k, r.Proto)
+						fn(k, rowVal{action: r.Action})
+						if r.Action != ActionAllow {
+							continue
+						}
+						for _, rp := range replyProtos(r.Proto) {
+							rev := rowKey{t: t, n1: seg, prio: prio, a1: k.a2, b1: k.b2, a2: k.a1, b2: k.b1}
+							setProto(&rev, rp)
+							if rp == ProtoTCP || rp == ProtoUDP {
+								rev.sp = tm
+							}
+							fn(rev, rowVal{action: ActionAllow})
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// portTernaries is the ternary cover of a rule's port range; one
+// wildcard when the rule names no ports.
+func portTernaries(ports []PortRange, pr *PortRange) []portMatch {
+	if len(ports) == 0 {
+		return []portMatch{{}}
+	}
+	return rangeToTernary(pr.Lo, pr.Hi)
+}
+
+// Compile compiles m from scratch.
+func Compile(t Targets, m *Model) (*Compiler, error) {
+	c := NewCompiler(t)
+	if err := c.checkTargets(m); err != nil {
+		return nil, err
+	}
+	c.apply(NewModel(), m)
+	if err := c.checkCapacity(slices.Collect(maps.Keys(m.Devices))); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DeviceEntries returns every entry and multicast group device name needs,
+// sorted by table and key.
+func (c *Compiler) DeviceEntries(name string) ([]*p4v1.TableEntry, []*p4v1.MulticastGroupEntry, error) {
+	dev, ok := c.devIdx[name]
+	if _, known := c.model.Devices[name]; !ok || !known {
+		return nil, nil, fmt.Errorf("unknown device %q", name)
+	}
+	in, err := c.info(c.model, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	var keys []rowKey
+	c.deviceRows(dev, func(k rowKey, _ *row) { keys = append(keys, k) })
+	slices.SortFunc(keys, compareKeys)
+	out := make([]*p4v1.TableEntry, 0, len(keys))
+	for _, k := range keys {
+		e, err := k.entry(in, c.rows[k].val)
+		if err != nil {
+			return nil, nil, fmt.Errorf("device %s: %w", name, err)
+		}
+		out = append(out, e)
+	}
+	var groups []*p4v1.MulticastGroupEntry
+	g := groupsOf(c.model, name)
+	for _, id := range slices.Sorted(maps.Keys(g)) {
+		groups = append(groups, groupEntry(id, g[id]))
+	}
+	return out, groups, nil
+}
+
+// Stats summarises a compiled model.
+type Stats struct {
+	// Devices maps each device to its entry count per table.
+	Devices map[string]map[string]int
+	// Entries is the total over every device.
+	Entries int
+	// NaiveEntries is what the same policy would need with one identity per
+	// endpoint: every endpoint pair's rules written on the source's device.
+	NaiveEntries int
+	// Identities is the number of identities (distinct segment + labels).
+	Identities int
+}
+
+// Stats counts the compiled entries per device and table, and the naive
+// expansion's.
+func (c *Compiler) Stats() Stats {
+	s := Stats{Devices: map[string]map[string]int{}, Identities: len(c.byID)}
+	for name := range c.model.Devices {
+		counts := c.Counts(name)
+		s.Devices[name] = counts
+		for tn, n := range counts {
+			s.Entries += n
+			if tn != tableNames[tPolicy] {
+				s.NaiveEntries += n
+			}
+		}
+	}
+	// Every policy row (s, d) stands for |members(s)| x |members(d)|
+	// endpoint-pair rows, each on its source endpoint's device.
+	for k := range c.rows {
+		if k.t != tPolicy {
+			continue
+		}
+		src, dst := c.byID[k.n1], c.byID[k.n2]
+		s.NaiveEntries += len(src.members) * len(dst.members)
+	}
+	return s
+}
+
+// DeviceInfo is the P4Info of device name's target (nil for an unknown
+// device).
+func (c *Compiler) DeviceInfo(name string) *pipeline.Info {
+	in, err := c.info(c.model, name)
+	if err != nil {
+		return nil
+	}
+	return in
+}

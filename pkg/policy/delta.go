@@ -1,0 +1,485 @@
+package policy
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// Delta is what an Update changed, per device, as P4Runtime entries and
+// multicast groups ready to write.
+type Delta struct {
+	Devices map[string]*DeviceDelta
+}
+
+// DeviceDelta is one device's changes.
+type DeviceDelta struct {
+	Insert, Modify, Delete []*p4v1.TableEntry
+	GroupInsert            []*p4v1.MulticastGroupEntry
+	GroupModify            []*p4v1.MulticastGroupEntry
+	GroupDelete            []*p4v1.MulticastGroupEntry
+}
+
+// Len is the number of entry and group changes.
+func (d *DeviceDelta) Len() int {
+	return len(d.Insert) + len(d.Modify) + len(d.Delete) + len(d.GroupInsert) + len(d.GroupModify) + len(d.GroupDelete)
+}
+
+// Len is the number of changes on every device.
+func (d *Delta) Len() int {
+	n := 0
+	for _, dd := range d.Devices {
+		n += dd.Len()
+	}
+	return n
+}
+
+func (d *Delta) devices() []string { return slices.Sorted(maps.Keys(d.Devices)) }
+
+func (d *Delta) dev(name string) *DeviceDelta {
+	if d.Devices[name] == nil {
+		d.Devices[name] = &DeviceDelta{}
+	}
+	return d.Devices[name]
+}
+
+// journal records the state an incremental update changed, as it was
+// before, so that the update's effect on each device can be worked out at
+// the end.
+type journal struct {
+	rows   map[rowKey]oldRow
+	places map[devPlace]bool // was the place on the device before
+	groups map[uint32]bool   // devices whose ports changed
+}
+
+type oldRow struct {
+	present bool
+	val     rowVal
+}
+
+type devPlace struct {
+	dev uint32
+	pl  place
+}
+
+func newJournal() *journal {
+	return &journal{rows: map[rowKey]oldRow{}, places: map[devPlace]bool{}, groups: map[uint32]bool{}}
+}
+
+func (j *journal) touchRow(c *Compiler, k rowKey) {
+	if j == nil {
+		return
+	}
+	if _, seen := j.rows[k]; seen {
+		return
+	}
+	r, ok := c.rows[k]
+	o := oldRow{present: ok}
+	if ok {
+		o.val = r.val
+	}
+	j.rows[k] = o
+}
+
+func (j *journal) touchPlace(c *Compiler, dev uint32, pl place) {
+	if j == nil {
+		return
+	}
+	dp := devPlace{dev, pl}
+	if _, seen := j.places[dp]; !seen {
+		j.places[dp] = c.placeOn(dev, pl)
+	}
+}
+
+func (j *journal) touchGroups(dev uint32) {
+	if j != nil {
+		j.groups[dev] = true
+	}
+}
+
+// placeOn reports whether rows of pl are installed on device dev now.
+func (c *Compiler) placeOn(dev uint32, pl place) bool {
+	switch pl.kind {
+	case onDevice:
+		return pl.n == dev
+	case onSegment:
+		return c.segOn[dev][pl.n] > 0
+	}
+	return c.identOn[dev][pl.n] > 0
+}
+
+// placeDevices lists the devices rows of pl are installed on now.
+func (c *Compiler) placeDevices(pl place) []uint32 {
+	if pl.kind == onDevice {
+		return []uint32{pl.n}
+	}
+	var out []uint32
+	for dev := uint32(1); dev < uint32(len(c.devNames)); dev++ {
+		if c.placeOn(dev, pl) {
+			out = append(out, dev)
+		}
+	}
+	return out
+}
+
+// delta works out, from the journal, each device's changes between the
+// state before the update (model a) and now (model b).
+func (c *Compiler) delta(a, b *Model) (*Delta, error) {
+	j := c.j
+	// Candidate keys per device.
+	keys := map[uint32]map[rowKey]bool{}
+	addKey := func(dev uint32, k rowKey) {
+		if keys[dev] == nil {
+			keys[dev] = map[rowKey]bool{}
+		}
+		keys[dev][k] = true
+	}
+	// Devices each journaled place was on, before or after.
+	placeDevs := map[place][]uint32{}
+	devsOf := func(pl place) []uint32 {
+		if ds, ok := placeDevs[pl]; ok {
+			return ds
+		}
+		ds := c.placeDevices(pl)
+		for dp, was := range j.places {
+			if dp.pl == pl && was && !slices.Contains(ds, dp.dev) {
+				ds = append(ds, dp.dev)
+			}
+		}
+		placeDevs[pl] = ds
+		return ds
+	}
+	for k := range j.rows {
+		for _, dev := range devsOf(k.place()) {
+			addKey(dev, k)
+		}
+	}
+	for dp, was := range j.places {
+		if was == c.placeOn(dp.dev, dp.pl) {
+			continue
+		}
+		for k := range c.byPlace[dp.pl] {
+			addKey(dp.dev, k)
+		}
+		// Rows of the place that were removed are journaled, so they are
+		// in keys already.
+	}
+	d := &Delta{Devices: map[string]*DeviceDelta{}}
+	for dev, ks := range keys {
+		name := c.devNames[dev]
+		in, err := c.info(b, name)
+		if err != nil {
+			return nil, err
+		}
+		wasOn := func(pl place) bool {
+			if was, ok := j.places[devPlace{dev, pl}]; ok {
+				return was
+			}
+			return c.placeOn(dev, pl)
+		}
+		for _, k := range sortedKeys(ks) {
+			pl := k.place()
+			old, journaled := j.rows[k]
+			if !journaled {
+				r, ok := c.rows[k]
+				old = oldRow{present: ok}
+				if ok {
+					old.val = r.val
+				}
+			}
+			before := old.present && wasOn(pl)
+			r, now := c.rows[k]
+			after := now && c.placeOn(dev, pl)
+			var e *p4v1.TableEntry
+			switch {
+			case before && after && old.val == r.val, !before && !after:
+				continue
+			case after:
+				e, err = k.entry(in, r.val)
+			default:
+				e, err = k.entry(in, old.val)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("device %s: %w", name, err)
+			}
+			dd := d.dev(name)
+			switch {
+			case before && after:
+				dd.Modify = append(dd.Modify, e)
+			case after:
+				dd.Insert = append(dd.Insert, e)
+			default:
+				dd.Delete = append(dd.Delete, e)
+			}
+		}
+	}
+	for dev := range j.groups {
+		name := c.devNames[dev]
+		groupDelta(d, name, groupsOf(a, name), groupsOf(b, name))
+	}
+	return d, nil
+}
+
+func sortedKeys(ks map[rowKey]bool) []rowKey {
+	out := slices.Collect(maps.Keys(ks))
+	slices.SortFunc(out, compareKeys)
+	return out
+}
+
+// compareKeys orders rows by table, then by the fields that name them, so
+// output is stable.
+func compareKeys(x, y rowKey) int {
+	return cmp.Or(
+		cmp.Compare(x.t, y.t), cmp.Compare(x.dev, y.dev), cmp.Compare(x.n1, y.n1), cmp.Compare(x.n2, y.n2),
+		slices.Compare(x.mac[:], y.mac[:]), x.a1.Compare(y.a1), cmp.Compare(x.b1, y.b1), x.a2.Compare(y.a2), cmp.Compare(x.b2, y.b2),
+		cmp.Compare(x.proto, y.proto), cmp.Compare(x.sp.lo, y.sp.lo), cmp.Compare(x.sp.hi, y.sp.hi),
+		cmp.Compare(x.dp.lo, y.dp.lo), cmp.Compare(x.dp.hi, y.dp.hi), cmp.Compare(x.fmask, y.fmask), cmp.Compare(x.prio, y.prio))
+}
+
+// groupsOf is the multicast groups model m gives device dev: one per
+// segment with ports there, id = segment id, replicating to those ports.
+func groupsOf(m *Model, dev string) map[uint32][]uint32 {
+	out := map[uint32][]uint32{}
+	for _, p := range m.Ports {
+		if p.Device != dev {
+			continue
+		}
+		s, ok := m.Segments[p.Segment]
+		if !ok {
+			continue
+		}
+		out[uint32(s.ID)] = append(out[uint32(s.ID)], p.Port)
+	}
+	for _, ports := range out {
+		slices.Sort(ports)
+	}
+	return out
+}
+
+func groupEntry(id uint32, ports []uint32) *p4v1.MulticastGroupEntry {
+	g := &p4v1.MulticastGroupEntry{MulticastGroupId: id}
+	for _, p := range ports {
+		g.Replicas = append(g.Replicas, &p4v1.Replica{PortKind: &p4v1.Replica_EgressPort{EgressPort: p}})
+	}
+	return g
+}
+
+func groupDelta(d *Delta, dev string, a, b map[uint32][]uint32) {
+	for _, id := range slices.Sorted(maps.Keys(b)) {
+		old, ok := a[id]
+		switch {
+		case !ok:
+			d.dev(dev).GroupInsert = append(d.dev(dev).GroupInsert, groupEntry(id, b[id]))
+		case !slices.Equal(old, b[id]):
+			d.dev(dev).GroupModify = append(d.dev(dev).GroupModify, groupEntry(id, b[id]))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(a)) {
+		if _, ok := b[id]; !ok {
+			d.dev(dev).GroupDelete = append(d.dev(dev).GroupDelete, groupEntry(id, a[id]))
+		}
+	}
+}
+
+// info is the P4Info of device name's target in model m.
+func (c *Compiler) info(m *Model, name string) (*pipeline.Info, error) {
+	dev, ok := m.Devices[name]
+	if !ok {
+		dev, ok = c.model.Devices[name]
+	}
+	if !ok {
+		return nil, fmt.Errorf("device %s: not in the model", name)
+	}
+	p, err := c.targets(dev.Target)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: target %s: %w", name, dev.Target, err)
+	}
+	return p.Info, nil
+}
+
+// deviceRows calls fn with every row installed on device dev.
+func (c *Compiler) deviceRows(dev uint32, fn func(rowKey, *row)) {
+	for pl, set := range c.byPlace {
+		if !c.placeOn(dev, pl) {
+			continue
+		}
+		for k := range set {
+			fn(k, c.rows[k])
+		}
+	}
+}
+
+// diffCompilers is the delta from a's rows to b's, device by device.
+func diffCompilers(a, b *Compiler) (*Delta, error) {
+	d := &Delta{Devices: map[string]*DeviceDelta{}}
+	names := map[string]bool{}
+	for n := range a.model.Devices {
+		names[n] = true
+	}
+	for n := range b.model.Devices {
+		names[n] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		olds := map[rowKey]rowVal{}
+		if dev, ok := a.devIdx[name]; ok {
+			a.deviceRows(dev, func(k rowKey, r *row) {
+				k.dev = 0 // device indexes differ between compilers
+				olds[k] = r.val
+			})
+		}
+		news := map[rowKey]rowVal{}
+		if dev, ok := b.devIdx[name]; ok {
+			b.deviceRows(dev, func(k rowKey, r *row) {
+				k.dev = 0
+				news[k] = r.val
+			})
+		}
+		var in, oldIn *pipeline.Info
+		var err error
+		if _, ok := b.model.Devices[name]; ok {
+			if in, err = b.info(b.model, name); err != nil {
+				return nil, err
+			}
+		}
+		if _, ok := a.model.Devices[name]; ok {
+			if oldIn, err = a.info(a.model, name); err != nil {
+				return nil, err
+			}
+		}
+		all := map[rowKey]bool{}
+		for k := range olds {
+			all[k] = true
+		}
+		for k := range news {
+			all[k] = true
+		}
+		for _, k := range sortedKeys(all) {
+			ov, had := olds[k]
+			nv, has := news[k]
+			var e *p4v1.TableEntry
+			switch {
+			case had && has && ov == nv:
+				continue
+			case has:
+				e, err = k.entry(in, nv)
+			default:
+				e, err = k.entry(oldIn, ov)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("device %s: %w", name, err)
+			}
+			dd := d.dev(name)
+			switch {
+			case had && has:
+				dd.Modify = append(dd.Modify, e)
+			case has:
+				dd.Insert = append(dd.Insert, e)
+			default:
+				dd.Delete = append(dd.Delete, e)
+			}
+		}
+		groupDelta(d, name, groupsOf(a.model, name), groupsOf(b.model, name))
+	}
+	return d, nil
+}
+
+// checkTargets refuses a model whose devices name an unknown target or
+// whose ports do not fit their target's port field or take its CPU port,
+// and one with more identities than the identity field holds.
+func (c *Compiler) checkTargets(m *Model) error {
+	var errs Errors
+	for _, name := range slices.Sorted(maps.Keys(m.Devices)) {
+		d := m.Devices[name]
+		if _, err := c.targets(d.Target); err != nil {
+			errs = append(errs, &Error{Src: d.Src, Doc: d.Ref(), Field: "target", Msg: err.Error()})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(m.Ports), comparePortKeys) {
+		p := m.Ports[k]
+		pp, _ := c.targets(m.Devices[p.Device].Target)
+		t, ok := pp.Info.Table(tableNames[tPorts])
+		if !ok {
+			return fmt.Errorf("target %s: pipeline has no table %s", pp.Target.Name, tableNames[tPorts])
+		}
+		f, _ := t.Field("ingress_port")
+		if f == nil {
+			return fmt.Errorf("target %s: %s has no ingress_port field", pp.Target.Name, tableNames[tPorts])
+		}
+		switch {
+		case f.Bitwidth < 32 && p.Port >= 1<<f.Bitwidth:
+			errs = append(errs, &Error{Src: p.Src, Doc: p.Ref(), Field: "port", Msg: fmt.Sprintf("port %d does not fit target %s's %d-bit port field", p.Port, pp.Target.Name, f.Bitwidth)})
+		case p.Port == pp.Target.CPUPort:
+			errs = append(errs, &Error{Src: p.Src, Doc: p.Ref(), Field: "port", Msg: fmt.Sprintf("port %d is target %s's CPU port", p.Port, pp.Target.Name)})
+		}
+	}
+	idents := map[identKey]bool{}
+	for _, e := range m.Endpoints {
+		idents[identKey{e.Segment, labelsKey(e.Labels)}] = true
+	}
+	if len(idents) > MaxIdentities {
+		errs = append(errs, &Error{Msg: fmt.Sprintf("%d distinct (segment, labels) identities; the pipeline holds %d", len(idents), MaxIdentities)})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// Counts returns the number of entries per table on device name.
+func (c *Compiler) Counts(name string) map[string]int {
+	out := map[string]int{}
+	dev, ok := c.devIdx[name]
+	if !ok {
+		return out
+	}
+	for pl, cnt := range c.counts {
+		if !c.placeOn(dev, pl) {
+			continue
+		}
+		for t, n := range cnt {
+			if n > 0 {
+				out[tableNames[t]] += n
+			}
+		}
+	}
+	return out
+}
+
+// checkCapacity refuses a state in which some device needs more entries in
+// a table than the table holds.
+func (c *Compiler) checkCapacity(devices []string) error {
+	var errs []error
+	for _, name := range slices.Sorted(slices.Values(devices)) {
+		if _, ok := c.model.Devices[name]; !ok {
+			continue
+		}
+		in, err := c.info(c.model, name)
+		if err != nil {
+			return err
+		}
+		counts := c.Counts(name)
+		for _, tn := range tableNames {
+			t, ok := in.Table(tn)
+			if !ok {
+				return fmt.Errorf("device %s: pipeline has no table %s", name, tn)
+			}
+			if n := counts[tn]; t.Size > 0 && int64(n) > t.Size {
+				errs = append(errs, fmt.Errorf("device %s: table %s needs %d entries and holds %d: %w", name, tn, n, t.Size, ErrCapacity))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// macString formats a row's MAC.
+func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }

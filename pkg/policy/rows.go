@@ -1,0 +1,194 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// The compiler's entries are rows: a comparable key and a small value per
+// table, turned into P4Runtime entries only when they are written or
+// shown. These are the pipeline's tables (p4src/include/ingress.p4,
+// egress.p4) the compiler fills.
+type table uint8
+
+const (
+	tPorts table = iota
+	tEgressPorts
+	tSegments
+	tSrc4
+	tSrc6
+	tDst4
+	tDst6
+	tACL4
+	tACL6
+	tPolicy
+	tL2
+	numTables
+)
+
+var tableNames = [numTables]string{
+	tPorts:       "ingress.ports",
+	tEgressPorts: "egress.ports",
+	tSegments:    "ingress.segments",
+	tSrc4:        "ingress.src_identity_v4",
+	tSrc6:        "ingress.src_identity_v6",
+	tDst4:        "ingress.dst_identity_v4",
+	tDst6:        "ingress.dst_identity_v6",
+	tACL4:        "ingress.acl_v4",
+	tACL6:        "ingress.acl_v6",
+	tPolicy:      "ingress.policy",
+	tL2:          "ingress.l2",
+}
+
+// TableNames lists the tables the compiler fills, in pipeline order.
+func TableNames() []string { return tableNames[:] }
+
+// portMatch is a policy row's L4 port range [lo, hi], or an ACL row's
+// ternary port value and mask (lo, hi).
+type portMatch struct{ lo, hi uint16 }
+
+var anyPort = portMatch{0, 65535}
+
+// rowKey is a row's match key. Which fields count depends on the table.
+type rowKey struct {
+	t      table
+	dev    uint32 // device index, for rows that live on one device
+	n1, n2 uint32 // port | segment | source identity; destination identity
+	mac    [6]byte
+	a1, a2 netip.Addr
+	b1, b2 uint8 // prefix lengths of a1, a2
+	proto  uint8
+	anyPr  bool // proto is a wildcard
+	sp, dp portMatch
+	flags  uint8
+	fmask  uint8
+	prio   int32
+}
+
+// rowVal is a row's action and parameters.
+type rowVal struct {
+	action Action // policy and ACL rows
+	p      [4]uint32
+}
+
+// placeKind says on which devices a row is installed.
+type placeKind uint8
+
+const (
+	onDevice   placeKind = iota // one device (ports, source identities, L2)
+	onSegment                   // every device with a port in the segment
+	onIdentity                  // every device with an endpoint of the identity
+)
+
+type place struct {
+	kind placeKind
+	n    uint32 // device index, segment id or identity id
+}
+
+func (k *rowKey) place() place {
+	switch k.t {
+	case tSegments, tDst4, tDst6, tACL4, tACL6:
+		return place{onSegment, k.n1}
+	case tPolicy:
+		return place{onIdentity, k.n1}
+	}
+	return place{onDevice, k.dev}
+}
+
+// entry builds the P4Runtime entry of a row with the device's P4Info.
+func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
+	U := pipeline.Uint
+	P := pipeline.P
+	name := tableNames[k.t]
+	b := in.NewEntry(name)
+	switch k.t {
+	case tPorts:
+		b.Exact("ingress_port", U(uint64(k.n1))).Action("set_port", P("segment", U(uint64(v.p[0]))), P("role", U(uint64(v.p[1]))),
+			P("community", U(uint64(v.p[2]))), P("punt_arp", U(uint64(v.p[3]))))
+	case tEgressPorts:
+		b.Exact("egress_port", U(uint64(k.n1))).Action("set_egress_port", P("segment", U(uint64(v.p[0]))), P("role", U(uint64(v.p[1]))),
+			P("community", U(uint64(v.p[2]))))
+	case tSegments:
+		b.Exact("segment", U(uint64(k.n1))).Action("set_segment", P("default_allow", U(uint64(v.p[0]))), P("flood_group", U(uint64(v.p[1]))))
+	case tSrc4, tSrc6:
+		b.Exact("ingress_port", U(uint64(k.n1))).Exact("src_mac", k.mac[:]).Exact("src_ip", k.a1.AsSlice()).
+			Action("set_src_identity", P("identity", U(uint64(v.p[0]))))
+	case tDst4, tDst6:
+		b.Exact("segment", U(uint64(k.n1))).LPM("dst_ip", k.a1.AsSlice(), int32(k.b1)).
+			Action("set_dst_identity", P("identity", U(uint64(v.p[0]))))
+	case tL2:
+		b.Exact("segment", U(uint64(k.n1))).Exact("dst_mac", k.mac[:]).Action("forward", P("port", U(uint64(v.p[0]))))
+	case tPolicy:
+		b.Ternary("src_identity", U(uint64(k.n1)), U(0xffff)).Ternary("dst_identity", U(uint64(k.n2)), U(0xffff))
+		k.l4(b, true)
+		b.Priority(k.prio).Action("policy_" + v.action.String())
+	case tACL4, tACL6:
+		b.Ternary("segment", U(uint64(k.n1)), U(0xffff))
+		if k.b1 > 0 {
+			b.Ternary("src_ip", k.a1.AsSlice(), prefixMask(k.a1.BitLen(), int(k.b1)))
+		}
+		if k.b2 > 0 {
+			b.Ternary("dst_ip", k.a2.AsSlice(), prefixMask(k.a2.BitLen(), int(k.b2)))
+		}
+		k.l4(b, false)
+		b.Priority(k.prio).Action("acl_" + v.action.String())
+	default:
+		return nil, fmt.Errorf("row of unknown table %d", k.t)
+	}
+	e, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return e, nil
+}
+
+// l4 adds the protocol, port and flag matches: ranges in the policy table,
+// ternaries in the ACL tables.
+func (k *rowKey) l4(b *pipeline.EntryBuilder, ranges bool) {
+	U := pipeline.Uint
+	if !k.anyPr {
+		b.Ternary("ip_proto", U(uint64(k.proto)), U(0xff))
+	}
+	for _, x := range []struct {
+		field string
+		m     portMatch
+	}{{"l4_src_port", k.sp}, {"l4_dst_port", k.dp}} {
+		switch {
+		case ranges && x.m != anyPort:
+			b.Range(x.field, U(uint64(x.m.lo)), U(uint64(x.m.hi)))
+		case !ranges && x.m.hi != 0:
+			b.Ternary(x.field, U(uint64(x.m.lo)), U(uint64(x.m.hi)))
+		}
+	}
+	if k.fmask != 0 {
+		b.Ternary("tcp_flags", U(uint64(k.flags)), U(uint64(k.fmask)))
+	}
+}
+
+func prefixMask(bits, n int) []byte {
+	m := make([]byte, bits/8)
+	for i := 0; i < n; i++ {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	return m
+}
+
+// rangeToTernary covers [lo, hi] with the fewest value/mask pairs.
+func rangeToTernary(lo, hi uint16) []portMatch {
+	var out []portMatch
+	l, h := uint32(lo), uint32(hi)
+	for l <= h {
+		// The largest aligned block starting at l that stays within h.
+		size := uint32(1)
+		for l&(size*2-1) == 0 && l+size*2-1 <= h && size < 1<<16 {
+			size *= 2
+		}
+		out = append(out, portMatch{uint16(l), uint16(0xffff &^ (size - 1))})
+		l += size
+	}
+	return out
+}

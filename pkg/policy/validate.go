@@ -1,0 +1,263 @@
+package policy
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+)
+
+// PortKey names a device port.
+type PortKey struct {
+	Device string
+	Port   uint32
+}
+
+// Model is a validated set of documents: every reference resolves, no
+// name, segment id, MAC or IP is claimed twice. It is immutable once
+// built; With returns a changed copy that shares unchanged objects.
+type Model struct {
+	Devices   map[string]*Device
+	Segments  map[string]*Segment
+	Ports     map[PortKey]*Port
+	Endpoints map[string]*Endpoint
+	Policies  map[string]*Policy
+}
+
+// NewModel returns an empty model.
+func NewModel() *Model {
+	return &Model{Devices: map[string]*Device{}, Segments: map[string]*Segment{}, Ports: map[PortKey]*Port{},
+		Endpoints: map[string]*Endpoint{}, Policies: map[string]*Policy{}}
+}
+
+// Build validates objs as a whole model.
+func Build(objs []Object) (*Model, []string, error) {
+	return NewModel().With(objs, nil)
+}
+
+// Deletion names an object to remove: its kind and its Ref without the
+// kind ("web-1", or "leaf1/3" for a port).
+type Deletion struct{ Kind, Name string }
+
+// With returns the model with objs added or replacing objects of the same
+// kind and name, and dels removed, after validating the result as a whole.
+// Warnings (a selector that matches nothing, a segment without ports) do
+// not fail it. On error m is unchanged and no model is returned.
+func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
+	n := &Model{Devices: maps.Clone(m.Devices), Segments: maps.Clone(m.Segments), Ports: maps.Clone(m.Ports),
+		Endpoints: maps.Clone(m.Endpoints), Policies: maps.Clone(m.Policies)}
+	var errs Errors
+	fail := func(o Object, field, format string, args ...any) {
+		errs = append(errs, &Error{Src: o.Source(), Doc: o.Ref(), Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, d := range dels {
+		if err := n.delete(d); err != nil {
+			errs = append(errs, &Error{Doc: d.Kind + " " + d.Name, Msg: err.Error()})
+		}
+	}
+	// Names given twice in one batch are an error; a name already in the
+	// model is replaced.
+	seen := map[string]Object{}
+	for _, o := range objs {
+		if prev, dup := seen[o.Ref()]; dup {
+			fail(o, "name", "defined twice in one apply (also at %s)", prev.Source())
+			continue
+		}
+		seen[o.Ref()] = o
+		switch x := o.(type) {
+		case *Device:
+			n.Devices[x.Name] = x
+		case *Segment:
+			n.Segments[x.Name] = x
+		case *Port:
+			n.Ports[PortKey{x.Device, x.Port}] = x
+		case *Endpoint:
+			n.Endpoints[x.Name] = x
+		case *Policy:
+			n.Policies[x.Name] = x
+		default:
+			return nil, nil, fmt.Errorf("unknown object type %T", o)
+		}
+	}
+	warnings := n.check(fail)
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, nil, errs
+	}
+	return n, warnings, nil
+}
+
+func (m *Model) delete(d Deletion) error {
+	var ok bool
+	switch d.Kind {
+	case KindDevice:
+		_, ok = m.Devices[d.Name]
+		delete(m.Devices, d.Name)
+	case KindSegment:
+		_, ok = m.Segments[d.Name]
+		delete(m.Segments, d.Name)
+	case KindPort:
+		for k, p := range m.Ports {
+			if p.Device+"/"+itoa(int(p.Port)) == d.Name {
+				ok = true
+				delete(m.Ports, k)
+			}
+		}
+	case KindEndpoint:
+		_, ok = m.Endpoints[d.Name]
+		delete(m.Endpoints, d.Name)
+	case KindPolicy:
+		_, ok = m.Policies[d.Name]
+		delete(m.Policies, d.Name)
+	default:
+		return fmt.Errorf("unknown kind %q", d.Kind)
+	}
+	if !ok {
+		return fmt.Errorf("not found")
+	}
+	return nil
+}
+
+func sortErrors(errs Errors) {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		if a.Src.File != b.Src.File {
+			if a.Src.File < b.Src.File {
+				return -1
+			}
+			return 1
+		}
+		return a.Src.Line - b.Src.Line
+	})
+}
+
+type segAddr struct {
+	seg string
+	ip  netip.Addr
+}
+
+type segMAC struct {
+	seg string
+	mac string
+}
+
+// check validates references and uniqueness across the whole model.
+func (m *Model) check(fail func(o Object, field, format string, args ...any)) (warnings []string) {
+	segIDs := map[uint16]*Segment{}
+	for _, name := range slices.Sorted(maps.Keys(m.Segments)) {
+		s := m.Segments[name]
+		if prev, dup := segIDs[s.ID]; dup {
+			fail(s, "id", "segment id %d is already %s's (%s)", s.ID, prev.Name, prev.Source())
+			continue
+		}
+		segIDs[s.ID] = s
+	}
+	segPorts := map[string]int{}
+	for _, k := range slices.SortedFunc(maps.Keys(m.Ports), comparePortKeys) {
+		p := m.Ports[k]
+		if _, ok := m.Devices[p.Device]; !ok {
+			fail(p, "device", "unknown device %q", p.Device)
+		}
+		if _, ok := m.Segments[p.Segment]; !ok {
+			fail(p, "segment", "unknown segment %q", p.Segment)
+		}
+		segPorts[p.Segment]++
+	}
+	macs := map[segMAC]*Endpoint{}
+	ips := map[segAddr]*Endpoint{}
+	for _, name := range slices.Sorted(maps.Keys(m.Endpoints)) {
+		e := m.Endpoints[name]
+		if _, ok := m.Segments[e.Segment]; !ok {
+			fail(e, "segment", "unknown segment %q", e.Segment)
+		}
+		if _, ok := m.Devices[e.Device]; !ok {
+			fail(e, "device", "unknown device %q", e.Device)
+		} else if p, ok := m.Ports[PortKey{e.Device, e.Port}]; !ok {
+			fail(e, "port", "device %s has no Port %d", e.Device, e.Port)
+		} else {
+			if p.Segment != e.Segment {
+				fail(e, "segment", "%s is on port %s/%d, which is in segment %s", e.Segment, e.Device, e.Port, p.Segment)
+			}
+			if p.Role == RoleUplink {
+				fail(e, "port", "port %s/%d is an uplink; endpoints attach to access ports", e.Device, e.Port)
+			}
+		}
+		k := segMAC{e.Segment, string(e.MAC)}
+		if prev, dup := macs[k]; dup {
+			fail(e, "mac", "%s is already %s's in segment %s (%s)", e.MAC, prev.Name, e.Segment, prev.Source())
+		} else {
+			macs[k] = e
+		}
+		for i, ip := range e.IPs {
+			k := segAddr{e.Segment, ip}
+			if prev, dup := ips[k]; dup {
+				fail(e, fmt.Sprintf("ips[%d]", i), "%s is already %s's in segment %s (%s)", ip, prev.Name, e.Segment, prev.Source())
+				continue
+			}
+			ips[k] = e
+		}
+	}
+	// Selectors are checked against each distinct label set once.
+	labelSets := map[string]map[string]map[string]string{} // segment -> labels key -> labels
+	for _, e := range m.Endpoints {
+		if labelSets[e.Segment] == nil {
+			labelSets[e.Segment] = map[string]map[string]string{}
+		}
+		labelSets[e.Segment][labelsKey(e.Labels)] = e.Labels
+	}
+	selects := func(seg string, sel Selector) bool {
+		for _, l := range labelSets[seg] {
+			if sel.Matches(l) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Policies)) {
+		p := m.Policies[name]
+		if _, ok := m.Segments[p.Segment]; !ok {
+			fail(p, "segment", "unknown segment %q", p.Segment)
+			continue
+		}
+		for _, side := range []struct {
+			field string
+			sel   Selector
+			cidrs []netip.Prefix
+		}{{"from", p.From, p.FromCIDRs}, {"to", p.To, p.ToCIDRs}} {
+			if side.cidrs != nil {
+				continue
+			}
+			if !selects(p.Segment, side.sel) {
+				warnings = append(warnings, fmt.Sprintf("%s: %s: %s: selector %q matches no endpoint of segment %s", p.Src, p.Ref(), side.field, side.sel, p.Segment))
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Segments)) {
+		if segPorts[name] == 0 {
+			s := m.Segments[name]
+			warnings = append(warnings, fmt.Sprintf("%s: %s: no port is in this segment", s.Src, s.Ref()))
+		}
+	}
+	return warnings
+}
+
+// labelsKey is a canonical string of a label set: sorted key=value pairs.
+func labelsKey(l map[string]string) string {
+	var b []byte
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, l[k]...)
+		b = append(b, 0)
+	}
+	return string(b)
+}
+
+func comparePortKeys(a, b PortKey) int {
+	if a.Device != b.Device {
+		if a.Device < b.Device {
+			return -1
+		}
+		return 1
+	}
+	return int(a.Port) - int(b.Port)
+}
