@@ -8,7 +8,6 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-
 )
 
 func TestIsolatedToIsolatedDropped(t *testing.T) {

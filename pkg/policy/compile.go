@@ -25,8 +25,8 @@ type Compiler struct {
 	byPlace map[place]map[rowKey]struct{}
 	counts  map[place]*[numTables]int
 
-	devIdx   map[string]uint32 // device name -> index (from 1)
-	devNames []string          // index -> name; [0] unused
+	devIdx   map[string]uint32         // device name -> index (from 1)
+	devNames []string                  // index -> name; [0] unused
 	segOn    map[uint32]map[uint32]int // device index -> segment id -> ports
 	identOn  map[uint32]map[uint32]int // device index -> identity id -> endpoints
 	segByID  map[uint32]*Segment
@@ -60,8 +60,8 @@ type identity struct {
 
 type polState struct {
 	p        *Policy
-	from, to map[uint32]bool   // identities (identity policies)
-	eps      map[string]bool   // endpoints on the selector side (ACL policies)
+	from, to map[uint32]bool // identities (identity policies)
+	eps      map[string]bool // endpoints on the selector side (ACL policies)
 }
 
 // NewCompiler returns a compiler holding the empty model.
