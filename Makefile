@@ -17,11 +17,11 @@ P4_SRCS   := $(P4_MAIN) $(wildcard p4src/include/*.p4)
 # `make fuzz` FUZZ_LONG.
 FUZZ      := pkg/pipeline:FuzzEncode pkg/pipeline:FuzzCheckEntry \
              pkg/pipeline:FuzzCompactRoundTrip pkg/p4rt:FuzzKeyParser \
-             pkg/p4rt/p4rtsim:FuzzRawEntries
+             pkg/p4rt/p4rtsim:FuzzRawEntries pkg/policy:FuzzParse
 FUZZ_SHORT ?= 10s
 FUZZ_LONG  ?= 60s
 run_fuzz = set -e; for f in $(FUZZ); do \
-	$(GO) test -run '^$$' -fuzz "^$${f\#*:}\$$" -fuzztime $(1) ./$${f%%:*}; done
+	$(GO) test -run '^$$' -fuzz "^$${f\#*:}\$$" -fuzztime $(1) -fuzzminimizetime 5s ./$${f%%:*}; done
 
 .PHONY: all build run test unit-test bmv2-test bench lint p4 fuzz clean
 

@@ -66,7 +66,7 @@ type polState struct {
 
 // NewCompiler returns a compiler holding the empty model.
 func NewCompiler(t Targets) *Compiler {
-	c := &Compiler{targets: t, ids: newAllocator()}
+	c := &Compiler{targets: memo(t), ids: newAllocator()}
 	c.reset(NewModel())
 	return c
 }
@@ -138,6 +138,23 @@ func (c *Compiler) full(m *Model) (*Delta, error) {
 	}
 	*c = *n
 	return d, nil
+}
+
+// memo remembers t's answers: loading a pipeline parses its P4Info.
+func memo(t Targets) Targets {
+	type answer struct {
+		p   *pipeline.Pipeline
+		err error
+	}
+	seen := map[string]answer{}
+	return func(name string) (*pipeline.Pipeline, error) {
+		if a, ok := seen[name]; ok {
+			return a.p, a.err
+		}
+		p, err := t(name)
+		seen[name] = answer{p, err}
+		return p, err
+	}
 }
 
 func sameMaps[K comparable, V comparable](a, b map[K]V) bool {

@@ -329,9 +329,22 @@ func (d *decoder) object(n *yaml.Node) Object {
 		return nil
 	}
 	var kind *yaml.Node
+	top := map[string]string{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == "kind" {
 			kind = n.Content[i+1]
+		}
+		if v := n.Content[i+1]; v.Kind == yaml.ScalarNode {
+			top[n.Content[i].Value] = v.Value
+		}
+	}
+	// Name the document in errors from the start, if it says its name.
+	if kind != nil && kind.Kind == yaml.ScalarNode && slices.Contains([]string{KindDevice, KindSegment, KindPort, KindEndpoint, KindPolicy}, kind.Value) {
+		switch {
+		case kind.Value == KindPort && top["device"] != "" && top["port"] != "":
+			d.doc = KindPort + " " + top["device"] + "/" + top["port"]
+		case top["name"] != "" && checkName(top["name"]) == nil:
+			d.doc = kind.Value + " " + top["name"]
 		}
 	}
 	if kind == nil {
@@ -365,10 +378,7 @@ func (d *decoder) named(n *yaml.Node, f map[string]*yaml.Node) string {
 		d.fail(n, "name", "required")
 		return ""
 	}
-	name, ok := d.name(v, "name")
-	if ok {
-		d.doc = d.doc + " (" + name + ")"
-	}
+	name, _ := d.name(v, "name")
 	return name
 }
 
