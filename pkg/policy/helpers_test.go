@@ -34,4 +34,3 @@ func mustModel(t testing.TB, src string) *Model {
 	}
 	return m
 }
-
