@@ -126,7 +126,7 @@ func (c *Compiler) Update(m *Model) (*Delta, error) {
 // full recompiles m from scratch, keeping identity ids, and diffs the
 // result against the current rows.
 func (c *Compiler) full(m *Model) (*Delta, error) {
-	n := &Compiler{targets: c.targets, ids: c.ids.clone()}
+	n := &Compiler{targets: c.targets, ids: c.ids.sticky()}
 	n.reset(NewModel())
 	n.apply(NewModel(), m)
 	if err := n.checkCapacity(slices.Collect(maps.Keys(m.Devices))); err != nil {
@@ -334,9 +334,11 @@ func (c *Compiler) removePort(p *Port) {
 	c.dropRow(k1, p.Ref())
 	c.dropRow(k2, p.Ref())
 	dev, seg := c.device(p.Device), c.segIDOld(p.Segment)
+	if c.segOn[dev][seg] == 1 {
+		c.j.touchPlace(c, dev, place{onSegment, seg}) // before it changes
+	}
 	c.segOn[dev][seg]--
 	if c.segOn[dev][seg] == 0 {
-		c.j.touchPlace(c, dev, place{onSegment, seg})
 		delete(c.segOn[dev], seg)
 		c.dropRow(rowKey{t: tSegments, n1: seg}, KindSegment+" "+p.Segment)
 	}
@@ -411,10 +413,12 @@ func (c *Compiler) removeEndpoint(e *Endpoint) {
 	delete(id.members, e.Name)
 	delete(c.epIdent, e.Name)
 	dev := c.device(e.Device)
+	if id.devs[dev] == 1 {
+		c.j.touchPlace(c, dev, place{onIdentity, id.id}) // before it changes
+	}
 	id.devs[dev]--
 	c.identOn[dev][id.id]--
 	if id.devs[dev] == 0 {
-		c.j.touchPlace(c, dev, place{onIdentity, id.id})
 		delete(id.devs, dev)
 		delete(c.identOn[dev], id.id)
 	}

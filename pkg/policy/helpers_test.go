@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -34,3 +35,5 @@ func mustModel(t testing.TB, src string) *Model {
 	}
 	return m
 }
+
+func parseMAC(s string) ([]byte, error) { return net.ParseMAC(s) }

@@ -26,8 +26,10 @@ func newAllocator() *allocator {
 	return &allocator{byKey: map[identKey]uint32{}, owner: map[uint32]identKey{}, active: map[uint32]bool{}, next: 1}
 }
 
-func (a *allocator) clone() *allocator {
-	return &allocator{byKey: maps.Clone(a.byKey), owner: maps.Clone(a.owner), active: maps.Clone(a.active), next: a.next}
+// sticky returns an allocator for a recompile: every key keeps the id it
+// has here, and no id is active yet.
+func (a *allocator) sticky() *allocator {
+	return &allocator{byKey: maps.Clone(a.byKey), owner: maps.Clone(a.owner), active: map[uint32]bool{}, next: a.next}
 }
 
 // alloc returns key's id, active from now on. It panics when all ids are

@@ -1,0 +1,289 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+func exampleModel(t testing.TB) *Model {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/segmentation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustModel(t, string(b))
+}
+
+func compileExample(t testing.TB) *Compiler {
+	t.Helper()
+	c, err := Compile(testTargets, exampleModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTraceExample checks the compiled example's behaviour flow by flow:
+// the verdict, the ports and the deciding policy.
+func TestTraceExample(t *testing.T) {
+	c := compileExample(t)
+	A := netip.MustParseAddr
+	cases := []struct {
+		name    string
+		p       Packet
+		verdict string
+		ports   []uint32
+		policy  string
+	}{
+		{"web to app tcp/8080", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("10.0.0.3"), Proto: ProtoTCP, SPort: 40000, DPort: 8080, TCPFlags: 0x02}, VerdictAllow, []uint32{3}, "web-to-app"},
+		{"web to app tcp/8443 over IPv6", Packet{InPort: 2, Src: A("2001:db8::2"), Dst: A("2001:db8::3"), Proto: ProtoTCP, SPort: 40000, DPort: 8443}, VerdictAllow, []uint32{3}, "web-to-app"},
+		{"web to app tcp/22 denied by default", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("10.0.0.3"), Proto: ProtoTCP, SPort: 40000, DPort: 22}, VerdictDeny, nil, ""},
+		{"app reply to web with ACK", Packet{InPort: 3, Src: A("10.0.0.3"), Dst: A("10.0.0.1"), Proto: ProtoTCP, SPort: 8080, DPort: 40000, TCPFlags: 0x12}, VerdictAllow, []uint32{1}, "web-to-app"},
+		{"app to web without ACK is not a reply", Packet{InPort: 3, Src: A("10.0.0.3"), Dst: A("10.0.0.1"), Proto: ProtoTCP, SPort: 8080, DPort: 40000, TCPFlags: 0x02}, VerdictDeny, nil, ""},
+		{"web icmp to app", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("10.0.0.3"), Proto: ProtoICMP}, VerdictAllow, []uint32{3}, "web-to-app"},
+		{"web icmpv6 to app", Packet{InPort: 1, Src: A("2001:db8::1"), Dst: A("2001:db8::3"), Proto: ProtoICMPv6}, VerdictAllow, []uint32{3}, "web-to-app"},
+		{"app to db 5432", Packet{InPort: 3, Src: A("10.0.0.3"), Dst: A("10.0.0.4"), Proto: ProtoTCP, SPort: 40000, DPort: 5432}, VerdictAllow, []uint32{4}, "app-to-db"},
+		{"web to db 5432 denied", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("10.0.0.4"), Proto: ProtoTCP, SPort: 40000, DPort: 5432}, VerdictDeny, nil, ""},
+		{"web to db admin port: explicit deny", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("10.0.0.4"), Proto: ProtoTCP, SPort: 40000, DPort: 9050}, VerdictDeny, nil, "db-admin-locked"},
+		{"batch to batch udp in community", Packet{InPort: 5, Src: A("10.0.0.5"), Dst: A("10.0.0.6"), Proto: ProtoUDP, SPort: 40000, DPort: 7005}, VerdictAllow, []uint32{6}, "batch-peers"},
+		{"batch to app udp", Packet{InPort: 5, Src: A("10.0.0.5"), Dst: A("10.0.0.3"), Proto: ProtoUDP, SPort: 40000, DPort: 7000}, VerdictAllow, []uint32{3}, "batch-peers"},
+		{"batch to web: selector excludes web", Packet{InPort: 5, Src: A("10.0.0.5"), Dst: A("10.0.0.1"), Proto: ProtoUDP, SPort: 40000, DPort: 7000}, VerdictDeny, nil, ""},
+		{"web to web isolated even if allowed", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("10.0.0.2"), Proto: ProtoUDP, SPort: 40000, DPort: 53}, VerdictDeny, nil, ""},
+		// The resolver is no endpoint: its MAC is unknown, so the frame
+		// floods, and an isolated port's flood reaches the promiscuous ones.
+		{"dns via ACL", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("192.0.2.53"), Proto: ProtoUDP, SPort: 40000, DPort: 53}, VerdictAllow, []uint32{3, 4}, "dns"},
+		{"dns over tcp is not in the ACL", Packet{InPort: 1, Src: A("10.0.0.1"), Dst: A("192.0.2.53"), Proto: ProtoTCP, SPort: 40000, DPort: 53}, VerdictDeny, nil, ""},
+		{"spoofed source", Packet{InPort: 1, Src: A("10.0.0.2"), Dst: A("10.0.0.3"), Proto: ProtoTCP, SPort: 40000, DPort: 8080}, VerdictDeny, nil, ""},
+		{"unconfigured port", Packet{InPort: 7, Src: A("10.0.0.1"), Dst: A("10.0.0.3"), Proto: ProtoTCP, SPort: 40000, DPort: 8080, SrcMAC: mustMAC("02:00:00:00:00:01")}, VerdictDeny, nil, ""},
+		{"guest segment default allow, unknown dst floods to nobody", Packet{InPort: 8, Src: A("10.0.20.8"), Dst: A("10.0.20.9"), Proto: ProtoUDP, SPort: 1, DPort: 2}, VerdictDeny, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := c.Trace("leaf1", tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict || !slices.Equal(res.Ports, tc.ports) && len(tc.ports)+len(res.Ports) > 0 || res.Policy != tc.policy {
+				t.Errorf("got %s to %v by %q (%s), want %s to %v by %q\n%s", res.Verdict, res.Ports, res.Policy, res.Reason,
+					tc.verdict, tc.ports, tc.policy, hits(res))
+			}
+		})
+	}
+}
+
+func hits(r *TraceResult) string {
+	var b strings.Builder
+	for _, h := range r.Entries {
+		fmt.Fprintf(&b, "  %s %v\n", h.Entry, h.From)
+	}
+	return b.String()
+}
+
+func mustMAC(s string) []byte {
+	m, err := parseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func TestCompileExampleCounts(t *testing.T) {
+	c := compileExample(t)
+	st := c.Stats()
+	got := st.Devices["leaf1"]
+	// 7 ports; 2 segments; web-1/2, app-1, db-1, guest-1 have v6 too.
+	want := map[string]int{"ingress.ports": 7, "egress.ports": 7, "ingress.segments": 2, "ingress.src_identity_v4": 7,
+		"ingress.src_identity_v6": 5, "ingress.dst_identity_v4": 7, "ingress.dst_identity_v6": 5, "ingress.l2": 7}
+	for tn, n := range want {
+		if got[tn] != n {
+			t.Errorf("%s: %d entries, want %d", tn, got[tn], n)
+		}
+	}
+	if st.Identities != 5 {
+		t.Errorf("%d identities, want 5 (web, app, db, batch, guest)", st.Identities)
+	}
+	if st.NaiveEntries <= st.Entries {
+		t.Errorf("naive %d <= compiled %d: web has two endpoints, so pairs should cost more", st.NaiveEntries, st.Entries)
+	}
+	_, groups, err := c.DeviceEntries("leaf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 2 || groups[0].GetMulticastGroupId() != 10 || len(groups[0].GetReplicas()) != 6 || len(groups[1].GetReplicas()) != 1 {
+		t.Errorf("groups %v", groups)
+	}
+}
+
+func TestPriorityOrder(t *testing.T) {
+	one := &PortRange{80, 80}
+	many := &PortRange{80, 90}
+	ordered := []int32{ // ascending
+		Priority(100, ProtoAny, nil, ActionAllow),
+		Priority(100, ProtoAny, nil, ActionDeny),
+		Priority(100, ProtoTCP, nil, ActionAllow),
+		Priority(100, ProtoTCP, many, ActionAllow),
+		Priority(100, ProtoTCP, many, ActionPunt),
+		Priority(100, ProtoTCP, many, ActionDeny),
+		Priority(100, ProtoTCP, one, ActionAllow),
+		Priority(101, ProtoAny, nil, ActionAllow),
+	}
+	if !slices.IsSorted(ordered) || slices.Compact(slices.Clone(ordered)) == nil || len(slices.Compact(slices.Clone(ordered))) != len(ordered) {
+		t.Errorf("priorities %v are not strictly ascending", ordered)
+	}
+	if p := Priority(MaxPriority, ProtoTCP, one, ActionDeny); p <= 0 || p > 1<<20 {
+		t.Errorf("max priority %d", p)
+	}
+}
+
+// smallTargets is the BMv2 pipeline with the policy table cut to size.
+func smallTargets(policySize int64) Targets {
+	return func(name string) (*pipeline.Pipeline, error) {
+		p, err := pipeline.Embedded(name)
+		if err != nil {
+			return nil, err
+		}
+		t, _ := p.Info.Table("ingress.policy")
+		t.Size = policySize
+		return p, nil
+	}
+}
+
+func TestCapacityRefused(t *testing.T) {
+	m := exampleModel(t)
+	_, err := Compile(smallTargets(10), m)
+	if !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "device leaf1: table ingress.policy needs 19 entries and holds 10") {
+		t.Fatalf("err = %v", err)
+	}
+	// Incrementally: a policy that would overflow is refused and the
+	// compiler keeps the old model and rows.
+	c, err := Compile(smallTargets(19), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _, _ := c.DeviceEntries("leaf1")
+	extra := &Policy{Name: "more", Segment: "prod", Priority: 1, From: Selector{}, To: Selector{},
+		Rules: []Rule{{Proto: ProtoUDP, Ports: []PortRange{{1000, 1000}}, Action: ActionAllow}}}
+	m2, _, err := m.With([]Object{extra}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(m2); !errors.Is(err, ErrCapacity) {
+		t.Fatalf("update over capacity: err = %v", err)
+	}
+	if c.Model() != m {
+		t.Error("refused update changed the model")
+	}
+	after, _, _ := c.DeviceEntries("leaf1")
+	if len(after) != len(before) {
+		t.Errorf("refused update changed the entries: %d -> %d", len(before), len(after))
+	}
+}
+
+func TestTargetChecks(t *testing.T) {
+	m := exampleModel(t)
+	p := *m.Ports[PortKey{"leaf1", 8}]
+	p.Port = 510 // BMv2's CPU port
+	m2, _, err := m.With([]Object{&p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(testTargets, m2); err == nil || !strings.Contains(err.Error(), "port 510 is target bmv2's CPU port") {
+		t.Errorf("CPU port: err = %v", err)
+	}
+	p.Port = 600
+	m3, _, _ := m.With([]Object{&p}, nil)
+	if _, err := Compile(testTargets, m3); err == nil || !strings.Contains(err.Error(), "port 600 does not fit target bmv2's 9-bit port field") {
+		t.Errorf("wide port: err = %v", err)
+	}
+	d := *m.Devices["leaf1"]
+	d.Target = "tofino"
+	m4, _, _ := m.With([]Object{&d}, nil)
+	if _, err := Compile(testTargets, m4); err == nil || !strings.Contains(err.Error(), "Device leaf1: target") {
+		t.Errorf("unknown target: err = %v", err)
+	}
+}
+
+func TestValidateAcrossDocuments(t *testing.T) {
+	base := `
+kind: Device
+name: d
+address: a:1
+---
+kind: Segment
+name: s
+id: 1
+---
+kind: Segment
+name: t
+id: 2
+---
+kind: Port
+device: d
+port: 1
+segment: s
+role: isolated
+---
+kind: Port
+device: d
+port: 2
+segment: s
+role: uplink
+---
+kind: Endpoint
+name: e1
+segment: s
+mac: 02:00:00:00:00:01
+ips: [10.0.0.1]
+device: d
+port: 1
+`
+	cases := []struct {
+		name, extra, want string
+	}{
+		{"duplicate segment id", "kind: Segment\nname: u\nid: 1\n", "id: segment id 1 is already s's"},
+		{"port on unknown device", "kind: Port\ndevice: x\nport: 1\nsegment: s\nrole: isolated\n", `Port x/1: device: unknown device "x"`},
+		{"port in unknown segment", "kind: Port\ndevice: d\nport: 3\nsegment: zz\nrole: isolated\n", `Port d/3: segment: unknown segment "zz"`},
+		{"mac owned twice", "kind: Endpoint\nname: e2\nsegment: s\nmac: 02:00:00:00:00:01\ndevice: d\nport: 1\n", "Endpoint e2: mac: 02:00:00:00:00:01 is already e1's in segment s"},
+		{"ip owned twice", "kind: Endpoint\nname: e2\nsegment: s\nmac: 02:00:00:00:00:02\nips: [10.0.0.1]\ndevice: d\nport: 1\n", "Endpoint e2: ips[0]: 10.0.0.1 is already e1's in segment s"},
+		{"endpoint on undeclared port", "kind: Endpoint\nname: e2\nsegment: s\nmac: 02:00:00:00:00:02\ndevice: d\nport: 9\n", "Endpoint e2: port: device d has no Port 9"},
+		{"endpoint in the port's other segment", "kind: Endpoint\nname: e2\nsegment: t\nmac: 02:00:00:00:00:02\ndevice: d\nport: 1\n", "Endpoint e2: segment: t is on port d/1, which is in segment s"},
+		{"endpoint on uplink", "kind: Endpoint\nname: e2\nsegment: s\nmac: 02:00:00:00:00:02\ndevice: d\nport: 2\n", "port d/2 is an uplink"},
+		{"policy in unknown segment", "kind: Policy\nname: p\nsegment: zz\nfrom: \"\"\nto: \"\"\nrules: [{}]\n", `Policy p: segment: unknown segment "zz"`},
+		{"name twice", "kind: Endpoint\nname: e1\nsegment: s\nmac: 02:00:00:00:00:02\ndevice: d\nport: 1\n", "Endpoint e1: name: defined twice"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, err := Parse("m.yaml", strings.NewReader(base+"---\n"+tc.extra))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := Build(objs)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant %q", err, tc.want)
+			}
+			if m != nil {
+				t.Error("a model came back with the error")
+			}
+		})
+	}
+	// Same MAC in another segment is fine; a selector matching nothing is a
+	// warning, not an error.
+	objs, err := Parse("m.yaml", strings.NewReader(base+"---\nkind: Port\ndevice: d\nport: 3\nsegment: t\nrole: isolated\n---\nkind: Endpoint\nname: e2\nsegment: t\nmac: 02:00:00:00:00:01\nips: [10.0.0.1]\ndevice: d\nport: 3\n---\nkind: Policy\nname: p\nsegment: s\nfrom: {app: nothing}\nto: \"\"\nrules: [{}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, warnings, err := Build(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `from: selector "app: nothing" matches no endpoint of segment s`) {
+		t.Errorf("warnings %q", warnings)
+	}
+}
