@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
@@ -36,6 +38,9 @@ type Compiler struct {
 	byID    map[uint32]*identity
 	epIdent map[string]*identity
 	pols    map[string]*polState
+	segPols map[string]map[string]*polState // segment -> policy name -> state
+
+	devCounts map[uint32]*[numTables]int // entries per table on each device
 
 	j *journal // records changes while an update runs
 }
@@ -85,6 +90,8 @@ func (c *Compiler) reset(m *Model) {
 	c.byID = map[uint32]*identity{}
 	c.epIdent = map[string]*identity{}
 	c.pols = map[string]*polState{}
+	c.segPols = map[string]map[string]*polState{}
+	c.devCounts = map[uint32]*[numTables]int{}
 }
 
 // Model is the model the compiled rows enforce.
@@ -100,12 +107,19 @@ var ErrCapacity = errors.New("does not fit")
 // its target, the error says which, and the compiler stays at the old
 // model.
 func (c *Compiler) Update(m *Model) (*Delta, error) {
-	if err := c.checkTargets(m); err != nil {
-		return nil, err
-	}
 	old := c.model
 	if !sameMaps(old.Segments, m.Segments) || !sameMaps(old.Devices, m.Devices) {
+		if err := c.checkTargets(m, nil); err != nil {
+			return nil, err
+		}
 		return c.full(m)
+	}
+	ports := diffModels(old, m).ports
+	if ports == nil {
+		ports = []PortKey{} // none changed: check none
+	}
+	if err := c.checkTargets(m, ports); err != nil {
+		return nil, err
 	}
 	c.j = newJournal()
 	c.apply(old, m)
@@ -169,6 +183,61 @@ func sameMaps[K comparable, V comparable](a, b map[K]V) bool {
 	return true
 }
 
+// modelDiff is what differs between two models.
+type modelDiff struct {
+	policies, endpoints []string
+	ports               []PortKey
+}
+
+// diffModels finds the policies, endpoints and ports that differ between
+// a and b: from b's record of its changes when b was made from a by With,
+// by comparing every object otherwise.
+func diffModels(a, b *Model) modelDiff {
+	if b.base != a || b.touched == nil {
+		return modelDiff{changed(a.Policies, b.Policies), changed(a.Endpoints, b.Endpoints), changed(a.Ports, b.Ports)}
+	}
+	var d modelDiff
+	for _, ref := range slices.Sorted(maps.Keys(b.touched)) {
+		kind, name, _ := strings.Cut(ref, " ")
+		switch kind {
+		case KindPolicy:
+			if a.Policies[name] != b.Policies[name] {
+				d.policies = append(d.policies, name)
+			}
+		case KindEndpoint:
+			if a.Endpoints[name] != b.Endpoints[name] {
+				d.endpoints = append(d.endpoints, name)
+			}
+		case KindPort:
+			for _, m := range []*Model{a, b} {
+				for _, k := range portKeysNamed(m, name) {
+					if a.Ports[k] != b.Ports[k] && !slices.Contains(d.ports, k) {
+						d.ports = append(d.ports, k)
+					}
+				}
+			}
+		}
+	}
+	return d
+}
+
+// portKeysNamed finds the key of the port "device/port" in m.
+func portKeysNamed(m *Model, name string) []PortKey {
+	dev, num, ok := strings.Cut(name, "/")
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil {
+		return nil
+	}
+	k := PortKey{dev, uint32(n)}
+	if _, ok := m.Ports[k]; !ok {
+		return nil
+	}
+	return []PortKey{k}
+}
+
 // apply makes the changes from model a to model b: removals first, then
 // additions, so that an identity's policies are evaluated once.
 func (c *Compiler) apply(a, b *Model) {
@@ -179,32 +248,33 @@ func (c *Compiler) apply(a, b *Model) {
 	for name := range b.Devices {
 		c.device(name)
 	}
-	for _, name := range changed(a.Policies, b.Policies) {
+	d := diffModels(a, b)
+	for _, name := range d.policies {
 		if p, ok := a.Policies[name]; ok {
 			c.removePolicy(p)
 		}
 	}
-	for _, name := range changed(a.Endpoints, b.Endpoints) {
+	for _, name := range d.endpoints {
 		if e, ok := a.Endpoints[name]; ok {
 			c.removeEndpoint(e)
 		}
 	}
-	for _, k := range changed(a.Ports, b.Ports) {
+	for _, k := range d.ports {
 		if p, ok := a.Ports[k]; ok {
 			c.removePort(p)
 		}
 	}
-	for _, k := range changed(a.Ports, b.Ports) {
+	for _, k := range d.ports {
 		if p, ok := b.Ports[k]; ok {
 			c.addPort(p)
 		}
 	}
-	for _, name := range changed(a.Endpoints, b.Endpoints) {
+	for _, name := range d.endpoints {
 		if e, ok := b.Endpoints[name]; ok {
 			c.addEndpoint(e)
 		}
 	}
-	for _, name := range changed(a.Policies, b.Policies) {
+	for _, name := range d.policies {
 		if p, ok := b.Policies[name]; ok {
 			c.addPolicy(p)
 		}
@@ -275,6 +345,50 @@ func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 		c.counts[pl] = cnt
 	}
 	cnt[k.t]++
+	c.countOnDevices(pl, k.t, 1)
+}
+
+// countOnDevices adds n rows of table t to every device that place pl is
+// on.
+func (c *Compiler) countOnDevices(pl place, t table, n int) {
+	switch pl.kind {
+	case onDevice:
+		c.devCount(pl.n)[t] += n
+	case onSegment:
+		for dev, segs := range c.segOn {
+			if segs[pl.n] > 0 {
+				c.devCount(dev)[t] += n
+			}
+		}
+	case onIdentity:
+		if id := c.byID[pl.n]; id != nil {
+			for dev := range id.devs {
+				c.devCount(dev)[t] += n
+			}
+		}
+	}
+}
+
+// placeCounted adds (sign 1) or removes (-1) every row of pl to device
+// dev's counts, as the place comes onto or leaves the device.
+func (c *Compiler) placeCounted(dev uint32, pl place, sign int) {
+	cnt := c.counts[pl]
+	if cnt == nil {
+		return
+	}
+	dc := c.devCount(dev)
+	for t, n := range cnt {
+		dc[t] += sign * n
+	}
+}
+
+func (c *Compiler) devCount(dev uint32) *[numTables]int {
+	dc := c.devCounts[dev]
+	if dc == nil {
+		dc = new([numTables]int)
+		c.devCounts[dev] = dc
+	}
+	return dc
 }
 
 func (c *Compiler) dropRow(k rowKey, ref string) {
@@ -298,6 +412,7 @@ func (c *Compiler) dropRow(k rowKey, ref string) {
 		delete(c.byPlace, pl)
 	}
 	c.counts[pl][k.t]--
+	c.countOnDevices(pl, k.t, -1)
 }
 
 // ---- ports ----------------------------------------------------------------
@@ -322,10 +437,15 @@ func (c *Compiler) addPort(p *Port) {
 		c.segOn[dev] = map[uint32]int{}
 	}
 	if c.segOn[dev][seg] == 0 {
-		c.j.touchPlace(c, dev, place{onSegment, seg})
+		// The segment's rows come onto the device.
+		pl := place{onSegment, seg}
+		c.j.touchPlace(c, dev, pl)
+		c.segOn[dev][seg] = 1
+		c.placeCounted(dev, pl, 1)
 		c.addRow(rowKey{t: tSegments, n1: seg}, c.segmentVal(seg), KindSegment+" "+p.Segment)
+	} else {
+		c.segOn[dev][seg]++
 	}
-	c.segOn[dev][seg]++
 	c.j.touchGroups(dev)
 }
 
@@ -335,12 +455,14 @@ func (c *Compiler) removePort(p *Port) {
 	c.dropRow(k2, p.Ref())
 	dev, seg := c.device(p.Device), c.segIDOld(p.Segment)
 	if c.segOn[dev][seg] == 1 {
-		c.j.touchPlace(c, dev, place{onSegment, seg}) // before it changes
-	}
-	c.segOn[dev][seg]--
-	if c.segOn[dev][seg] == 0 {
-		delete(c.segOn[dev], seg)
+		// The segment's rows leave the device.
+		pl := place{onSegment, seg}
+		c.j.touchPlace(c, dev, pl) // before it changes
 		c.dropRow(rowKey{t: tSegments, n1: seg}, KindSegment+" "+p.Segment)
+		c.placeCounted(dev, pl, -1)
+		delete(c.segOn[dev], seg)
+	} else {
+		c.segOn[dev][seg]--
 	}
 	c.j.touchGroups(dev)
 }
@@ -385,14 +507,19 @@ func (c *Compiler) addEndpoint(e *Endpoint) {
 	id.members[e.Name] = e
 	c.epIdent[e.Name] = id
 	dev := c.device(e.Device)
-	if id.devs[dev] == 0 {
-		c.j.touchPlace(c, dev, place{onIdentity, id.id})
-		if c.identOn[dev] == nil {
-			c.identOn[dev] = map[uint32]int{}
-		}
+	if c.identOn[dev] == nil {
+		c.identOn[dev] = map[uint32]int{}
 	}
-	id.devs[dev]++
-	c.identOn[dev][id.id]++
+	if id.devs[dev] == 0 {
+		// The identity's policy rows come onto the device.
+		pl := place{onIdentity, id.id}
+		c.j.touchPlace(c, dev, pl)
+		id.devs[dev], c.identOn[dev][id.id] = 1, 1
+		c.placeCounted(dev, pl, 1)
+	} else {
+		id.devs[dev]++
+		c.identOn[dev][id.id]++
+	}
 	for _, ps := range c.sortedPolicies(e.Segment, true) {
 		if ps.side(e.Labels) {
 			ps.eps[e.Name] = true
@@ -414,13 +541,15 @@ func (c *Compiler) removeEndpoint(e *Endpoint) {
 	delete(c.epIdent, e.Name)
 	dev := c.device(e.Device)
 	if id.devs[dev] == 1 {
-		c.j.touchPlace(c, dev, place{onIdentity, id.id}) // before it changes
-	}
-	id.devs[dev]--
-	c.identOn[dev][id.id]--
-	if id.devs[dev] == 0 {
+		// The identity's policy rows leave the device.
+		pl := place{onIdentity, id.id}
+		c.j.touchPlace(c, dev, pl) // before it changes
+		c.placeCounted(dev, pl, -1)
 		delete(id.devs, dev)
 		delete(c.identOn[dev], id.id)
+	} else {
+		id.devs[dev]--
+		c.identOn[dev][id.id]--
 	}
 	if len(id.members) == 0 {
 		c.dropIdentity(id)
@@ -492,12 +621,11 @@ func (c *Compiler) dropIdentity(id *identity) {
 // ---- policies -------------------------------------------------------------
 
 // sortedPolicies returns the policies of a segment, ACL ones or identity
-// ones, in name order.
+// ones. (The order does not matter: rows are reference counted.)
 func (c *Compiler) sortedPolicies(seg string, acl bool) []*polState {
 	var out []*polState
-	for _, name := range slices.Sorted(maps.Keys(c.pols)) {
-		ps := c.pols[name]
-		if ps.p.Segment == seg && ps.p.acl() == acl {
+	for _, ps := range c.segPols[seg] {
+		if ps.p.acl() == acl {
 			out = append(out, ps)
 		}
 	}
@@ -515,6 +643,10 @@ func (ps *polState) side(labels map[string]string) bool {
 func (c *Compiler) addPolicy(p *Policy) {
 	ps := &polState{p: p, from: map[uint32]bool{}, to: map[uint32]bool{}, eps: map[string]bool{}}
 	c.pols[p.Name] = ps
+	if c.segPols[p.Segment] == nil {
+		c.segPols[p.Segment] = map[string]*polState{}
+	}
+	c.segPols[p.Segment][p.Name] = ps
 	add := func(k rowKey, v rowVal) { c.addRow(k, v, p.Name) }
 	if p.acl() {
 		for _, name := range slices.Sorted(maps.Keys(c.model.Endpoints)) {
@@ -562,6 +694,7 @@ func (c *Compiler) removePolicy(p *Policy) {
 		}
 	}
 	delete(c.pols, p.Name)
+	delete(c.segPols[p.Segment], p.Name)
 }
 
 func (c *Compiler) epByName(name string) *Endpoint {
@@ -721,7 +854,7 @@ func portTernaries(ports []PortRange, pr *PortRange) []portMatch {
 // Compile compiles m from scratch.
 func Compile(t Targets, m *Model) (*Compiler, error) {
 	c := NewCompiler(t)
-	if err := c.checkTargets(m); err != nil {
+	if err := c.checkTargets(m, nil); err != nil {
 		return nil, err
 	}
 	c.apply(NewModel(), m)

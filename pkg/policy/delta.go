@@ -392,8 +392,10 @@ func diffCompilers(a, b *Compiler) (*Delta, error) {
 
 // checkTargets refuses a model whose devices name an unknown target or
 // whose ports do not fit their target's port field or take its CPU port,
-// and one with more identities than the identity field holds.
-func (c *Compiler) checkTargets(m *Model) error {
+// and one with more identities than the identity field holds. Only the
+// ports in check are looked at (all when check is nil), and identities
+// are counted only when the model could have too many.
+func (c *Compiler) checkTargets(m *Model, check []PortKey) error {
 	var errs Errors
 	for _, name := range slices.Sorted(maps.Keys(m.Devices)) {
 		d := m.Devices[name]
@@ -404,8 +406,14 @@ func (c *Compiler) checkTargets(m *Model) error {
 	if len(errs) > 0 {
 		return errs
 	}
-	for _, k := range slices.SortedFunc(maps.Keys(m.Ports), comparePortKeys) {
-		p := m.Ports[k]
+	if check == nil {
+		check = slices.SortedFunc(maps.Keys(m.Ports), comparePortKeys)
+	}
+	for _, k := range check {
+		p, ok := m.Ports[k]
+		if !ok {
+			continue
+		}
 		pp, _ := c.targets(m.Devices[p.Device].Target)
 		t, ok := pp.Info.Table(tableNames[tPorts])
 		if !ok {
@@ -422,12 +430,14 @@ func (c *Compiler) checkTargets(m *Model) error {
 			errs = append(errs, &Error{Src: p.Src, Doc: p.Ref(), Field: "port", Msg: fmt.Sprintf("port %d is target %s's CPU port", p.Port, pp.Target.Name)})
 		}
 	}
-	idents := map[identKey]bool{}
-	for _, e := range m.Endpoints {
-		idents[identKey{e.Segment, labelsKey(e.Labels)}] = true
-	}
-	if len(idents) > MaxIdentities {
-		errs = append(errs, &Error{Msg: fmt.Sprintf("%d distinct (segment, labels) identities; the pipeline holds %d", len(idents), MaxIdentities)})
+	if len(m.Endpoints) > MaxIdentities && len(c.byID)+len(m.Endpoints)-len(c.epIdent) > MaxIdentities {
+		idents := map[identKey]bool{}
+		for _, e := range m.Endpoints {
+			idents[identKey{e.Segment, labelsKey(e.Labels)}] = true
+		}
+		if len(idents) > MaxIdentities {
+			errs = append(errs, &Error{Msg: fmt.Sprintf("%d distinct (segment, labels) identities; the pipeline holds %d", len(idents), MaxIdentities)})
+		}
 	}
 	if len(errs) > 0 {
 		return errs
@@ -439,17 +449,12 @@ func (c *Compiler) checkTargets(m *Model) error {
 func (c *Compiler) Counts(name string) map[string]int {
 	out := map[string]int{}
 	dev, ok := c.devIdx[name]
-	if !ok {
+	if !ok || c.devCounts[dev] == nil {
 		return out
 	}
-	for pl, cnt := range c.counts {
-		if !c.placeOn(dev, pl) {
-			continue
-		}
-		for t, n := range cnt {
-			if n > 0 {
-				out[tableNames[t]] += n
-			}
+	for t, n := range c.devCounts[dev] {
+		if n > 0 {
+			out[tableNames[t]] = n
 		}
 	}
 	return out

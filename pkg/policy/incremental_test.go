@@ -255,6 +255,9 @@ func TestIncrementalEqualsFull(t *testing.T) {
 					if diff := diffStates(inc, stateOf(t, full, dev)); diff != "[]" {
 						t.Fatalf("step %d, device %s: incremental != full compile: %s", step, dev, diff)
 					}
+					if got, want := c.Counts(dev), countTables(t, c, dev); fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Fatalf("step %d, device %s: Counts %v, entries per table %v", step, dev, got, want)
+					}
 					_, fg, _ := full.DeviceEntries(dev)
 					if len(fg) != len(devs[dev].groups) {
 						t.Fatalf("step %d, device %s: %d groups written, full compile has %d", step, dev, len(devs[dev].groups), len(fg))
@@ -271,6 +274,23 @@ func refsOf(objs []Object) []string {
 	var out []string
 	for _, o := range objs {
 		out = append(out, fmt.Sprintf("%s %+v", o.Ref(), o))
+	}
+	return out
+}
+
+func countTables(t *testing.T, c *Compiler, dev string) map[string]int {
+	out := map[string]int{}
+	if _, ok := c.model.Devices[dev]; !ok {
+		return out
+	}
+	es, _, err := c.DeviceEntries(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.DeviceInfo(dev)
+	for _, e := range es {
+		tb, _ := in.TableByID(e.GetTableId())
+		out[tb.Name]++
 	}
 	return out
 }

@@ -22,6 +22,11 @@ type Model struct {
 	Ports     map[PortKey]*Port
 	Endpoints map[string]*Endpoint
 	Policies  map[string]*Policy
+
+	// base and touched record what With changed, so that the compiler
+	// need not compare whole models to find one changed endpoint.
+	base    *Model
+	touched map[string]bool // Object.Ref of every object added, replaced or removed
 }
 
 // NewModel returns an empty model.
@@ -45,7 +50,13 @@ type Deletion struct{ Kind, Name string }
 // not fail it. On error m is unchanged and no model is returned.
 func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 	n := &Model{Devices: maps.Clone(m.Devices), Segments: maps.Clone(m.Segments), Ports: maps.Clone(m.Ports),
-		Endpoints: maps.Clone(m.Endpoints), Policies: maps.Clone(m.Policies)}
+		Endpoints: maps.Clone(m.Endpoints), Policies: maps.Clone(m.Policies), base: m, touched: map[string]bool{}}
+	for _, d := range dels {
+		n.touched[d.Kind+" "+d.Name] = true
+	}
+	for _, o := range objs {
+		n.touched[o.Ref()] = true
+	}
 	var errs Errors
 	fail := func(o Object, field, format string, args ...any) {
 		errs = append(errs, &Error{Src: o.Source(), Doc: o.Ref(), Field: field, Msg: fmt.Sprintf(format, args...)})

@@ -1,0 +1,189 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+)
+
+// scale describes a generated deployment.
+type scale struct {
+	devices, portsPerDevice, segments int
+	endpoints, policies               int
+	apps, tiers                       int // label values: identities per segment = apps x tiers
+}
+
+// bigScale is issue 4's benchmark: 10,000 endpoints, 1,000 policies and
+// about 500 identities (10 segments x 10 apps x 5 tiers).
+var bigScale = scale{devices: 20, portsPerDevice: 48, segments: 10, endpoints: 10000, policies: 1000, apps: 10, tiers: 5}
+
+// generate builds the objects of a deployment: ports spread over the
+// segments, endpoints on random access ports with random app and tier
+// labels, and policies from one app to an app's tiers with a TCP and a
+// UDP rule.
+func generate(s scale, seed uint64) []Object {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var objs []Object
+	for d := range s.devices {
+		objs = append(objs, &Device{Name: fmt.Sprintf("leaf%d", d), Address: fmt.Sprintf("10.255.0.%d:9559", d), DeviceID: 1, Target: "bmv2"})
+	}
+	for g := range s.segments {
+		objs = append(objs, &Segment{Name: fmt.Sprintf("seg%d", g), ID: uint16(g + 1)})
+	}
+	type port struct {
+		dev string
+		n   uint32
+		seg string
+	}
+	var ports []port
+	for d := range s.devices {
+		for n := 1; n <= s.portsPerDevice; n++ {
+			p := &Port{Device: fmt.Sprintf("leaf%d", d), Port: uint32(n), Segment: fmt.Sprintf("seg%d", n%s.segments), Role: RolePromiscuous}
+			objs = append(objs, p)
+			ports = append(ports, port{p.Device, p.Port, p.Segment})
+		}
+	}
+	for i := range s.endpoints {
+		p := ports[r.IntN(len(ports))]
+		e := &Endpoint{Name: fmt.Sprintf("ep%d", i), Segment: p.seg, Device: p.dev, Port: p.n,
+			MAC:    net.HardwareAddr{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)},
+			IPs:    []netip.Addr{netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})},
+			Labels: map[string]string{"app": fmt.Sprintf("app%d", r.IntN(s.apps)), "tier": fmt.Sprintf("t%d", r.IntN(s.tiers))}}
+		if i%2 == 0 {
+			e.IPs = append(e.IPs, netip.MustParseAddr(fmt.Sprintf("fd00::%x", i+1)))
+		}
+		objs = append(objs, e)
+	}
+	for i := range s.policies {
+		from, _ := ParseSelector(fmt.Sprintf("app: app%d", r.IntN(s.apps)))
+		to, _ := ParseSelector(fmt.Sprintf("app: app%d, tier in (t%d, t%d)", r.IntN(s.apps), r.IntN(s.tiers), r.IntN(s.tiers)))
+		port := uint16(1000 + r.IntN(60000))
+		objs = append(objs, &Policy{Name: fmt.Sprintf("pol%d", i), Segment: fmt.Sprintf("seg%d", r.IntN(s.segments)), Priority: DefaultPriority,
+			From: from, To: to, Rules: []Rule{
+				{Proto: ProtoTCP, Ports: []PortRange{{port, port}}, Action: ActionAllow},
+				{Proto: ProtoUDP, Ports: []PortRange{{port, port + 10}}, Action: ActionAllow},
+			}})
+	}
+	return objs
+}
+
+func generatedModel(tb testing.TB, s scale) *Model {
+	tb.Helper()
+	m, _, err := Build(generate(s, 1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// TestCompiledSize checks the compiler's size bound on a generated
+// deployment: every device's entries are at most 1.2 x its identity
+// entries plus its identity-pair policy entries.
+func TestCompiledSize(t *testing.T) {
+	s := scale{devices: 4, portsPerDevice: 12, segments: 3, endpoints: 600, policies: 60, apps: 5, tiers: 3}
+	c, err := Compile(testTargets, generatedModel(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if st.Identities > s.segments*s.apps*s.tiers {
+		t.Errorf("%d identities from %d label sets", st.Identities, s.segments*s.apps*s.tiers)
+	}
+	for dev, counts := range st.Devices {
+		total, core := 0, 0
+		for tn, n := range counts {
+			total += n
+			switch tn {
+			case "ingress.src_identity_v4", "ingress.src_identity_v6", "ingress.dst_identity_v4", "ingress.dst_identity_v6", "ingress.policy":
+				core += n
+			}
+		}
+		if float64(total) > 1.2*float64(core) {
+			t.Errorf("device %s: %d entries > 1.2 x %d identity and pair entries (%v)", dev, total, core, counts)
+		}
+	}
+	if st.NaiveEntries < 2*st.Entries {
+		t.Errorf("naive %d vs compiled %d: sharing identities should save more", st.NaiveEntries, st.Entries)
+	}
+}
+
+// BenchmarkCompile10k compiles 10,000 endpoints and 1,000 policies from
+// scratch.
+func BenchmarkCompile10k(b *testing.B) {
+	m := generatedModel(b, bigScale)
+	testTargets("bmv2") // load the pipeline outside the timing
+	var st Stats
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := Compile(testTargets, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st = c.Stats()
+	}
+	core := 0
+	for _, counts := range st.Devices {
+		for _, tn := range []string{"ingress.src_identity_v4", "ingress.src_identity_v6", "ingress.dst_identity_v4", "ingress.dst_identity_v6", "ingress.policy"} {
+			core += counts[tn]
+		}
+	}
+	b.ReportMetric(float64(st.Entries), "entries")
+	b.ReportMetric(float64(st.NaiveEntries), "naive_entries")
+	b.ReportMetric(float64(st.Identities), "identities")
+	b.ReportMetric(float64(st.Entries)/float64(core), "entries/core")
+}
+
+// BenchmarkUpdateOneEndpoint relabels one endpoint of a compiled 10k
+// deployment (into another identity and back, alternately), as the
+// controller would after Model.With: the time of one incremental compile
+// with its delta. Model.With's validation is measured apart.
+func BenchmarkUpdateOneEndpoint(b *testing.B) {
+	m := generatedModel(b, bigScale)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	orig := m.Endpoints["ep42"]
+	moved := *orig
+	moved.Labels = map[string]string{"app": "app3", "tier": "t1"}
+	if orig.Labels["app"] == "app3" {
+		moved.Labels["app"] = "app4"
+	}
+	versions := []*Endpoint{&moved, orig}
+	cur := m
+	changes := 0
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		next, _, err := cur.With([]Object{versions[i%2]}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+		b.StartTimer()
+		d, err := c.Update(next)
+		if err != nil {
+			b.Fatal(err)
+		}
+		changes = d.Len()
+		cur = next
+	}
+	b.ReportMetric(float64(changes), "changes")
+}
+
+// BenchmarkModelWithOneEndpoint is the validation cost of the same change
+// (Model.With checks the whole model).
+func BenchmarkModelWithOneEndpoint(b *testing.B) {
+	m := generatedModel(b, bigScale)
+	e := *m.Endpoints["ep42"]
+	e.Labels = map[string]string{"app": "app3", "tier": "t1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := m.With([]Object{&e}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
