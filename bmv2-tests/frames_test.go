@@ -95,6 +95,14 @@ func (f flow) frame(t *testing.T) []byte {
 			t.Fatal(err)
 		}
 		ls = append(ls, udp)
+	case layers.IPProtocolICMPv4:
+		ls = append(ls, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 1, Seq: 1})
+	case layers.IPProtocolICMPv6:
+		icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}
+		if err := icmp.SetNetworkLayerForChecksum(netl); err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, icmp, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1})
 	default:
 		t.Fatalf("flow: unsupported protocol %v", f.proto)
 	}
