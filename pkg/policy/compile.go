@@ -23,9 +23,8 @@ type Compiler struct {
 	targets Targets
 	model   *Model
 
-	rows    map[rowKey]*row
-	byPlace map[place]map[rowKey]struct{}
-	counts  map[place]*[numTables]int
+	rows   map[place]map[rowKey]row // by place: a row's place follows from its key
+	counts map[place]*[numTables]int
 
 	devIdx   map[string]uint32         // device name -> index (from 1)
 	devNames []string                  // index -> name; [0] unused
@@ -33,21 +32,41 @@ type Compiler struct {
 	identOn  map[uint32]map[uint32]int // device index -> identity id -> endpoints
 	segByID  map[uint32]*Segment
 
-	ids     *allocator
-	idents  map[identKey]*identity
-	byID    map[uint32]*identity
-	epIdent map[string]*identity
-	pols    map[string]*polState
-	segPols map[string]map[string]*polState // segment -> policy name -> state
+	ids        *allocator
+	idents     map[identKey]*identity
+	byID       map[uint32]*identity
+	segIdents  map[string]map[uint32]*identity // segment -> its identities
+	segVersion map[string]int                  // bumped when a segment's identities change
+	selCache   map[string]selAnswer            // segment + selector -> identities
+	epIdent    map[string]*identity
+	pols       map[string]*polState
+	segPols    map[string]map[string]*polState // segment -> policy name -> state
 
 	devCounts map[uint32]*[numTables]int // entries per table on each device
+	devSizes  map[uint32]*[numTables]int // table sizes of each device's target
+
+	// overflow is set when some device's table holds more than twice its
+	// size: generation stops there, so that a selector matching
+	// everything cannot exhaust memory, and the state is discarded.
+	overflow error
 
 	j *journal // records changes while an update runs
 }
 
+// row is a row's value and what produced it (policy names, object refs),
+// as a multiset: most rows have one producer.
 type row struct {
-	val  rowVal
-	refs []string // what produced it (policy names; object refs)
+	val   rowVal
+	ref   string
+	extra []string
+}
+
+func (r row) refs() []string { return append([]string{r.ref}, r.extra...) }
+
+// row returns the row with key k.
+func (c *Compiler) row(k rowKey) (row, bool) {
+	r, ok := c.rows[k.place()][k]
+	return r, ok
 }
 
 type identKey struct {
@@ -78,8 +97,7 @@ func NewCompiler(t Targets) *Compiler {
 
 func (c *Compiler) reset(m *Model) {
 	c.model = m
-	c.rows = map[rowKey]*row{}
-	c.byPlace = map[place]map[rowKey]struct{}{}
+	c.rows = map[place]map[rowKey]row{}
 	c.counts = map[place]*[numTables]int{}
 	c.devIdx = map[string]uint32{}
 	c.devNames = []string{""}
@@ -88,10 +106,15 @@ func (c *Compiler) reset(m *Model) {
 	c.segByID = map[uint32]*Segment{}
 	c.idents = map[identKey]*identity{}
 	c.byID = map[uint32]*identity{}
+	c.segIdents = map[string]map[uint32]*identity{}
+	c.segVersion = map[string]int{}
+	c.selCache = map[string]selAnswer{}
 	c.epIdent = map[string]*identity{}
 	c.pols = map[string]*polState{}
 	c.segPols = map[string]map[string]*polState{}
 	c.devCounts = map[uint32]*[numTables]int{}
+	c.devSizes = map[uint32]*[numTables]int{}
+	c.overflow = nil
 }
 
 // Model is the model the compiled rows enforce.
@@ -123,6 +146,14 @@ func (c *Compiler) Update(m *Model) (*Delta, error) {
 	}
 	c.j = newJournal()
 	c.apply(old, m)
+	if err := c.overflow; err != nil {
+		// Generation stopped part way: rebuild the old state.
+		n := &Compiler{targets: c.targets, ids: c.ids.sticky()}
+		n.reset(NewModel())
+		n.apply(NewModel(), old)
+		*c = *n
+		return nil, err
+	}
 	d, err := c.delta(old, m)
 	if err == nil {
 		err = c.checkCapacity(d.devices())
@@ -143,6 +174,9 @@ func (c *Compiler) full(m *Model) (*Delta, error) {
 	n := &Compiler{targets: c.targets, ids: c.ids.sticky()}
 	n.reset(NewModel())
 	n.apply(NewModel(), m)
+	if n.overflow != nil {
+		return nil, n.overflow
+	}
 	if err := n.checkCapacity(slices.Collect(maps.Keys(m.Devices))); err != nil {
 		return nil, err
 	}
@@ -323,22 +357,22 @@ func (c *Compiler) segID(name string) uint32 { return uint32(c.model.Segments[na
 // ---- rows ----------------------------------------------------------------
 
 func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
-	if r, ok := c.rows[k]; ok {
+	pl := k.place()
+	set := c.rows[pl]
+	if r, ok := set[k]; ok {
 		if r.val != v {
-			panic(fmt.Sprintf("policy: %s row produced with two values (%v by %v, %v by %s)", tableNames[k.t], r.val, r.refs, v, ref))
+			panic(fmt.Sprintf("policy: %s row produced with two values (%v by %v, %v by %s)", tableNames[k.t], r.val, r.refs(), v, ref))
 		}
-		r.refs = append(r.refs, ref)
+		r.extra = append(r.extra, ref)
+		set[k] = r
 		return
 	}
 	c.j.touchRow(c, k)
-	c.rows[k] = &row{val: v, refs: []string{ref}}
-	pl := k.place()
-	set := c.byPlace[pl]
 	if set == nil {
-		set = map[rowKey]struct{}{}
-		c.byPlace[pl] = set
+		set = map[rowKey]row{}
+		c.rows[pl] = set
 	}
-	set[k] = struct{}{}
+	set[k] = row{val: v, ref: ref}
 	cnt := c.counts[pl]
 	if cnt == nil {
 		cnt = new([numTables]int)
@@ -353,20 +387,49 @@ func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 func (c *Compiler) countOnDevices(pl place, t table, n int) {
 	switch pl.kind {
 	case onDevice:
-		c.devCount(pl.n)[t] += n
+		c.count(pl.n, t, n)
 	case onSegment:
 		for dev, segs := range c.segOn {
 			if segs[pl.n] > 0 {
-				c.devCount(dev)[t] += n
+				c.count(dev, t, n)
 			}
 		}
 	case onIdentity:
 		if id := c.byID[pl.n]; id != nil {
 			for dev := range id.devs {
-				c.devCount(dev)[t] += n
+				c.count(dev, t, n)
 			}
 		}
 	}
+}
+
+// count adds n rows of table t on device dev, and notes an overflow.
+func (c *Compiler) count(dev uint32, t table, n int) {
+	dc := c.devCount(dev)
+	dc[t] += n
+	if n > 0 && c.overflow == nil {
+		if size := c.devSize(dev)[t]; size > 0 && dc[t] > 2*size {
+			c.overflow = fmt.Errorf("device %s: table %s needs more than %d entries and holds %d: %w",
+				c.devNames[dev], tableNames[t], 2*size, size, ErrCapacity)
+		}
+	}
+}
+
+// devSize is the table sizes of device dev's target (0: unknown).
+func (c *Compiler) devSize(dev uint32) *[numTables]int {
+	if sz := c.devSizes[dev]; sz != nil {
+		return sz
+	}
+	sz := new([numTables]int)
+	if in, err := c.info(c.model, c.devNames[dev]); err == nil {
+		for t, name := range tableNames {
+			if tb, ok := in.Table(name); ok {
+				sz[t] = int(tb.Size)
+			}
+		}
+	}
+	c.devSizes[dev] = sz
+	return sz
 }
 
 // placeCounted adds (sign 1) or removes (-1) every row of pl to device
@@ -376,9 +439,8 @@ func (c *Compiler) placeCounted(dev uint32, pl place, sign int) {
 	if cnt == nil {
 		return
 	}
-	dc := c.devCount(dev)
 	for t, n := range cnt {
-		dc[t] += sign * n
+		c.count(dev, table(t), sign*n)
 	}
 }
 
@@ -392,27 +454,30 @@ func (c *Compiler) devCount(dev uint32) *[numTables]int {
 }
 
 func (c *Compiler) dropRow(k rowKey, ref string) {
-	r, ok := c.rows[k]
+	pl := k.place()
+	set := c.rows[pl]
+	r, ok := set[k]
 	if !ok {
 		panic(fmt.Sprintf("policy: dropping a %s row that is not there (by %s)", tableNames[k.t], ref))
 	}
-	i := slices.Index(r.refs, ref)
-	if i < 0 {
-		panic(fmt.Sprintf("policy: %s row has no reference from %s (has %v)", tableNames[k.t], ref, r.refs))
-	}
-	r.refs = slices.Delete(r.refs, i, i+1)
-	if len(r.refs) > 0 {
+	switch i := slices.Index(r.extra, ref); {
+	case i >= 0:
+		r.extra = slices.Delete(r.extra, i, i+1)
+	case r.ref == ref && len(r.extra) > 0:
+		r.ref, r.extra = r.extra[len(r.extra)-1], r.extra[:len(r.extra)-1]
+	case r.ref != ref:
+		panic(fmt.Sprintf("policy: %s row has no reference from %s (has %v)", tableNames[k.t], ref, r.refs()))
+	default: // the last reference
+		c.j.touchRow(c, k)
+		delete(set, k)
+		if len(set) == 0 {
+			delete(c.rows, pl)
+		}
+		c.counts[pl][k.t]--
+		c.countOnDevices(pl, k.t, -1)
 		return
 	}
-	c.j.touchRow(c, k)
-	delete(c.rows, k)
-	pl := k.place()
-	delete(c.byPlace[pl], k)
-	if len(c.byPlace[pl]) == 0 {
-		delete(c.byPlace, pl)
-	}
-	c.counts[pl][k.t]--
-	c.countOnDevices(pl, k.t, -1)
+	set[k] = r
 }
 
 // ---- ports ----------------------------------------------------------------
@@ -567,6 +632,11 @@ func (c *Compiler) identityFor(e *Endpoint) *identity {
 	id := &identity{key: key, id: n, labels: e.Labels, members: map[string]*Endpoint{}, devs: map[uint32]int{}}
 	c.idents[key] = id
 	c.byID[n] = id
+	if c.segIdents[e.Segment] == nil {
+		c.segIdents[e.Segment] = map[uint32]*identity{}
+	}
+	c.segIdents[e.Segment][n] = id
+	c.segVersion[e.Segment]++
 	for _, ps := range c.sortedPolicies(e.Segment, false) {
 		from, to := ps.p.From.Matches(e.Labels), ps.p.To.Matches(e.Labels)
 		if from {
@@ -579,11 +649,17 @@ func (c *Compiler) identityFor(e *Endpoint) *identity {
 		// one), and (every other source, n).
 		if from {
 			for t := range ps.to {
+				if c.overflow != nil {
+					return id
+				}
 				c.pairRows(ps.p, n, t, func(k rowKey, v rowVal) { c.addRow(k, v, ps.p.Name) })
 			}
 		}
 		if to {
 			for f := range ps.from {
+				if c.overflow != nil {
+					return id
+				}
 				if f != n {
 					c.pairRows(ps.p, f, n, func(k rowKey, v rowVal) { c.addRow(k, v, ps.p.Name) })
 				}
@@ -615,6 +691,8 @@ func (c *Compiler) dropIdentity(id *identity) {
 	}
 	delete(c.idents, id.key)
 	delete(c.byID, id.id)
+	delete(c.segIdents[id.key.seg], id.id)
+	c.segVersion[id.key.seg]++
 	c.ids.release(id.key, id.id)
 }
 
@@ -649,11 +727,13 @@ func (c *Compiler) addPolicy(p *Policy) {
 	c.segPols[p.Segment][p.Name] = ps
 	add := func(k rowKey, v rowVal) { c.addRow(k, v, p.Name) }
 	if p.acl() {
-		for _, name := range slices.Sorted(maps.Keys(c.model.Endpoints)) {
-			e := c.model.Endpoints[name]
-			if e.Segment == p.Segment && ps.side(e.Labels) {
-				if _, compiled := c.epIdent[e.Name]; !compiled {
-					continue
+		for _, id := range c.segIdents[p.Segment] {
+			if !ps.side(id.labels) {
+				continue
+			}
+			for _, e := range id.members {
+				if c.overflow != nil {
+					return
 				}
 				ps.eps[e.Name] = true
 				c.aclRowsFor(ps, e, add)
@@ -661,22 +741,76 @@ func (c *Compiler) addPolicy(p *Policy) {
 		}
 		return
 	}
-	for _, id := range c.byID {
-		if id.key.seg != p.Segment {
-			continue
+	for _, id := range c.selected(p.Segment, p.From) {
+		ps.from[id] = true
+	}
+	for _, id := range c.selected(p.Segment, p.To) {
+		ps.to[id] = true
+	}
+	// Refuse at once a policy that alone would overflow a device, rather
+	// than build its rows: from everything to everything over thousands
+	// of identities is millions of entries.
+	per := rowsPerPair(p)
+	add1 := map[uint32]int{}
+	for f := range ps.from {
+		for dev := range c.byID[f].devs {
+			add1[dev] += len(ps.to) * per
 		}
-		if p.From.Matches(id.labels) {
-			ps.from[id.id] = true
-		}
-		if p.To.Matches(id.labels) {
-			ps.to[id.id] = true
+	}
+	for dev, n := range add1 {
+		if size := c.devSize(dev)[tPolicy]; size > 0 && c.devCount(dev)[tPolicy]+n > 2*size {
+			c.overflow = fmt.Errorf("device %s: table %s needs more than %d entries (policy %s adds up to %d) and holds %d: %w",
+				c.devNames[dev], tableNames[tPolicy], 2*size, p.Name, n, size, ErrCapacity)
+			return
 		}
 	}
 	for f := range ps.from {
 		for t := range ps.to {
+			if c.overflow != nil {
+				return
+			}
 			c.pairRows(p, f, t, add)
 		}
 	}
+}
+
+// rowsPerPair is how many policy rows pairRows makes for one pair, at
+// most (rows shared with other rules are counted once each time).
+func rowsPerPair(p *Policy) int {
+	n := 0
+	for _, r := range p.Rules {
+		ranges := max(1, len(r.Ports))
+		per := 1
+		if r.Action == ActionAllow {
+			per += len(replyProtos(r.Proto))
+		}
+		n += ranges * per
+	}
+	return n
+}
+
+// selected returns the identities of segment seg that sel selects. Many
+// policies share selectors, so answers are kept until the segment's
+// identities change.
+func (c *Compiler) selected(seg string, sel Selector) []uint32 {
+	key := seg + "\x00" + sel.String()
+	v := c.segVersion[seg]
+	if a, ok := c.selCache[key]; ok && a.version == v {
+		return a.ids
+	}
+	var ids []uint32
+	for _, id := range c.segIdents[seg] {
+		if sel.Matches(id.labels) {
+			ids = append(ids, id.id)
+		}
+	}
+	c.selCache[key] = selAnswer{version: v, ids: ids}
+	return ids
+}
+
+type selAnswer struct {
+	version int
+	ids     []uint32
 }
 
 func (c *Compiler) removePolicy(p *Policy) {
@@ -858,6 +992,9 @@ func Compile(t Targets, m *Model) (*Compiler, error) {
 		return nil, err
 	}
 	c.apply(NewModel(), m)
+	if c.overflow != nil {
+		return nil, c.overflow
+	}
 	if err := c.checkCapacity(slices.Collect(maps.Keys(m.Devices))); err != nil {
 		return nil, err
 	}
@@ -876,11 +1013,12 @@ func (c *Compiler) DeviceEntries(name string) ([]*p4v1.TableEntry, []*p4v1.Multi
 		return nil, nil, err
 	}
 	var keys []rowKey
-	c.deviceRows(dev, func(k rowKey, _ *row) { keys = append(keys, k) })
+	c.deviceRows(dev, func(k rowKey, _ row) { keys = append(keys, k) })
 	slices.SortFunc(keys, compareKeys)
 	out := make([]*p4v1.TableEntry, 0, len(keys))
 	for _, k := range keys {
-		e, err := k.entry(in, c.rows[k].val)
+		r, _ := c.row(k)
+		e, err := k.entry(in, r.val)
 		if err != nil {
 			return nil, nil, fmt.Errorf("device %s: %w", name, err)
 		}
@@ -923,12 +1061,14 @@ func (c *Compiler) Stats() Stats {
 	}
 	// Every policy row (s, d) stands for |members(s)| x |members(d)|
 	// endpoint-pair rows, each on its source endpoint's device.
-	for k := range c.rows {
-		if k.t != tPolicy {
+	for pl, set := range c.rows {
+		if pl.kind != onIdentity {
 			continue
 		}
-		src, dst := c.byID[k.n1], c.byID[k.n2]
-		s.NaiveEntries += len(src.members) * len(dst.members)
+		for k := range set {
+			src, dst := c.byID[k.n1], c.byID[k.n2]
+			s.NaiveEntries += len(src.members) * len(dst.members)
+		}
 	}
 	return s
 }

@@ -287,3 +287,42 @@ port: 1
 		t.Errorf("warnings %q", warnings)
 	}
 }
+
+// TestRunawayPolicyRefused: a policy from everything to everything over
+// thousands of identities needs millions of entries. Compiling it stops
+// early with a capacity error instead of building them all, incrementally
+// too, where the compiler then keeps the old model.
+func TestRunawayPolicyRefused(t *testing.T) {
+	s := scale{devices: 2, portsPerDevice: 4, segments: 1, endpoints: 3000, policies: 0, apps: 3000, tiers: 1}
+	m := generatedModel(t, s)
+	all := &Policy{Name: "everything", Segment: "seg0", Priority: 1, From: Selector{}, To: Selector{},
+		Rules: []Rule{{Proto: ProtoTCP, Ports: []PortRange{{1, 1}, {2, 2}}, Action: ActionAllow}}}
+	m2, _, err := m.With([]Object{all}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(testTargets, m2); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy needs more than") {
+		t.Fatalf("compile: err = %v", err)
+	}
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.Stats().Entries
+	if _, err := c.Update(m2); !errors.Is(err, ErrCapacity) {
+		t.Fatalf("update: err = %v", err)
+	}
+	if c.Model() != m || c.Stats().Entries != before {
+		t.Errorf("refused update left the compiler at another model (%d entries, had %d)", c.Stats().Entries, before)
+	}
+	// And the compiler still works.
+	e := *m.Endpoints["ep1"]
+	e.Labels = map[string]string{"app": "app7", "tier": "t0"}
+	m3, _, err := m.With([]Object{&e}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(m3); err != nil {
+		t.Fatal(err)
+	}
+}

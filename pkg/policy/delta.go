@@ -80,7 +80,7 @@ func (j *journal) touchRow(c *Compiler, k rowKey) {
 	if _, seen := j.rows[k]; seen {
 		return
 	}
-	r, ok := c.rows[k]
+	r, ok := c.row(k)
 	o := oldRow{present: ok}
 	if ok {
 		o.val = r.val
@@ -165,7 +165,7 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 		if was == c.placeOn(dp.dev, dp.pl) {
 			continue
 		}
-		for k := range c.byPlace[dp.pl] {
+		for k := range c.rows[dp.pl] {
 			addKey(dp.dev, k)
 		}
 		// Rows of the place that were removed are journaled, so they are
@@ -188,14 +188,14 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 			pl := k.place()
 			old, journaled := j.rows[k]
 			if !journaled {
-				r, ok := c.rows[k]
+				r, ok := c.row(k)
 				old = oldRow{present: ok}
 				if ok {
 					old.val = r.val
 				}
 			}
 			before := old.present && wasOn(pl)
-			r, now := c.rows[k]
+			r, now := c.row(k)
 			after := now && c.placeOn(dev, pl)
 			var e *p4v1.TableEntry
 			switch {
@@ -305,13 +305,13 @@ func (c *Compiler) info(m *Model, name string) (*pipeline.Info, error) {
 }
 
 // deviceRows calls fn with every row installed on device dev.
-func (c *Compiler) deviceRows(dev uint32, fn func(rowKey, *row)) {
-	for pl, set := range c.byPlace {
+func (c *Compiler) deviceRows(dev uint32, fn func(rowKey, row)) {
+	for pl, set := range c.rows {
 		if !c.placeOn(dev, pl) {
 			continue
 		}
-		for k := range set {
-			fn(k, c.rows[k])
+		for k, r := range set {
+			fn(k, r)
 		}
 	}
 }
@@ -329,14 +329,14 @@ func diffCompilers(a, b *Compiler) (*Delta, error) {
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		olds := map[rowKey]rowVal{}
 		if dev, ok := a.devIdx[name]; ok {
-			a.deviceRows(dev, func(k rowKey, r *row) {
+			a.deviceRows(dev, func(k rowKey, r row) {
 				k.dev = 0 // device indexes differ between compilers
 				olds[k] = r.val
 			})
 		}
 		news := map[rowKey]rowVal{}
 		if dev, ok := b.devIdx[name]; ok {
-			b.deviceRows(dev, func(k rowKey, r *row) {
+			b.deviceRows(dev, func(k rowKey, r row) {
 				k.dev = 0
 				news[k] = r.val
 			})

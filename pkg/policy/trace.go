@@ -79,13 +79,13 @@ func (c *Compiler) Trace(dev string, p Packet) (*TraceResult, error) {
 // produced it.
 func (c *Compiler) entryRefs(dev string, in *pipeline.Info) map[string][]string {
 	out := map[string][]string{}
-	c.deviceRows(c.devIdx[dev], func(k rowKey, r *row) {
+	c.deviceRows(c.devIdx[dev], func(k rowKey, r row) {
 		e, err := k.entry(in, r.val)
 		if err != nil {
 			return
 		}
 		var refs []string
-		for _, ref := range r.refs {
+		for _, ref := range r.refs() {
 			if ref != "" && !slices.Contains(refs, ref) {
 				refs = append(refs, ref)
 			}
