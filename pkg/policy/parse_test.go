@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
 func parseString(t *testing.T, src string) ([]Object, error) {
@@ -235,6 +237,15 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		// What parses marshals to text that parses to the same text again.
+		out := Marshal(objs)
+		back, err := Parse("marshalled.yaml", strings.NewReader(string(out)))
+		if err != nil {
+			t.Fatalf("marshalled objects do not parse: %v\n%s", err, out)
+		}
+		if again := Marshal(back); string(again) != string(out) {
+			t.Fatalf("marshal is not stable:\n%s\n----\n%s", out, again)
+		}
 		m, _, err := Build(objs)
 		if err != nil {
 			return
@@ -249,4 +260,40 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMarshalRoundTrip: Marshal's output parses back to the same model,
+// and marshals to the same bytes.
+func TestMarshalRoundTrip(t *testing.T) {
+	m := exampleModel(t)
+	out := Marshal(m.Objects())
+	objs, err := Parse("marshalled.yaml", strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m2, _, err := Build(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := Marshal(m2.Objects()); string(again) != string(out) {
+		t.Errorf("second marshal differs:\n%s\n---- first:\n%s", again, out)
+	}
+	c1, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Compile(testTargets, m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1, g1, _ := c1.DeviceEntries("leaf1")
+	e2, g2, _ := c2.DeviceEntries("leaf1")
+	if len(e1) != len(e2) || len(g1) != len(g2) {
+		t.Fatalf("round-tripped model compiles to %d entries, %d groups; want %d, %d", len(e2), len(g2), len(e1), len(g1))
+	}
+	for i := range e1 {
+		if pipeline.EntryKey(e1[i]) != pipeline.EntryKey(e2[i]) || pipeline.ActionKey(e1[i]) != pipeline.ActionKey(e2[i]) {
+			t.Fatalf("entry %d differs after the round trip", i)
+		}
+	}
 }
