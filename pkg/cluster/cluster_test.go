@@ -1,0 +1,232 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+func fast(id, dir string, bootstrap bool) Config {
+	return Config{ID: id, RaftAddr: "127.0.0.1:0", DataDir: dir, Bootstrap: bootstrap,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond}
+}
+
+func start(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func waitLeader(t *testing.T, nodes ...*Node) *Node {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range nodes {
+			if n.IsLeader() {
+				return n
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no leader within 10s")
+	return nil
+}
+
+func example(t *testing.T) []byte {
+	b, err := os.ReadFile("../../examples/segmentation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSingleNodeApplyAndRefuse(t *testing.T) {
+	n := start(t, fast("n1", t.TempDir(), true))
+	waitLeader(t, n)
+	res, err := n.Apply(ctxT(t, 10*time.Second), "segmentation.yaml", example(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, idx := n.Model()
+	if res.Objects != 22 || len(m.Endpoints) != 7 || idx != res.Index {
+		t.Fatalf("applied %d objects at %d; model has %d endpoints at %d", res.Objects, res.Index, len(m.Endpoints), idx)
+	}
+	// A bad document: refused with the validation error, state untouched.
+	bad := "kind: Endpoint\nname: web-9\nsegment: prod\nmac: 02:00:00:00:00:01\ndevice: leaf1\nport: 1\n"
+	_, err = n.Apply(ctxT(t, 10*time.Second), "bad.yaml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "02:00:00:00:00:01 is already web-1's") {
+		t.Fatalf("bad apply: err = %v", err)
+	}
+	if m2, _ := n.Model(); m2 != m {
+		t.Error("a refused apply changed the model")
+	}
+	// Delete: all or nothing.
+	_, err = n.Delete(ctxT(t, 10*time.Second), []policy.Deletion{{Kind: policy.KindEndpoint, Name: "web-1"}, {Kind: policy.KindEndpoint, Name: "nope"}})
+	if err == nil || !strings.Contains(err.Error(), "Endpoint nope: not found") {
+		t.Fatalf("delete with an unknown name: err = %v", err)
+	}
+	if m2, _ := n.Model(); len(m2.Endpoints) != 7 {
+		t.Error("a refused delete changed the model")
+	}
+	if _, err := n.Delete(ctxT(t, 10*time.Second), []policy.Deletion{{Kind: policy.KindEndpoint, Name: "web-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m2, _ := n.Model(); len(m2.Endpoints) != 6 {
+		t.Errorf("after delete: %d endpoints", len(m2.Endpoints))
+	}
+}
+
+// TestRestartAndSnapshot restarts a node from its data directory, once
+// replaying the log and once restoring a snapshot, and gets the same
+// state back.
+func TestRestartAndSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Start(fast("n1", dir, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, n)
+	if _, err := n.Apply(ctxT(t, 10*time.Second), "segmentation.yaml", example(t)); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := n.Model()
+	wantText := string(policy.Marshal(want.Objects()))
+	n.Close()
+
+	for _, snap := range []bool{false, true} {
+		n, err := Start(fast("n1", dir, true)) // bootstrap is ignored: state exists
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitLeader(t, n)
+		if err := n.WaitApplied(ctxT(t, 10*time.Second), n.Status().LastIndex); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := n.Model()
+		if text := string(policy.Marshal(got.Objects())); text != wantText {
+			t.Errorf("snapshot=%v: restarted with another model:\n%s", snap, text)
+		}
+		if !snap {
+			if err := n.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n.Close()
+	}
+}
+
+// TestThreeNodes forms a cluster, replicates, refuses writes on
+// followers (naming the leader), survives the leader's death, and refuses
+// a join with an address nobody listens on.
+func TestThreeNodes(t *testing.T) {
+	n1 := start(t, fast("n1", t.TempDir(), true))
+	waitLeader(t, n1)
+	n2 := start(t, fast("n2", t.TempDir(), false))
+	n3 := start(t, fast("n3", t.TempDir(), false))
+	for _, n := range []*Node{n2, n3} {
+		if err := n1.Join(ctxT(t, 10*time.Second), n.ID(), n.RaftAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n1.Join(ctxT(t, 5*time.Second), "n4", "127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "cannot reach its raft address 127.0.0.1:1") {
+		t.Errorf("join with a dead address: err = %v", err)
+	}
+	res, err := n1.Apply(ctxT(t, 10*time.Second), "segmentation.yaml", example(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{n2, n3} {
+		if err := n.WaitApplied(ctxT(t, 10*time.Second), res.Index); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := n.Model(); len(m.Endpoints) != 7 {
+			t.Errorf("%s has %d endpoints", n.ID(), len(m.Endpoints))
+		}
+	}
+	var nl *ErrNotLeader
+	if _, err := n2.Apply(ctxT(t, 5*time.Second), "x.yaml", []byte("kind: Segment\nname: x\nid: 99\n")); !errors.As(err, &nl) || nl.LeaderID != "n1" {
+		t.Errorf("apply on a follower: err = %v", err)
+	}
+	st := n1.Status()
+	if len(st.Members) != 3 || st.LeaderID != "n1" {
+		t.Errorf("status %+v", st)
+	}
+
+	// Kill the leader: one of the others takes over with a higher term and
+	// takes writes.
+	term := n1.Term()
+	start := time.Now()
+	n1.Close()
+	leader := waitLeader(t, n2, n3)
+	t.Logf("new leader %s after %s", leader.ID(), time.Since(start).Round(time.Millisecond))
+	if leader.Term() <= term {
+		t.Errorf("new leader's term %d is not above the old %d", leader.Term(), term)
+	}
+	res, err = leader.Apply(ctxT(t, 10*time.Second), "more.yaml", []byte("kind: Segment\nname: lab\nid: 30\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{n2, n3} {
+		if err := n.WaitApplied(ctxT(t, 10*time.Second), res.Index); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := n.Model(); len(m.Segments) != 3 {
+			t.Errorf("%s has %d segments", n.ID(), len(m.Segments))
+		}
+	}
+
+	// Without quorum a write fails with an error, and changes nothing.
+	other := n2
+	if leader == n2 {
+		other = n3
+	}
+	other.Close()
+	before, _ := leader.Model()
+	_, err = leader.Apply(ctxT(t, 3*time.Second), "noquorum.yaml", []byte("kind: Segment\nname: nq\nid: 31\n"))
+	if err == nil {
+		t.Fatal("apply without quorum succeeded")
+	}
+	t.Logf("without quorum: %v", err)
+	if after, _ := leader.Model(); after != before {
+		t.Error("a write without quorum changed the model")
+	}
+}
+
+func TestLeadershipNotices(t *testing.T) {
+	n := start(t, fast("n1", t.TempDir(), true))
+	select {
+	case l := <-n.Leadership():
+		if !l {
+			t.Fatal("first notice is not leadership gained")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no leadership notice")
+	}
+	if _, err := n.Apply(ctxT(t, 10*time.Second), "s.yaml", []byte("kind: Segment\nname: s\nid: 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case idx := <-n.Changes():
+		if idx == 0 {
+			t.Error("change notice without an index")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change notice")
+	}
+}

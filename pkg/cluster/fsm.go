@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// command is one raft log entry: documents to apply, or objects to
+// delete. Documents travel as YAML text, so the log reads like the files
+// operators wrote.
+type command struct {
+	Op     string            `json:"op"` // "apply" or "delete"
+	File   string            `json:"file,omitempty"`
+	Docs   string            `json:"docs,omitempty"`
+	Delete []policy.Deletion `json:"delete,omitempty"`
+}
+
+// Result is what the state machine made of a command.
+type Result struct {
+	Index    uint64   // the log index it was applied at
+	Objects  int      // documents applied or objects deleted
+	Warnings []string // from validation; the command was applied
+}
+
+// fsmResult is the FSM's answer through raft: an error means the state
+// did not change.
+type fsmResult struct {
+	res Result
+	err error
+}
+
+// fsm holds the desired state: a validated policy.Model. Every node
+// applies the same commands in the same order and refuses the same bad
+// ones, so a command that does not validate changes nothing anywhere.
+type fsm struct {
+	mu    sync.RWMutex
+	model *policy.Model
+	index uint64
+
+	changed func(index uint64) // called after every change, without mu
+}
+
+func newFSM(changed func(uint64)) *fsm {
+	return &fsm{model: policy.NewModel(), changed: changed}
+}
+
+func (f *fsm) current() (*policy.Model, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.model, f.index
+}
+
+// next validates cmd against m and returns the model it leads to.
+func next(m *policy.Model, cmd command) (*policy.Model, Result, error) {
+	switch cmd.Op {
+	case "apply":
+		objs, err := policy.Parse(cmd.File, bytes.NewReader([]byte(cmd.Docs)))
+		if err != nil {
+			return nil, Result{}, err
+		}
+		n, warnings, err := m.With(objs, nil)
+		if err != nil {
+			return nil, Result{}, err
+		}
+		return n, Result{Objects: len(objs), Warnings: warnings}, nil
+	case "delete":
+		n, warnings, err := m.With(nil, cmd.Delete)
+		if err != nil {
+			return nil, Result{}, err
+		}
+		return n, Result{Objects: len(cmd.Delete), Warnings: warnings}, nil
+	}
+	return nil, Result{}, fmt.Errorf("unknown command %q", cmd.Op)
+}
+
+func (f *fsm) Apply(l *raft.Log) any {
+	var cmd command
+	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+		return fsmResult{err: fmt.Errorf("log entry %d: %w", l.Index, err)}
+	}
+	f.mu.Lock()
+	n, res, err := next(f.model, cmd)
+	if err == nil {
+		f.model = n
+	}
+	f.index = l.Index
+	f.mu.Unlock()
+	if err != nil {
+		return fsmResult{err: err}
+	}
+	res.Index = l.Index
+	if f.changed != nil {
+		f.changed(l.Index)
+	}
+	return fsmResult{res: res}
+}
+
+// Snapshot captures the model; Persist writes it as YAML documents.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	m, _ := f.current()
+	return &snapshot{model: m}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	objs, err := policy.Parse("snapshot", rc)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	m, _, err := policy.Build(objs)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.mu.Lock()
+	f.model = m
+	f.mu.Unlock()
+	if f.changed != nil {
+		f.changed(0)
+	}
+	return nil
+}
+
+type snapshot struct{ model *policy.Model }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(policy.Marshal(s.model.Objects())); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}

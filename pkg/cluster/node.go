@@ -1,0 +1,415 @@
+// Package cluster replicates p4ctl's desired state with hashicorp/raft.
+// A Node is one member: a raft instance with a bbolt log and stable store
+// and file snapshots under its data directory, whose state machine holds
+// the validated policy model (pkg/policy). Commands are policy documents
+// to apply or objects to delete; one that does not validate changes
+// nothing on any node. The package knows nothing of devices: it tells its
+// user when the model changes and when leadership does.
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// Config configures a node.
+type Config struct {
+	// ID names the node in the cluster; it must stay the same across
+	// restarts.
+	ID string
+	// RaftAddr is the host:port raft listens on and other nodes reach it
+	// at. Port 0 picks a free port (see Node.RaftAddr).
+	RaftAddr string
+	// DataDir holds the raft log, stable store and snapshots.
+	DataDir string
+	// Bootstrap makes a node with no state the first member of a new
+	// cluster. It is ignored when the data directory holds state.
+	Bootstrap bool
+	// Logger receives the node's events; nil discards them.
+	Logger *slog.Logger
+	// Timeouts; zero takes raft's defaults. Tests shorten them.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot (0:
+	// raft's default).
+	SnapshotThreshold uint64
+}
+
+// Node is one raft member holding the desired state.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	raft      *raft.Raft
+	fsm       *fsm
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+
+	changes    chan uint64 // coalesced: the newest applied index
+	leadership chan bool
+	notify     chan bool
+	done       chan struct{}
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+// ErrNotLeader is returned for writes on a node that is not the leader.
+type ErrNotLeader struct {
+	LeaderID, LeaderAddr string // empty when no leader is known
+}
+
+func (e *ErrNotLeader) Error() string {
+	if e.LeaderID == "" {
+		return "not the raft leader, and no leader is known (no quorum?)"
+	}
+	return fmt.Sprintf("not the raft leader; the leader is %s at %s", e.LeaderID, e.LeaderAddr)
+}
+
+// slogWriter turns raft's log lines into slog records.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		w.log.Info(sc.Text(), "component", "raft")
+	}
+	return len(p), nil
+}
+
+// Start opens (or creates) the node's state under cfg.DataDir and starts
+// raft. With cfg.Bootstrap and no existing state it forms a one-node
+// cluster; otherwise it waits to be joined, or rejoins the cluster its
+// state names.
+func Start(cfg Config) (*Node, error) {
+	if cfg.ID == "" {
+		return nil, errors.New("cluster: node id is empty")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("node", cfg.ID)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: log, changes: make(chan uint64, 1), leadership: make(chan bool, 16),
+		notify: make(chan bool, 16), done: make(chan struct{})}
+	n.fsm = newFSM(n.signalChange)
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.NotifyCh = n.notify
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}})
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.LeaderLeaseTimeout > 0 {
+		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+
+	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open raft store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, rc.Logger)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	bind, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err)
+	}
+	lis, err := net.ListenTCP("tcp", bind)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err)
+	}
+	// Advertise the address actually bound (port 0 picks one).
+	transport := raft.NewNetworkTransportWithLogger(&tcpLayer{lis: lis}, 3, 10*time.Second, rc.Logger)
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("cluster: read state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, transport)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft, n.transport, n.store = r, transport, store
+	if cfg.Bootstrap && !existing {
+		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			n.Close()
+			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+	}
+	n.wg.Add(1)
+	go n.forwardLeadership()
+	log.Info("raft node started", "raft_addr", transport.LocalAddr(), "existing_state", existing, "bootstrap", cfg.Bootstrap && !existing)
+	return n, nil
+}
+
+// forwardLeadership passes raft's leadership notices on to Leadership,
+// never blocking raft for long.
+func (n *Node) forwardLeadership() {
+	defer n.wg.Done()
+	for {
+		select {
+		case l := <-n.notify:
+			n.log.Info("raft leadership", "leader", l, "term", n.raft.CurrentTerm())
+			select {
+			case n.leadership <- l:
+			case <-n.done:
+				return
+			}
+		case <-n.done:
+			return
+		}
+	}
+}
+
+func (n *Node) signalChange(index uint64) {
+	select {
+	case n.changes <- index:
+	default:
+		// A signal is pending; the reader will see the newest model.
+	}
+}
+
+// Changes signals that the model changed; read Model for the newest. The
+// channel holds at most one pending signal.
+func (n *Node) Changes() <-chan uint64 { return n.changes }
+
+// Leadership delivers true when this node becomes leader and false when
+// it stops being leader, in order.
+func (n *Node) Leadership() <-chan bool { return n.leadership }
+
+// Model returns the current desired state and the log index it reflects.
+func (n *Node) Model() (*policy.Model, uint64) { return n.fsm.current() }
+
+// RaftAddr is the address raft listens on.
+func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// IsLeader reports whether this node is the raft leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Term is the current raft term. A leader uses it as its P4Runtime
+// election id, so a newer leader always outranks an older one.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
+// Leader returns the leader's id and raft address, empty when unknown.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// Apply replicates documents (YAML, as in a policy file) and returns once
+// they are committed and applied. Documents that do not validate against
+// the current state are refused, on every node, with the validation
+// errors; nothing of them is applied.
+func (n *Node) Apply(ctx context.Context, file string, docs []byte) (Result, error) {
+	// Refuse what cannot validate before it reaches the log.
+	m, _ := n.Model()
+	if _, _, err := next(m, command{Op: "apply", File: file, Docs: string(docs)}); err != nil {
+		return Result{}, err
+	}
+	return n.propose(ctx, command{Op: "apply", File: file, Docs: string(docs)})
+}
+
+// Delete removes objects by kind and name, all or none.
+func (n *Node) Delete(ctx context.Context, dels []policy.Deletion) (Result, error) {
+	return n.propose(ctx, command{Op: "delete", Delete: dels})
+}
+
+func (n *Node) propose(ctx context.Context, cmd command) (Result, error) {
+	if !n.IsLeader() {
+		id, addr := n.Leader()
+		return Result{}, &ErrNotLeader{LeaderID: id, LeaderAddr: addr}
+	}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	timeout := 30 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := n.raft.Apply(b, timeout)
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				id, addr := n.Leader()
+				return Result{}, fmt.Errorf("%w (leadership lost while committing: %v)", &ErrNotLeader{LeaderID: id, LeaderAddr: addr}, err)
+			}
+			return Result{}, fmt.Errorf("cluster: commit: %w", err)
+		}
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("cluster: commit not confirmed (no quorum?): %w", ctx.Err())
+	}
+	r := f.Response().(fsmResult)
+	return r.res, r.err
+}
+
+// Join adds a voting member. It must run on the leader. The address is
+// dialled first, so a typo is an error here rather than a member raft
+// retries forever.
+func (n *Node) Join(ctx context.Context, id, addr string) error {
+	if !n.IsLeader() {
+		lid, laddr := n.Leader()
+		return &ErrNotLeader{LeaderID: lid, LeaderAddr: laddr}
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cluster: join %s: cannot reach its raft address %s: %w", id, addr, err)
+	}
+	c.Close()
+	f := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx))
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("cluster: join %s at %s: %w", id, addr, err)
+	}
+	n.log.Info("member joined", "member", id, "raft_addr", addr)
+	return nil
+}
+
+// Leave removes a member. It must run on the leader.
+func (n *Node) Leave(ctx context.Context, id string) error {
+	if !n.IsLeader() {
+		lid, laddr := n.Leader()
+		return &ErrNotLeader{LeaderID: lid, LeaderAddr: laddr}
+	}
+	found := false
+	for _, m := range n.Status().Members {
+		found = found || m.ID == id
+	}
+	if !found {
+		return fmt.Errorf("cluster: %s is not a member", id)
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeoutOf(ctx)).Error(); err != nil {
+		return fmt.Errorf("cluster: remove %s: %w", id, err)
+	}
+	n.log.Info("member removed", "member", id)
+	return nil
+}
+
+func timeoutOf(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return time.Until(d)
+	}
+	return 30 * time.Second
+}
+
+// Member is one server of the raft configuration.
+type Member struct {
+	ID       string `json:"id"`
+	Addr     string `json:"raft_addr"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// Status is a node's view of the cluster.
+type Status struct {
+	ID           string   `json:"id"`
+	State        string   `json:"state"`
+	Term         uint64   `json:"term"`
+	LastIndex    uint64   `json:"last_index"`
+	AppliedIndex uint64   `json:"applied_index"`
+	LeaderID     string   `json:"leader_id"`
+	LeaderAddr   string   `json:"leader_addr"`
+	Members      []Member `json:"members"`
+}
+
+// Status reports the node's raft state and the members it knows.
+func (n *Node) Status() Status {
+	lid, laddr := n.Leader()
+	s := Status{ID: n.cfg.ID, State: n.raft.State().String(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
+		AppliedIndex: n.raft.AppliedIndex(), LeaderID: lid, LeaderAddr: laddr}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			s.Members = append(s.Members, Member{ID: string(srv.ID), Addr: string(srv.Address), Suffrage: srv.Suffrage.String(), Leader: string(srv.ID) == lid})
+		}
+	}
+	return s
+}
+
+// Snapshot takes a snapshot now.
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// WaitApplied waits until the node has applied the log up to index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	for n.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: %s applied %d, waiting for %d: %w", n.cfg.ID, n.raft.AppliedIndex(), index, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Close stops raft and releases the store. The node leaves nothing
+// running.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		if n.raft != nil {
+			err = n.raft.Shutdown().Error()
+		}
+		close(n.done)
+		n.wg.Wait()
+		if n.transport != nil {
+			n.transport.Close()
+		}
+		if n.store != nil {
+			if cerr := n.store.Close(); err == nil {
+				err = cerr
+			}
+		}
+		n.log.Info("raft node stopped")
+	})
+	return err
+}
+
+// tcpLayer is raft's StreamLayer over a listener we opened ourselves, so
+// that port 0 works and the advertised address is the bound one.
+type tcpLayer struct{ lis *net.TCPListener }
+
+func (t *tcpLayer) Accept() (net.Conn, error) { return t.lis.Accept() }
+func (t *tcpLayer) Close() error              { return t.lis.Close() }
+func (t *tcpLayer) Addr() net.Addr            { return t.lis.Addr() }
+func (t *tcpLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(addr), timeout)
+}
