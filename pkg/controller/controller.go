@@ -1,0 +1,250 @@
+// Package controller keeps every device equal to the cluster's desired
+// state. Every node compiles the replicated policy model (pkg/cluster,
+// pkg/policy) and holds a P4Runtime session to every device (pkg/p4rt).
+// The raft leader arbitrates as primary with election id (term, 0), so a
+// newer leader always outranks a deposed one and the device refuses the
+// old leader's late writes; followers hold backup sessions with lower ids.
+// On becoming primary, and whenever a device (re)connects, the leader
+// pushes the pipeline if the device runs another and reconciles the
+// device in full; in between it writes each model change as a delta.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+
+	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/p4rt"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// Config configures a controller.
+type Config struct {
+	Node    *cluster.Node
+	Targets policy.Targets
+	// DialOptions returns the gRPC options for a device's P4Runtime
+	// session (TLS, dialers); nil means plaintext.
+	DialOptions func(*policy.Device) []grpc.DialOption
+	Bulk        p4rt.BulkOptions
+	Logger      *slog.Logger
+	// RetryInterval is how long a device that failed to sync waits before
+	// the next full attempt (default 1s).
+	RetryInterval time.Duration
+}
+
+// DeviceStatus is what the controller knows of one device.
+type DeviceStatus struct {
+	Name           string         `json:"name"`
+	Address        string         `json:"address"`
+	Connected      bool           `json:"connected"`
+	Primary        bool           `json:"primary"`
+	InSync         bool           `json:"in_sync"`
+	PipelineCookie uint64         `json:"pipeline_cookie"`
+	Entries        map[string]int `json:"entries"`
+	LastError      string         `json:"last_error"`
+}
+
+// Controller runs the devices of one node.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex // guards compiler, workers, leader, term
+	compiler *policy.Compiler
+	workers  map[string]*worker
+	leader   bool
+	term     uint64
+}
+
+// New returns a controller for cfg.Node; Run starts it.
+func New(cfg Config) *Controller {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = time.Second
+	}
+	if cfg.Bulk.BatchSize == 0 {
+		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
+	}
+	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{}}
+}
+
+// Run follows model and leadership changes until ctx ends, then stops
+// every device session.
+func (c *Controller) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	c.mu.Lock()
+	c.leader = c.cfg.Node.IsLeader()
+	c.term = c.cfg.Node.Term()
+	c.mu.Unlock()
+	c.sync(ctx, &wg)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.cfg.Node.Changes():
+			c.sync(ctx, &wg)
+		case l := <-c.cfg.Node.Leadership():
+			c.mu.Lock()
+			c.leader, c.term = l, c.cfg.Node.Term()
+			for _, w := range c.workers {
+				w.roleChanged()
+			}
+			c.mu.Unlock()
+			c.log.Info("leadership changed", "leader", l, "term", c.term)
+		}
+	}
+}
+
+// election is the P4Runtime election id this node uses now: (term, 0) as
+// leader; as a follower a low id of its own, so followers differ.
+func (c *Controller) election() (p4rt.ElectionID, bool) {
+	if c.leader {
+		return p4rt.ElectionID{High: c.term}, true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(c.cfg.Node.ID()))
+	return p4rt.ElectionID{Low: 1 + uint64(h.Sum32())}, false
+}
+
+// sync compiles the newest model and hands each device its changes.
+func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
+	m, index := c.cfg.Node.Model()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m == c.compiler.Model() {
+		return
+	}
+	d, err := c.compiler.Update(m)
+	if err != nil {
+		// The leader checks before committing, so this is a model that was
+		// valid when proposed but does not fit here (another target
+		// version); keep enforcing the last one that did.
+		c.log.Error("compile failed; devices keep the previous state", "index", index, "err", err)
+		for _, w := range c.workers {
+			w.setError(fmt.Errorf("model at index %d does not compile: %w", index, err))
+		}
+		return
+	}
+	// Start and stop device workers.
+	for name, dev := range m.Devices {
+		if w, ok := c.workers[name]; ok && w.dev == dev {
+			continue
+		} else if ok {
+			w.stop()
+		}
+		w := newWorker(c, dev)
+		c.workers[name] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx)
+		}()
+	}
+	for name, w := range c.workers {
+		if _, ok := m.Devices[name]; !ok {
+			w.stop()
+			delete(c.workers, name)
+		}
+	}
+	for name, dd := range d.Devices {
+		if w, ok := c.workers[name]; ok {
+			w.enqueue(dd)
+		}
+	}
+	c.log.Debug("model compiled", "index", index, "changes", d.Len())
+}
+
+// Apply checks documents against the current model and every device's
+// tables (a model that does not fit is refused before it is committed),
+// then commits them through raft.
+func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (cluster.Result, error) {
+	objs, err := policy.Parse(file, strings.NewReader(string(docs)))
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	m, _ := c.cfg.Node.Model()
+	next, _, err := m.With(objs, nil)
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	if _, err := policy.Compile(c.cfg.Targets, next); err != nil {
+		return cluster.Result{}, err
+	}
+	return c.cfg.Node.Apply(ctx, file, docs)
+}
+
+// Delete removes objects, after the same check as Apply.
+func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (cluster.Result, error) {
+	m, _ := c.cfg.Node.Model()
+	next, _, err := m.With(nil, dels)
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	if _, err := policy.Compile(c.cfg.Targets, next); err != nil {
+		return cluster.Result{}, err
+	}
+	return c.cfg.Node.Delete(ctx, dels)
+}
+
+// Devices reports every device's status, by name.
+func (c *Controller) Devices() []DeviceStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []DeviceStatus
+	for _, name := range slices.Sorted(maps.Keys(c.workers)) {
+		out = append(out, c.workers[name].status())
+	}
+	return out
+}
+
+// Trace runs policy.Trace on the compiled state.
+func (c *Controller) Trace(dev string, p policy.Packet) (*policy.TraceResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.compiler.Trace(dev, p)
+}
+
+// desired returns device name's full desired state, and clears its
+// pending deltas under the same lock, so that deltas made after this
+// snapshot are applied after it.
+func (c *Controller) desired(w *worker) (*p4rt.EntrySet, []*p4v1.MulticastGroupEntry, map[string]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	entries, groups, err := c.compiler.DeviceEntries(w.dev.Name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	set := p4rt.NewEntrySet(len(entries))
+	for _, e := range entries {
+		if err := set.Add(e); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	w.mu.Lock()
+	w.pending = nil
+	w.full = false
+	w.mu.Unlock()
+	return set, groups, c.compiler.Counts(w.dev.Name), nil
+}
+
+// ErrNoDevice is returned for a device name the model does not have.
+var ErrNoDevice = errors.New("no such device")

@@ -1,0 +1,227 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/p4ctl/p4ctl/pkg/p4rt"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// worker owns one device's session: it arbitrates with the node's current
+// role, and as primary brings the device to the desired state and keeps it
+// there.
+type worker struct {
+	c   *Controller
+	dev *policy.Device
+
+	kick   chan struct{} // work is pending (buffered 1)
+	role   chan struct{} // the node's role changed (buffered 1)
+	cancel context.CancelFunc
+	ctx    context.Context
+
+	mu      sync.Mutex
+	pending []*policy.DeviceDelta // deltas after the last full sync
+	full    bool                  // a full reconcile is needed
+	st      DeviceStatus
+}
+
+func newWorker(c *Controller, dev *policy.Device) *worker {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &worker{c: c, dev: dev, kick: make(chan struct{}, 1), role: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		full: true, st: DeviceStatus{Name: dev.Name, Address: dev.Address}}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) stop()        { w.cancel() }
+func (w *worker) roleChanged() { signal(w.role) }
+
+func (w *worker) enqueue(d *policy.DeviceDelta) {
+	w.mu.Lock()
+	if !w.full {
+		w.pending = append(w.pending, d)
+	}
+	w.mu.Unlock()
+	signal(w.kick)
+}
+
+func (w *worker) setError(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.st.LastError = err.Error()
+}
+
+func (w *worker) status() DeviceStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.st
+	st.Entries = maps.Clone(w.st.Entries)
+	return st
+}
+
+func (w *worker) update(f func(*DeviceStatus)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f(&w.st)
+}
+
+// run holds a session for the node's current role until the role changes,
+// then opens one for the new role, until ctx or stop ends it.
+func (w *worker) run(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.ctx.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	log := w.c.log.With("device", w.dev.Name)
+	for ctx.Err() == nil {
+		w.c.mu.Lock()
+		election, leader := w.c.election()
+		w.c.mu.Unlock()
+		var dial []grpc.DialOption
+		if w.c.cfg.DialOptions != nil {
+			dial = w.c.cfg.DialOptions(w.dev)
+		}
+		s, err := p4rt.Connect(w.dev.Address, p4rt.Options{DeviceID: w.dev.DeviceID, ElectionID: election, DialOptions: dial, Logger: log,
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second})
+		if err != nil {
+			w.setError(err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(w.c.cfg.RetryInterval):
+			}
+			continue
+		}
+		w.mu.Lock()
+		w.full = true // a new session starts with a full reconcile
+		w.pending = nil
+		w.mu.Unlock()
+		w.serve(ctx, s, leader)
+		s.Close()
+		w.update(func(st *DeviceStatus) { st.Connected, st.Primary, st.InSync = false, false, false })
+	}
+}
+
+// serve runs one session until the node's role changes or ctx ends.
+func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.role:
+			return
+		case m := <-s.MastershipChanges():
+			w.update(func(st *DeviceStatus) {
+				st.Connected, st.Primary = m.Err == nil, m.Primary
+				if m.Err != nil {
+					st.LastError, st.InSync = m.Err.Error(), false
+				}
+			})
+			if m.Err != nil || !m.Primary {
+				// Reconnected streams start over with a full reconcile.
+				w.mu.Lock()
+				w.full, w.pending = true, nil
+				w.mu.Unlock()
+				continue
+			}
+		case <-w.kick:
+		case <-retry:
+			retry = nil
+		}
+		if !leader || !s.IsPrimary() {
+			continue
+		}
+		if err := w.work(ctx, s); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.update(func(st *DeviceStatus) { st.LastError, st.InSync = err.Error(), false })
+			w.c.log.Warn("device sync failed", "device", w.dev.Name, "err", err)
+			w.mu.Lock()
+			w.full, w.pending = true, nil
+			w.mu.Unlock()
+			retry = time.After(w.c.cfg.RetryInterval)
+		}
+	}
+}
+
+// work brings the device up to date: a full reconcile if one is due, then
+// the pending deltas in order.
+func (w *worker) work(ctx context.Context, s *p4rt.Session) error {
+	w.mu.Lock()
+	full := w.full
+	w.mu.Unlock()
+	if full {
+		return w.reconcile(ctx, s)
+	}
+	for {
+		w.mu.Lock()
+		if w.full {
+			w.mu.Unlock()
+			return w.reconcile(ctx, s)
+		}
+		if len(w.pending) == 0 {
+			w.mu.Unlock()
+			return nil
+		}
+		d := w.pending[0]
+		w.pending = w.pending[1:]
+		w.mu.Unlock()
+		plan := p4rt.Plan{Insert: d.Insert, Modify: d.Modify, Delete: d.Delete,
+			Groups: p4rt.GroupPlan{Insert: d.GroupInsert, Modify: d.GroupModify, Delete: d.GroupDelete}}
+		if err := s.WritePlan(ctx, plan, w.c.cfg.Bulk); err != nil {
+			return fmt.Errorf("write delta: %w", err)
+		}
+		w.c.mu.Lock()
+		counts := w.c.compiler.Counts(w.dev.Name)
+		w.c.mu.Unlock()
+		w.update(func(st *DeviceStatus) { st.Entries, st.InSync, st.LastError = counts, true, "" })
+	}
+}
+
+// reconcile pushes the pipeline if the device runs another one, then
+// makes the device equal to the full desired state.
+func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
+	p, err := w.c.cfg.Targets(w.dev.Target)
+	if err != nil {
+		return err
+	}
+	pushed, err := s.EnsurePipeline(ctx, p)
+	if err != nil {
+		return err
+	}
+	set, groups, counts, err := w.c.desired(w)
+	if err != nil {
+		return err
+	}
+	tables := make([]uint32, 0, len(p.Info.Tables()))
+	for _, t := range p.Info.Tables() {
+		tables = append(tables, t.ID)
+	}
+	start := time.Now()
+	plan, err := s.ReconcileDevice(ctx, set, groups, w.c.cfg.Bulk, tables...)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	w.c.log.Info("device reconciled", "device", w.dev.Name, "pipeline_pushed", pushed, "plan", plan.String(), "took", time.Since(start).Round(time.Millisecond))
+	w.update(func(st *DeviceStatus) {
+		st.PipelineCookie, st.Entries, st.InSync, st.LastError = p.Cookie, counts, true, ""
+	})
+	return nil
+}
