@@ -23,17 +23,28 @@ FUZZ_LONG  ?= 60s
 run_fuzz = set -e; for f in $(FUZZ); do \
 	$(GO) test -run '^$$' -fuzz "^$${f\#*:}\$$" -fuzztime $(1) -fuzzminimizetime 5s ./$${f%%:*}; done
 
-.PHONY: all build run test unit-test bmv2-test bench lint p4 fuzz clean
+# Code generation for the northbound API: protoc from Debian
+# (protobuf-compiler) and the Go plugins at pinned versions, installed
+# into bin/tools.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+
+.PHONY: all build generate run test unit-test bmv2-test bench lint p4 fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/p4ctl
 
-# The controller on embedded defaults. Today: the embedded pipeline; later
-# issues grow this into the full single-node controller.
+# The controller on embedded defaults: a single-node cluster in a fresh
+# temporary data directory, a simulated device (p4rtsim) where the example
+# expects leaf1, and the example policy applied; it prints the devices'
+# status and serves the API on 127.0.0.1:9600 until interrupted. Try
+# `bin/p4ctl get devices` or `bin/p4ctl trace --device leaf1 ...` from
+# another terminal.
 run: build
-	./$(BIN) pipeline info
+	./$(BIN) serve --node-id p4ctl-1 --bootstrap --data-dir "$$(mktemp -d -t p4ctl-run.XXXXXX)" \
+		--sim 127.0.0.1:9559 --apply examples/segmentation.yaml
 
 # Everything CI runs: formatting, vet, unit + in-process tests with the race
 # detector, short fuzz passes, and the BMv2 tier (which skips, saying why,
@@ -70,6 +81,13 @@ p4: $(P4_SRCS)
 	$(P4C) --arch v1model --std p4-16 \
 		--p4runtime-files $(P4_OUT)/p4info.txtpb \
 		-o $(P4_OUT)/bmv2.json $(P4_MAIN)
+
+generate:
+	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/bin/tools:$$PATH protoc -I api --go_out=api --go_opt=paths=source_relative \
+		--go-grpc_out=api --go-grpc_opt=paths=source_relative p4ctl/v1/p4ctl.proto
 
 clean:
 	rm -rf bin

@@ -13,9 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"github.com/spf13/cobra"
+
+	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
 
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 	"github.com/p4ctl/p4ctl/pkg/policy"
@@ -102,17 +105,19 @@ type dryRun struct {
 func newApplyCmd() *cobra.Command {
 	var files []string
 	var dry, summary bool
-	var output string
+	var output, server string
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE --dry-run",
-		Short: "Compile policy documents and show the entries each device gets",
-		Long: `apply compiles the documents and prints, per device and table, the entries
-to write. With --dry-run it works offline against empty devices; applying to a
-running controller comes with p4ctl serve.`,
+		Use:   "apply -f FILE [--dry-run]",
+		Short: "Apply policy documents to a running controller, or show offline what they compile to",
+		Long: `apply sends each file to the controller at --server, which validates it,
+checks that it fits every device, commits it through raft and programs the
+devices; a file with one bad document applies nothing. With --dry-run it works
+offline instead: it compiles the documents and prints, per device and table,
+the entries a device that starts empty gets.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !dry {
-				return errors.New("apply needs --dry-run: there is no controller to apply to yet")
+				return applyRemote(cmd, server, files)
 			}
 			if output != "text" && output != "json" {
 				return fmt.Errorf("unknown output format %q (text or json)", output)
@@ -151,7 +156,8 @@ running controller comes with p4ctl serve.`,
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
-	cmd.Flags().BoolVar(&dry, "dry-run", false, "compile and print; write nothing")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "compile and print offline; write nothing")
+	cmd.Flags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
 	cmd.Flags().BoolVar(&summary, "summary", false, "counts only, without the entries")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
@@ -180,7 +186,7 @@ func printDevicePlan(w io.Writer, c *policy.Compiler, dev string, d dryRunDevice
 
 func newTraceCmd() *cobra.Command {
 	var files []string
-	var dev, src, dst, proto, flags, srcMAC, dstMAC, output string
+	var dev, src, dst, proto, flags, srcMAC, dstMAC, output, server string
 	var inPort uint32
 	var sport, dport uint16
 	cmd := &cobra.Command{
@@ -238,13 +244,19 @@ func newTraceCmd() *cobra.Command {
 					return fmt.Errorf("%s: want a 48-bit MAC, got %q", m.flag, m.s)
 				}
 			}
-			c, err := loadPolicy(cmd, files)
-			if err != nil {
-				return err
-			}
-			res, err := c.Trace(dev, p)
-			if err != nil {
-				return err
+			var res *policy.TraceResult
+			if len(files) == 0 {
+				if res, err = traceRemote(cmd, server, dev, p); err != nil {
+					return err
+				}
+			} else {
+				c, err := loadPolicy(cmd, files)
+				if err != nil {
+					return err
+				}
+				if res, err = c.Trace(dev, p); err != nil {
+					return err
+				}
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
@@ -271,7 +283,8 @@ func newTraceCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
+	f.StringSliceVarP(&files, "file", "f", nil, "policy file to trace offline (repeatable; - reads standard input); without it, ask --server")
+	f.StringVar(&server, "server", defaultAPIAddr, "API address of a controller node (when no -f is given)")
 	f.StringVar(&dev, "device", "", "device name")
 	f.Uint32Var(&inPort, "in-port", 0, "ingress port")
 	f.StringVar(&src, "src", "", "source IP")
@@ -290,3 +303,68 @@ func newTraceCmd() *cobra.Command {
 }
 
 var tcpFlagBits = map[string]uint8{"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "urg": 0x20, "ece": 0x40, "cwr": 0x80}
+
+func applyRemote(cmd *cobra.Command, server string, files []string) error {
+	if len(files) == 0 {
+		return errors.New("no file given (-f FILE, or -f - for standard input)")
+	}
+	c, done, err := client(server)
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, f := range files {
+		var b []byte
+		var err error
+		if f == "-" {
+			b, err = io.ReadAll(cmd.InOrStdin())
+		} else {
+			b, err = os.ReadFile(f)
+		}
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout(cmd, 5*time.Minute)
+		start := time.Now()
+		resp, err := c.Apply(ctx, &p4ctlv1.ApplyRequest{File: f, Docs: b})
+		cancel()
+		if err != nil {
+			return rpcErr(server, err)
+		}
+		for _, w := range resp.GetWarnings() {
+			fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: %d objects applied (log index %d, %s)\n", f, resp.GetObjects(), resp.GetIndex(), time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func traceRemote(cmd *cobra.Command, server, dev string, p policy.Packet) (*policy.TraceResult, error) {
+	c, done, err := client(server)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ctx, cancel := withTimeout(cmd, 30*time.Second)
+	defer cancel()
+	req := &p4ctlv1.TraceRequest{Device: dev, InPort: p.InPort, Src: p.Src.String(), Dst: p.Dst.String(), Proto: strconv.Itoa(p.Proto),
+		Sport: uint32(p.SPort), Dport: uint32(p.DPort), TcpFlags: uint32(p.TCPFlags)}
+	if p.SrcMAC != nil {
+		req.SrcMac = p.SrcMAC.String()
+	}
+	if p.DstMAC != nil {
+		req.DstMac = p.DstMAC.String()
+	}
+	resp, err := c.Trace(ctx, req)
+	if err != nil {
+		return nil, rpcErr(server, err)
+	}
+	res := &policy.TraceResult{Verdict: resp.GetVerdict(), Reason: resp.GetReason(), Policy: resp.GetPolicy(), Ports: resp.GetPorts()}
+	for _, h := range resp.GetEntries() {
+		res.Entries = append(res.Entries, policy.TraceHit{Table: h.GetTable(), Entry: h.GetEntry(), From: h.GetFrom()})
+	}
+	if res.Ports == nil {
+		res.Ports = []uint32{}
+	}
+	return res, nil
+}

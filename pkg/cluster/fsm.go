@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -16,10 +18,14 @@ import (
 // delete. Documents travel as YAML text, so the log reads like the files
 // operators wrote.
 type command struct {
-	Op     string            `json:"op"` // "apply" or "delete"
+	Op     string            `json:"op"` // "apply", "delete" or "member"
 	File   string            `json:"file,omitempty"`
 	Docs   string            `json:"docs,omitempty"`
 	Delete []policy.Deletion `json:"delete,omitempty"`
+	// A member's API address ("member"), so that any node can forward
+	// writes to the leader's API.
+	Member string `json:"member,omitempty"`
+	API    string `json:"api,omitempty"`
 }
 
 // Result is what the state machine made of a command.
@@ -42,13 +48,14 @@ type fsmResult struct {
 type fsm struct {
 	mu    sync.RWMutex
 	model *policy.Model
+	apis  map[string]string // member id -> API address
 	index uint64
 
 	changed func(index uint64) // called after every change, without mu
 }
 
 func newFSM(changed func(uint64)) *fsm {
-	return &fsm{model: policy.NewModel(), changed: changed}
+	return &fsm{model: policy.NewModel(), apis: map[string]string{}, changed: changed}
 }
 
 func (f *fsm) current() (*policy.Model, uint64) {
@@ -86,6 +93,16 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return fsmResult{err: fmt.Errorf("log entry %d: %w", l.Index, err)}
 	}
 	f.mu.Lock()
+	if cmd.Op == "member" {
+		if cmd.API == "" {
+			delete(f.apis, cmd.Member)
+		} else {
+			f.apis[cmd.Member] = cmd.API
+		}
+		f.index = l.Index
+		f.mu.Unlock()
+		return fsmResult{res: Result{Index: l.Index}}
+	}
 	n, res, err := next(f.model, cmd)
 	if err == nil {
 		f.model = n
@@ -102,15 +119,32 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return fsmResult{res: res}
 }
 
-// Snapshot captures the model; Persist writes it as YAML documents.
+func (f *fsm) api(id string) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.apis[id]
+}
+
+// Snapshot captures the model and the members' API addresses; Persist
+// writes them as JSON holding the model as YAML documents.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	m, _ := f.current()
-	return &snapshot{model: m}, nil
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return &snapshot{model: f.model, apis: maps.Clone(f.apis)}, nil
+}
+
+type snapshotData struct {
+	APIs map[string]string `json:"apis"`
+	Docs string            `json:"docs"`
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	objs, err := policy.Parse("snapshot", rc)
+	var data snapshotData
+	if err := json.NewDecoder(rc).Decode(&data); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	objs, err := policy.Parse("snapshot", strings.NewReader(data.Docs))
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
@@ -120,6 +154,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.model = m
+	f.apis = data.APIs
+	if f.apis == nil {
+		f.apis = map[string]string{}
+	}
 	f.mu.Unlock()
 	if f.changed != nil {
 		f.changed(0)
@@ -127,10 +165,18 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type snapshot struct{ model *policy.Model }
+type snapshot struct {
+	model *policy.Model
+	apis  map[string]string
+}
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(policy.Marshal(s.model.Objects())); err != nil {
+	b, err := json.Marshal(snapshotData{APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects()))})
+	if err != nil {
+		sink.Cancel()
+		return err
+	}
+	if _, err := sink.Write(b); err != nil {
 		sink.Cancel()
 		return err
 	}

@@ -283,6 +283,16 @@ func (n *Node) propose(ctx context.Context, cmd command) (Result, error) {
 	return r.res, r.err
 }
 
+// SetAPIAddr records member id's API address in the replicated state
+// (empty removes it). It must run on the leader.
+func (n *Node) SetAPIAddr(ctx context.Context, id, addr string) error {
+	_, err := n.propose(ctx, command{Op: "member", Member: id, API: addr})
+	return err
+}
+
+// APIAddr is member id's API address, if it recorded one.
+func (n *Node) APIAddr(id string) string { return n.fsm.api(id) }
+
 // Join adds a voting member. It must run on the leader. The address is
 // dialled first, so a typo is an error here rather than a member raft
 // retries forever.

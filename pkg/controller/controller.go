@@ -60,11 +60,52 @@ type Controller struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex // guards compiler, workers, leader, term
+	mu       sync.Mutex // guards compiler, workers, leader, term, subs
 	compiler *policy.Compiler
 	workers  map[string]*worker
 	leader   bool
 	term     uint64
+	subs     map[chan Event]struct{}
+}
+
+// Event is a change a watcher hears of: the model the node enforces now
+// (ModelIndex), or leadership gained or lost.
+type Event struct {
+	ModelIndex uint64
+	Leader     *bool
+}
+
+// Subscribe returns a channel of events and a function that ends the
+// subscription. A watcher that falls behind by more than 64 events loses
+// the oldest.
+func (c *Controller) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, 64)
+	c.mu.Lock()
+	c.subs[ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		delete(c.subs, ch)
+		c.mu.Unlock()
+	}
+}
+
+// publish sends e to every watcher. Callers hold mu.
+func (c *Controller) publish(e Event) {
+	for ch := range c.subs {
+		select {
+		case ch <- e:
+		default:
+			select { // drop the oldest
+			case <-ch:
+			default:
+			}
+			select {
+			case ch <- e:
+			default:
+			}
+		}
+	}
 }
 
 // New returns a controller for cfg.Node; Run starts it.
@@ -79,7 +120,8 @@ func New(cfg Config) *Controller {
 	if cfg.Bulk.BatchSize == 0 {
 		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
 	}
-	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{}}
+	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
+		subs: map[chan Event]struct{}{}}
 }
 
 // Run follows model and leadership changes until ctx ends, then stops
@@ -108,6 +150,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			for _, w := range c.workers {
 				w.roleChanged()
 			}
+			c.publish(Event{Leader: &l})
 			c.mu.Unlock()
 			c.log.Info("leadership changed", "leader", l, "term", c.term)
 		}
@@ -170,6 +213,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 			w.enqueue(dd)
 		}
 	}
+	c.publish(Event{ModelIndex: index})
 	c.log.Debug("model compiled", "index", index, "changes", d.Len())
 }
 
@@ -214,6 +258,13 @@ func (c *Controller) Devices() []DeviceStatus {
 		out = append(out, c.workers[name].status())
 	}
 	return out
+}
+
+// Model is the model the controller enforces now.
+func (c *Controller) Model() *policy.Model {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.compiler.Model()
 }
 
 // Trace runs policy.Trace on the compiled state.

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/apiserver"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// client dials the API of a running node.
+func client(server string) (p4ctlv1.ControllerClient, func(), error) {
+	conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--server %s: %w", server, err)
+	}
+	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
+}
+
+// rpcErr turns a gRPC status into its message, naming the server.
+func rpcErr(server string, err error) error {
+	if st, ok := status.FromError(err); ok {
+		return fmt.Errorf("%s: %s (%s)", server, st.Message(), st.Code())
+	}
+	return err
+}
+
+func withTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), d)
+}
+
+func newGetCmd() *cobra.Command {
+	var server, output string
+	cmd := &cobra.Command{
+		Use:   "get devices|segments|ports|endpoints|policies [NAME...]",
+		Short: "Show objects or device status from a running controller",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, done, err := client(server)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, cancel := withTimeout(cmd, 30*time.Second)
+			defer cancel()
+			w := cmd.OutOrStdout()
+			kind, err := apiserver.KindOf(args[0])
+			if err != nil {
+				return err
+			}
+			if kind == policy.KindDevice && output != "yaml" {
+				resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{})
+				if err != nil {
+					return rpcErr(server, err)
+				}
+				devs := resp.GetDevices()
+				if len(args) > 1 {
+					devs = slices.DeleteFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return !slices.Contains(args[1:], d.GetName()) })
+				}
+				if output == "json" {
+					return printJSON(w, devicesJSON(devs))
+				}
+				printDeviceTable(w, devs)
+				return nil
+			}
+			resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]})
+			if err != nil {
+				return rpcErr(server, err)
+			}
+			switch output {
+			case "yaml":
+				_, err := w.Write(resp.GetDocs())
+				return err
+			case "json", "table":
+				objs, err := policy.Parse("server", strings.NewReader(string(resp.GetDocs())))
+				if err != nil {
+					return err
+				}
+				if output == "json" {
+					return printJSON(w, objectsJSON(objs))
+				}
+				printObjectTable(w, objs)
+				return nil
+			}
+			return fmt.Errorf("unknown output format %q (table, json or yaml)", output)
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	return cmd
+}
+
+type deviceJSON struct {
+	Name           string           `json:"name"`
+	Address        string           `json:"address"`
+	Connected      bool             `json:"connected"`
+	Primary        bool             `json:"primary"`
+	InSync         bool             `json:"in_sync"`
+	PipelineCookie uint64           `json:"pipeline_cookie"`
+	Entries        map[string]int64 `json:"entries"`
+	LastError      string           `json:"last_error"`
+}
+
+func devicesJSON(ds []*p4ctlv1.DeviceStatus) []deviceJSON {
+	out := []deviceJSON{}
+	for _, d := range ds {
+		e := d.GetEntries()
+		if e == nil {
+			e = map[string]int64{}
+		}
+		out = append(out, deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
+			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError()})
+	}
+	return out
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDRESS\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tLAST ERROR")
+	for _, d := range ds {
+		total := int64(0)
+		for _, n := range d.GetEntries() {
+			total += n
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%d\t%s\n", d.GetName(), d.GetAddress(), d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, d.GetLastError())
+	}
+	tw.Flush()
+}
+
+func objectsJSON(objs []policy.Object) []map[string]any {
+	out := []map[string]any{}
+	for _, o := range objs {
+		out = append(out, map[string]any{"kind": o.Kind(), "name": strings.TrimPrefix(o.Ref(), o.Kind()+" "), "spec": o})
+	}
+	return out
+}
+
+func printObjectTable(w io.Writer, objs []policy.Object) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tDETAIL")
+	for _, o := range objs {
+		detail := ""
+		switch x := o.(type) {
+		case *policy.Device:
+			detail = fmt.Sprintf("%s device_id=%d target=%s", x.Address, x.DeviceID, x.Target)
+		case *policy.Segment:
+			detail = fmt.Sprintf("id=%d default_allow=%v", x.ID, x.DefaultAllow)
+		case *policy.Port:
+			detail = fmt.Sprintf("segment=%s role=%s", x.Segment, x.Role)
+		case *policy.Endpoint:
+			var ls []string
+			for _, k := range slices.Sorted(maps.Keys(x.Labels)) {
+				ls = append(ls, k+"="+x.Labels[k])
+			}
+			detail = fmt.Sprintf("%s %v %s/%d %s", x.MAC, x.IPs, x.Device, x.Port, strings.Join(ls, ","))
+		case *policy.Policy:
+			detail = fmt.Sprintf("segment=%s priority=%d rules=%d", x.Segment, x.Priority, len(x.Rules))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Kind(), strings.TrimPrefix(o.Ref(), o.Kind()+" "), detail)
+	}
+	tw.Flush()
+}
+
+func newDeleteCmd() *cobra.Command {
+	var server string
+	cmd := &cobra.Command{
+		Use:   "delete KIND NAME...",
+		Short: "Delete objects from a running controller (all or none)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, err := apiserver.KindOf(args[0])
+			if err != nil {
+				return err
+			}
+			c, done, err := client(server)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, cancel := withTimeout(cmd, 60*time.Second)
+			defer cancel()
+			req := &p4ctlv1.DeleteRequest{}
+			for _, n := range args[1:] {
+				req.Objects = append(req.Objects, &p4ctlv1.ObjectRef{Kind: kind, Name: n})
+			}
+			resp, err := c.Delete(ctx, req)
+			if err != nil {
+				return rpcErr(server, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d objects (log index %d)\n", resp.GetObjects(), resp.GetIndex())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
+	return cmd
+}
+
+func newClusterCmd() *cobra.Command {
+	var server, output string
+	cmd := &cobra.Command{Use: "cluster", Short: "Inspect and change the controller cluster"}
+	st := &cobra.Command{
+		Use:   "status",
+		Short: "Raft state, leader and members",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, done, err := client(server)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, cancel := withTimeout(cmd, 10*time.Second)
+			defer cancel()
+			resp, err := c.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{})
+			if err != nil {
+				return rpcErr(server, err)
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				return printJSON(w, resp)
+			}
+			fmt.Fprintf(w, "node %s: %s, term %d, applied %d/%d, leader %s\n", resp.GetNode(), resp.GetState(), resp.GetTerm(), resp.GetAppliedIndex(), resp.GetLastIndex(), resp.GetLeader())
+			tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "MEMBER\tRAFT\tAPI\tSUFFRAGE\tLEADER")
+			for _, m := range resp.GetMembers() {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", m.GetId(), m.GetRaftAddr(), m.GetApiAddr(), m.GetSuffrage(), m.GetLeader())
+			}
+			return tw.Flush()
+		},
+	}
+	st.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	var raftAddr, apiAddr string
+	join := &cobra.Command{
+		Use:   "join ID --raft-addr ADDR [--api-addr ADDR]",
+		Short: "Add a node (already running with serve) as a voting member",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := withTimeout(cmd, 30*time.Second)
+			defer cancel()
+			return joinCluster(ctx, server, &p4ctlv1.JoinRequest{Id: args[0], RaftAddr: raftAddr, ApiAddr: apiAddr})
+		},
+	}
+	join.Flags().StringVar(&raftAddr, "raft-addr", "", "the node's raft address")
+	join.Flags().StringVar(&apiAddr, "api-addr", "", "the node's API address")
+	leave := &cobra.Command{
+		Use:   "leave ID",
+		Short: "Remove a member",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, done, err := client(server)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, cancel := withTimeout(cmd, 30*time.Second)
+			defer cancel()
+			if _, err := c.Leave(ctx, &p4ctlv1.LeaveRequest{Id: args[0]}); err != nil {
+				return rpcErr(server, err)
+			}
+			return nil
+		},
+	}
+	cmd.PersistentFlags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
+	cmd.AddCommand(st, join, leave)
+	return cmd
+}

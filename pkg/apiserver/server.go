@@ -1,0 +1,323 @@
+// Package apiserver serves p4ctl's northbound gRPC API (api/p4ctl/v1) for
+// one node: reads from the node's own state, writes through its
+// controller, and writes sent to a follower forwarded to the leader's API.
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/controller"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// Server implements p4ctlv1.ControllerServer.
+type Server struct {
+	p4ctlv1.UnimplementedControllerServer
+
+	node *cluster.Node
+	ctl  *controller.Controller
+	// ForwardDial are the options for dialling the leader's API.
+	forwardDial []grpc.DialOption
+}
+
+// New returns a server for node and its controller. forward are the dial
+// options used to reach the leader's API (nil: plaintext).
+func New(node *cluster.Node, ctl *controller.Controller, forward ...grpc.DialOption) *Server {
+	if forward == nil {
+		forward = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	return &Server{node: node, ctl: ctl, forwardDial: forward}
+}
+
+// Serve serves the API on lis until ctx ends.
+func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.ServerOption) error {
+	gs := grpc.NewServer(opts...)
+	p4ctlv1.RegisterControllerServer(gs, s)
+	go func() {
+		<-ctx.Done()
+		gs.GracefulStop()
+	}()
+	return gs.Serve(lis)
+}
+
+// toStatus maps errors to gRPC codes the client can act on.
+func toStatus(err error) error {
+	var pe policy.Errors
+	var e *policy.Error
+	var nl *cluster.ErrNotLeader
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nl):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, policy.ErrCapacity):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.As(err, &pe), errors.As(err, &e):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.FailedPrecondition, err.Error())
+}
+
+// leaderClient dials the leader's API, when this node is not the leader.
+func (s *Server) leaderClient(ctx context.Context) (p4ctlv1.ControllerClient, func(), error) {
+	id, _ := s.node.Leader()
+	if id == "" {
+		return nil, nil, status.Error(codes.Unavailable, "no raft leader (no quorum?)")
+	}
+	addr := s.node.APIAddr(id)
+	if addr == "" {
+		return nil, nil, status.Errorf(codes.Unavailable, "the leader %s has not published its API address", id)
+	}
+	conn, err := grpc.NewClient(addr, s.forwardDial...)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Unavailable, "dial the leader %s at %s: %v", id, addr, err)
+	}
+	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
+}
+
+func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
+	if !s.node.IsLeader() {
+		c, done, err := s.leaderClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return c.Apply(ctx, req)
+	}
+	file := req.GetFile()
+	if file == "" {
+		file = "request"
+	}
+	res, err := s.ctl.Apply(ctx, file, req.GetDocs())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &p4ctlv1.ApplyResponse{Index: res.Index, Objects: int32(res.Objects), Warnings: res.Warnings}, nil
+}
+
+func (s *Server) Delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
+	if !s.node.IsLeader() {
+		c, done, err := s.leaderClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return c.Delete(ctx, req)
+	}
+	var dels []policy.Deletion
+	for _, o := range req.GetObjects() {
+		dels = append(dels, policy.Deletion{Kind: o.GetKind(), Name: o.GetName()})
+	}
+	if len(dels) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "nothing to delete")
+	}
+	res, err := s.ctl.Delete(ctx, dels)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &p4ctlv1.DeleteResponse{Index: res.Index, Objects: int32(res.Objects)}, nil
+}
+
+var kinds = []string{policy.KindDevice, policy.KindSegment, policy.KindPort, policy.KindEndpoint, policy.KindPolicy}
+
+// KindOf accepts a kind in any case, singular or plural ("endpoints").
+func KindOf(s string) (string, error) {
+	for _, k := range kinds {
+		if strings.EqualFold(s, k) || strings.EqualFold(s, k+"s") || strings.EqualFold(s, strings.TrimSuffix(k, "y")+"ies") {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown kind %q (devices, segments, ports, endpoints, policies)", s)
+}
+
+func (s *Server) Get(_ context.Context, req *p4ctlv1.GetRequest) (*p4ctlv1.GetResponse, error) {
+	kind := ""
+	if req.GetKind() != "" {
+		k, err := KindOf(req.GetKind())
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		kind = k
+	}
+	m, index := s.node.Model()
+	var out []policy.Object
+	found := map[string]bool{}
+	for _, o := range m.Objects() {
+		if kind != "" && o.Kind() != kind {
+			continue
+		}
+		name := strings.TrimPrefix(o.Ref(), o.Kind()+" ")
+		if len(req.GetNames()) > 0 && !slices.Contains(req.GetNames(), name) {
+			continue
+		}
+		found[name] = true
+		out = append(out, o)
+	}
+	for _, n := range req.GetNames() {
+		if !found[n] {
+			return nil, status.Errorf(codes.NotFound, "%s %q not found", kind, n)
+		}
+	}
+	return &p4ctlv1.GetResponse{Docs: policy.Marshal(out), Index: index}, nil
+}
+
+func (s *Server) Devices(context.Context, *p4ctlv1.DevicesRequest) (*p4ctlv1.DevicesResponse, error) {
+	resp := &p4ctlv1.DevicesResponse{Node: s.node.ID()}
+	for _, d := range s.ctl.Devices() {
+		ds := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
+			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{}}
+		for t, n := range d.Entries {
+			ds.Entries[t] = int64(n)
+		}
+		resp.Devices = append(resp.Devices, ds)
+	}
+	return resp, nil
+}
+
+// ParseProto reads a protocol name or number.
+func ParseProto(s string) (int, error) {
+	switch strings.ToLower(s) {
+	case "tcp":
+		return policy.ProtoTCP, nil
+	case "udp":
+		return policy.ProtoUDP, nil
+	case "icmp":
+		return policy.ProtoICMP, nil
+	case "icmpv6":
+		return policy.ProtoICMPv6, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 8)
+	if err != nil {
+		return 0, fmt.Errorf("protocol: want tcp, udp, icmp, icmpv6 or a number 0-255, got %q", s)
+	}
+	return int(n), nil
+}
+
+func (s *Server) Trace(_ context.Context, req *p4ctlv1.TraceRequest) (*p4ctlv1.TraceResponse, error) {
+	var p policy.Packet
+	var err error
+	bad := func(err error) error { return status.Error(codes.InvalidArgument, err.Error()) }
+	p.InPort = req.GetInPort()
+	if p.Src, err = netip.ParseAddr(req.GetSrc()); err != nil {
+		return nil, bad(fmt.Errorf("src: %w", err))
+	}
+	if p.Dst, err = netip.ParseAddr(req.GetDst()); err != nil {
+		return nil, bad(fmt.Errorf("dst: %w", err))
+	}
+	p.Src, p.Dst = p.Src.Unmap(), p.Dst.Unmap()
+	if p.Proto, err = ParseProto(req.GetProto()); err != nil {
+		return nil, bad(err)
+	}
+	if req.GetSport() > 65535 || req.GetDport() > 65535 || req.GetTcpFlags() > 255 {
+		return nil, bad(errors.New("ports are 0-65535 and TCP flags 0-255"))
+	}
+	p.SPort, p.DPort, p.TCPFlags = uint16(req.GetSport()), uint16(req.GetDport()), uint8(req.GetTcpFlags())
+	for _, m := range []struct {
+		s   string
+		out *net.HardwareAddr
+	}{{req.GetSrcMac(), &p.SrcMAC}, {req.GetDstMac(), &p.DstMAC}} {
+		if m.s == "" {
+			continue
+		}
+		if *m.out, err = net.ParseMAC(m.s); err != nil || len(*m.out) != 6 {
+			return nil, bad(fmt.Errorf("MAC %q", m.s))
+		}
+	}
+	res, err := s.ctl.Trace(req.GetDevice(), p)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	out := &p4ctlv1.TraceResponse{Verdict: res.Verdict, Reason: res.Reason, Policy: res.Policy, Ports: res.Ports}
+	for _, h := range res.Entries {
+		out.Entries = append(out.Entries, &p4ctlv1.TraceHit{Table: h.Table, Entry: h.Entry, From: h.From})
+	}
+	return out, nil
+}
+
+func (s *Server) ClusterStatus(context.Context, *p4ctlv1.ClusterStatusRequest) (*p4ctlv1.ClusterStatusResponse, error) {
+	st := s.node.Status()
+	resp := &p4ctlv1.ClusterStatusResponse{Node: st.ID, State: st.State, Term: st.Term, LastIndex: st.LastIndex, AppliedIndex: st.AppliedIndex, Leader: st.LeaderID}
+	for _, m := range st.Members {
+		resp.Members = append(resp.Members, &p4ctlv1.Member{Id: m.ID, RaftAddr: m.Addr, ApiAddr: s.node.APIAddr(m.ID), Suffrage: m.Suffrage, Leader: m.Leader})
+	}
+	return resp, nil
+}
+
+func (s *Server) Join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.JoinResponse, error) {
+	if !s.node.IsLeader() {
+		c, done, err := s.leaderClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return c.Join(ctx, req)
+	}
+	if req.GetId() == "" || req.GetRaftAddr() == "" {
+		return nil, status.Error(codes.InvalidArgument, "join needs an id and a raft address")
+	}
+	if err := s.node.Join(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if req.GetApiAddr() != "" {
+		if err := s.node.SetAPIAddr(ctx, req.GetId(), req.GetApiAddr()); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return &p4ctlv1.JoinResponse{}, nil
+}
+
+func (s *Server) Leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1.LeaveResponse, error) {
+	if !s.node.IsLeader() {
+		c, done, err := s.leaderClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return c.Leave(ctx, req)
+	}
+	if err := s.node.Leave(ctx, req.GetId()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	_ = s.node.SetAPIAddr(ctx, req.GetId(), "")
+	return &p4ctlv1.LeaveResponse{}, nil
+}
+
+func (s *Server) Watch(_ *p4ctlv1.WatchRequest, stream p4ctlv1.Controller_WatchServer) error {
+	events, cancel := s.ctl.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case e := <-events:
+			ev := &p4ctlv1.Event{}
+			if e.Leader != nil {
+				ev.Event = &p4ctlv1.Event_Leader{Leader: *e.Leader}
+			} else {
+				ev.Event = &p4ctlv1.Event_ModelIndex{ModelIndex: e.ModelIndex}
+			}
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/controller"
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+type member struct {
+	node *cluster.Node
+	api  string
+	c    p4ctlv1.ControllerClient
+}
+
+// startMember runs a node, its controller and its API on loopback.
+func startMember(t *testing.T, id string, bootstrap bool) *member {
+	t.Helper()
+	n, err := cluster.Start(cluster.Config{ID: id, RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: bootstrap,
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ctl := controller.New(controller.Config{Node: n, Targets: pipeline.Embedded, RetryInterval: 200 * time.Millisecond})
+	ctlDone := make(chan struct{})
+	go func() { defer close(ctlDone); ctl.Run(ctx) }()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(n, ctl)
+	apiDone := make(chan struct{})
+	go func() { defer close(apiDone); srv.Serve(ctx, lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		<-apiDone
+		<-ctlDone
+		n.Close()
+	})
+	return &member{node: n, api: lis.Addr().String(), c: p4ctlv1.NewControllerClient(conn)}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 15s: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestAPI(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simCtx, simStop := context.WithCancel(context.Background())
+	defer simStop()
+	go p4rtsim.New(p4rtsim.Options{DeviceID: 1}).Serve(simCtx, lis)
+
+	m1 := startMember(t, "n1", true)
+	until(t, "n1 leads", m1.node.IsLeader)
+	if err := m1.node.SetAPIAddr(ctxT(t), "n1", m1.api); err != nil {
+		t.Fatal(err)
+	}
+	m2 := startMember(t, "n2", false)
+	// Join through the API; a dead raft address is refused with a reason.
+	_, err = m1.c.Join(ctxT(t), &p4ctlv1.JoinRequest{Id: "bad", RaftAddr: "127.0.0.1:1"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "cannot reach") {
+		t.Errorf("join with a dead address: %v", err)
+	}
+	if _, err := m1.c.Join(ctxT(t), &p4ctlv1.JoinRequest{Id: "n2", RaftAddr: m2.node.RaftAddr(), ApiAddr: m2.api}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m2.c.ClusterStatus(ctxT(t), &p4ctlv1.ClusterStatusRequest{})
+	if err != nil || len(st.GetMembers()) != 2 || st.GetLeader() != "n1" {
+		t.Fatalf("status from n2: %v, %v", st, err)
+	}
+
+	// A write sent to the follower is forwarded to the leader.
+	b, err := os.ReadFile("../../examples/segmentation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Replace(string(b), "address: 127.0.0.1:9559", "address: "+lis.Addr().String(), 1)
+	res, err := m2.c.Apply(ctxT(t), &p4ctlv1.ApplyRequest{File: "example.yaml", Docs: []byte(docs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GetObjects() != 22 {
+		t.Errorf("applied %d objects", res.GetObjects())
+	}
+	// A bad file: InvalidArgument naming the document and field; nothing applied.
+	_, err = m1.c.Apply(ctxT(t), &p4ctlv1.ApplyRequest{File: "bad.yaml", Docs: []byte("kind: Segment\nname: x\nid: 10\n")})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "bad.yaml:1: Segment x: id: segment id 10 is already prod's") {
+		t.Errorf("bad apply: %v", err)
+	}
+	// Over capacity: ResourceExhausted.
+	var big strings.Builder
+	for i := range 1100 {
+		fmt.Fprintf(&big, "---\nkind: Port\ndevice: leaf1\nport: %d\nsegment: prod\nrole: promiscuous\n", 9+i%400)
+	}
+	_, err = m1.c.Apply(ctxT(t), &p4ctlv1.ApplyRequest{File: "ports.yaml", Docs: []byte(big.String())})
+	if err == nil {
+		t.Error("a file naming one port many times was accepted")
+	}
+
+	// Reads on either node.
+	until(t, "leaf1 in sync", func() bool {
+		d, err := m1.c.Devices(ctxT(t), &p4ctlv1.DevicesRequest{})
+		return err == nil && len(d.GetDevices()) == 1 && d.GetDevices()[0].GetInSync()
+	})
+	g, err := m2.c.Get(ctxT(t), &p4ctlv1.GetRequest{Kind: "endpoints", Names: []string{"web-1"}})
+	if err != nil || !strings.Contains(string(g.GetDocs()), `name: "web-1"`) {
+		t.Errorf("get web-1 from n2: %s, %v", g.GetDocs(), err)
+	}
+	if _, err := m2.c.Get(ctxT(t), &p4ctlv1.GetRequest{Kind: "endpoints", Names: []string{"nobody"}}); status.Code(err) != codes.NotFound {
+		t.Errorf("get unknown: %v", err)
+	}
+	tr, err := m1.c.Trace(ctxT(t), &p4ctlv1.TraceRequest{Device: "leaf1", InPort: 1, Src: "10.0.0.1", Dst: "10.0.0.3", Proto: "tcp", Sport: 40000, Dport: 8080})
+	if err != nil || tr.GetVerdict() != "allow" || tr.GetPolicy() != "web-to-app" {
+		t.Errorf("trace: %v, %v", tr, err)
+	}
+
+	// Watch hears a delete (sent to the follower, forwarded).
+	wctx, wcancel := context.WithCancel(ctxT(t))
+	defer wcancel()
+	w, err := m1.c.Watch(wctx, &p4ctlv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the subscription is made when the stream starts
+	del, err := m2.c.Delete(ctxT(t), &p4ctlv1.DeleteRequest{Objects: []*p4ctlv1.ObjectRef{{Kind: "Endpoint", Name: "web-2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := w.Recv()
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		if ev.GetModelIndex() >= del.GetIndex() {
+			break
+		}
+	}
+	if _, err := m2.c.Delete(ctxT(t), &p4ctlv1.DeleteRequest{Objects: []*p4ctlv1.ObjectRef{{Kind: "Endpoint", Name: "web-2"}}}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("deleting it again: %v", err)
+	}
+}
