@@ -308,6 +308,8 @@ func TestFailover(t *testing.T) {
 
 	// The old leader's election id (its term) is below the new primary's:
 	// a late write from it is refused.
+	ctx, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel2()
 	old, err := p4rt.Connect(d1.addr, p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{High: 1}})
 	if err != nil {
 		t.Fatal(err)
