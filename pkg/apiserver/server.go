@@ -94,14 +94,20 @@ func (s *Server) leaderClient(ctx context.Context) (p4ctlv1.ControllerClient, fu
 	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
 }
 
+// forward sends a write to the leader's API.
+func forward[T any](ctx context.Context, s *Server, call func(p4ctlv1.ControllerClient) (T, error)) (T, error) {
+	var zero T
+	c, done, err := s.leaderClient(ctx)
+	if err != nil {
+		return zero, err
+	}
+	defer done()
+	return call(c)
+}
+
 func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
 	if !s.node.IsLeader() {
-		c, done, err := s.leaderClient(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer done()
-		return c.Apply(ctx, req)
+		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) { return c.Apply(ctx, req) })
 	}
 	file := req.GetFile()
 	if file == "" {
@@ -116,12 +122,7 @@ func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 
 func (s *Server) Delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
 	if !s.node.IsLeader() {
-		c, done, err := s.leaderClient(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer done()
-		return c.Delete(ctx, req)
+		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.DeleteResponse, error) { return c.Delete(ctx, req) })
 	}
 	var dels []policy.Deletion
 	for _, o := range req.GetObjects() {
@@ -264,12 +265,7 @@ func (s *Server) ClusterStatus(context.Context, *p4ctlv1.ClusterStatusRequest) (
 
 func (s *Server) Join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.JoinResponse, error) {
 	if !s.node.IsLeader() {
-		c, done, err := s.leaderClient(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer done()
-		return c.Join(ctx, req)
+		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.JoinResponse, error) { return c.Join(ctx, req) })
 	}
 	if req.GetId() == "" || req.GetRaftAddr() == "" {
 		return nil, status.Error(codes.InvalidArgument, "join needs an id and a raft address")
@@ -287,12 +283,7 @@ func (s *Server) Join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.J
 
 func (s *Server) Leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1.LeaveResponse, error) {
 	if !s.node.IsLeader() {
-		c, done, err := s.leaderClient(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer done()
-		return c.Leave(ctx, req)
+		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.LeaveResponse, error) { return c.Leave(ctx, req) })
 	}
 	if err := s.node.Leave(ctx, req.GetId()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())

@@ -138,6 +138,10 @@ func TestAPI(t *testing.T) {
 		d, err := m1.c.Devices(ctxT(t), &p4ctlv1.DevicesRequest{})
 		return err == nil && len(d.GetDevices()) == 1 && d.GetDevices()[0].GetInSync()
 	})
+	// Reads answer from the node's own state: wait for n2 to apply.
+	if err := m2.node.WaitApplied(ctxT(t), res.GetIndex()); err != nil {
+		t.Fatal(err)
+	}
 	g, err := m2.c.Get(ctxT(t), &p4ctlv1.GetRequest{Kind: "endpoints", Names: []string{"web-1"}})
 	if err != nil || !strings.Contains(string(g.GetDocs()), `name: "web-1"`) {
 		t.Errorf("get web-1 from n2: %s, %v", g.GetDocs(), err)

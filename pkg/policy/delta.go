@@ -197,26 +197,8 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 			before := old.present && wasOn(pl)
 			r, now := c.row(k)
 			after := now && c.placeOn(dev, pl)
-			var e *p4v1.TableEntry
-			switch {
-			case before && after && old.val == r.val, !before && !after:
-				continue
-			case after:
-				e, err = k.entry(in, r.val)
-			default:
-				e, err = k.entry(in, old.val)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("device %s: %w", name, err)
-			}
-			dd := d.dev(name)
-			switch {
-			case before && after:
-				dd.Modify = append(dd.Modify, e)
-			case after:
-				dd.Insert = append(dd.Insert, e)
-			default:
-				dd.Delete = append(dd.Delete, e)
+			if err := d.change(name, k, before, after, old.val, r.val, in, in); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -225,6 +207,35 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 		groupDelta(d, name, groupsOf(a, name), groupsOf(b, name))
 	}
 	return d, nil
+}
+
+// change records row k's change on device dev: present before (with
+// value old, in the P4Info oldIn) and after (cur, in). Nothing is recorded
+// when it did not change.
+func (d *Delta) change(dev string, k rowKey, before, after bool, old, cur rowVal, oldIn, in *pipeline.Info) error {
+	var e *p4v1.TableEntry
+	var err error
+	switch {
+	case before && after && old == cur, !before && !after:
+		return nil
+	case after:
+		e, err = k.entry(in, cur)
+	default:
+		e, err = k.entry(oldIn, old)
+	}
+	if err != nil {
+		return fmt.Errorf("device %s: %w", dev, err)
+	}
+	dd := d.dev(dev)
+	switch {
+	case before && after:
+		dd.Modify = append(dd.Modify, e)
+	case after:
+		dd.Insert = append(dd.Insert, e)
+	default:
+		dd.Delete = append(dd.Delete, e)
+	}
+	return nil
 }
 
 func sortedKeys(ks map[rowKey]bool) []rowKey {
@@ -363,26 +374,8 @@ func diffCompilers(a, b *Compiler) (*Delta, error) {
 		for _, k := range sortedKeys(all) {
 			ov, had := olds[k]
 			nv, has := news[k]
-			var e *p4v1.TableEntry
-			switch {
-			case had && has && ov == nv:
-				continue
-			case has:
-				e, err = k.entry(in, nv)
-			default:
-				e, err = k.entry(oldIn, ov)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("device %s: %w", name, err)
-			}
-			dd := d.dev(name)
-			switch {
-			case had && has:
-				dd.Modify = append(dd.Modify, e)
-			case has:
-				dd.Insert = append(dd.Insert, e)
-			default:
-				dd.Delete = append(dd.Delete, e)
+			if err := d.change(name, k, had, has, ov, nv, oldIn, in); err != nil {
+				return nil, err
 			}
 		}
 		groupDelta(d, name, groupsOf(a.model, name), groupsOf(b.model, name))
