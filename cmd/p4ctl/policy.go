@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/apiserver"
 
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 	"github.com/p4ctl/p4ctl/pkg/policy"
@@ -207,21 +208,8 @@ func newTraceCmd() *cobra.Command {
 				return fmt.Errorf("--dst: %w", err)
 			}
 			p.Src, p.Dst = p.Src.Unmap(), p.Dst.Unmap()
-			switch strings.ToLower(proto) {
-			case "tcp":
-				p.Proto = policy.ProtoTCP
-			case "udp":
-				p.Proto = policy.ProtoUDP
-			case "icmp":
-				p.Proto = policy.ProtoICMP
-			case "icmpv6":
-				p.Proto = policy.ProtoICMPv6
-			default:
-				n, err := strconv.ParseUint(proto, 10, 8)
-				if err != nil {
-					return fmt.Errorf("--proto: want tcp, udp, icmp, icmpv6 or a number 0-255, got %q", proto)
-				}
-				p.Proto = int(n)
+			if p.Proto, err = apiserver.ParseProto(proto); err != nil {
+				return fmt.Errorf("--proto: %w", err)
 			}
 			p.SPort, p.DPort = sport, dport
 			if flags != "" {

@@ -223,20 +223,7 @@ func printStatus(ctx context.Context, cmd *cobra.Command, node *cluster.Node, ct
 	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintln(w, "devices:")
-	printDeviceTable(w, toProtoDevices(ctl.Devices()))
-}
-
-func toProtoDevices(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
-	var out []*p4ctlv1.DeviceStatus
-	for _, d := range ds {
-		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
-			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{}}
-		for t, n := range d.Entries {
-			p.Entries[t] = int64(n)
-		}
-		out = append(out, p)
-	}
-	return out
+	printDeviceTable(w, apiserver.DeviceStatuses(ctl.Devices()))
 }
 
 func joinCluster(ctx context.Context, addr string, req *p4ctlv1.JoinRequest) error {

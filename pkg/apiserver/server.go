@@ -182,16 +182,21 @@ func (s *Server) Get(_ context.Context, req *p4ctlv1.GetRequest) (*p4ctlv1.GetRe
 }
 
 func (s *Server) Devices(context.Context, *p4ctlv1.DevicesRequest) (*p4ctlv1.DevicesResponse, error) {
-	resp := &p4ctlv1.DevicesResponse{Node: s.node.ID()}
-	for _, d := range s.ctl.Devices() {
-		ds := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
+	return &p4ctlv1.DevicesResponse{Node: s.node.ID(), Devices: DeviceStatuses(s.ctl.Devices())}, nil
+}
+
+// DeviceStatuses converts the controller's device status to the API's.
+func DeviceStatuses(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
+	var out []*p4ctlv1.DeviceStatus
+	for _, d := range ds {
+		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
 			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{}}
 		for t, n := range d.Entries {
-			ds.Entries[t] = int64(n)
+			p.Entries[t] = int64(n)
 		}
-		resp.Devices = append(resp.Devices, ds)
+		out = append(out, p)
 	}
-	return resp, nil
+	return out
 }
 
 // ParseProto reads a protocol name or number.
@@ -208,7 +213,7 @@ func ParseProto(s string) (int, error) {
 	}
 	n, err := strconv.ParseUint(s, 10, 8)
 	if err != nil {
-		return 0, fmt.Errorf("protocol: want tcp, udp, icmp, icmpv6 or a number 0-255, got %q", s)
+		return 0, fmt.Errorf("want tcp, udp, icmp, icmpv6 or a number 0-255, got %q", s)
 	}
 	return int(n), nil
 }
@@ -226,7 +231,7 @@ func (s *Server) Trace(_ context.Context, req *p4ctlv1.TraceRequest) (*p4ctlv1.T
 	}
 	p.Src, p.Dst = p.Src.Unmap(), p.Dst.Unmap()
 	if p.Proto, err = ParseProto(req.GetProto()); err != nil {
-		return nil, bad(err)
+		return nil, bad(fmt.Errorf("proto: %w", err))
 	}
 	if req.GetSport() > 65535 || req.GetDport() > 65535 || req.GetTcpFlags() > 255 {
 		return nil, bad(errors.New("ports are 0-65535 and TCP flags 0-255"))
