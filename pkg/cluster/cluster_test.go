@@ -115,7 +115,7 @@ func TestRestartAndSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitLeader(t, n)
-		if err := n.WaitApplied(ctxT(t, 10*time.Second), n.Status().LastIndex); err != nil {
+		if err := n.Barrier(ctxT(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := n.Model()

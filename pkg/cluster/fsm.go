@@ -130,12 +130,13 @@ func (f *fsm) api(id string) string {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &snapshot{model: f.model, apis: maps.Clone(f.apis)}, nil
+	return &snapshot{model: f.model, apis: maps.Clone(f.apis), index: f.index}, nil
 }
 
 type snapshotData struct {
-	APIs map[string]string `json:"apis"`
-	Docs string            `json:"docs"`
+	Index uint64            `json:"index"`
+	APIs  map[string]string `json:"apis"`
+	Docs  string            `json:"docs"`
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -154,6 +155,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.model = m
+	f.index = data.Index
 	f.apis = data.APIs
 	if f.apis == nil {
 		f.apis = map[string]string{}
@@ -168,10 +170,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 type snapshot struct {
 	model *policy.Model
 	apis  map[string]string
+	index uint64
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := json.Marshal(snapshotData{APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects()))})
+	b, err := json.Marshal(snapshotData{Index: s.index, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects()))})
 	if err != nil {
 		sink.Cancel()
 		return err

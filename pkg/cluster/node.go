@@ -378,14 +378,30 @@ func (n *Node) Status() Status {
 // Snapshot takes a snapshot now.
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
-// WaitApplied waits until the node has applied the log up to index.
+// WaitApplied waits until this node's state machine has applied the
+// command at index (a Result.Index). Raft's own applied index moves when
+// entries are handed to the state machine, before it has applied them, so
+// this watches the state machine itself.
 func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
-	for n.raft.AppliedIndex() < index {
+	for {
+		if _, at := n.fsm.current(); at >= index {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster: %s applied %d, waiting for %d: %w", n.cfg.ID, n.raft.AppliedIndex(), index, ctx.Err())
+			_, at := n.fsm.current()
+			return fmt.Errorf("cluster: %s applied %d, waiting for %d: %w", n.cfg.ID, at, index, ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+}
+
+// Barrier waits, on the leader, until every entry in the log has been
+// applied to the state machine (after a restart, the log is replayed only
+// once the leader commits in its new term).
+func (n *Node) Barrier(ctx context.Context) error {
+	if err := n.raft.Barrier(timeoutOf(ctx)).Error(); err != nil {
+		return fmt.Errorf("cluster: barrier: %w", err)
 	}
 	return nil
 }
