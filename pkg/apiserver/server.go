@@ -94,7 +94,7 @@ func (s *Server) leaderClient(ctx context.Context) (p4ctlv1.ControllerClient, fu
 	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
 }
 
-// forward sends a write to the leader's API.
+// forward sends a call to the leader's API.
 func forward[T any](ctx context.Context, s *Server, call func(p4ctlv1.ControllerClient) (T, error)) (T, error) {
 	var zero T
 	c, done, err := s.leaderClient(ctx)
@@ -181,7 +181,10 @@ func (s *Server) Get(_ context.Context, req *p4ctlv1.GetRequest) (*p4ctlv1.GetRe
 	return &p4ctlv1.GetResponse{Docs: policy.Marshal(out), Index: index}, nil
 }
 
-func (s *Server) Devices(context.Context, *p4ctlv1.DevicesRequest) (*p4ctlv1.DevicesResponse, error) {
+func (s *Server) Devices(ctx context.Context, req *p4ctlv1.DevicesRequest) (*p4ctlv1.DevicesResponse, error) {
+	if req.GetFromLeader() && !s.node.IsLeader() {
+		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.DevicesResponse, error) { return c.Devices(ctx, req) })
+	}
 	return &p4ctlv1.DevicesResponse{Node: s.node.ID(), Devices: DeviceStatuses(s.ctl.Devices())}, nil
 }
 
@@ -190,7 +193,8 @@ func DeviceStatuses(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
 	var out []*p4ctlv1.DeviceStatus
 	for _, d := range ds {
 		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
-			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{}}
+			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{},
+			ModelIndex: d.ModelIndex, WriteDone: int64(d.WriteDone), WriteTotal: int64(d.WriteTotal)}
 		for t, n := range d.Entries {
 			p.Entries[t] = int64(n)
 		}

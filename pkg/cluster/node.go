@@ -67,6 +67,7 @@ type Node struct {
 	done       chan struct{}
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
+	metrics    nodeMetrics
 }
 
 // ErrNotLeader is returned for writes on a node that is not the leader.
@@ -108,7 +109,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, changes: make(chan uint64, 1), leadership: make(chan bool, 16),
+	n := &Node{cfg: cfg, log: log, metrics: newNodeMetrics(), changes: make(chan uint64, 1), leadership: make(chan bool, 16),
 		notify: make(chan bool, 16), done: make(chan struct{})}
 	n.fsm = newFSM(n.signalChange)
 
@@ -260,6 +261,14 @@ func (n *Node) propose(ctx context.Context, cmd command) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	start := time.Now()
+	res, err := n.commit(ctx, b)
+	n.observeCommit(start, err)
+	return res, err
+}
+
+// commit hands b to raft and waits for its result.
+func (n *Node) commit(ctx context.Context, b []byte) (Result, error) {
 	timeout := 30 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)

@@ -11,6 +11,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -36,8 +37,11 @@ type Config struct {
 	// DialOptions returns the gRPC options for a device's P4Runtime
 	// session (TLS, dialers); nil means plaintext.
 	DialOptions func(*policy.Device) []grpc.DialOption
-	Bulk        p4rt.BulkOptions
-	Logger      *slog.Logger
+	// DeviceTLS, if set, secures every device's P4Runtime session (mutual
+	// TLS when it holds a client certificate); nil means plaintext.
+	DeviceTLS *tls.Config
+	Bulk      p4rt.BulkOptions
+	Logger    *slog.Logger
 	// RetryInterval is how long a device that failed to sync waits before
 	// the next full attempt (default 1s).
 	RetryInterval time.Duration
@@ -53,6 +57,13 @@ type DeviceStatus struct {
 	PipelineCookie uint64         `json:"pipeline_cookie"`
 	Entries        map[string]int `json:"entries"`
 	LastError      string         `json:"last_error"`
+	// ModelIndex is the raft index of the model the device was last
+	// brought to (equal to it when InSync).
+	ModelIndex uint64 `json:"model_index"`
+	// WriteDone and WriteTotal are the progress of the write in flight
+	// (entries and groups); both are 0 when none is.
+	WriteDone  int `json:"write_done"`
+	WriteTotal int `json:"write_total"`
 }
 
 // Controller runs the devices of one node.
@@ -66,6 +77,9 @@ type Controller struct {
 	leader   bool
 	term     uint64
 	subs     map[chan Event]struct{}
+	index    uint64 // raft index of the compiled model
+
+	metrics metrics
 }
 
 // Event is a change a watcher hears of: the model the node enforces now
@@ -121,7 +135,7 @@ func New(cfg Config) *Controller {
 		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
 	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
-		subs: map[chan Event]struct{}{}}
+		subs: map[chan Event]struct{}{}, metrics: newMetrics()}
 }
 
 // Run follows model and leadership changes until ctx ends, then stops
@@ -208,10 +222,15 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 			delete(c.workers, name)
 		}
 	}
-	for name, dd := range d.Devices {
-		if w, ok := c.workers[name]; ok {
-			w.enqueue(dd)
+	c.index = index
+	// Every device hears of the new index, with an empty delta if the
+	// change is not its own, so that its status says it is current.
+	for name, w := range c.workers {
+		dd := d.Devices[name]
+		if dd == nil {
+			dd = &policy.DeviceDelta{}
 		}
+		w.enqueue(dd, index)
 	}
 	c.publish(Event{ModelIndex: index})
 	c.log.Debug("model compiled", "index", index, "changes", d.Len())
@@ -220,7 +239,8 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 // Apply checks documents against the current model and every device's
 // tables (a model that does not fit is refused before it is committed),
 // then commits them through raft.
-func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (cluster.Result, error) {
+func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res cluster.Result, err error) {
+	defer func(start time.Time) { c.metrics.observeApply("apply", start, err) }(time.Now())
 	objs, err := policy.Parse(file, strings.NewReader(string(docs)))
 	if err != nil {
 		return cluster.Result{}, err
@@ -237,7 +257,8 @@ func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (clust
 }
 
 // Delete removes objects, after the same check as Apply.
-func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (cluster.Result, error) {
+func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cluster.Result, err error) {
+	defer func(start time.Time) { c.metrics.observeApply("delete", start, err) }(time.Now())
 	m, _ := c.cfg.Node.Model()
 	next, _, err := m.With(nil, dels)
 	if err != nil {
@@ -274,27 +295,35 @@ func (c *Controller) Trace(dev string, p policy.Packet) (*policy.TraceResult, er
 	return c.compiler.Trace(dev, p)
 }
 
+// desiredState is one device's full desired state at a model index.
+type desiredState struct {
+	entries *p4rt.EntrySet
+	groups  []*p4v1.MulticastGroupEntry
+	counts  map[string]int
+	index   uint64
+}
+
 // desired returns device name's full desired state, and clears its
 // pending deltas under the same lock, so that deltas made after this
 // snapshot are applied after it.
-func (c *Controller) desired(w *worker) (*p4rt.EntrySet, []*p4v1.MulticastGroupEntry, map[string]int, error) {
+func (c *Controller) desired(w *worker) (desiredState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	entries, groups, err := c.compiler.DeviceEntries(w.dev.Name)
 	if err != nil {
-		return nil, nil, nil, err
+		return desiredState{}, err
 	}
 	set := p4rt.NewEntrySet(len(entries))
 	for _, e := range entries {
 		if err := set.Add(e); err != nil {
-			return nil, nil, nil, err
+			return desiredState{}, err
 		}
 	}
 	w.mu.Lock()
 	w.pending = nil
 	w.full = false
 	w.mu.Unlock()
-	return set, groups, c.compiler.Counts(w.dev.Name), nil
+	return desiredState{entries: set, groups: groups, counts: c.compiler.Counts(w.dev.Name), index: c.index}, nil
 }
 
 // ErrNoDevice is returned for a device name the model does not have.

@@ -140,7 +140,12 @@ func node(t *testing.T, id, dir string, bootstrap bool) *cluster.Node {
 
 func runController(t *testing.T, n *cluster.Node) (*Controller, context.CancelFunc) {
 	t.Helper()
-	c := New(Config{Node: n, Targets: pipeline.Embedded, RetryInterval: 200 * time.Millisecond})
+	return runControllerWith(t, n, pipeline.Embedded)
+}
+
+func runControllerWith(t *testing.T, n *cluster.Node, targets policy.Targets) (*Controller, context.CancelFunc) {
+	t.Helper()
+	c := New(Config{Node: n, Targets: targets, RetryInterval: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -338,4 +343,72 @@ func bigDocs(n int) []byte {
 			i, i>>16&0xff, i>>8&0xff, i&0xff, 100+i>>16&0xff, i>>8&0xff, i&0xff, i+1, i%50)
 	}
 	return []byte(b.String())
+}
+
+// TestDeviceRejectsPipeline: a device that refuses the pipeline is
+// reported with the device's reason and retried; the model stays
+// committed, the other device is programmed, and once the device's target
+// is fixed it is brought up without another command.
+func TestDeviceRejectsPipeline(t *testing.T) {
+	d1, d2 := startSim(t, ""), startSim(t, "")
+	n := node(t, "n1", t.TempDir(), true)
+	waitLeader(t, n)
+	// Target "lab-broken" is our pipeline without its device config, which
+	// the device refuses (a target whose compiler output does not load).
+	targets := func(name string) (*pipeline.Pipeline, error) {
+		if name != "lab-broken" {
+			return pipeline.Embedded(name)
+		}
+		p, err := pipeline.Embedded("bmv2")
+		if err != nil {
+			return nil, err
+		}
+		broken := *p
+		broken.DeviceConfig, broken.Cookie = nil, p.Cookie+1
+		return &broken, nil
+	}
+	c, _ := runControllerWith(t, n, targets)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	docs := exampleFor(t, d1.addr, d2.addr)
+	docs = []byte(strings.Replace(string(docs), "name: leaf2\n", "name: leaf2\ntarget: lab-broken\n", 1))
+	res, err := c.Apply(ctx, "example.yaml", docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func(name string) DeviceStatus {
+		for _, d := range c.Devices() {
+			if d.Name == name {
+				return d
+			}
+		}
+		return DeviceStatus{}
+	}
+	eventually(t, 20*time.Second, func() bool {
+		return status("leaf1").InSync && strings.Contains(status("leaf2").LastError, "p4_device_config")
+	}, func() string { return fmt.Sprintf("status %+v", c.Devices()) })
+	if st := status("leaf2"); st.InSync || st.ModelIndex != 0 || st.PipelineCookie != 0 {
+		t.Errorf("leaf2 refused the pipeline but reports %+v", st)
+	}
+	// It has no pipeline, so it has nothing to read.
+	if got := d2.read(t); !strings.Contains(got["error"], "pipeline") {
+		t.Errorf("leaf2 refused the pipeline but reads as %v", got)
+	}
+	// The model is committed as given: the device's refusal is a runtime
+	// state, reported and retried, not a reason to lose the change.
+	if m, _ := n.Model(); m.Devices["leaf2"] == nil || m.Devices["leaf2"].Target != "lab-broken" {
+		t.Fatalf("model lost leaf2 or its target: %+v", m.Devices["leaf2"])
+	}
+	if st := status("leaf1"); st.ModelIndex < res.Index {
+		t.Errorf("leaf1 at model index %d, want >= %d", st.ModelIndex, res.Index)
+	}
+
+	// Fixing the target brings leaf2 up.
+	if _, err := c.Apply(ctx, "fix.yaml", []byte(fmt.Sprintf("kind: Device\nname: leaf2\naddress: %s\ntarget: bmv2\n", d2.addr))); err != nil {
+		t.Fatal(err)
+	}
+	model := func() *policy.Model { m, _ := n.Model(); return m }
+	inSync(t, c, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
+	eventually(t, 10*time.Second, func() bool { st := status("leaf2"); return st.InSync && st.LastError == "" },
+		func() string { return fmt.Sprintf("leaf2 %+v", status("leaf2")) })
 }

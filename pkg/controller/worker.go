@@ -26,8 +26,8 @@ type worker struct {
 	ctx    context.Context
 
 	mu      sync.Mutex
-	pending []*policy.DeviceDelta // deltas after the last full sync
-	full    bool                  // a full reconcile is needed
+	pending []pendingDelta // deltas after the last full sync
+	full    bool           // a full reconcile is needed
 	st      DeviceStatus
 }
 
@@ -47,10 +47,16 @@ func signal(ch chan struct{}) {
 func (w *worker) stop()        { w.cancel() }
 func (w *worker) roleChanged() { signal(w.role) }
 
-func (w *worker) enqueue(d *policy.DeviceDelta) {
+// pendingDelta is a device's change from the model before index.
+type pendingDelta struct {
+	*policy.DeviceDelta
+	index uint64
+}
+
+func (w *worker) enqueue(d *policy.DeviceDelta, index uint64) {
 	w.mu.Lock()
 	if !w.full {
-		w.pending = append(w.pending, d)
+		w.pending = append(w.pending, pendingDelta{d, index})
 	}
 	w.mu.Unlock()
 	signal(w.kick)
@@ -97,7 +103,7 @@ func (w *worker) run(parent context.Context) {
 		if w.c.cfg.DialOptions != nil {
 			dial = w.c.cfg.DialOptions(w.dev)
 		}
-		s, err := p4rt.Connect(w.dev.Address, p4rt.Options{DeviceID: w.dev.DeviceID, ElectionID: election, DialOptions: dial, Logger: log,
+		s, err := p4rt.Connect(w.dev.Address, p4rt.Options{DeviceID: w.dev.DeviceID, ElectionID: election, DialOptions: dial, TLS: w.c.cfg.DeviceTLS, Logger: log,
 			MinBackoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second})
 		if err != nil {
 			w.setError(err)
@@ -151,7 +157,10 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 			if ctx.Err() != nil {
 				return
 			}
-			w.update(func(st *DeviceStatus) { st.LastError, st.InSync = err.Error(), false })
+			w.update(func(st *DeviceStatus) {
+				st.LastError, st.InSync, st.WriteDone, st.WriteTotal = err.Error(), false, 0, 0
+			})
+			w.c.metrics.failures.WithLabelValues(w.dev.Name).Inc()
 			w.c.log.Warn("device sync failed", "device", w.dev.Name, "err", err)
 			w.mu.Lock()
 			w.full, w.pending = true, nil
@@ -185,13 +194,15 @@ func (w *worker) work(ctx context.Context, s *p4rt.Session) error {
 		w.mu.Unlock()
 		plan := p4rt.Plan{Insert: d.Insert, Modify: d.Modify, Delete: d.Delete,
 			Groups: p4rt.GroupPlan{Insert: d.GroupInsert, Modify: d.GroupModify, Delete: d.GroupDelete}}
-		if err := s.WritePlan(ctx, plan, w.c.cfg.Bulk); err != nil {
+		start := time.Now()
+		if err := w.write(ctx, s, plan); err != nil {
 			return fmt.Errorf("write delta: %w", err)
 		}
+		w.c.metrics.observeWrite(w.dev.Name, "delta", start, plan)
 		w.c.mu.Lock()
 		counts := w.c.compiler.Counts(w.dev.Name)
 		w.c.mu.Unlock()
-		w.update(func(st *DeviceStatus) { st.Entries, st.InSync, st.LastError = counts, true, "" })
+		w.update(func(st *DeviceStatus) { st.Entries, st.InSync, st.LastError, st.ModelIndex = counts, true, "", d.index })
 	}
 }
 
@@ -206,7 +217,7 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 	if err != nil {
 		return err
 	}
-	set, groups, counts, err := w.c.desired(w)
+	want, err := w.c.desired(w)
 	if err != nil {
 		return err
 	}
@@ -215,13 +226,33 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 		tables = append(tables, t.ID)
 	}
 	start := time.Now()
-	plan, err := s.ReconcileDevice(ctx, set, groups, w.c.cfg.Bulk, tables...)
+	plan, err := s.PlanDevice(ctx, want.entries, want.groups, tables...)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	if err := w.write(ctx, s, plan); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	w.c.metrics.observeWrite(w.dev.Name, "reconcile", start, plan)
 	w.c.log.Info("device reconciled", "device", w.dev.Name, "pipeline_pushed", pushed, "plan", plan.String(), "took", time.Since(start).Round(time.Millisecond))
 	w.update(func(st *DeviceStatus) {
-		st.PipelineCookie, st.Entries, st.InSync, st.LastError = p.Cookie, counts, true, ""
+		st.PipelineCookie, st.Entries, st.InSync, st.LastError, st.ModelIndex = p.Cookie, want.counts, true, "", want.index
 	})
 	return nil
+}
+
+// write writes plan, keeping WriteDone and WriteTotal current for
+// progress reports.
+func (w *worker) write(ctx context.Context, s *p4rt.Session, plan p4rt.Plan) error {
+	if plan.Empty() {
+		return nil
+	}
+	ins, mod, del := plan.Counts()
+	total := ins + mod + del + plan.Groups.Len()
+	w.update(func(st *DeviceStatus) { st.WriteDone, st.WriteTotal = 0, total })
+	o := w.c.cfg.Bulk
+	o.OnBatch = func(n int) { w.update(func(st *DeviceStatus) { st.WriteDone += n }) }
+	err := s.WritePlan(ctx, plan, o)
+	w.update(func(st *DeviceStatus) { st.WriteDone, st.WriteTotal = 0, 0 })
+	return err
 }

@@ -103,6 +103,18 @@ func (s *Session) ReconcileSet(ctx context.Context, desired *EntrySet, o BulkOpt
 // multicast groups equal to desired and groups, in one plan written in
 // dependency order (see WritePlan).
 func (s *Session) ReconcileDevice(ctx context.Context, desired *EntrySet, groups []*p4v1.MulticastGroupEntry, o BulkOptions, tableIDs ...uint32) (Plan, error) {
+	p, err := s.PlanDevice(ctx, desired, groups, tableIDs...)
+	if err != nil || p.Empty() {
+		return p, err
+	}
+	return p, s.WritePlan(ctx, p, o)
+}
+
+// PlanDevice is the first half of ReconcileDevice: it reads the device's
+// multicast groups and the entries of the given tables and works out the
+// plan, without writing. Callers that report progress write it with
+// WritePlan (and BulkOptions.OnBatch) before desired changes.
+func (s *Session) PlanDevice(ctx context.Context, desired *EntrySet, groups []*p4v1.MulticastGroupEntry, tableIDs ...uint32) (Plan, error) {
 	installed, err := s.ReadGroups(ctx)
 	if err != nil {
 		return Plan{}, err
@@ -116,10 +128,7 @@ func (s *Session) ReconcileDevice(ctx context.Context, desired *EntrySet, groups
 		return Plan{}, err
 	}
 	p.Groups = gp
-	if p.Empty() {
-		return p, nil
-	}
-	return p, s.WritePlan(ctx, p, o)
+	return p, nil
 }
 
 // PlanSet works out what would make the device's entries in the given

@@ -389,7 +389,10 @@ func (x *GetResponse) GetIndex() uint64 {
 }
 
 type DevicesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Answer with the leader's view (forwarded when this node follows):
+	// only the leader writes to devices, so only it knows their progress.
+	FromLeader    bool `protobuf:"varint,1,opt,name=from_leader,json=fromLeader,proto3" json:"from_leader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +427,13 @@ func (*DevicesRequest) Descriptor() ([]byte, []int) {
 	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{7}
 }
 
+func (x *DevicesRequest) GetFromLeader() bool {
+	if x != nil {
+		return x.FromLeader
+	}
+	return false
+}
+
 type DeviceStatus struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -434,6 +444,9 @@ type DeviceStatus struct {
 	PipelineCookie uint64                 `protobuf:"varint,6,opt,name=pipeline_cookie,json=pipelineCookie,proto3" json:"pipeline_cookie,omitempty"`
 	Entries        map[string]int64       `protobuf:"bytes,7,rep,name=entries,proto3" json:"entries,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // table -> entries
 	LastError      string                 `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	ModelIndex     uint64                 `protobuf:"varint,9,opt,name=model_index,json=modelIndex,proto3" json:"model_index,omitempty"` // raft index of the model the device was last brought to
+	WriteDone      int64                  `protobuf:"varint,10,opt,name=write_done,json=writeDone,proto3" json:"write_done,omitempty"`   // progress of the write in flight (0/0 when none)
+	WriteTotal     int64                  `protobuf:"varint,11,opt,name=write_total,json=writeTotal,proto3" json:"write_total,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -522,6 +535,27 @@ func (x *DeviceStatus) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *DeviceStatus) GetModelIndex() uint64 {
+	if x != nil {
+		return x.ModelIndex
+	}
+	return 0
+}
+
+func (x *DeviceStatus) GetWriteDone() int64 {
+	if x != nil {
+		return x.WriteDone
+	}
+	return 0
+}
+
+func (x *DeviceStatus) GetWriteTotal() int64 {
+	if x != nil {
+		return x.WriteTotal
+	}
+	return 0
 }
 
 type DevicesResponse struct {
@@ -1352,8 +1386,10 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x05names\x18\x02 \x03(\tR\x05names\"7\n" +
 	"\vGetResponse\x12\x12\n" +
 	"\x04docs\x18\x01 \x01(\fR\x04docs\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"\x10\n" +
-	"\x0eDevicesRequest\"\xd0\x02\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"1\n" +
+	"\x0eDevicesRequest\x12\x1f\n" +
+	"\vfrom_leader\x18\x01 \x01(\bR\n" +
+	"fromLeader\"\xb1\x03\n" +
 	"\fDeviceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
@@ -1363,7 +1399,14 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x0fpipeline_cookie\x18\x06 \x01(\x04R\x0epipelineCookie\x12=\n" +
 	"\aentries\x18\a \x03(\v2#.p4ctl.v1.DeviceStatus.EntriesEntryR\aentries\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\b \x01(\tR\tlastError\x1a:\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12\x1f\n" +
+	"\vmodel_index\x18\t \x01(\x04R\n" +
+	"modelIndex\x12\x1d\n" +
+	"\n" +
+	"write_done\x18\n" +
+	" \x01(\x03R\twriteDone\x12\x1f\n" +
+	"\vwrite_total\x18\v \x01(\x03R\n" +
+	"writeTotal\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"W\n" +

@@ -1,0 +1,108 @@
+package controller
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/p4ctl/p4ctl/pkg/p4rt"
+)
+
+// metrics are the measurements the controller takes as it works; device
+// state (connected, primary, entries) is read from the workers when
+// scraped.
+type metrics struct {
+	apply     *prometheus.HistogramVec // op, result
+	write     *prometheus.HistogramVec // device, kind (delta, reconcile)
+	changes   *prometheus.CounterVec   // device, op (insert, modify, delete)
+	failures  *prometheus.CounterVec   // device
+	entries   *prometheus.Desc
+	connected *prometheus.Desc
+	primary   *prometheus.Desc
+	inSync    *prometheus.Desc
+}
+
+func newMetrics() metrics {
+	return metrics{
+		apply: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "p4ctl_apply_seconds",
+			Help:    "Time to check and commit an apply or delete (parse, validate, compile check, raft commit), by operation and result.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16), // 1 ms .. 32 s
+		}, []string{"op", "result"}),
+		write: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "p4ctl_device_write_seconds",
+			Help:    "Time to write one change to a device: a delta, or a full reconcile (read, diff and write).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18), // 0.5 ms .. 65 s
+		}, []string{"device", "kind"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "p4ctl_device_changes_total",
+			Help: "Table entries and multicast groups written to a device, by operation; reconcile differences and deltas alike.",
+		}, []string{"device", "op"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "p4ctl_device_sync_failures_total",
+			Help: "Failed attempts to bring a device to the desired state (retried).",
+		}, []string{"device"}),
+		entries:   prometheus.NewDesc("p4ctl_device_entries", "Entries the device holds, by table, as of its last sync.", []string{"device", "table"}, nil),
+		connected: prometheus.NewDesc("p4ctl_device_connected", "1 when this node's P4Runtime stream to the device is up.", []string{"device"}, nil),
+		primary:   prometheus.NewDesc("p4ctl_device_primary", "1 when this node is the device's primary controller.", []string{"device"}, nil),
+		inSync:    prometheus.NewDesc("p4ctl_device_in_sync", "1 when the device equals the desired state.", []string{"device"}, nil),
+	}
+}
+
+func (m metrics) observeWrite(device, kind string, start time.Time, p p4rt.Plan) {
+	m.write.WithLabelValues(device, kind).Observe(time.Since(start).Seconds())
+	ins, mod, del := p.Counts()
+	ins += len(p.Groups.Insert)
+	mod += len(p.Groups.Modify)
+	del += len(p.Groups.Delete)
+	for op, n := range map[string]int{"insert": ins, "modify": mod, "delete": del} {
+		if n > 0 {
+			m.changes.WithLabelValues(device, op).Add(float64(n))
+		}
+	}
+}
+
+func (m metrics) observeApply(op string, start time.Time, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.apply.WithLabelValues(op, result).Observe(time.Since(start).Seconds())
+}
+
+// Describe implements prometheus.Collector.
+func (c *Controller) Describe(ch chan<- *prometheus.Desc) {
+	m := c.metrics
+	m.apply.Describe(ch)
+	m.write.Describe(ch)
+	m.changes.Describe(ch)
+	m.failures.Describe(ch)
+	for _, d := range []*prometheus.Desc{m.entries, m.connected, m.primary, m.inSync} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Controller) Collect(ch chan<- prometheus.Metric) {
+	m := c.metrics
+	m.apply.Collect(ch)
+	m.write.Collect(ch)
+	m.changes.Collect(ch)
+	m.failures.Collect(ch)
+	flag := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	for _, d := range c.Devices() {
+		ch <- prometheus.MustNewConstMetric(m.connected, prometheus.GaugeValue, flag(d.Connected), d.Name)
+		ch <- prometheus.MustNewConstMetric(m.primary, prometheus.GaugeValue, flag(d.Primary), d.Name)
+		ch <- prometheus.MustNewConstMetric(m.inSync, prometheus.GaugeValue, flag(d.InSync), d.Name)
+		for _, t := range slices.Sorted(maps.Keys(d.Entries)) {
+			ch <- prometheus.MustNewConstMetric(m.entries, prometheus.GaugeValue, float64(d.Entries[t]), d.Name, t)
+		}
+	}
+}
