@@ -12,28 +12,70 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
 	"github.com/p4ctl/p4ctl/pkg/apiserver"
 	"github.com/p4ctl/p4ctl/pkg/policy"
+	"github.com/p4ctl/p4ctl/pkg/tlsconf"
 )
 
-// client dials the API of a running node.
-func client(server string) (p4ctlv1.ControllerClient, func(), error) {
-	conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// apiClient is how a client command reaches a node's API: its address
+// and, when the API serves TLS, the files to verify it and to present a
+// client certificate (mutual TLS).
+type apiClient struct {
+	server string
+	tls    tlsconf.Files
+}
+
+// flags adds --server and the --tls-* flags to fs.
+func (a *apiClient) flags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.server, "server", defaultAPIAddr, "API address of a controller node")
+	tlsClientFlags(fs, "tls-", "the API", &a.tls)
+}
+
+// tlsClientFlags adds the flags of a TLS client to fs, named prefix+ca etc.
+func tlsClientFlags(fs *pflag.FlagSet, prefix, what string, f *tlsconf.Files) {
+	fs.StringVar(&f.CA, prefix+"ca", "", "CA bundle (PEM) that verifies "+what+"; setting any --"+prefix+"* flag turns TLS on")
+	fs.StringVar(&f.Cert, prefix+"cert", "", "client certificate (PEM) for mutual TLS with "+what)
+	fs.StringVar(&f.Key, prefix+"key", "", "key (PEM) of --"+prefix+"cert")
+	fs.StringVar(&f.ServerName, prefix+"server-name", "", "name to verify in the certificate of "+what+" (default: the host dialled)")
+}
+
+// dialOptions returns the gRPC transport for f: TLS when any setting is
+// given, plaintext otherwise.
+func dialOptions(f tlsconf.Files) ([]grpc.DialOption, error) {
+	if !f.Enabled() {
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+	}
+	cfg, err := f.Client()
 	if err != nil {
-		return nil, nil, fmt.Errorf("--server %s: %w", server, err)
+		return nil, err
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}, nil
+}
+
+// dial connects to the API of a running node.
+func (a *apiClient) dial() (p4ctlv1.ControllerClient, func(), error) {
+	opts, err := dialOptions(a.tls)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--tls-*: %w", err)
+	}
+	conn, err := grpc.NewClient(a.server, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--server %s: %w", a.server, err)
 	}
 	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
 }
 
 // rpcErr turns a gRPC status into its message, naming the server.
-func rpcErr(server string, err error) error {
+func (a *apiClient) rpcErr(err error) error {
 	if st, ok := status.FromError(err); ok {
-		return fmt.Errorf("%s: %s (%s)", server, st.Message(), st.Code())
+		return fmt.Errorf("%s: %s (%s)", a.server, st.Message(), st.Code())
 	}
 	return err
 }
@@ -43,13 +85,16 @@ func withTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.
 }
 
 func newGetCmd() *cobra.Command {
-	var server, output string
+	var (
+		api    apiClient
+		output string
+	)
 	cmd := &cobra.Command{
 		Use:   "get devices|segments|ports|endpoints|policies [NAME...]",
 		Short: "Show objects or device status from a running controller",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, done, err := client(server)
+			c, done, err := api.dial()
 			if err != nil {
 				return err
 			}
@@ -64,7 +109,7 @@ func newGetCmd() *cobra.Command {
 			if kind == policy.KindDevice && output != "yaml" {
 				resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{})
 				if err != nil {
-					return rpcErr(server, err)
+					return api.rpcErr(err)
 				}
 				devs := resp.GetDevices()
 				if len(args) > 1 {
@@ -78,7 +123,7 @@ func newGetCmd() *cobra.Command {
 			}
 			resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]})
 			if err != nil {
-				return rpcErr(server, err)
+				return api.rpcErr(err)
 			}
 			switch output {
 			case "yaml":
@@ -98,7 +143,7 @@ func newGetCmd() *cobra.Command {
 			return fmt.Errorf("unknown output format %q (table, json or yaml)", output)
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
+	api.flags(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	return cmd
 }
@@ -182,7 +227,7 @@ func printObjectTable(w io.Writer, objs []policy.Object) {
 }
 
 func newDeleteCmd() *cobra.Command {
-	var server string
+	var api apiClient
 	cmd := &cobra.Command{
 		Use:   "delete KIND NAME...",
 		Short: "Delete objects from a running controller (all or none)",
@@ -192,7 +237,7 @@ func newDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, done, err := client(server)
+			c, done, err := api.dial()
 			if err != nil {
 				return err
 			}
@@ -205,25 +250,28 @@ func newDeleteCmd() *cobra.Command {
 			}
 			resp, err := c.Delete(ctx, req)
 			if err != nil {
-				return rpcErr(server, err)
+				return api.rpcErr(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d objects (log index %d)\n", resp.GetObjects(), resp.GetIndex())
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
+	api.flags(cmd.Flags())
 	return cmd
 }
 
 func newClusterCmd() *cobra.Command {
-	var server, output string
+	var (
+		api    apiClient
+		output string
+	)
 	cmd := &cobra.Command{Use: "cluster", Short: "Inspect and change the controller cluster"}
 	st := &cobra.Command{
 		Use:   "status",
 		Short: "Raft state, leader and members",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, done, err := client(server)
+			c, done, err := api.dial()
 			if err != nil {
 				return err
 			}
@@ -232,7 +280,7 @@ func newClusterCmd() *cobra.Command {
 			defer cancel()
 			resp, err := c.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{})
 			if err != nil {
-				return rpcErr(server, err)
+				return api.rpcErr(err)
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
@@ -256,7 +304,7 @@ func newClusterCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := withTimeout(cmd, 30*time.Second)
 			defer cancel()
-			return joinCluster(ctx, server, &p4ctlv1.JoinRequest{Id: args[0], RaftAddr: raftAddr, ApiAddr: apiAddr})
+			return joinCluster(ctx, api, &p4ctlv1.JoinRequest{Id: args[0], RaftAddr: raftAddr, ApiAddr: apiAddr})
 		},
 	}
 	join.Flags().StringVar(&raftAddr, "raft-addr", "", "the node's raft address")
@@ -266,7 +314,7 @@ func newClusterCmd() *cobra.Command {
 		Short: "Remove a member",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, done, err := client(server)
+			c, done, err := api.dial()
 			if err != nil {
 				return err
 			}
@@ -274,12 +322,12 @@ func newClusterCmd() *cobra.Command {
 			ctx, cancel := withTimeout(cmd, 30*time.Second)
 			defer cancel()
 			if _, err := c.Leave(ctx, &p4ctlv1.LeaveRequest{Id: args[0]}); err != nil {
-				return rpcErr(server, err)
+				return api.rpcErr(err)
 			}
 			return nil
 		},
 	}
-	cmd.PersistentFlags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
+	api.flags(cmd.PersistentFlags())
 	cmd.AddCommand(st, join, leave)
 	return cmd
 }

@@ -105,8 +105,12 @@ type dryRun struct {
 
 func newApplyCmd() *cobra.Command {
 	var files []string
-	var dry, summary bool
-	var output, server string
+	var dry, summary, wait bool
+	var (
+		output  string
+		api     apiClient
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE [--dry-run]",
 		Short: "Apply policy documents to a running controller, or show offline what they compile to",
@@ -114,11 +118,19 @@ func newApplyCmd() *cobra.Command {
 checks that it fits every device, commits it through raft and programs the
 devices; a file with one bad document applies nothing. With --dry-run it works
 offline instead: it compiles the documents and prints, per device and table,
-the entries a device that starts empty gets.`,
+the entries a device that starts empty gets.
+
+On a terminal apply then follows the devices until each is programmed with
+the change, with a progress bar (--wait=false returns at commit); elsewhere
+it returns at commit unless --wait is given. A device that has not caught up
+within --timeout is named in the error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !dry {
-				return applyRemote(cmd, server, files)
+				if !cmd.Flags().Changed("wait") {
+					wait = isTerminal(cmd.ErrOrStderr())
+				}
+				return applyRemote(cmd, &api, files, wait, timeout)
 			}
 			if output != "text" && output != "json" {
 				return fmt.Errorf("unknown output format %q (text or json)", output)
@@ -158,8 +170,10 @@ the entries a device that starts empty gets.`,
 	}
 	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "compile and print offline; write nothing")
-	cmd.Flags().StringVar(&server, "server", defaultAPIAddr, "API address of a controller node")
+	api.flags(cmd.Flags())
 	cmd.Flags().BoolVar(&summary, "summary", false, "counts only, without the entries")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every device is programmed with the change (default: on a terminal)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the commit, and then for the devices")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -187,7 +201,8 @@ func printDevicePlan(w io.Writer, c *policy.Compiler, dev string, d dryRunDevice
 
 func newTraceCmd() *cobra.Command {
 	var files []string
-	var dev, src, dst, proto, flags, srcMAC, dstMAC, output, server string
+	var dev, src, dst, proto, flags, srcMAC, dstMAC, output string
+	var api apiClient
 	var inPort uint32
 	var sport, dport uint16
 	cmd := &cobra.Command{
@@ -234,7 +249,7 @@ func newTraceCmd() *cobra.Command {
 			}
 			var res *policy.TraceResult
 			if len(files) == 0 {
-				if res, err = traceRemote(cmd, server, dev, p); err != nil {
+				if res, err = traceRemote(cmd, &api, dev, p); err != nil {
 					return err
 				}
 			} else {
@@ -272,7 +287,7 @@ func newTraceCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSliceVarP(&files, "file", "f", nil, "policy file to trace offline (repeatable; - reads standard input); without it, ask --server")
-	f.StringVar(&server, "server", defaultAPIAddr, "API address of a controller node (when no -f is given)")
+	api.flags(f)
 	f.StringVar(&dev, "device", "", "device name")
 	f.Uint32Var(&inPort, "in-port", 0, "ingress port")
 	f.StringVar(&src, "src", "", "source IP")
@@ -292,11 +307,11 @@ func newTraceCmd() *cobra.Command {
 
 var tcpFlagBits = map[string]uint8{"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "urg": 0x20, "ece": 0x40, "cwr": 0x80}
 
-func applyRemote(cmd *cobra.Command, server string, files []string) error {
+func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait bool, timeout time.Duration) error {
 	if len(files) == 0 {
 		return errors.New("no file given (-f FILE, or -f - for standard input)")
 	}
-	c, done, err := client(server)
+	c, done, err := api.dial()
 	if err != nil {
 		return err
 	}
@@ -312,23 +327,45 @@ func applyRemote(cmd *cobra.Command, server string, files []string) error {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := withTimeout(cmd, 5*time.Minute)
+		ctx, cancel := withTimeout(cmd, timeout)
 		start := time.Now()
+		stop := spinner(cmd.ErrOrStderr(), fmt.Sprintf("%s: validating and committing %s", f, sizeOf(len(b))))
 		resp, err := c.Apply(ctx, &p4ctlv1.ApplyRequest{File: f, Docs: b})
+		stop()
 		cancel()
 		if err != nil {
-			return rpcErr(server, err)
+			return api.rpcErr(err)
 		}
 		for _, w := range resp.GetWarnings() {
 			fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: %d objects applied (log index %d, %s)\n", f, resp.GetObjects(), resp.GetIndex(), time.Since(start).Round(time.Millisecond))
+		if wait {
+			ctx, cancel := withTimeout(cmd, timeout)
+			err := waitForDevices(ctx, c, resp.GetIndex(), cmd.ErrOrStderr())
+			cancel()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: every device programmed (%s)\n", f, time.Since(start).Round(time.Millisecond))
+		}
 	}
 	return nil
 }
 
-func traceRemote(cmd *cobra.Command, server, dev string, p policy.Packet) (*policy.TraceResult, error) {
-	c, done, err := client(server)
+// sizeOf renders n bytes for people.
+func sizeOf(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func traceRemote(cmd *cobra.Command, api *apiClient, dev string, p policy.Packet) (*policy.TraceResult, error) {
+	c, done, err := api.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +382,7 @@ func traceRemote(cmd *cobra.Command, server, dev string, p policy.Packet) (*poli
 	}
 	resp, err := c.Trace(ctx, req)
 	if err != nil {
-		return nil, rpcErr(server, err)
+		return nil, api.rpcErr(err)
 	}
 	res := &policy.TraceResult{Verdict: resp.GetVerdict(), Reason: resp.GetReason(), Policy: resp.GetPolicy(), Ports: resp.GetPorts()}
 	for _, h := range resp.GetEntries() {

@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
 	"github.com/p4ctl/p4ctl/pkg/apiserver"
@@ -22,15 +28,18 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/controller"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
+	"github.com/p4ctl/p4ctl/pkg/tlsconf"
 )
 
 const defaultAPIAddr = "127.0.0.1:9600"
 
 func newServeCmd() *cobra.Command {
 	var (
-		config, nodeID, dataDir, apiAddr, raftAddr, join, logLevel string
-		bootstrap                                                  bool
-		applyFiles, sims                                           []string
+		config, nodeID, dataDir, apiAddr, raftAddr, logLevel, metricsAddr string
+		bootstrap                                                         bool
+		applyFiles, sims                                                  []string
+		join                                                              apiClient
+		apiTLS, deviceTLS                                                 tlsconf.Files
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -54,8 +63,12 @@ an in-process simulated device there (for trying p4ctl without switches), and
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// The node's own certificate serves the API and, as a client
+			// certificate, authenticates it to the other members.
+			join.tls.Cert, join.tls.Key = apiTLS.Cert, apiTLS.Key
 			return serve(ctx, log, serveConfig{nodeID: nodeID, dataDir: dataDir, apiAddr: apiAddr, raftAddr: raftAddr,
-				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims}, cmd)
+				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
+				apiTLS: apiTLS, deviceTLS: deviceTLS}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -66,7 +79,13 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringVar(&apiAddr, "api-addr", defaultAPIAddr, "northbound gRPC API address")
 	f.StringVar(&raftAddr, "raft-addr", "127.0.0.1:9601", "raft address")
 	f.BoolVar(&bootstrap, "bootstrap", false, "start a new cluster with this node (ignored when --data-dir has state)")
-	f.StringVar(&join, "join", "", "API address of a cluster member to join through")
+	f.StringVar(&join.server, "join", "", "API address of a cluster member to join through")
+	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9602", "address of the Prometheus /metrics endpoint (empty: none)")
+	f.StringVar(&apiTLS.Cert, "tls-cert", "", "certificate (PEM) the API serves; turns TLS on for the API")
+	f.StringVar(&apiTLS.Key, "tls-key", "", "key (PEM) of --tls-cert")
+	f.StringVar(&apiTLS.CA, "tls-client-ca", "", "CA bundle (PEM): API clients must present a certificate it verifies (mutual TLS)")
+	f.StringVar(&join.tls.CA, "tls-ca", "", "CA bundle (PEM) that verifies other members' API certificates (join, forwarding to the leader)")
+	tlsClientFlags(f, "device-tls-", "the devices' P4Runtime servers", &deviceTLS)
 	f.StringSliceVar(&applyFiles, "apply", nil, "policy file to apply once this node leads (repeatable)")
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -106,15 +125,49 @@ func loadConfig(fs *pflag.FlagSet, file string) error {
 }
 
 type serveConfig struct {
-	nodeID, dataDir, apiAddr, raftAddr, join string
-	bootstrap                                bool
-	apply, sims                              []string
+	nodeID, dataDir, apiAddr, raftAddr, metricsAddr string
+	bootstrap                                       bool
+	apply, sims                                     []string
+	// join is the member to join through; its TLS settings are also how
+	// this node reaches the leader to forward writes.
+	join              apiClient
+	apiTLS, deviceTLS tlsconf.Files
+}
+
+// peerDial are the gRPC options for reaching another member's API.
+func (sc serveConfig) peerDial() ([]grpc.DialOption, error) {
+	peer := sc.join.tls
+	if sc.apiTLS.Cert != "" && !peer.Enabled() {
+		return nil, errors.New("--tls-cert: members reach each other's API over TLS too; give --tls-ca (the CA of their certificates)")
+	}
+	return dialOptions(peer)
 }
 
 func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Command) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 4)
+	// Check every TLS setting before anything starts.
+	var apiOpts []grpc.ServerOption
+	if sc.apiTLS.Enabled() {
+		cfg, err := sc.apiTLS.Server()
+		if err != nil {
+			return fmt.Errorf("API TLS (--tls-*): %w", err)
+		}
+		apiOpts = append(apiOpts, grpc.Creds(credentials.NewTLS(cfg)))
+	} else if !isLoopback(sc.apiAddr) {
+		log.Warn("the API serves plaintext on a non-loopback address; give --tls-cert/--tls-key (and --tls-client-ca for mutual TLS)", "api", sc.apiAddr)
+	}
+	peerDial, err := sc.peerDial()
+	if err != nil {
+		return err
+	}
+	var deviceTLS *tls.Config
+	if sc.deviceTLS.Enabled() {
+		if deviceTLS, err = sc.deviceTLS.Client(); err != nil {
+			return fmt.Errorf("device TLS (--device-tls-*): %w", err)
+		}
+	}
 	for _, addr := range sc.sims {
 		lis, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -129,7 +182,16 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		return err
 	}
 	defer node.Close()
-	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, Logger: log})
+	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, Logger: log, DeviceTLS: deviceTLS})
+	if sc.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(node, ctl, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		addr, err := serveMetrics(ctx, sc.metricsAddr, reg, errc)
+		if err != nil {
+			return err
+		}
+		log.Info("metrics serving", "addr", "http://"+addr+"/metrics")
+	}
 	ctlDone := make(chan struct{})
 	go func() {
 		defer close(ctlDone)
@@ -141,8 +203,8 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", sc.apiAddr, err)
 	}
-	api := apiserver.New(node, ctl)
-	go func() { errc <- api.Serve(ctx, lis) }()
+	api := apiserver.New(node, ctl, peerDial...)
+	go func() { errc <- api.Serve(ctx, lis, apiOpts...) }()
 	log.Info("p4ctl node serving", "node", sc.nodeID, "api", lis.Addr(), "raft", node.RaftAddr(), "data_dir", sc.dataDir)
 
 	// Publish this node's API address whenever it leads.
@@ -157,7 +219,7 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 			}
 		}
 	}
-	if sc.join != "" {
+	if sc.join.server != "" {
 		if err := joinCluster(ctx, sc.join, &p4ctlv1.JoinRequest{Id: sc.nodeID, RaftAddr: node.RaftAddr(), ApiAddr: lis.Addr().String()}); err != nil {
 			return err
 		}
@@ -226,16 +288,55 @@ func printStatus(ctx context.Context, cmd *cobra.Command, node *cluster.Node, ct
 	printDeviceTable(w, apiserver.DeviceStatuses(ctl.Devices()))
 }
 
-func joinCluster(ctx context.Context, addr string, req *p4ctlv1.JoinRequest) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// joinCluster asks the member at a.server to add the node req describes.
+func joinCluster(ctx context.Context, a apiClient, req *p4ctlv1.JoinRequest) error {
+	c, done, err := a.dial()
 	if err != nil {
-		return fmt.Errorf("--join %s: %w", addr, err)
+		return fmt.Errorf("join through %s: %w", a.server, err)
 	}
-	defer conn.Close()
-	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer done()
+	c2, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := p4ctlv1.NewControllerClient(conn).Join(c, req); err != nil {
-		return fmt.Errorf("--join %s: %w", addr, err)
+	if _, err := c.Join(c2, req); err != nil {
+		return fmt.Errorf("join through %s: %w", a.server, a.rpcErr(err))
 	}
 	return nil
+}
+
+// serveMetrics serves reg's metrics over HTTP at addr/metrics until ctx
+// ends, and returns the address it listens on.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, errc chan<- error) (string, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(c)
+	}()
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics: %w", err)
+		}
+	}()
+	return lis.Addr().String(), nil
+}
+
+// isLoopback reports whether addr's host is a loopback address or
+// localhost.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
