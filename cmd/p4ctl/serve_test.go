@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p4ctl/p4ctl/pkg/tlsconf/tlstest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
+// command.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// run runs one p4ctl command line in-process and returns its output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out syncBuffer
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+// TestServe runs `p4ctl serve` from a --config file with mutual TLS on
+// the API, applies the example through the CLI with --wait, reads the
+// devices back, and scrapes /metrics; then stops it as SIGTERM would.
+func TestServe(t *testing.T) {
+	pki := tlstest.New(t)
+	dir := t.TempDir()
+	api, raftAddr, metrics, sim := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	cfg := filepath.Join(dir, "p4ctl.yaml")
+	// The file's api-addr cannot be listened on: the command line's wins.
+	writeFile(t, cfg, fmt.Sprintf(`node-id: n1
+data-dir: %s
+api-addr: 192.0.2.1:1
+raft-addr: %s
+bootstrap: true
+sim: [%s]
+metrics-addr: %s
+tls-cert: %s
+tls-key: %s
+tls-client-ca: %s
+tls-ca: %s
+log-level: warn
+`, filepath.Join(dir, "data"), raftAddr, sim, metrics, pki.ServerCert, pki.ServerKey, pki.CA, pki.CA))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		root := newRootCmd()
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{"serve", "--config", cfg, "--api-addr", api})
+		done <- root.ExecuteContext(ctx)
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v\n%s", err, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("serve did not stop within 30s of its context ending")
+		}
+	}
+	t.Cleanup(stop)
+
+	example, err := os.ReadFile("../../examples/segmentation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(dir, "policy.yaml")
+	writeFile(t, policyFile, strings.Replace(string(example), "address: 127.0.0.1:9559", "address: "+sim, 1))
+	mtls := []string{"--server", api, "--tls-ca", pki.CA, "--tls-cert", pki.ClientCert, "--tls-key", pki.ClientKey}
+
+	// The node needs a moment to listen and lead: retry the first apply.
+	var applyOut string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		applyOut, err = run(t, append([]string{"apply", "-f", policyFile, "--wait", "--timeout", "30s"}, mtls...)...)
+		if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "Unavailable") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // the server is starting; nothing to wait on but time
+	}
+	if err != nil {
+		t.Fatalf("apply: %v\n%s\nserve: %s", err, applyOut, out.String())
+	}
+	if !strings.Contains(applyOut, "every device programmed") {
+		t.Errorf("apply --wait output:\n%s", applyOut)
+	}
+
+	js, err := run(t, append([]string{"get", "devices", "-o", "json"}, mtls...)...)
+	if err != nil {
+		t.Fatalf("get devices: %v", err)
+	}
+	var devs []deviceJSON
+	if err := json.Unmarshal([]byte(js), &devs); err != nil {
+		t.Fatalf("get devices -o json: %v\n%s", err, js)
+	}
+	if len(devs) != 1 || devs[0].Name != "leaf1" || !devs[0].Connected || !devs[0].Primary || !devs[0].InSync ||
+		devs[0].PipelineCookie == 0 || devs[0].Entries["ingress.policy"] == 0 || devs[0].LastError != "" {
+		t.Errorf("devices: %s", js)
+	}
+
+	// Without a client certificate, or without TLS, the API refuses.
+	for name, args := range map[string][]string{
+		"no client certificate": {"--server", api, "--tls-ca", pki.CA},
+		"plaintext":             {"--server", api},
+		"untrusted server":      {"--server", api, "--tls-ca", pki.OtherCA, "--tls-cert", pki.ClientCert, "--tls-key", pki.ClientKey},
+	} {
+		if o, err := run(t, append([]string{"get", "devices"}, args...)...); err == nil {
+			t.Errorf("%s: get devices succeeded:\n%s", name, o)
+		}
+	}
+
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"p4ctl_raft_leader 1",
+		`p4ctl_raft_state{state="Leader"} 1`,
+		`p4ctl_raft_members{suffrage="Voter"} 1`,
+		`p4ctl_raft_commit_seconds_count{result="ok"}`,
+		`p4ctl_apply_seconds_count{op="apply",result="ok"} 1`,
+		`p4ctl_device_in_sync{device="leaf1"} 1`,
+		`p4ctl_device_primary{device="leaf1"} 1`,
+		`p4ctl_device_entries{device="leaf1",table="ingress.policy"}`,
+		`p4ctl_device_write_seconds_count{device="leaf1",kind="reconcile"}`,
+		`p4ctl_device_changes_total{device="leaf1",op="insert"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", body)
+	}
+	stop()
+}
+
+func writeFile(t *testing.T, name, s string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, file, want string
+	}{
+		{"unknown setting", "node-id: a\nraft-adr: 127.0.0.1:1\n", `unknown setting "raft-adr"`},
+		{"bad value", "bootstrap: perhaps\n", "bootstrap"},
+		{"not a mapping", "- a\n- b\n", "p4ctl.yaml"},
+		{"config inside config", "config: other.yaml\n", `unknown setting "config"`},
+		{"half a certificate", fmt.Sprintf("data-dir: %s\ntls-cert: x.pem\n", filepath.Join(dir, "d")), "go together"},
+		{"certificate file missing", fmt.Sprintf("data-dir: %s\ntls-cert: x.pem\ntls-key: y.pem\n", filepath.Join(dir, "d")), "x.pem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := filepath.Join(dir, "p4ctl.yaml")
+			writeFile(t, f, tt.file)
+			_, err := run(t, "serve", "--config", f, "--api-addr", freeAddr(t), "--raft-addr", freeAddr(t), "--metrics-addr", "")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := run(t, "serve", "--config", filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("missing config file: err = %v", err)
+	}
+}
