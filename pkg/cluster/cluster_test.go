@@ -17,7 +17,7 @@ func fast(id, dir string, bootstrap bool) Config {
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond}
 }
 
-func start(t *testing.T, cfg Config) *Node {
+func start(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	n, err := Start(cfg)
 	if err != nil {
@@ -27,13 +27,13 @@ func start(t *testing.T, cfg Config) *Node {
 	return n
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func waitLeader(t *testing.T, nodes ...*Node) *Node {
+func waitLeader(t testing.TB, nodes ...*Node) *Node {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -48,7 +48,7 @@ func waitLeader(t *testing.T, nodes ...*Node) *Node {
 	return nil
 }
 
-func example(t *testing.T) []byte {
+func example(t testing.TB) []byte {
 	b, err := os.ReadFile("../../examples/segmentation.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -21,13 +21,13 @@ import (
 // simDevice is a p4rtsim device served over loopback TCP, restartable on
 // the same address.
 type simDevice struct {
-	t      *testing.T
+	t      testing.TB
 	addr   string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func startSim(t *testing.T, addr string) *simDevice {
+func startSim(t testing.TB, addr string) *simDevice {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -114,7 +114,7 @@ func diff(got, want map[string]string) (missing, stale int) {
 }
 
 // eventually waits for cond, failing with msg() after d.
-func eventually(t *testing.T, d time.Duration, cond func() bool, msg func() string) {
+func eventually(t testing.TB, d time.Duration, cond func() bool, msg func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -128,7 +128,7 @@ func eventually(t *testing.T, d time.Duration, cond func() bool, msg func() stri
 // node starts a raft node with raft's default timeouts (1 s heartbeat and
 // election): shorter ones lose leadership while three nodes on two
 // cores, under the race detector, each apply a large document.
-func node(t *testing.T, id, dir string, bootstrap bool) *cluster.Node {
+func node(t testing.TB, id, dir string, bootstrap bool) *cluster.Node {
 	t.Helper()
 	n, err := cluster.Start(cluster.Config{ID: id, RaftAddr: "127.0.0.1:0", DataDir: dir, Bootstrap: bootstrap})
 	if err != nil {
@@ -138,12 +138,12 @@ func node(t *testing.T, id, dir string, bootstrap bool) *cluster.Node {
 	return n
 }
 
-func runController(t *testing.T, n *cluster.Node) (*Controller, context.CancelFunc) {
+func runController(t testing.TB, n *cluster.Node) (*Controller, context.CancelFunc) {
 	t.Helper()
 	return runControllerWith(t, n, pipeline.Embedded)
 }
 
-func runControllerWith(t *testing.T, n *cluster.Node, targets policy.Targets) (*Controller, context.CancelFunc) {
+func runControllerWith(t testing.TB, n *cluster.Node, targets policy.Targets) (*Controller, context.CancelFunc) {
 	t.Helper()
 	c := New(Config{Node: n, Targets: targets, RetryInterval: 200 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -162,7 +162,7 @@ func runControllerWith(t *testing.T, n *cluster.Node, targets policy.Targets) (*
 
 // exampleFor is the README example pointed at the given device address,
 // plus a second device with one port so that two devices are in play.
-func exampleFor(t *testing.T, addr1, addr2 string) []byte {
+func exampleFor(t testing.TB, addr1, addr2 string) []byte {
 	b, err := os.ReadFile("../../examples/segmentation.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func exampleFor(t *testing.T, addr1, addr2 string) []byte {
 	return []byte(s)
 }
 
-func waitLeader(t *testing.T, nodes ...*cluster.Node) *cluster.Node {
+func waitLeader(t testing.TB, nodes ...*cluster.Node) *cluster.Node {
 	t.Helper()
 	var l *cluster.Node
 	eventually(t, 10*time.Second, func() bool {
