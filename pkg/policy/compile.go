@@ -289,7 +289,7 @@ func (c *Compiler) apply(a, b *Model) {
 		}
 	}
 	for _, name := range d.endpoints {
-		if e, ok := a.Endpoints[name]; ok {
+		if e, ok := a.Endpoints[name]; ok && e.Placed() {
 			c.removeEndpoint(e)
 		}
 	}
@@ -304,7 +304,7 @@ func (c *Compiler) apply(a, b *Model) {
 		}
 	}
 	for _, name := range d.endpoints {
-		if e, ok := b.Endpoints[name]; ok {
+		if e, ok := b.Endpoints[name]; ok && e.Placed() {
 			c.addEndpoint(e)
 		}
 	}

@@ -78,7 +78,11 @@ func writeObject(b *strings.Builder, o Object) {
 			}
 			w("ips: [%s]\n", strings.Join(ips, ", "))
 		}
-		w("device: %s\nport: %d\n", q(x.Device), x.Port)
+		if x.Host != "" {
+			w("host: %s\n", q(x.Host))
+		} else {
+			w("device: %s\nport: %d\n", q(x.Device), x.Port)
+		}
 		if len(x.Labels) > 0 {
 			w("labels:\n")
 			for _, k := range slices.Sorted(maps.Keys(x.Labels)) {

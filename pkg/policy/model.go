@@ -111,9 +111,18 @@ type Endpoint struct {
 	IPs     []netip.Addr
 	Device  string
 	Port    uint32
-	Labels  map[string]string
-	Src     Source
+	// Host, instead of Device and Port, names the machine the endpoint
+	// runs on (its LLDP system name): the controller places it wherever
+	// that host is seen (Model.Bind), and moves it when the host moves.
+	// Until then it is compiled nowhere.
+	Host   string
+	Labels map[string]string
+	Src    Source
 }
+
+// Placed reports whether e is on a device port (given, or bound from its
+// host).
+func (e *Endpoint) Placed() bool { return e.Device != "" }
 
 // Action is what a rule does with the traffic it matches.
 type Action uint8

@@ -500,14 +500,30 @@ func (d *decoder) port(n *yaml.Node) Object {
 }
 
 func (d *decoder) endpoint(n *yaml.Node) Object {
-	f := d.fields(n, "", "kind", "name", "segment", "mac", "ips", "device", "port", "labels")
+	f := d.fields(n, "", "kind", "name", "segment", "mac", "ips", "device", "port", "host", "labels")
 	if f == nil {
 		return nil
 	}
 	e := &Endpoint{Src: d.src(n), Labels: map[string]string{}}
 	e.Name = d.named(n, f)
 	d.doc = KindEndpoint + " " + e.Name
-	d.required(n, f, "segment", "mac", "device", "port")
+	d.required(n, f, "segment", "mac")
+	_, hasDev := f["device"]
+	_, hasPort := f["port"]
+	switch v, hasHost := f["host"]; {
+	case hasHost && (hasDev || hasPort):
+		d.fail(v, "host", "give either host (placed where the host is seen) or device and port, not both")
+	case hasHost:
+		if s, ok := d.str(v, "host"); ok {
+			if s == "" || len(s) > 255 || strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+				d.fail(v, "host", "want the host's LLDP system name (1-255 printable characters), got %q", s)
+			} else {
+				e.Host = s
+			}
+		}
+	default:
+		d.required(n, f, "device", "port")
+	}
 	if v, ok := f["segment"]; ok {
 		e.Segment, _ = d.name(v, "segment")
 	}

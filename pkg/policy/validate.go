@@ -180,16 +180,9 @@ func (m *Model) check(fail func(o Object, field, format string, args ...any)) (w
 		if _, ok := m.Segments[e.Segment]; !ok {
 			fail(e, "segment", "unknown segment %q", e.Segment)
 		}
-		if _, ok := m.Devices[e.Device]; !ok {
-			fail(e, "device", "unknown device %q", e.Device)
-		} else if p, ok := m.Ports[PortKey{e.Device, e.Port}]; !ok {
-			fail(e, "port", "device %s has no Port %d", e.Device, e.Port)
-		} else {
-			if p.Segment != e.Segment {
-				fail(e, "segment", "%s is on port %s/%d, which is in segment %s", e.Segment, e.Device, e.Port, p.Segment)
-			}
-			if p.Role == RoleUplink {
-				fail(e, "port", "port %s/%d is an uplink; endpoints attach to access ports", e.Device, e.Port)
+		if e.Placed() {
+			if field, msg := m.placement(e, e.Device, e.Port); msg != "" {
+				fail(e, field, "%s", msg)
 			}
 		}
 		k := segMAC{e.Segment, string(e.MAC)}
@@ -271,4 +264,84 @@ func comparePortKeys(a, b PortKey) int {
 		return 1
 	}
 	return int(a.Port) - int(b.Port)
+}
+
+// placement says why endpoint e cannot be on port dev/port of m, as the
+// field at fault and a message; "" when it can.
+func (m *Model) placement(e *Endpoint, dev string, port uint32) (field, msg string) {
+	if _, ok := m.Devices[dev]; !ok {
+		return "device", fmt.Sprintf("unknown device %q", dev)
+	}
+	p, ok := m.Ports[PortKey{dev, port}]
+	switch {
+	case !ok:
+		return "port", fmt.Sprintf("device %s has no Port %d", dev, port)
+	case p.Segment != e.Segment:
+		return "segment", fmt.Sprintf("%s is on port %s/%d, which is in segment %s", e.Segment, dev, port, p.Segment)
+	case p.Role == RoleUplink:
+		return "port", fmt.Sprintf("port %s/%d is an uplink; endpoints attach to access ports", dev, port)
+	}
+	return "", ""
+}
+
+// Locate finds where a host is seen: a device and its P4 port.
+type Locate func(host string) (device string, port uint32, ok bool)
+
+// Binder places endpoints that name a host where the host is seen. It
+// keeps the placed copies it made, so that binding successive models
+// shares the endpoints that did not move and the compiler sees only the
+// ones that did. A Binder is not safe for concurrent use.
+type Binder struct {
+	copies map[*Endpoint]*Endpoint // model's endpoint -> its placed copy
+}
+
+// Bind returns m with every endpoint that names a host placed where
+// locate sees that host, and the endpoints it could not place, each with
+// the reason. An endpoint whose host is not seen, or is seen on a port it
+// cannot use (another segment's, an uplink, one the model does not
+// declare), stays unplaced and is compiled nowhere. m is not changed; when
+// no endpoint names a host, the result is m itself.
+func (b *Binder) Bind(m *Model, locate Locate) (*Model, []string) {
+	if b.copies == nil {
+		b.copies = map[*Endpoint]*Endpoint{}
+	}
+	var n *Model
+	var unplaced []string
+	keep := map[*Endpoint]bool{}
+	for _, name := range slices.Sorted(maps.Keys(m.Endpoints)) {
+		e := m.Endpoints[name]
+		if e.Host == "" {
+			continue
+		}
+		dev, port, ok := locate(e.Host)
+		if ok {
+			if _, msg := m.placement(e, dev, port); msg != "" {
+				unplaced = append(unplaced, fmt.Sprintf("endpoint %s: host %s is seen on %s/%d: %s", name, e.Host, dev, port, msg))
+				ok = false
+			}
+		} else {
+			unplaced = append(unplaced, fmt.Sprintf("endpoint %s: host %s is not seen on any device port", name, e.Host))
+		}
+		if !ok {
+			continue // as in m: unplaced
+		}
+		c := b.copies[e]
+		if c == nil || c.Device != dev || c.Port != port {
+			placed := *e
+			placed.Device, placed.Port = dev, port
+			c = &placed
+			b.copies[e] = c
+		}
+		keep[e] = true
+		if n == nil {
+			n = &Model{Devices: m.Devices, Segments: m.Segments, Ports: m.Ports, Endpoints: maps.Clone(m.Endpoints),
+				Policies: m.Policies}
+		}
+		n.Endpoints[name] = c
+	}
+	maps.DeleteFunc(b.copies, func(e, _ *Endpoint) bool { return !keep[e] })
+	if n == nil {
+		return m, unplaced
+	}
+	return n, unplaced
 }

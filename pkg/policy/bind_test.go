@@ -1,0 +1,229 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+const bindModel = `kind: Device
+name: leaf1
+address: 127.0.0.1:9559
+---
+kind: Segment
+name: prod
+id: 10
+---
+kind: Segment
+name: lab
+id: 20
+---
+kind: Port
+device: leaf1
+port: 1
+segment: prod
+role: promiscuous
+---
+kind: Port
+device: leaf1
+port: 2
+segment: prod
+role: isolated
+---
+kind: Port
+device: leaf1
+port: 3
+segment: lab
+role: isolated
+---
+kind: Port
+device: leaf1
+port: 9
+segment: prod
+role: uplink
+---
+kind: Endpoint
+name: db
+segment: prod
+mac: 02:00:00:00:00:01
+ips: [10.0.0.1]
+device: leaf1
+port: 1
+labels: {tier: db}
+---
+kind: Endpoint
+name: web
+segment: prod
+mac: 02:00:00:00:00:02
+ips: [10.0.0.2, "2001:db8::2"]
+host: web-01.example
+labels: {tier: web}
+---
+kind: Policy
+name: web-to-db
+segment: prod
+from: {tier: web}
+to: {tier: db}
+rules:
+- proto: tcp
+  ports: [5432]
+`
+
+func TestParseHost(t *testing.T) {
+	base := "kind: Endpoint\nname: e\nsegment: prod\nmac: 02:00:00:00:00:01\n"
+	tests := []struct{ name, doc, want string }{
+		{"host", base + "host: web-01\n", ""},
+		{"host and device", base + "host: web-01\ndevice: leaf1\nport: 1\n", "not both"},
+		{"host and port", base + "host: web-01\nport: 1\n", "not both"},
+		{"neither", base, "device: required"},
+		{"empty host", base + "host: \"\"\n", "LLDP system name"},
+		{"control character", base + "host: \"a\\tb\"\n", "LLDP system name"},
+		{"too long", base + "host: " + strings.Repeat("h", 256) + "\n", "1-255"},
+		{"not a string", base + "host: [a]\n", "host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := parseString(t, tt.doc)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e := objs[0].(*Endpoint); e.Host != "web-01" || e.Placed() {
+					t.Errorf("endpoint %+v", e)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A host endpoint round-trips through Marshal.
+func TestMarshalHost(t *testing.T) {
+	m := mustModel(t, bindModel)
+	out := string(Marshal(m.Objects()))
+	if !strings.Contains(out, `host: "web-01.example"`) {
+		t.Fatalf("marshalled:\n%s", out)
+	}
+	again := mustModel(t, out)
+	if again.Endpoints["web"].Host != "web-01.example" || again.Endpoints["web"].Placed() {
+		t.Errorf("round trip: %+v", again.Endpoints["web"])
+	}
+}
+
+type location struct {
+	dev  string
+	port uint32
+}
+
+func TestBind(t *testing.T) {
+	m := mustModel(t, bindModel)
+	seen := map[string]location{}
+	locate := func(h string) (string, uint32, bool) { l, ok := seen[h]; return l.dev, l.port, ok }
+	var b Binder
+	c := NewCompiler(testTargets)
+
+	// Not seen: the endpoint is compiled nowhere.
+	bound, unplaced := b.Bind(m, locate)
+	if bound != m || len(unplaced) != 1 || !strings.Contains(unplaced[0], "not seen") {
+		t.Fatalf("unseen host: same model %v, unplaced %q", bound == m, unplaced)
+	}
+	if _, err := c.Update(bound); err != nil {
+		t.Fatal(err)
+	}
+	before := c.Counts("leaf1")
+
+	// Seen on port 2: placed there; the compiler adds its rows and those
+	// of the policy it is now a side of.
+	seen["web-01.example"] = location{"leaf1", 2}
+	bound, unplaced = b.Bind(m, locate)
+	if len(unplaced) != 0 || bound.Endpoints["web"].Device != "leaf1" || bound.Endpoints["web"].Port != 2 {
+		t.Fatalf("bound %+v, unplaced %q", bound.Endpoints["web"], unplaced)
+	}
+	if m.Endpoints["web"].Placed() {
+		t.Fatal("Bind changed the model it was given")
+	}
+	d, err := c.Update(bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dd := d.Devices["leaf1"]; dd == nil || len(dd.Insert) == 0 || len(dd.Delete) != 0 {
+		t.Fatalf("placing: delta %+v", dd)
+	}
+	if got := c.Counts("leaf1"); got["ingress.src_identity_v4"] != before["ingress.src_identity_v4"]+1 || got["ingress.src_identity_v6"] != before["ingress.src_identity_v6"]+1 {
+		t.Errorf("source entries %v after placing, %v before", got, before)
+	}
+	p, err := testTargets("bmv2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src4, _ := p.Info.Table("ingress.src_identity_v4")
+	// entriesAt counts the IPv4 source entries on a port.
+	entriesAt := func(port uint32) int {
+		es, _, err := c.DeviceEntries("leaf1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range es {
+			if e.GetTableId() == src4.ID {
+				if v := e.GetMatch()[0].GetExact().GetValue(); len(v) > 0 && uint32(v[len(v)-1]) == port {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if entriesAt(2) != 1 {
+		t.Errorf("%d IPv4 source entries on port 2, want 1", entriesAt(2))
+	}
+
+	// The same locations again: nothing changes, not even a pointer.
+	again, _ := b.Bind(m, locate)
+	if again.Endpoints["web"] != bound.Endpoints["web"] {
+		t.Error("rebinding to the same port made a new endpoint")
+	}
+	if d, err := c.Update(again); err != nil || d.Len() != 0 {
+		t.Errorf("rebinding: delta of %d, err %v", d.Len(), err)
+	}
+
+	// The host moves to port 1: its entries move, nothing else changes.
+	seen["web-01.example"] = location{"leaf1", 1}
+	moved, _ := b.Bind(m, locate)
+	d, err = c.Update(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd := d.Devices["leaf1"]
+	if dd == nil || len(dd.Delete)+len(dd.Modify) == 0 {
+		t.Fatalf("moving: delta %+v", dd)
+	}
+	if entriesAt(2) != 0 || entriesAt(1) != 2 { // db and web on port 1
+		t.Errorf("after the move: %d entries on port 2, %d on port 1", entriesAt(2), entriesAt(1))
+	}
+
+	// Seen where it cannot go: unplaced, with the reason, and its entries
+	// are removed.
+	for _, tt := range []struct {
+		at   location
+		want string
+	}{
+		{location{"leaf1", 3}, "which is in segment lab"},
+		{location{"leaf1", 9}, "uplink"},
+		{location{"leaf1", 7}, "has no Port 7"},
+		{location{"leaf9", 1}, `unknown device "leaf9"`},
+	} {
+		seen["web-01.example"] = tt.at
+		bound, unplaced := b.Bind(m, locate)
+		if len(unplaced) != 1 || !strings.Contains(unplaced[0], tt.want) || bound.Endpoints["web"].Placed() {
+			t.Errorf("at %v: unplaced %q, endpoint %+v", tt.at, unplaced, bound.Endpoints["web"])
+		}
+		if _, err := c.Update(bound); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Counts("leaf1"); got["ingress.src_identity_v6"] != before["ingress.src_identity_v6"] {
+			t.Errorf("at %v: source entries %v, want those before placing %v", tt.at, got, before)
+		}
+	}
+}
