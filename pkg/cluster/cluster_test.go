@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"reflect"
 
 	"os"
 	"strings"
@@ -105,8 +106,33 @@ func TestRestartAndSnapshot(t *testing.T) {
 	if _, err := n.Apply(ctxT(t, 10*time.Second), "segmentation.yaml", example(t)); err != nil {
 		t.Fatal(err)
 	}
+	// A history whose identity ids a fresh build of the final documents
+	// would not reproduce: an identity comes and goes before another.
+	for _, doc := range []string{
+		"kind: Endpoint\nname: tmp\nsegment: prod\nmac: 02:00:00:00:09:01\ndevice: leaf1\nport: 1\nlabels: {app: tmp}\n",
+		"",
+		"kind: Endpoint\nname: late\nsegment: prod\nmac: 02:00:00:00:09:02\ndevice: leaf1\nport: 1\nlabels: {app: late}\n",
+	} {
+		var err error
+		if doc == "" {
+			_, err = n.Delete(ctxT(t, 10*time.Second), []policy.Deletion{{Kind: policy.KindEndpoint, Name: "tmp"}})
+		} else {
+			_, err = n.Apply(ctxT(t, 10*time.Second), "ids.yaml", []byte(doc))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	want, _ := n.Model()
 	wantText := string(policy.Marshal(want.Objects()))
+	wantIDs := want.Identities()
+	fresh, _, err := policy.Build(want.Objects())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(fresh.Identities(), wantIDs) {
+		t.Fatal("test history does not make identity ids that differ from a fresh build")
+	}
 	n.Close()
 
 	for _, snap := range []bool{false, true} {
@@ -121,6 +147,9 @@ func TestRestartAndSnapshot(t *testing.T) {
 		got, _ := n.Model()
 		if text := string(policy.Marshal(got.Objects())); text != wantText {
 			t.Errorf("snapshot=%v: restarted with another model:\n%s", snap, text)
+		}
+		if ids := got.Identities(); !reflect.DeepEqual(ids, wantIDs) {
+			t.Errorf("snapshot=%v: restarted with identity ids %+v, want %+v", snap, ids, wantIDs)
 		}
 		if !snap {
 			if err := n.Snapshot(); err != nil {

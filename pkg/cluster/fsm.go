@@ -137,6 +137,9 @@ type snapshotData struct {
 	Index uint64            `json:"index"`
 	APIs  map[string]string `json:"apis"`
 	Docs  string            `json:"docs"`
+	// Identities are the model's identity ids, which the documents alone
+	// do not determine (they depend on the order of past changes).
+	Identities *policy.IdentityState `json:"identities,omitempty"`
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -152,6 +155,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	m, _, err := policy.Build(objs)
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if data.Identities != nil {
+		if m, err = m.WithIdentities(*data.Identities); err != nil {
+			return fmt.Errorf("restore snapshot: %w", err)
+		}
 	}
 	f.mu.Lock()
 	f.model = m
@@ -174,7 +182,8 @@ type snapshot struct {
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := json.Marshal(snapshotData{Index: s.index, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects()))})
+	ids := s.model.Identities()
+	b, err := json.Marshal(snapshotData{Index: s.index, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects())), Identities: &ids})
 	if err != nil {
 		sink.Cancel()
 		return err

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -224,6 +226,105 @@ func TestBind(t *testing.T) {
 		}
 		if got := c.Counts("leaf1"); got["ingress.src_identity_v6"] != before["ingress.src_identity_v6"] {
 			t.Errorf("at %v: source entries %v, want those before placing %v", tt.at, got, before)
+		}
+	}
+}
+
+// Identity ids are part of the model: a compiler that saw every model of
+// a history and one that compiles only the last produce the same entries,
+// as do models restored from a snapshot of the ids. (Followers compile
+// only the newest model they see; a new leader must find the devices
+// already equal to its own compilation.)
+func TestIdentityIDsFollowTheModel(t *testing.T) {
+	m := mustModel(t, bindModel)
+	apply := func(m *Model, doc string) *Model {
+		t.Helper()
+		objs, err := parseString(t, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := m.With(objs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ep := "kind: Endpoint\nname: %s\nsegment: prod\nmac: %s\nips: [%s]\ndevice: leaf1\nport: 2\nlabels: {tier: %s}\n"
+	history := []*Model{m}
+	m = apply(m, fmt.Sprintf(ep, "tmp", "02:00:00:00:00:09", "10.0.0.9", "tmp"))
+	history = append(history, m)
+	m, _, err := m.With(nil, []Deletion{{Kind: KindEndpoint, Name: "tmp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	history = append(history, m)
+	m = apply(m, fmt.Sprintf(ep, "late", "02:00:00:00:00:0a", "10.0.0.10", "late"))
+	m = apply(m, fmt.Sprintf(ep, "late2", "02:00:00:00:00:0b", "10.0.0.11", "late")) // same identity
+	history = append(history, m)
+
+	entries := func(c *Compiler) []string {
+		es, _, err := c.DeviceEntries("leaf1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, e.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	every := NewCompiler(testTargets)
+	for _, h := range history {
+		if _, err := every.Update(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := entries(every)
+	if got := entries(last); !slices.Equal(got, want) {
+		t.Errorf("compiling only the last model gives other entries than following the history")
+	}
+	restored, err := m.WithIdentities(m.Identities())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := Compile(testTargets, restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entries(rc); !slices.Equal(got, want) {
+		t.Errorf("a model restored with its identity ids compiles to other entries")
+	}
+	// A fresh build of the same documents numbers identities afresh: this
+	// is what the ids in the model (and in snapshots) prevent.
+	fresh, _, err := Build(m.Objects())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := Compile(testTargets, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(entries(fc), want) {
+		t.Error("the history does not exercise id stickiness: a fresh build compiles the same")
+	}
+
+	// Bad snapshot states are refused.
+	st := m.Identities()
+	for name, mutate := range map[string]func(*IdentityState){
+		"id twice":     func(s *IdentityState) { s.Records[1].ID = s.Records[0].ID },
+		"id past next": func(s *IdentityState) { s.Records[0].ID = s.Next },
+		"missing":      func(s *IdentityState) { s.Records = s.Records[1:] },
+		"next zero":    func(s *IdentityState) { s.Next = 0 },
+	} {
+		bad := IdentityState{Next: st.Next, Records: slices.Clone(st.Records)}
+		mutate(&bad)
+		if _, err := m.WithIdentities(bad); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

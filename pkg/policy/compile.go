@@ -628,7 +628,12 @@ func (c *Compiler) identityFor(e *Endpoint) *identity {
 	if id, ok := c.idents[key]; ok {
 		return id
 	}
-	n := c.ids.alloc(key)
+	n, ok := c.model.identities().id(key)
+	if !ok {
+		// Models made by With always hold their endpoints' ids.
+		c.overflow = fmt.Errorf("endpoint %s: the model gives its identity no id", e.Name)
+		n = c.ids.alloc(key)
+	}
 	id := &identity{key: key, id: n, labels: e.Labels, members: map[string]*Endpoint{}, devs: map[uint32]int{}}
 	c.idents[key] = id
 	c.byID[n] = id

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // PortKey names a device port.
@@ -27,12 +28,16 @@ type Model struct {
 	// need not compare whole models to find one changed endpoint.
 	base    *Model
 	touched map[string]bool // Object.Ref of every object added, replaced or removed
+
+	// ids are the identity ids of the model's endpoints (replicated with
+	// it: see identityTable).
+	ids *identityTable
 }
 
 // NewModel returns an empty model.
 func NewModel() *Model {
 	return &Model{Devices: map[string]*Device{}, Segments: map[string]*Segment{}, Ports: map[PortKey]*Port{},
-		Endpoints: map[string]*Endpoint{}, Policies: map[string]*Policy{}}
+		Endpoints: map[string]*Endpoint{}, Policies: map[string]*Policy{}, ids: newIdentityTable()}
 }
 
 // Build validates objs as a whole model.
@@ -95,6 +100,25 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 		sortErrors(errs)
 		return nil, nil, errs
 	}
+	// Identity ids follow the endpoints that changed.
+	var removed, added []*Endpoint
+	for ref := range n.touched {
+		kind, name, _ := strings.Cut(ref, " ")
+		if kind != KindEndpoint || m.Endpoints[name] == n.Endpoints[name] {
+			continue
+		}
+		if e, ok := m.Endpoints[name]; ok {
+			removed = append(removed, e)
+		}
+		if e, ok := n.Endpoints[name]; ok {
+			added = append(added, e)
+		}
+	}
+	ids, err := m.identities().update(removed, added)
+	if err != nil {
+		return nil, nil, err
+	}
+	n.ids = ids
 	return n, warnings, nil
 }
 
@@ -335,7 +359,7 @@ func (b *Binder) Bind(m *Model, locate Locate) (*Model, []string) {
 		keep[e] = true
 		if n == nil {
 			n = &Model{Devices: m.Devices, Segments: m.Segments, Ports: m.Ports, Endpoints: maps.Clone(m.Endpoints),
-				Policies: m.Policies}
+				Policies: m.Policies, ids: m.ids}
 		}
 		n.Endpoints[name] = c
 	}
