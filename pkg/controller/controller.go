@@ -203,16 +203,27 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	// Start and stop device workers.
 	for name, dev := range m.Devices {
-		if w, ok := c.workers[name]; ok && w.dev == dev {
-			continue
+		var prev *worker
+		if w, ok := c.workers[name]; ok && sameSession(w.dev, dev) {
+			continue // same session: keep the worker (the fields it reads are equal)
 		} else if ok {
 			w.stop()
+			prev = w
 		}
 		w := newWorker(c, dev)
 		c.workers[name] = w
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if prev != nil {
+				// One session per device and node: the old one closes
+				// before the new one opens with the same election id.
+				select {
+				case <-prev.done:
+				case <-ctx.Done():
+					return
+				}
+			}
 			w.run(ctx)
 		}()
 	}
@@ -328,3 +339,10 @@ func (c *Controller) desired(w *worker) (desiredState, error) {
 
 // ErrNoDevice is returned for a device name the model does not have.
 var ErrNoDevice = errors.New("no such device")
+
+// sameSession reports whether a and b are reached with the same
+// P4Runtime session: a device document re-applied unchanged, or changed
+// only in what the session does not depend on, keeps its session.
+func sameSession(a, b *policy.Device) bool {
+	return a.Name == b.Name && a.Address == b.Address && a.DeviceID == b.DeviceID && a.Target == b.Target
+}

@@ -412,3 +412,48 @@ func TestDeviceRejectsPipeline(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { st := status("leaf2"); return st.InSync && st.LastError == "" },
 		func() string { return fmt.Sprintf("leaf2 %+v", status("leaf2")) })
 }
+
+// Re-applying a device document unchanged keeps its session: no new
+// stream, no mastership change, no reconcile. Changing its address moves
+// the session, the old one closing first.
+func TestDeviceReapplyKeepsSession(t *testing.T) {
+	d1, d2 := startSim(t, ""), startSim(t, "")
+	n := node(t, "n1", t.TempDir(), true)
+	waitLeader(t, n)
+	c, _ := runController(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Apply(ctx, "example.yaml", exampleFor(t, d1.addr, d2.addr)); err != nil {
+		t.Fatal(err)
+	}
+	model := func() *policy.Model { m, _ := n.Model(); return m }
+	inSync(t, c, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
+	c.mu.Lock()
+	before := c.workers["leaf2"]
+	c.mu.Unlock()
+	res, err := c.Apply(ctx, "again.yaml", []byte(fmt.Sprintf("kind: Device\nname: leaf2\naddress: %s\n", d2.addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool {
+		for _, d := range c.Devices() {
+			if d.Name == "leaf2" {
+				return d.ModelIndex >= res.Index && d.InSync
+			}
+		}
+		return false
+	}, func() string { return fmt.Sprintf("%+v", c.Devices()) })
+	c.mu.Lock()
+	after := c.workers["leaf2"]
+	c.mu.Unlock()
+	if before != after {
+		t.Error("re-applying leaf2 unchanged restarted its session")
+	}
+
+	// A new address: a new session to the device found there.
+	d3 := startSim(t, "")
+	if _, err := c.Apply(ctx, "moved.yaml", []byte(fmt.Sprintf("kind: Device\nname: leaf2\naddress: %s\n", d3.addr))); err != nil {
+		t.Fatal(err)
+	}
+	inSync(t, c, map[string]*simDevice{"leaf1": d1, "leaf2": d3}, model)
+}

@@ -24,6 +24,7 @@ type worker struct {
 	role   chan struct{} // the node's role changed (buffered 1)
 	cancel context.CancelFunc
 	ctx    context.Context
+	done   chan struct{} // closed when run returns
 
 	mu      sync.Mutex
 	pending []pendingDelta // deltas after the last full sync
@@ -33,7 +34,7 @@ type worker struct {
 
 func newWorker(c *Controller, dev *policy.Device) *worker {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &worker{c: c, dev: dev, kick: make(chan struct{}, 1), role: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+	return &worker{c: c, dev: dev, kick: make(chan struct{}, 1), role: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		full: true, st: DeviceStatus{Name: dev.Name, Address: dev.Address}}
 }
 
@@ -85,6 +86,7 @@ func (w *worker) update(f func(*DeviceStatus)) {
 // run holds a session for the node's current role until the role changes,
 // then opens one for the new role, until ctx or stop ends it.
 func (w *worker) run(parent context.Context) {
+	defer close(w.done)
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	go func() {
