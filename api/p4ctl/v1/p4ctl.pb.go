@@ -1360,6 +1360,536 @@ func (*Event_ModelIndex) isEvent_Event() {}
 
 func (*Event_Leader) isEvent_Event() {}
 
+type TopologyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Answer with the leader's view (forwarded when this node follows): only
+	// the leader sends and receives LLDP through the switches.
+	FromLeader    bool `protobuf:"varint,1,opt,name=from_leader,json=fromLeader,proto3" json:"from_leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopologyRequest) Reset() {
+	*x = TopologyRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopologyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopologyRequest) ProtoMessage() {}
+
+func (x *TopologyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopologyRequest.ProtoReflect.Descriptor instead.
+func (*TopologyRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TopologyRequest) GetFromLeader() bool {
+	if x != nil {
+		return x.FromLeader
+	}
+	return false
+}
+
+type PortStatus struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Device           string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Interface        string                 `protobuf:"bytes,2,opt,name=interface,proto3" json:"interface,omitempty"` // name as the device's gNMI server reports it
+	Port             uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`          // P4Runtime port (0 when unknown)
+	OperStatus       string                 `protobuf:"bytes,4,opt,name=oper_status,json=operStatus,proto3" json:"oper_status,omitempty"`
+	InOctets         uint64                 `protobuf:"varint,5,opt,name=in_octets,json=inOctets,proto3" json:"in_octets,omitempty"`
+	OutOctets        uint64                 `protobuf:"varint,6,opt,name=out_octets,json=outOctets,proto3" json:"out_octets,omitempty"`
+	InPkts           uint64                 `protobuf:"varint,7,opt,name=in_pkts,json=inPkts,proto3" json:"in_pkts,omitempty"`
+	OutPkts          uint64                 `protobuf:"varint,8,opt,name=out_pkts,json=outPkts,proto3" json:"out_pkts,omitempty"`
+	InErrors         uint64                 `protobuf:"varint,9,opt,name=in_errors,json=inErrors,proto3" json:"in_errors,omitempty"`
+	OutErrors        uint64                 `protobuf:"varint,10,opt,name=out_errors,json=outErrors,proto3" json:"out_errors,omitempty"`
+	InDiscards       uint64                 `protobuf:"varint,11,opt,name=in_discards,json=inDiscards,proto3" json:"in_discards,omitempty"`
+	OutDiscards      uint64                 `protobuf:"varint,12,opt,name=out_discards,json=outDiscards,proto3" json:"out_discards,omitempty"`
+	Neighbor         string                 `protobuf:"bytes,13,opt,name=neighbor,proto3" json:"neighbor,omitempty"` // "device/port" of a link, or a host's system name
+	LastChangeUnixMs int64                  `protobuf:"varint,14,opt,name=last_change_unix_ms,json=lastChangeUnixMs,proto3" json:"last_change_unix_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PortStatus) Reset() {
+	*x = PortStatus{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortStatus) ProtoMessage() {}
+
+func (x *PortStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortStatus.ProtoReflect.Descriptor instead.
+func (*PortStatus) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PortStatus) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *PortStatus) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *PortStatus) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *PortStatus) GetOperStatus() string {
+	if x != nil {
+		return x.OperStatus
+	}
+	return ""
+}
+
+func (x *PortStatus) GetInOctets() uint64 {
+	if x != nil {
+		return x.InOctets
+	}
+	return 0
+}
+
+func (x *PortStatus) GetOutOctets() uint64 {
+	if x != nil {
+		return x.OutOctets
+	}
+	return 0
+}
+
+func (x *PortStatus) GetInPkts() uint64 {
+	if x != nil {
+		return x.InPkts
+	}
+	return 0
+}
+
+func (x *PortStatus) GetOutPkts() uint64 {
+	if x != nil {
+		return x.OutPkts
+	}
+	return 0
+}
+
+func (x *PortStatus) GetInErrors() uint64 {
+	if x != nil {
+		return x.InErrors
+	}
+	return 0
+}
+
+func (x *PortStatus) GetOutErrors() uint64 {
+	if x != nil {
+		return x.OutErrors
+	}
+	return 0
+}
+
+func (x *PortStatus) GetInDiscards() uint64 {
+	if x != nil {
+		return x.InDiscards
+	}
+	return 0
+}
+
+func (x *PortStatus) GetOutDiscards() uint64 {
+	if x != nil {
+		return x.OutDiscards
+	}
+	return 0
+}
+
+func (x *PortStatus) GetNeighbor() string {
+	if x != nil {
+		return x.Neighbor
+	}
+	return ""
+}
+
+func (x *PortStatus) GetLastChangeUnixMs() int64 {
+	if x != nil {
+		return x.LastChangeUnixMs
+	}
+	return 0
+}
+
+type Link struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ADevice        string                 `protobuf:"bytes,1,opt,name=a_device,json=aDevice,proto3" json:"a_device,omitempty"`
+	APort          uint32                 `protobuf:"varint,2,opt,name=a_port,json=aPort,proto3" json:"a_port,omitempty"`
+	BDevice        string                 `protobuf:"bytes,3,opt,name=b_device,json=bDevice,proto3" json:"b_device,omitempty"`
+	BPort          uint32                 `protobuf:"varint,4,opt,name=b_port,json=bPort,proto3" json:"b_port,omitempty"`
+	Source         string                 `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"` // how it was learned, e.g. lldp-packet-io
+	LastSeenUnixMs int64                  `protobuf:"varint,6,opt,name=last_seen_unix_ms,json=lastSeenUnixMs,proto3" json:"last_seen_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Link) Reset() {
+	*x = Link{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Link) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Link) ProtoMessage() {}
+
+func (x *Link) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Link.ProtoReflect.Descriptor instead.
+func (*Link) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Link) GetADevice() string {
+	if x != nil {
+		return x.ADevice
+	}
+	return ""
+}
+
+func (x *Link) GetAPort() uint32 {
+	if x != nil {
+		return x.APort
+	}
+	return 0
+}
+
+func (x *Link) GetBDevice() string {
+	if x != nil {
+		return x.BDevice
+	}
+	return ""
+}
+
+func (x *Link) GetBPort() uint32 {
+	if x != nil {
+		return x.BPort
+	}
+	return 0
+}
+
+func (x *Link) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Link) GetLastSeenUnixMs() int64 {
+	if x != nil {
+		return x.LastSeenUnixMs
+	}
+	return 0
+}
+
+type HostAttachment struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Host           string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"` // LLDP system name
+	Device         string                 `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	Port           uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	Interface      string                 `protobuf:"bytes,4,opt,name=interface,proto3" json:"interface,omitempty"`
+	ChassisId      string                 `protobuf:"bytes,5,opt,name=chassis_id,json=chassisId,proto3" json:"chassis_id,omitempty"`
+	PortId         string                 `protobuf:"bytes,6,opt,name=port_id,json=portId,proto3" json:"port_id,omitempty"`
+	Source         string                 `protobuf:"bytes,7,opt,name=source,proto3" json:"source,omitempty"` // gnmi-lldp or lldp-packet-io
+	LastSeenUnixMs int64                  `protobuf:"varint,8,opt,name=last_seen_unix_ms,json=lastSeenUnixMs,proto3" json:"last_seen_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HostAttachment) Reset() {
+	*x = HostAttachment{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostAttachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostAttachment) ProtoMessage() {}
+
+func (x *HostAttachment) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostAttachment.ProtoReflect.Descriptor instead.
+func (*HostAttachment) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *HostAttachment) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *HostAttachment) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *HostAttachment) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *HostAttachment) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *HostAttachment) GetChassisId() string {
+	if x != nil {
+		return x.ChassisId
+	}
+	return ""
+}
+
+func (x *HostAttachment) GetPortId() string {
+	if x != nil {
+		return x.PortId
+	}
+	return ""
+}
+
+func (x *HostAttachment) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *HostAttachment) GetLastSeenUnixMs() int64 {
+	if x != nil {
+		return x.LastSeenUnixMs
+	}
+	return 0
+}
+
+type Placement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	Device        string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"` // empty when unplaced
+	Port          uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"` // why it is unplaced
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Placement) Reset() {
+	*x = Placement{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Placement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Placement) ProtoMessage() {}
+
+func (x *Placement) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Placement.ProtoReflect.Descriptor instead.
+func (*Placement) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Placement) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *Placement) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Placement) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *Placement) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Placement) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type TopologyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Ports         []*PortStatus          `protobuf:"bytes,2,rep,name=ports,proto3" json:"ports,omitempty"`
+	Links         []*Link                `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
+	Hosts         []*HostAttachment      `protobuf:"bytes,4,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	Placements    []*Placement           `protobuf:"bytes,5,rep,name=placements,proto3" json:"placements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopologyResponse) Reset() {
+	*x = TopologyResponse{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopologyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopologyResponse) ProtoMessage() {}
+
+func (x *TopologyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopologyResponse.ProtoReflect.Descriptor instead.
+func (*TopologyResponse) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TopologyResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *TopologyResponse) GetPorts() []*PortStatus {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *TopologyResponse) GetLinks() []*Link {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *TopologyResponse) GetHosts() []*HostAttachment {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *TopologyResponse) GetPlacements() []*Placement {
+	if x != nil {
+		return x.Placements
+	}
+	return nil
+}
+
 var File_p4ctl_v1_p4ctl_proto protoreflect.FileDescriptor
 
 const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
@@ -1464,7 +1994,62 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\vmodel_index\x18\x01 \x01(\x04H\x00R\n" +
 	"modelIndex\x12\x18\n" +
 	"\x06leader\x18\x02 \x01(\bH\x00R\x06leaderB\a\n" +
-	"\x05event2\xa8\x04\n" +
+	"\x05event\"2\n" +
+	"\x0fTopologyRequest\x12\x1f\n" +
+	"\vfrom_leader\x18\x01 \x01(\bR\n" +
+	"fromLeader\"\xb2\x03\n" +
+	"\n" +
+	"PortStatus\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1c\n" +
+	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1f\n" +
+	"\voper_status\x18\x04 \x01(\tR\n" +
+	"operStatus\x12\x1b\n" +
+	"\tin_octets\x18\x05 \x01(\x04R\binOctets\x12\x1d\n" +
+	"\n" +
+	"out_octets\x18\x06 \x01(\x04R\toutOctets\x12\x17\n" +
+	"\ain_pkts\x18\a \x01(\x04R\x06inPkts\x12\x19\n" +
+	"\bout_pkts\x18\b \x01(\x04R\aoutPkts\x12\x1b\n" +
+	"\tin_errors\x18\t \x01(\x04R\binErrors\x12\x1d\n" +
+	"\n" +
+	"out_errors\x18\n" +
+	" \x01(\x04R\toutErrors\x12\x1f\n" +
+	"\vin_discards\x18\v \x01(\x04R\n" +
+	"inDiscards\x12!\n" +
+	"\fout_discards\x18\f \x01(\x04R\voutDiscards\x12\x1a\n" +
+	"\bneighbor\x18\r \x01(\tR\bneighbor\x12-\n" +
+	"\x13last_change_unix_ms\x18\x0e \x01(\x03R\x10lastChangeUnixMs\"\xad\x01\n" +
+	"\x04Link\x12\x19\n" +
+	"\ba_device\x18\x01 \x01(\tR\aaDevice\x12\x15\n" +
+	"\x06a_port\x18\x02 \x01(\rR\x05aPort\x12\x19\n" +
+	"\bb_device\x18\x03 \x01(\tR\abDevice\x12\x15\n" +
+	"\x06b_port\x18\x04 \x01(\rR\x05bPort\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\x12)\n" +
+	"\x11last_seen_unix_ms\x18\x06 \x01(\x03R\x0elastSeenUnixMs\"\xe9\x01\n" +
+	"\x0eHostAttachment\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1c\n" +
+	"\tinterface\x18\x04 \x01(\tR\tinterface\x12\x1d\n" +
+	"\n" +
+	"chassis_id\x18\x05 \x01(\tR\tchassisId\x12\x17\n" +
+	"\aport_id\x18\x06 \x01(\tR\x06portId\x12\x16\n" +
+	"\x06source\x18\a \x01(\tR\x06source\x12)\n" +
+	"\x11last_seen_unix_ms\x18\b \x01(\x03R\x0elastSeenUnixMs\"\x7f\n" +
+	"\tPlacement\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x16\n" +
+	"\x06device\x18\x03 \x01(\tR\x06device\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\rR\x04port\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xdd\x01\n" +
+	"\x10TopologyResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12*\n" +
+	"\x05ports\x18\x02 \x03(\v2\x14.p4ctl.v1.PortStatusR\x05ports\x12$\n" +
+	"\x05links\x18\x03 \x03(\v2\x0e.p4ctl.v1.LinkR\x05links\x12.\n" +
+	"\x05hosts\x18\x04 \x03(\v2\x18.p4ctl.v1.HostAttachmentR\x05hosts\x123\n" +
+	"\n" +
+	"placements\x18\x05 \x03(\v2\x13.p4ctl.v1.PlacementR\n" +
+	"placements2\xeb\x04\n" +
 	"\n" +
 	"Controller\x128\n" +
 	"\x05Apply\x12\x16.p4ctl.v1.ApplyRequest\x1a\x17.p4ctl.v1.ApplyResponse\x12;\n" +
@@ -1475,7 +2060,8 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\rClusterStatus\x12\x1e.p4ctl.v1.ClusterStatusRequest\x1a\x1f.p4ctl.v1.ClusterStatusResponse\x125\n" +
 	"\x04Join\x12\x15.p4ctl.v1.JoinRequest\x1a\x16.p4ctl.v1.JoinResponse\x128\n" +
 	"\x05Leave\x12\x16.p4ctl.v1.LeaveRequest\x1a\x17.p4ctl.v1.LeaveResponse\x122\n" +
-	"\x05Watch\x12\x16.p4ctl.v1.WatchRequest\x1a\x0f.p4ctl.v1.Event0\x01B-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
+	"\x05Watch\x12\x16.p4ctl.v1.WatchRequest\x1a\x0f.p4ctl.v1.Event0\x01\x12A\n" +
+	"\bTopology\x12\x19.p4ctl.v1.TopologyRequest\x1a\x1a.p4ctl.v1.TopologyResponseB-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
 
 var (
 	file_p4ctl_v1_p4ctl_proto_rawDescOnce sync.Once
@@ -1489,7 +2075,7 @@ func file_p4ctl_v1_p4ctl_proto_rawDescGZIP() []byte {
 	return file_p4ctl_v1_p4ctl_proto_rawDescData
 }
 
-var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*ApplyRequest)(nil),          // 0: p4ctl.v1.ApplyRequest
 	(*ApplyResponse)(nil),         // 1: p4ctl.v1.ApplyResponse
@@ -1513,37 +2099,49 @@ var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*LeaveResponse)(nil),         // 19: p4ctl.v1.LeaveResponse
 	(*WatchRequest)(nil),          // 20: p4ctl.v1.WatchRequest
 	(*Event)(nil),                 // 21: p4ctl.v1.Event
-	nil,                           // 22: p4ctl.v1.DeviceStatus.EntriesEntry
+	(*TopologyRequest)(nil),       // 22: p4ctl.v1.TopologyRequest
+	(*PortStatus)(nil),            // 23: p4ctl.v1.PortStatus
+	(*Link)(nil),                  // 24: p4ctl.v1.Link
+	(*HostAttachment)(nil),        // 25: p4ctl.v1.HostAttachment
+	(*Placement)(nil),             // 26: p4ctl.v1.Placement
+	(*TopologyResponse)(nil),      // 27: p4ctl.v1.TopologyResponse
+	nil,                           // 28: p4ctl.v1.DeviceStatus.EntriesEntry
 }
 var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	2,  // 0: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
-	22, // 1: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
+	28, // 1: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
 	8,  // 2: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
 	11, // 3: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
 	14, // 4: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
-	0,  // 5: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
-	3,  // 6: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
-	5,  // 7: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
-	7,  // 8: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
-	10, // 9: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
-	13, // 10: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
-	16, // 11: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
-	18, // 12: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
-	20, // 13: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
-	1,  // 14: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
-	4,  // 15: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
-	6,  // 16: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
-	9,  // 17: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
-	12, // 18: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
-	15, // 19: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
-	17, // 20: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
-	19, // 21: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
-	21, // 22: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
-	14, // [14:23] is the sub-list for method output_type
-	5,  // [5:14] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	23, // 5: p4ctl.v1.TopologyResponse.ports:type_name -> p4ctl.v1.PortStatus
+	24, // 6: p4ctl.v1.TopologyResponse.links:type_name -> p4ctl.v1.Link
+	25, // 7: p4ctl.v1.TopologyResponse.hosts:type_name -> p4ctl.v1.HostAttachment
+	26, // 8: p4ctl.v1.TopologyResponse.placements:type_name -> p4ctl.v1.Placement
+	0,  // 9: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
+	3,  // 10: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
+	5,  // 11: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
+	7,  // 12: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
+	10, // 13: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
+	13, // 14: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
+	16, // 15: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
+	18, // 16: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
+	20, // 17: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
+	22, // 18: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
+	1,  // 19: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
+	4,  // 20: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
+	6,  // 21: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
+	9,  // 22: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
+	12, // 23: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
+	15, // 24: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
+	17, // 25: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
+	19, // 26: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
+	21, // 27: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
+	27, // 28: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
+	19, // [19:29] is the sub-list for method output_type
+	9,  // [9:19] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_p4ctl_v1_p4ctl_proto_init() }
@@ -1561,7 +2159,7 @@ func file_p4ctl_v1_p4ctl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_p4ctl_v1_p4ctl_proto_rawDesc), len(file_p4ctl_v1_p4ctl_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	Controller_Join_FullMethodName          = "/p4ctl.v1.Controller/Join"
 	Controller_Leave_FullMethodName         = "/p4ctl.v1.Controller/Leave"
 	Controller_Watch_FullMethodName         = "/p4ctl.v1.Controller/Watch"
+	Controller_Topology_FullMethodName      = "/p4ctl.v1.Controller/Topology"
 )
 
 // ControllerClient is the client API for Controller service.
@@ -57,6 +58,10 @@ type ControllerClient interface {
 	// Watch streams model changes and leadership changes of the answering
 	// node until the client goes away.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// Topology: device ports as gNMI reports them, switch-to-switch links
+	// learned by LLDP through the pipeline, hosts seen on ports, and where
+	// endpoints that name a host are placed.
+	Topology(ctx context.Context, in *TopologyRequest, opts ...grpc.CallOption) (*TopologyResponse, error)
 }
 
 type controllerClient struct {
@@ -166,6 +171,16 @@ func (c *controllerClient) Watch(ctx context.Context, in *WatchRequest, opts ...
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Controller_WatchClient = grpc.ServerStreamingClient[Event]
 
+func (c *controllerClient) Topology(ctx context.Context, in *TopologyRequest, opts ...grpc.CallOption) (*TopologyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TopologyResponse)
+	err := c.cc.Invoke(ctx, Controller_Topology_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServer is the server API for Controller service.
 // All implementations must embed UnimplementedControllerServer
 // for forward compatibility.
@@ -190,6 +205,10 @@ type ControllerServer interface {
 	// Watch streams model changes and leadership changes of the answering
 	// node until the client goes away.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[Event]) error
+	// Topology: device ports as gNMI reports them, switch-to-switch links
+	// learned by LLDP through the pipeline, hosts seen on ports, and where
+	// endpoints that name a host are placed.
+	Topology(context.Context, *TopologyRequest) (*TopologyResponse, error)
 	mustEmbedUnimplementedControllerServer()
 }
 
@@ -226,6 +245,9 @@ func (UnimplementedControllerServer) Leave(context.Context, *LeaveRequest) (*Lea
 }
 func (UnimplementedControllerServer) Watch(*WatchRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Errorf(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedControllerServer) Topology(context.Context, *TopologyRequest) (*TopologyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Topology not implemented")
 }
 func (UnimplementedControllerServer) mustEmbedUnimplementedControllerServer() {}
 func (UnimplementedControllerServer) testEmbeddedByValue()                    {}
@@ -403,6 +425,24 @@ func _Controller_Watch_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Controller_WatchServer = grpc.ServerStreamingServer[Event]
 
+func _Controller_Topology_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TopologyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).Topology(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_Topology_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).Topology(ctx, req.(*TopologyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Controller_ServiceDesc is the grpc.ServiceDesc for Controller service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -441,6 +481,10 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Leave",
 			Handler:    _Controller_Leave_Handler,
+		},
+		{
+			MethodName: "Topology",
+			Handler:    _Controller_Topology_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
