@@ -90,9 +90,14 @@ func newGetCmd() *cobra.Command {
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   "get devices|segments|ports|endpoints|policies [NAME...]",
-		Short: "Show objects or device status from a running controller",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "get devices|segments|ports|endpoints|policies|links|hosts [NAME...]",
+		Short: "Show objects, device status and topology from a running controller",
+		Long: `get shows the declared objects of a kind (-o yaml gives them as documents),
+with what the controller observes: devices' sessions and entries, ports'
+oper status and neighbors (gNMI, LLDP), and where endpoints that name a
+host are placed. links are the switch-to-switch links learned by LLDP
+through the pipeline; hosts are the hosts heard on device ports.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, done, err := api.dial()
 			if err != nil {
@@ -102,9 +107,33 @@ func newGetCmd() *cobra.Command {
 			ctx, cancel := withTimeout(cmd, 30*time.Second)
 			defer cancel()
 			w := cmd.OutOrStdout()
+			switch strings.ToLower(args[0]) {
+			case "links", "link", "hosts", "host":
+				resp, err := c.Topology(ctx, &p4ctlv1.TopologyRequest{FromLeader: true})
+				if err != nil {
+					return api.rpcErr(err)
+				}
+				return printTopology(w, strings.TrimSuffix(strings.ToLower(args[0]), "s"), output, resp)
+			}
 			kind, err := apiserver.KindOf(args[0])
 			if err != nil {
-				return err
+				return fmt.Errorf("%w, or links, hosts", err)
+			}
+			if (kind == policy.KindPort || kind == policy.KindEndpoint) && output != "yaml" {
+				// Declared objects with what is observed of them.
+				resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]})
+				if err != nil {
+					return api.rpcErr(err)
+				}
+				objs, err := policy.Parse("server", strings.NewReader(string(resp.GetDocs())))
+				if err != nil {
+					return err
+				}
+				tp, err := c.Topology(ctx, &p4ctlv1.TopologyRequest{FromLeader: true})
+				if err != nil {
+					return api.rpcErr(err)
+				}
+				return printObserved(w, kind, output, objs, tp)
 			}
 			if kind == policy.KindDevice && output != "yaml" {
 				resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{})

@@ -150,6 +150,26 @@ log-level: warn
 		t.Errorf("devices: %s", js)
 	}
 
+	// Topology and observed state (no LLDP is heard here: no links, no
+	// hosts, every declared port listed).
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "links", "-o", "json"}, "[]"},
+		{[]string{"get", "hosts"}, "HOST"},
+		{[]string{"get", "ports", "-o", "json"}, `"declared": true`},
+		{[]string{"get", "endpoints"}, "leaf1/"},
+	} {
+		o, err := run(t, append(tt.args, mtls...)...)
+		if err != nil || !strings.Contains(o, tt.want) {
+			t.Errorf("%v: err %v, output lacks %q:\n%s", tt.args, err, tt.want, o)
+		}
+	}
+	if o, err := run(t, append([]string{"get", "switches"}, mtls...)...); err == nil || !strings.Contains(err.Error(), "links, hosts") {
+		t.Errorf("get switches: err %v\n%s", err, o)
+	}
+
 	// Without a client certificate, or without TLS, the API refuses.
 	for name, args := range map[string][]string{
 		"no client certificate": {"--server", api, "--tls-ca", pki.CA},

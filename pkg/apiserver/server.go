@@ -22,6 +22,7 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/controller"
 	"github.com/p4ctl/p4ctl/pkg/policy"
+	"github.com/p4ctl/p4ctl/pkg/topo"
 )
 
 // Server implements p4ctlv1.ControllerServer.
@@ -320,4 +321,40 @@ func (s *Server) Watch(_ *p4ctlv1.WatchRequest, stream p4ctlv1.Controller_WatchS
 			}
 		}
 	}
+}
+
+// Topology reports what this node (or, when asked, the leader) knows of
+// the network.
+func (s *Server) Topology(ctx context.Context, req *p4ctlv1.TopologyRequest) (*p4ctlv1.TopologyResponse, error) {
+	if req.GetFromLeader() && !s.node.IsLeader() {
+		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.TopologyResponse, error) { return c.Topology(ctx, req) })
+	}
+	ports, links, hosts := s.ctl.Topology().Snapshot()
+	resp := &p4ctlv1.TopologyResponse{Node: s.node.ID()}
+	neighbor := map[topo.End][]string{}
+	for _, l := range links {
+		resp.Links = append(resp.Links, &p4ctlv1.Link{ADevice: l.From.Device, APort: l.From.Port, BDevice: l.To.Device, BPort: l.To.Port,
+			Source: l.Source, LastSeenUnixMs: l.LastSeen.UnixMilli()})
+		neighbor[l.From] = append(neighbor[l.From], l.To.String())
+	}
+	for _, h := range hosts {
+		resp.Hosts = append(resp.Hosts, &p4ctlv1.HostAttachment{Host: h.Name, Device: h.At.Device, Port: h.At.Port, Interface: h.Interface,
+			ChassisId: h.ChassisID, PortId: h.PortID, Source: h.Source, LastSeenUnixMs: h.LastSeen.UnixMilli()})
+		name := h.Name
+		if name == "" {
+			name = h.ChassisID
+		}
+		neighbor[h.At] = append(neighbor[h.At], name)
+	}
+	for _, p := range ports {
+		c := p.Counters
+		resp.Ports = append(resp.Ports, &p4ctlv1.PortStatus{Device: p.Device, Interface: p.Interface, Port: p.ID, OperStatus: p.Oper,
+			InOctets: c.InOctets, OutOctets: c.OutOctets, InPkts: c.InPkts, OutPkts: c.OutPkts, InErrors: c.InErrors, OutErrors: c.OutErrors,
+			InDiscards: c.InDiscards, OutDiscards: c.OutDiscards, Neighbor: strings.Join(neighbor[topo.End{Device: p.Device, Port: p.ID}], ","),
+			LastChangeUnixMs: p.LastChange.UnixMilli()})
+	}
+	for _, pl := range s.ctl.Placements() {
+		resp.Placements = append(resp.Placements, &p4ctlv1.Placement{Endpoint: pl.Endpoint, Host: pl.Host, Device: pl.Device, Port: pl.Port, Reason: pl.Reason})
+	}
+	return resp, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/policy"
+	"github.com/p4ctl/p4ctl/pkg/topo"
 )
 
 // Config configures a controller.
@@ -45,6 +46,13 @@ type Config struct {
 	// RetryInterval is how long a device that failed to sync waits before
 	// the next full attempt (default 1s).
 	RetryInterval time.Duration
+	// Topology is where the node keeps what it learns of the network
+	// (nil: a new one). Endpoints that name a host are placed from it.
+	Topology *topo.Topology
+	// ProbeInterval is how often the leader sends LLDP out of every port
+	// of every device to find the links between switches (default 5s;
+	// links are held for four intervals).
+	ProbeInterval time.Duration
 }
 
 // DeviceStatus is what the controller knows of one device.
@@ -77,7 +85,12 @@ type Controller struct {
 	leader   bool
 	term     uint64
 	subs     map[chan Event]struct{}
-	index    uint64 // raft index of the compiled model
+	index    uint64        // raft index of the compiled model
+	source   *policy.Model // the replicated model compiled (before placement)
+	topoSeen uint64        // topology version placed from
+	binder   policy.Binder
+	unplaced []string // endpoints naming a host that could not be placed, and why
+	topo     *topo.Topology
 
 	metrics metrics
 }
@@ -131,11 +144,17 @@ func New(cfg Config) *Controller {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = time.Second
 	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = 5 * time.Second
+	}
+	if cfg.Topology == nil {
+		cfg.Topology = topo.New()
+	}
 	if cfg.Bulk.BatchSize == 0 {
 		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
 	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
-		subs: map[chan Event]struct{}{}, metrics: newMetrics()}
+		subs: map[chan Event]struct{}{}, metrics: newMetrics(), topo: cfg.Topology, source: policy.NewModel()}
 }
 
 // Run follows model and leadership changes until ctx ends, then stops
@@ -152,10 +171,28 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.term = c.cfg.Node.Term()
 	c.mu.Unlock()
 	c.sync(ctx, &wg)
+	// Links and hosts are forgotten when not heard again in time: wake up
+	// for the next expiry.
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	rearm := func() {
+		next := time.Hour
+		if at := c.topo.NextExpiry(); !at.IsZero() {
+			next = max(time.Until(at), time.Millisecond)
+		}
+		expiry.Reset(next)
+	}
+	rearm()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-c.topo.Changes():
+			c.sync(ctx, &wg)
+			rearm()
+		case <-expiry.C:
+			c.topo.Expire(time.Now())
+			rearm()
 		case <-c.cfg.Node.Changes():
 			c.sync(ctx, &wg)
 		case l := <-c.cfg.Node.Leadership():
@@ -182,12 +219,25 @@ func (c *Controller) election() (p4rt.ElectionID, bool) {
 	return p4rt.ElectionID{Low: 1 + uint64(h.Sum32())}, false
 }
 
-// sync compiles the newest model and hands each device its changes.
+// sync compiles the newest model, with endpoints that name a host placed
+// where the topology sees them, and hands each device its changes.
 func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
-	m, index := c.cfg.Node.Model()
+	src, index := c.cfg.Node.Model()
+	version := c.topo.Version()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if src == c.source && version == c.topoSeen {
+		return
+	}
+	m, unplaced := c.binder.Bind(src, c.topo.HostLocation)
+	if !slices.Equal(unplaced, c.unplaced) {
+		for _, u := range unplaced {
+			c.log.Info("endpoint not placed", "reason", u)
+		}
+	}
+	c.unplaced, c.topoSeen = unplaced, version
 	if m == c.compiler.Model() {
+		c.source = src
 		return
 	}
 	d, err := c.compiler.Update(m)
@@ -201,6 +251,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 		}
 		return
 	}
+	c.source = src
 	// Start and stop device workers.
 	for name, dev := range m.Devices {
 		var prev *worker
@@ -261,7 +312,7 @@ func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res c
 	if err != nil {
 		return cluster.Result{}, err
 	}
-	if _, err := policy.Compile(c.cfg.Targets, next); err != nil {
+	if _, err := policy.Compile(c.cfg.Targets, c.placed(next)); err != nil {
 		return cluster.Result{}, err
 	}
 	return c.cfg.Node.Apply(ctx, file, docs)
@@ -275,7 +326,7 @@ func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cl
 	if err != nil {
 		return cluster.Result{}, err
 	}
-	if _, err := policy.Compile(c.cfg.Targets, next); err != nil {
+	if _, err := policy.Compile(c.cfg.Targets, c.placed(next)); err != nil {
 		return cluster.Result{}, err
 	}
 	return c.cfg.Node.Delete(ctx, dels)
@@ -292,11 +343,56 @@ func (c *Controller) Devices() []DeviceStatus {
 	return out
 }
 
-// Model is the model the controller enforces now.
+// placed is m with its host endpoints placed as they would be now (a
+// binder of its own: the controller's is not shared).
+func (c *Controller) placed(m *policy.Model) *policy.Model {
+	var b policy.Binder
+	p, _ := b.Bind(m, c.topo.HostLocation)
+	return p
+}
+
+// Model is the replicated model the controller enforces now (endpoints
+// that name a host are placed from the topology when compiled).
 func (c *Controller) Model() *policy.Model {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.compiler.Model()
+	return c.source
+}
+
+// Topology is what this node has learned of the network.
+func (c *Controller) Topology() *topo.Topology { return c.topo }
+
+// Placement is where an endpoint that names a host is placed.
+type Placement struct {
+	Endpoint, Host string
+	Device         string // empty when unplaced
+	Port           uint32
+	Reason         string // why it is unplaced
+}
+
+// Placements reports every endpoint that names a host: where it is
+// placed, or why it is not.
+func (c *Controller) Placements() []Placement {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.compiler.Model()
+	var out []Placement
+	for _, name := range slices.Sorted(maps.Keys(m.Endpoints)) {
+		e := m.Endpoints[name]
+		if e.Host == "" {
+			continue
+		}
+		p := Placement{Endpoint: name, Host: e.Host, Device: e.Device, Port: e.Port}
+		if !e.Placed() {
+			for _, u := range c.unplaced {
+				if strings.HasPrefix(u, "endpoint "+name+": ") {
+					p.Reason = strings.TrimPrefix(u, "endpoint "+name+": ")
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Trace runs policy.Trace on the compiled state.
@@ -345,4 +441,25 @@ var ErrNoDevice = errors.New("no such device")
 // only in what the session does not depend on, keeps its session.
 func sameSession(a, b *policy.Device) bool {
 	return a.Name == b.Name && a.Address == b.Address && a.DeviceID == b.DeviceID && a.Target == b.Target
+}
+
+// probePorts are the ports of device dev to send LLDP probes out of: the
+// ports the model declares there and those the device reports over gNMI.
+func (c *Controller) probePorts(dev string) []uint32 {
+	c.mu.Lock()
+	m := c.compiler.Model()
+	c.mu.Unlock()
+	set := map[uint32]bool{}
+	for k := range m.Ports {
+		if k.Device == dev {
+			set[k.Port] = true
+		}
+	}
+	ports, _, _ := c.topo.Snapshot()
+	for _, p := range ports {
+		if p.Device == dev && p.ID != 0 {
+			set[p.ID] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }

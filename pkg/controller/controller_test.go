@@ -192,7 +192,7 @@ func inSync(t *testing.T, c *Controller, devs map[string]*simDevice, m func() *p
 	t.Helper()
 	eventually(t, 20*time.Second, func() bool {
 		c.mu.Lock()
-		current := c.compiler.Model() == m()
+		current := c.source == m()
 		c.mu.Unlock()
 		if !current {
 			return false

@@ -7,10 +7,12 @@ import (
 	"sync"
 	"time"
 
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/policy"
+	"github.com/p4ctl/p4ctl/pkg/topo"
 )
 
 // worker owns one device's session: it arbitrates with the node's current
@@ -128,12 +130,23 @@ func (w *worker) run(parent context.Context) {
 // serve runs one session until the node's role changes or ctx ends.
 func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 	var retry <-chan time.Time
+	probe := time.NewTicker(w.c.cfg.ProbeInterval)
+	defer probe.Stop()
+	probeSoon := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.role:
 			return
+		case pin := <-s.PacketIn():
+			w.packetIn(pin)
+			continue
+		case <-probe.C:
+			if leader && s.IsPrimary() {
+				w.probe(s)
+			}
+			continue
 		case m := <-s.MastershipChanges():
 			w.update(func(st *DeviceStatus) {
 				st.Connected, st.Primary = m.Err == nil, m.Primary
@@ -148,6 +161,7 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 				w.mu.Unlock()
 				continue
 			}
+			probeSoon = leader // once the device is programmed
 		case <-w.kick:
 		case <-retry:
 			retry = nil
@@ -168,6 +182,11 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 			w.full, w.pending = true, nil
 			w.mu.Unlock()
 			retry = time.After(w.c.cfg.RetryInterval)
+			continue
+		}
+		if probeSoon {
+			probeSoon = false
+			w.probe(s)
 		}
 	}
 }
@@ -257,4 +276,65 @@ func (w *worker) write(ctx context.Context, s *p4rt.Session, plan p4rt.Plan) err
 	err := s.WritePlan(ctx, plan, o)
 	w.update(func(st *DeviceStatus) { st.WriteDone, st.WriteTotal = 0, 0 })
 	return err
+}
+
+// probe sends p4ctl's LLDP probe out of every port of the device the
+// model or the device itself names, so that a switch on the other end
+// punts it back and the link is learned (pkg/topo).
+func (w *worker) probe(s *p4rt.Session) {
+	p, err := w.c.cfg.Targets(w.dev.Target)
+	if err != nil {
+		return
+	}
+	md, ok := p.Info.PacketMetadata("packet_out")
+	if !ok {
+		return // a pipeline without packet-out cannot probe
+	}
+	ttl := 4 * w.c.cfg.ProbeInterval
+	for _, port := range w.c.probePorts(w.dev.Name) {
+		if port == p.Target.CPUPort {
+			continue
+		}
+		frame, err := topo.ProbeFrame(w.dev.Name, port, max(ttl, time.Second), "p4ctl "+w.c.cfg.Node.ID())
+		if err != nil {
+			continue
+		}
+		meta, err := md.EncodeMetadata(map[string]uint64{"egress_port": uint64(port)})
+		if err != nil {
+			continue // a port wider than the field: validation refuses such ports
+		}
+		if err := s.PacketOut(frame, meta...); err != nil {
+			w.c.log.Debug("lldp probe", "device", w.dev.Name, "port", port, "err", err)
+			return
+		}
+	}
+}
+
+// packetIn hands an LLDP packet-in to the topology; other punts (ARP,
+// policy punts) are not the controller's to answer today.
+func (w *worker) packetIn(pin *p4v1.PacketIn) {
+	b := pin.GetPayload()
+	if len(b) < 14 || b[12] != 0x88 || b[13] != 0xcc {
+		return
+	}
+	p, err := w.c.cfg.Targets(w.dev.Target)
+	if err != nil {
+		return
+	}
+	md, ok := p.Info.PacketMetadata("packet_in")
+	if !ok {
+		return
+	}
+	vals, err := md.DecodeMetadata(pin.GetMetadata())
+	if err != nil {
+		w.c.log.Debug("packet-in metadata", "device", w.dev.Name, "err", err)
+		return
+	}
+	port, ok := vals["ingress_port"]
+	if !ok {
+		return
+	}
+	if err := w.c.topo.HandlePacketIn(w.dev.Name, uint32(port), b, time.Now()); err != nil {
+		w.c.log.Debug("lldp packet-in", "err", err)
+	}
 }
