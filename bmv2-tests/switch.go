@@ -30,6 +30,11 @@ type Config struct {
 	DeviceID uint64
 	// LogDir receives the switch's log (default: a temporary directory).
 	LogDir string
+	// Attach are ports on interfaces the caller provides (a veth end to
+	// another switch, say), by P4 port: each interface, found in the host's
+	// namespace, is moved into the switch's and brought up. No host port
+	// is opened on them.
+	Attach map[uint32]string
 }
 
 // Switch is a running simple_switch_grpc in its own network namespace.
@@ -90,6 +95,15 @@ func Start(ctx context.Context, cfg Config) (sw *Switch, err error) {
 		}
 		sw.Ports[p] = hp
 		args = append(args, "-i", fmt.Sprintf("%d@%s", p, swif))
+	}
+	for p, ifn := range cfg.Attach {
+		if err := ip("link", "set", ifn, "netns", ns); err != nil {
+			return nil, err
+		}
+		if err := ip("-n", ns, "link", "set", ifn, "up"); err != nil {
+			return nil, err
+		}
+		args = append(args, "-i", fmt.Sprintf("%d@%s", p, ifn))
 	}
 	cpu := strconv.FormatUint(uint64(mustTarget("bmv2").CPUPort), 10)
 	args = append(args, "--", "--grpc-server-addr", GRPCAddr, "--cpu-port", cpu)

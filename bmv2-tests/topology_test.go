@@ -1,0 +1,209 @@
+package bmv2tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/controller"
+	"github.com/p4ctl/p4ctl/pkg/lldp"
+	"github.com/p4ctl/p4ctl/pkg/p4rt"
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+	"github.com/p4ctl/p4ctl/pkg/topo"
+)
+
+// TestTwoSwitchTopology: two BMv2 switches joined by a veth pair (leaf1
+// port 9 to leaf2 port 5), each with a host port. The controller, with
+// nothing but the model, finds the cable from its own LLDP sent out of
+// every port and punted back by the other switch, places an endpoint that
+// names its host where the host's LLDP arrives, and moves it when the
+// host shows up on the other switch.
+func TestTwoSwitchTopology(t *testing.T) {
+	requireBMv2(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a, b := fmt.Sprintf("p4l%da", os.Getpid()%100000), fmt.Sprintf("p4l%db", os.Getpid()%100000)
+	if err := ip("link", "add", a, "type", "veth", "peer", "name", b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ip("link", "del", a) }) // gone already once a namespace took it
+	sw1, err := Start(ctx, Config{Ports: []uint32{1}, Attach: map[uint32]string{9: a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sw1.Stop)
+	sw2, err := Start(ctx, Config{Ports: []uint32{2}, Attach: map[uint32]string{5: b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sw2.Stop)
+	ns := map[string]string{"leaf1": sw1.NS, "leaf2": sw2.NS}
+
+	node, err := cluster.Start(cluster.Config{ID: "bmv2-topo", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	for !node.IsLeader() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no raft leader")
+		case <-node.Leadership():
+		}
+	}
+	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, ProbeInterval: 200 * time.Millisecond,
+		RetryInterval: 200 * time.Millisecond,
+		DialOptions: func(d *policy.Device) []grpc.DialOption {
+			return []grpc.DialOption{grpc.WithContextDialer(netnsDialer(ns[d.Name]))}
+		}})
+	cctx, ccancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ctl.Run(cctx) }()
+	t.Cleanup(func() { ccancel(); <-done })
+
+	docs := `kind: Device
+name: leaf1
+address: 127.0.0.1:9559
+---
+kind: Device
+name: leaf2
+address: 127.0.0.1:9559
+---
+kind: Segment
+name: prod
+id: 10
+---
+kind: Port
+device: leaf1
+port: 1
+segment: prod
+role: isolated
+---
+kind: Port
+device: leaf1
+port: 9
+segment: prod
+role: uplink
+---
+kind: Port
+device: leaf2
+port: 2
+segment: prod
+role: isolated
+---
+kind: Port
+device: leaf2
+port: 5
+segment: prod
+role: uplink
+---
+kind: Endpoint
+name: web
+segment: prod
+mac: 02:00:00:00:ee:01
+ips: [10.0.0.1]
+host: web-01
+labels: {tier: web}
+`
+	start := time.Now()
+	if _, err := ctl.Apply(ctx, "fabric.yaml", []byte(docs)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, func() bool {
+		_, links, _ := ctl.Topology().Snapshot()
+		return len(links) == 2
+	}, func() string {
+		_, l, _ := ctl.Topology().Snapshot()
+		return fmt.Sprintf("links %+v; devices %+v", l, ctl.Devices())
+	})
+	t.Logf("both directions of the cable learned %s after apply", time.Since(start).Round(time.Millisecond))
+	_, links, _ := ctl.Topology().Snapshot()
+	want := []topo.End{{Device: "leaf1", Port: 9}, {Device: "leaf2", Port: 5}, {Device: "leaf2", Port: 5}, {Device: "leaf1", Port: 9}}
+	if got := []topo.End{links[0].From, links[0].To, links[1].From, links[1].To}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("links %v, want %v", got, want)
+	}
+
+	mac := net.HardwareAddr{2, 0, 0, 0, 0xee, 1}
+	hello, err := lldp.Frame{ChassisIDSubtype: lldp.ChassisMAC, ChassisID: string(mac), PortIDSubtype: lldp.PortIfName, PortID: "eth0",
+		TTL: 120 * time.Second, SystemName: "web-01"}.Marshal(mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := func(dev string, port uint32) func() bool {
+		return func() bool {
+			for _, p := range ctl.Placements() {
+				if p.Endpoint == "web" && p.Device == dev && p.Port == port {
+					for _, d := range ctl.Devices() {
+						if !d.InSync {
+							return false
+						}
+					}
+					return true
+				}
+			}
+			return false
+		}
+	}
+	holdsWeb := func(sw *Switch) int {
+		// A backup session of its own: reads need no mastership.
+		s, err := p4rt.Connect(GRPCAddr, p4rt.Options{DeviceID: sw.DeviceID, ElectionID: p4rt.ElectionID{Low: 99},
+			DialOptions: []grpc.DialOption{grpc.WithContextDialer(netnsDialer(sw.NS))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		n := 0
+		err = s.ReadKeys(ctx, []uint32{0}, func(k, _ []byte) error {
+			if bytes.Contains(k, mac) {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// The host speaks LLDP on leaf1 port 1.
+	if err := sw1.Ports[1].Send(hello); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, placed("leaf1", 1), func() string { return fmt.Sprintf("placements %+v", ctl.Placements()) })
+	if n1, n2 := holdsWeb(sw1), holdsWeb(sw2); n1 == 0 || n2 != 0 {
+		t.Errorf("web's MAC in %d leaf1 entries and %d leaf2 entries", n1, n2)
+	}
+
+	// It moves to leaf2 port 2.
+	moved := time.Now()
+	if err := sw2.Ports[2].Send(hello); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, placed("leaf2", 2), func() string { return fmt.Sprintf("placements %+v", ctl.Placements()) })
+	t.Logf("endpoint moved and both switches in sync %s after the host's LLDP on leaf2", time.Since(moved).Round(time.Millisecond))
+	if n1, n2 := holdsWeb(sw1), holdsWeb(sw2); n1 != 0 || n2 == 0 {
+		t.Errorf("after the move: web's MAC in %d leaf1 entries and %d leaf2 entries", n1, n2)
+	}
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(t *testing.T, ctx context.Context, cond func() bool, msg func() string) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("gave up: %s", msg())
+		case <-tick.C:
+		}
+	}
+}
