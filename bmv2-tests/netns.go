@@ -18,69 +18,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
-	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/p4ctl/p4ctl/internal/netns"
 )
 
-// inNetns runs fn on an OS thread that has entered the named network
-// namespace. Sockets fn creates stay in that namespace after it returns.
-func inNetns(ns string, fn func() error) error {
-	target, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("netns %s: %w", ns, err)
-	}
-	defer unix.Close(target)
+func inNetns(ns string, fn func() error) error { return netns.Do(ns, fn) }
 
-	errc := make(chan error, 1)
-	go func() {
-		// The thread is discarded (never unlocked) if it cannot return to
-		// its own namespace, so no other goroutine ever runs in ns by
-		// accident.
-		runtime.LockOSThread()
-		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(self)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("leave netns %s: %w", ns, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// netnsDialer connects TCP from inside the network namespace ns.
 func netnsDialer(ns string) func(ctx context.Context, addr string) (net.Conn, error) {
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := inNetns(ns, func() error {
-			var err error
-			c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-			return err
-		})
-		return c, err
-	}
+	return netns.Dialer(ns)
 }
 
-// ip runs iproute2's ip with args.
-func ip(args ...string) error {
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
+func ip(args ...string) error { return netns.IP(args...) }
 
 // Prerequisites returns why the BMv2 tier cannot run here, or "" when it
 // can: simple_switch_grpc on PATH, root, iproute2, and network namespaces.

@@ -30,6 +30,7 @@ type Table struct {
 	entries map[neighborKey]*Neighbor
 	dropped uint64 // frames refused because an interface was full
 	changes chan struct{}
+	owner   chan struct{} // the same signal for the table's owner (Speaker.Run)
 }
 
 // NewTable returns an empty table keeping at most maxPerInterface
@@ -38,7 +39,7 @@ func NewTable(maxPerInterface int) *Table {
 	if maxPerInterface <= 0 {
 		maxPerInterface = DefaultMaxPerInterface
 	}
-	return &Table{max: maxPerInterface, entries: map[neighborKey]*Neighbor{}, changes: make(chan struct{}, 1)}
+	return &Table{max: maxPerInterface, entries: map[neighborKey]*Neighbor{}, changes: make(chan struct{}, 1), owner: make(chan struct{}, 1)}
 }
 
 // Changes signals (coalesced) after neighbors were added, changed or
@@ -46,9 +47,11 @@ func NewTable(maxPerInterface int) *Table {
 func (t *Table) Changes() <-chan struct{} { return t.changes }
 
 func (t *Table) notify() {
-	select {
-	case t.changes <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{t.changes, t.owner} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
