@@ -81,7 +81,7 @@ gen-oc:
 		-output_file=$(CURDIR)/pkg/gnmi/oc/oc.go -package_name=oc -generate_fakeroot -fakeroot_name=device \
 		-compress_paths=true -prefer_operational_state -exclude_modules=$(OC_EXCLUDE) \
 		-generate_getters -generate_leaf_getters -generate_simple_unions -generate_append -generate_delete \
-		-shorten_enum_leaf_names -typedef_enum_with_defmod -enum_suffix_for_simple_union_enums -include_schema $(OC_MODELS)
+		-shorten_enum_leaf_names -typedef_enum_with_defmod -enum_suffix_for_simple_union_enums -include_schema -include_model_data $(OC_MODELS)
 	sed -i 's#[^ ]*/genutil/names.go#$(YGOT_GENERATOR) (make gen-oc)#g' pkg/gnmi/oc/oc.go
 	gofmt -w pkg/gnmi/oc/oc.go
 
