@@ -324,7 +324,7 @@ func TestAgentSubscribe(t *testing.T) {
 			t.Fatalf("first response %v %v, want sync without the current value", r, err)
 		}
 		l := testLinks()[1]
-		l.Oper = "lowerlayerdown"
+		l.Oper = "lower-layer-down"
 		src.set(l)
 		recvUntil(t, s, "LOWER_LAYER_DOWN", func(r *gpb.SubscribeResponse) bool {
 			return hasLeaf(r, "[name=eth1]/state/oper-status", `"LOWER_LAYER_DOWN"`)

@@ -24,8 +24,8 @@ type LocalSystem struct {
 
 // operStatus maps netlink's oper state names to OpenConfig's.
 var operStatus = map[string]oc.E_Interface_OperStatus{
-	"up": oc.Interface_OperStatus_UP, "down": oc.Interface_OperStatus_DOWN, "lowerlayerdown": oc.Interface_OperStatus_LOWER_LAYER_DOWN,
-	"dormant": oc.Interface_OperStatus_DORMANT, "notpresent": oc.Interface_OperStatus_NOT_PRESENT, "testing": oc.Interface_OperStatus_TESTING,
+	"up": oc.Interface_OperStatus_UP, "down": oc.Interface_OperStatus_DOWN, "lower-layer-down": oc.Interface_OperStatus_LOWER_LAYER_DOWN,
+	"dormant": oc.Interface_OperStatus_DORMANT, "not-present": oc.Interface_OperStatus_NOT_PRESENT, "testing": oc.Interface_OperStatus_TESTING,
 	"unknown": oc.Interface_OperStatus_UNKNOWN,
 }
 

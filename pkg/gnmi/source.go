@@ -17,7 +17,7 @@ type Link struct {
 	MTU     int
 	MAC     net.HardwareAddr
 	AdminUp bool
-	Oper    string // RFC 2863 oper status as netlink reports it: up, down, lowerlayerdown, dormant, notpresent, testing, unknown
+	Oper    string // RFC 2863 oper status as netlink names it: up, down, lower-layer-down, dormant, not-present, testing, unknown
 	Master  string // the bond (or bridge) this interface is enslaved to
 	Parent  string // a VLAN interface's parent
 	VLANID  int
