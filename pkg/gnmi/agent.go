@@ -261,6 +261,7 @@ func (a *Agent) Get(ctx context.Context, req *gpb.GetRequest) (*gpb.GetResponse,
 	}
 	resp := &gpb.GetResponse{}
 	for _, p := range req.GetPath() {
+		p = withListWildcards(req.GetPrefix(), p)
 		full, err := path.CompletePath(req.GetPrefix(), p)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "path %v: %v", p, err)
@@ -382,6 +383,45 @@ func checkPath(prefix, p *gpb.Path) error {
 	return err
 }
 
+// withListWildcards returns p (under prefix) with every list element that
+// names no keys given "*" for each: in gNMI a keyless list element means
+// every entry, which the cache's string paths need spelled out.
+func withListWildcards(prefix, p *gpb.Path) *gpb.Path {
+	out := &gpb.Path{Origin: p.GetOrigin(), Target: p.GetTarget()}
+	e := schemaRoot
+	walk := func(pe *gpb.PathElem, keep bool) {
+		if e == nil {
+			if keep {
+				out.Elem = append(out.Elem, pe)
+			}
+			return
+		}
+		name := pe.GetName()
+		if _, local, ok := strings.Cut(name, ":"); ok {
+			name = local
+		}
+		e = e.Dir[name]
+		if !keep {
+			return
+		}
+		if e != nil && e.IsList() && len(pe.GetKey()) == 0 {
+			keys := map[string]string{}
+			for _, k := range strings.Fields(e.Key) {
+				keys[k] = "*"
+			}
+			pe = &gpb.PathElem{Name: pe.GetName(), Key: keys}
+		}
+		out.Elem = append(out.Elem, pe)
+	}
+	for _, pe := range prefix.GetElem() {
+		walk(pe, false)
+	}
+	for _, pe := range p.GetElem() {
+		walk(pe, true)
+	}
+	return out
+}
+
 // ---- Subscribe ------------------------------------------------------------
 
 // Subscribe answers ONCE, POLL and STREAM ON_CHANGE with openconfig/gnmi's
@@ -417,6 +457,7 @@ func (a *Agent) Subscribe(stream gpb.GNMI_SubscribeServer) error {
 	}
 	own := false
 	for _, s := range sl.GetSubscription() {
+		s.Path = withListWildcards(sl.GetPrefix(), s.GetPath())
 		if _, err := path.CompletePath(sl.GetPrefix(), s.GetPath()); err != nil {
 			return status.Errorf(codes.InvalidArgument, "path %v: %v", s.GetPath(), err)
 		}
