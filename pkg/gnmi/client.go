@@ -439,4 +439,3 @@ func num(v any) (uint64, bool) {
 	}
 	return 0, false
 }
-

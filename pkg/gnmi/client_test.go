@@ -148,7 +148,9 @@ func TestSubscriber(t *testing.T) {
 				t.Errorf("neighbor %+v", nb.Neighbor)
 			}
 			tab.RemoveInterface("eth1")
-			waitEvent(t, events, "web-01 gone", func(e Event) bool { return e.Kind == NeighborGone && e.Interface == "eth1" && e.Neighbor.ID == nb.Neighbor.ID })
+			waitEvent(t, events, "web-01 gone", func(e Event) bool {
+				return e.Kind == NeighborGone && e.Interface == "eth1" && e.Neighbor.ID == nb.Neighbor.ID
+			})
 		})
 	}
 }
