@@ -49,6 +49,12 @@ type Config struct {
 	// Topology is where the node keeps what it learns of the network
 	// (nil: a new one). Endpoints that name a host are placed from it.
 	Topology *topo.Topology
+	// GNMIDialOptions returns extra gRPC options for a device's gNMI
+	// session (DeviceTLS, if set, secures it too).
+	GNMIDialOptions func(*policy.Device) []grpc.DialOption
+	// CounterInterval is how often devices' port counters are sampled over
+	// gNMI (default 10s).
+	CounterInterval time.Duration
 	// ProbeInterval is how often the leader sends LLDP out of every port
 	// of every device to find the links between switches (default 5s;
 	// links are held for four intervals).
@@ -91,6 +97,8 @@ type Controller struct {
 	binder   policy.Binder
 	unplaced []string // endpoints naming a host that could not be placed, and why
 	topo     *topo.Topology
+	// gnmiWatches are the gNMI subscriptions, by device.
+	gnmiWatches map[string]*gnmiWatch
 
 	metrics metrics
 }
@@ -154,7 +162,8 @@ func New(cfg Config) *Controller {
 		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
 	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
-		subs: map[chan Event]struct{}{}, metrics: newMetrics(), topo: cfg.Topology, source: policy.NewModel()}
+		subs: map[chan Event]struct{}{}, metrics: newMetrics(), topo: cfg.Topology, source: policy.NewModel(),
+		gnmiWatches: map[string]*gnmiWatch{}}
 }
 
 // Run follows model and leadership changes until ctx ends, then stops
@@ -252,6 +261,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	c.source = src
+	c.syncGNMI(ctx, wg, src)
 	// Start and stop device workers.
 	for name, dev := range m.Devices {
 		var prev *worker

@@ -11,6 +11,7 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
+	"github.com/p4ctl/p4ctl/pkg/gnmi"
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -229,4 +230,108 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// gnmiLinks is a fixed link source for an agent in a test.
+type gnmiLinks struct{ links []gnmi.Link }
+
+func (g gnmiLinks) Links() ([]gnmi.Link, error) { return g.links, nil }
+func (g gnmiLinks) Watch(ctx context.Context, _ func(string)) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestHostFromGNMI: a device's gNMI server (p4ctl's agent on the switch)
+// reports an LLDP neighbor on one of its ports; the endpoint naming that
+// host is placed there, and moves when the neighbor shows up on another
+// port. Port state comes from the same subscription.
+func TestHostFromGNMI(t *testing.T) {
+	d1 := startSim(t, "")
+	tab := lldp.NewTable(0)
+	agent, err := gnmi.NewAgent(gnmi.AgentConfig{Target: "leaf1", Ports: map[string]uint32{"sw3": 3, "sw4": 4}, Neighbors: tab,
+		Local:  &gnmi.LocalSystem{ChassisID: "leaf1", ChassisIDType: lldp.ChassisLocal, SystemName: "leaf1"},
+		Source: gnmiLinks{[]gnmi.Link{{Name: "sw3", Index: 3, MTU: 1500, AdminUp: true, Oper: "up"}, {Name: "sw4", Index: 4, MTU: 1500, AdminUp: true, Oper: "down"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = agent.Run(actx) }()
+	go func() { defer wg.Done(); _ = agent.Serve(actx, lis) }()
+	t.Cleanup(func() { acancel(); wg.Wait() })
+
+	n := node(t, "n1", t.TempDir(), true)
+	waitLeader(t, n)
+	c, _ := runController(t, n)
+	docs := fmt.Sprintf(`kind: Device
+name: leaf1
+address: %s
+gnmi: %s
+---
+kind: Segment
+name: prod
+id: 10
+---
+kind: Port
+device: leaf1
+port: 3
+segment: prod
+role: isolated
+---
+kind: Port
+device: leaf1
+port: 4
+segment: prod
+role: isolated
+---
+kind: Endpoint
+name: db
+segment: prod
+mac: 02:00:00:00:db:01
+ips: [10.0.0.5]
+host: db-01
+`, d1.addr, lis.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Apply(ctx, "gnmi.yaml", []byte(docs)); err != nil {
+		t.Fatal(err)
+	}
+	// Port state from gNMI.
+	eventually(t, 10*time.Second, func() bool {
+		ports, _, _ := c.Topology().Snapshot()
+		return len(ports) == 2 && ports[0].ID == 3 && ports[0].Oper == "UP" && ports[1].ID == 4 && ports[1].Oper == "DOWN"
+	}, func() string { p, _, _ := c.Topology().Snapshot(); return fmt.Sprintf("ports %+v", p) })
+
+	hello := lldp.Frame{ChassisIDSubtype: lldp.ChassisMAC, ChassisID: string([]byte{2, 0, 0, 0, 0xdb, 1}), PortIDSubtype: lldp.PortIfName, PortID: "eth0",
+		TTL: 120 * time.Second, SystemName: "db-01"}
+	tab.Update("sw3", hello, time.Now())
+	placedAt := func(port uint32) func() bool {
+		return func() bool {
+			for _, p := range c.Placements() {
+				if p.Endpoint == "db" && p.Device == "leaf1" && p.Port == port {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	eventually(t, 10*time.Second, placedAt(3), func() string { return fmt.Sprintf("placements %+v", c.Placements()) })
+	model := func() *policy.Model { m, _ := n.Model(); return m }
+	inSync(t, c, map[string]*simDevice{"leaf1": d1}, model)
+
+	// The host is recabled to sw4: the agent forgets it on sw3 and hears
+	// it on sw4.
+	tab.RemoveInterface("sw3")
+	tab.Update("sw4", hello, time.Now())
+	eventually(t, 10*time.Second, placedAt(4), func() string { return fmt.Sprintf("placements %+v", c.Placements()) })
+	inSync(t, c, map[string]*simDevice{"leaf1": d1}, model)
+	_, _, hosts := c.Topology().Snapshot()
+	if len(hosts) != 1 || hosts[0].Source != topo.SourceGNMI || hosts[0].Interface != "sw4" {
+		t.Errorf("hosts %+v", hosts)
+	}
 }
