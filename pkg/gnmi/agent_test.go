@@ -80,6 +80,19 @@ func testLinks() []Link {
 // startAgent serves an agent over loopback gRPC and returns a client.
 func startAgent(t *testing.T, cfg AgentConfig) (*Agent, gpb.GNMIClient) {
 	t.Helper()
+	a, addr := serveTestAgent(t, cfg)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return a, gpb.NewGNMIClient(conn)
+}
+
+// serveTestAgent runs an agent (target "host1" unless cfg names one) and
+// serves it on a loopback address, until the test ends.
+func serveTestAgent(t *testing.T, cfg AgentConfig) (*Agent, string) {
+	t.Helper()
 	if cfg.Target == "" {
 		cfg.Target = "host1"
 	}
@@ -97,12 +110,7 @@ func startAgent(t *testing.T, cfg AgentConfig) (*Agent, gpb.GNMIClient) {
 	go func() { defer wg.Done(); _ = a.Run(ctx) }()
 	go func() { defer wg.Done(); _ = a.Serve(ctx, lis) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return a, gpb.NewGNMIClient(conn)
+	return a, lis.Addr().String()
 }
 
 // p parses "/a/b[k=v]/c" (no "/" inside keys).

@@ -3,12 +3,10 @@ package gnmi
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -131,21 +129,7 @@ func gnmiCLI(t *testing.T) string {
 // a ONCE Subscribe against the agent.
 func TestGnmiCLI(t *testing.T) {
 	cli := gnmiCLI(t)
-	a, err := NewAgent(AgentConfig{Target: "host1", Source: newMemSource(testLinks()...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = a.Run(ctx) }()
-	go func() { defer wg.Done(); _ = a.Serve(ctx, lis) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	addr := lis.Addr().String()
+	_, addr := serveTestAgent(t, AgentConfig{Target: "host1", Source: newMemSource(testLinks()...)})
 	run := func(args ...string) string {
 		t.Helper()
 		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
