@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 
 	"github.com/p4ctl/p4ctl/internal/netns"
+	"github.com/p4ctl/p4ctl/pkg/lldp"
 )
 
 // rootNamespace makes a network namespace for the test, or skips saying
@@ -148,5 +150,63 @@ func TestGnmiCLI(t *testing.T) {
 	}
 	if out := run("-qt", "once", "-t", "host1", "-q", "/interfaces/interface[name=eth1]/state/mtu"); !strings.Contains(out, "1500") {
 		t.Errorf("subscribe once:\n%s", out)
+	}
+}
+
+// agentIn runs an agent for namespace ns, with an LLDP speaker made inside
+// it on the interfaces matching only, and returns a client of it.
+func agentIn(t *testing.T, ns, target, only string) gpb.GNMIClient {
+	t.Helper()
+	var sp *lldp.Speaker
+	if err := netns.Do(ns, func() error {
+		var err error
+		sp, err = lldp.NewSpeaker(lldp.Config{Interfaces: regexp.MustCompile(only), TxInterval: time.Second, SystemName: target})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	l := sp.Local()
+	_, c := startAgent(t, AgentConfig{Target: target, Source: NetlinkSource{Namespace: ns}, Interfaces: regexp.MustCompile(only),
+		Neighbors: sp.Table(), Local: &LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName}})
+	return c
+}
+
+// TestTwoAgentsSeeEachOther: agents in two namespaces joined by a veth
+// pair, each with its LLDP speaker, report each other as LLDP neighbors
+// over gNMI (an ON_CHANGE subscription sees the neighbor arrive).
+func TestTwoAgentsSeeEachOther(t *testing.T) {
+	a, b := rootNamespace(t), rootNamespace(t)
+	if err := netns.IP("link", "add", "va", "netns", a, "type", "veth", "peer", "name", "vb", "netns", b); err != nil {
+		t.Fatal(err)
+	}
+	for ns, ifn := range map[string]string{a: "va", b: "vb"} {
+		if err := netns.IP("-n", ns, "link", "set", ifn, "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca := agentIn(t, a, "host-a", "^va$")
+	cb := agentIn(t, b, "host-b", "^vb$")
+	for _, tt := range []struct {
+		c           gpb.GNMIClient
+		local, peer string
+		peerIf      string
+	}{{ca, "va", "host-b", "vb"}, {cb, "vb", "host-a", "va"}} {
+		s := subscribeTo(t, tt.c, &gpb.SubscriptionList{Mode: gpb.SubscriptionList_STREAM, Subscription: []*gpb.Subscription{
+			{Path: p("/lldp/interfaces/interface[name=" + tt.local + "]/neighbors"), Mode: gpb.SubscriptionMode_ON_CHANGE}}})
+		recvUntil(t, s, tt.peer+" on "+tt.local, func(r *gpb.SubscribeResponse) bool { return hasLeaf(r, "/state/system-name", `"`+tt.peer+`"`) })
+		got := get(t, tt.c, "/lldp/interfaces/interface[name="+tt.local+"]/neighbors")
+		found := false
+		for k, v := range got {
+			if strings.HasSuffix(k, "/state/port-id") && v == `"`+tt.peerIf+`"` {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: neighbor's port id %s not served: %v", tt.local, tt.peerIf, got)
+		}
 	}
 }
