@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/controller"
+	"github.com/p4ctl/p4ctl/pkg/gnmi"
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -206,4 +209,131 @@ func waitFor(t *testing.T, ctx context.Context, cond func() bool, msg func() str
 		case <-tick.C:
 		}
 	}
+}
+
+// TestAgentOnBMv2Ports: p4ctl's agent serves a BMv2 switch's ports by a
+// port map, with its LLDP speaker on the switch side of each veth. The
+// controller subscribes to it (the Device's gnmi address), learns the
+// ports' P4 ids and state from it, and the host the speaker hears on port
+// 1 places the endpoint that names it; the topology records the host from
+// gNMI as well as from the pipeline's punt.
+func TestAgentOnBMv2Ports(t *testing.T) {
+	requireBMv2(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sw, err := Start(ctx, Config{Ports: []uint32{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sw.Stop)
+
+	var sp *lldp.Speaker
+	if err := inNetns(sw.NS, func() error {
+		var err error
+		sp, err = lldp.NewSpeaker(lldp.Config{Interfaces: regexp.MustCompile(`^sw[12]$`), TxInterval: 30 * time.Second, SystemName: "leaf1"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { acancel(); wg.Wait() })
+	l := sp.Local()
+	agent, err := gnmi.NewAgent(gnmi.AgentConfig{Target: "leaf1", Source: gnmi.NetlinkSource{Namespace: sw.NS}, Ports: map[string]uint32{"sw1": 1, "sw2": 2},
+		Neighbors: sp.Table(), Local: &gnmi.LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = sp.Run(actx) }()
+	go func() { defer wg.Done(); _ = agent.Run(actx) }()
+	go func() { defer wg.Done(); _ = agent.Serve(actx, lis) }()
+
+	node, err := cluster.Start(cluster.Config{ID: "bmv2-agent", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	for !node.IsLeader() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no raft leader")
+		case <-node.Leadership():
+		}
+	}
+	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, RetryInterval: 200 * time.Millisecond, CounterInterval: time.Second,
+		DialOptions: func(*policy.Device) []grpc.DialOption {
+			return []grpc.DialOption{grpc.WithContextDialer(netnsDialer(sw.NS))}
+		}})
+	cctx, ccancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ctl.Run(cctx) }()
+	t.Cleanup(func() { ccancel(); <-done })
+
+	docs := fmt.Sprintf(`kind: Device
+name: leaf1
+address: 127.0.0.1:9559
+gnmi: %s
+---
+kind: Segment
+name: prod
+id: 10
+---
+kind: Port
+device: leaf1
+port: 1
+segment: prod
+role: isolated
+---
+kind: Port
+device: leaf1
+port: 2
+segment: prod
+role: isolated
+---
+kind: Endpoint
+name: db
+segment: prod
+mac: 02:00:00:00:db:01
+ips: [10.0.0.5]
+host: db-01
+`, lis.Addr())
+	if _, err := ctl.Apply(ctx, "agent.yaml", []byte(docs)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, func() bool {
+		ports, _, _ := ctl.Topology().Snapshot()
+		return len(ports) == 2 && ports[0].ID == 1 && ports[0].Interface == "sw1" && ports[0].Oper == "UP" && ports[1].ID == 2
+	}, func() string { p, _, _ := ctl.Topology().Snapshot(); return fmt.Sprintf("ports %+v", p) })
+
+	mac := net.HardwareAddr{2, 0, 0, 0, 0xdb, 1}
+	hello, err := lldp.Frame{ChassisIDSubtype: lldp.ChassisMAC, ChassisID: string(mac), PortIDSubtype: lldp.PortIfName, PortID: "eth0",
+		TTL: 120 * time.Second, SystemName: "db-01"}.Marshal(mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	if err := sw.Ports[1].Send(hello); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, func() bool {
+		_, _, hosts := ctl.Topology().Snapshot()
+		gnmiSeen := false
+		for _, h := range hosts {
+			gnmiSeen = gnmiSeen || h.Source == topo.SourceGNMI && h.Name == "db-01" && h.At == topo.End{Device: "leaf1", Port: 1} && h.Interface == "sw1"
+		}
+		placed := false
+		for _, p := range ctl.Placements() {
+			placed = placed || p.Endpoint == "db" && p.Device == "leaf1" && p.Port == 1
+		}
+		return gnmiSeen && placed
+	}, func() string {
+		_, _, h := ctl.Topology().Snapshot()
+		return fmt.Sprintf("hosts %+v; placements %+v", h, ctl.Placements())
+	})
+	t.Logf("host heard by the agent's speaker, reported over gNMI and placed %s after its LLDP frame", time.Since(sent).Round(time.Millisecond))
 }
