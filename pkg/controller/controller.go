@@ -322,7 +322,7 @@ func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res c
 	if err != nil {
 		return cluster.Result{}, err
 	}
-	if _, err := policy.Compile(c.cfg.Targets, c.placed(next)); err != nil {
+	if err := c.try(next); err != nil {
 		return cluster.Result{}, err
 	}
 	return c.cfg.Node.Apply(ctx, file, docs)
@@ -336,7 +336,7 @@ func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cl
 	if err != nil {
 		return cluster.Result{}, err
 	}
-	if _, err := policy.Compile(c.cfg.Targets, c.placed(next)); err != nil {
+	if err := c.try(next); err != nil {
 		return cluster.Result{}, err
 	}
 	return c.cfg.Node.Delete(ctx, dels)
@@ -353,12 +353,16 @@ func (c *Controller) Devices() []DeviceStatus {
 	return out
 }
 
-// placed is m with its host endpoints placed as they would be now (a
-// binder of its own: the controller's is not shared).
-func (c *Controller) placed(m *policy.Model) *policy.Model {
-	var b policy.Binder
-	p, _ := b.Bind(m, c.topo.HostLocation)
-	return p
+// try checks that m, with its host endpoints placed as they would be now,
+// compiles and fits every device: a trial update of the live compiler,
+// undone at once, so a one-endpoint change on a large model costs two
+// incremental compiles rather than a full one.
+func (c *Controller) try(m *policy.Model) error {
+	var b policy.Binder // the controller's own binder is for real compiles
+	placed, _ := b.Bind(m, c.topo.HostLocation)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.compiler.Try(placed)
 }
 
 // Model is the replicated model the controller enforces now (endpoints

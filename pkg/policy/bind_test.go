@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
 
 const bindModel = `kind: Device
@@ -326,5 +328,65 @@ func TestIdentityIDsFollowTheModel(t *testing.T) {
 		if _, err := m.WithIdentities(bad); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// Try answers as Update would and leaves the compiler where it was: the
+// same entries, and the next Update gives the same delta as on a compiler
+// that never tried.
+func TestTry(t *testing.T) {
+	m := mustModel(t, bindModel)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twin, _ := Compile(testTargets, m)
+	before, _, _ := c.DeviceEntries("leaf1")
+	objs, err := parseString(t, "kind: Endpoint\nname: late\nsegment: prod\nmac: 02:00:00:00:00:0a\nips: [10.0.0.10]\ndevice: leaf1\nport: 2\nlabels: {tier: db}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _, err := m.With(objs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Try(next); err != nil {
+		t.Fatal(err)
+	}
+	after, _, _ := c.DeviceEntries("leaf1")
+	if c.Model() != m || len(after) != len(before) {
+		t.Fatalf("Try moved the compiler: %d entries, was %d", len(after), len(before))
+	}
+	d1, err := c.Update(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := twin.Update(next)
+	if d1.Len() != d2.Len() || d1.Len() == 0 {
+		t.Errorf("delta after a trial %d, without %d", d1.Len(), d2.Len())
+	}
+	e1, _, _ := c.DeviceEntries("leaf1")
+	e2, _, _ := twin.DeviceEntries("leaf1")
+	str := func(es []*p4v1.TableEntry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(str(e1), str(e2)) {
+		t.Error("entries after a trial and an update differ from an update alone")
+	}
+	// What does not fit is refused, and the compiler stays.
+	bad, _, err := next.With([]Object{&Port{Device: "leaf1", Port: 510, Segment: "prod", Role: RoleIsolated}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Try(bad); err == nil || !strings.Contains(err.Error(), "CPU port") {
+		t.Errorf("trial of a port on the CPU port: %v", err)
+	}
+	if c.Model() != next {
+		t.Error("a failed trial moved the compiler")
 	}
 }

@@ -123,6 +123,21 @@ func (c *Compiler) Model() *Model { return c.model }
 // ErrCapacity is wrapped by errors about entries that do not fit a table.
 var ErrCapacity = errors.New("does not fit")
 
+// Try reports whether m compiles and fits every device, as Update would,
+// and leaves the compiler at the model it was at. It costs two
+// incremental updates, where Compile of m would cost a full compilation.
+func (c *Compiler) Try(m *Model) error {
+	prev := c.model
+	if _, err := c.Update(m); err != nil {
+		return err
+	}
+	if _, err := c.Update(prev); err != nil {
+		// prev compiled before; failing now is a compiler bug.
+		return fmt.Errorf("policy: restoring the compiled model after a trial: %w", err)
+	}
+	return nil
+}
+
 // Update moves the compiler to m and returns what changed on each device.
 // Endpoint, policy and port changes are compiled incrementally; a changed
 // segment or device recompiles everything (identities keep their ids).
