@@ -95,7 +95,11 @@ PROTO.`,
 				cfg.Local = &gnmi.LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName,
 					SystemDescription: l.SystemDescription}
 				go func() { errc <- sp.Run(ctx) }()
-				log.Info("lldp speaking", "interfaces", sp.Interfaces(), "system", l.SystemName)
+				if ifs := sp.Interfaces(); len(ifs) > 0 {
+					log.Info("lldp speaking", "interfaces", ifs, "system", l.SystemName)
+				} else {
+					log.Warn("lldp: no interface selected yet; speaking on each as it appears", "system", l.SystemName)
+				}
 			}
 			a, err := gnmi.NewAgent(cfg)
 			if err != nil {
