@@ -17,7 +17,7 @@ P4_SRCS   := $(P4_MAIN) $(wildcard p4src/include/*.p4)
 # `make fuzz` FUZZ_LONG.
 FUZZ      := pkg/pipeline:FuzzEncode pkg/pipeline:FuzzCheckEntry \
              pkg/pipeline:FuzzCompactRoundTrip pkg/p4rt:FuzzKeyParser \
-             pkg/p4rt/p4rtsim:FuzzRawEntries pkg/policy:FuzzParse pkg/lldp:FuzzParse \
+             pkg/p4rt/p4rtsim:FuzzRawEntries pkg/policy:FuzzParse pkg/lldp:FuzzParse pkg/lldp:FuzzParseNeighbors \
              pkg/topo:FuzzHandlePacketIn pkg/gnmi:FuzzPortMap
 FUZZ_SHORT ?= 10s
 FUZZ_LONG  ?= 60s

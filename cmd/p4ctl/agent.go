@@ -25,17 +25,21 @@ import (
 func newAgentCmd() *cobra.Command {
 	var (
 		listen, interfaces, portMap, target, logLevel string
+		lldpSource, lldpdSocket                       string
 		withLLDP                                      bool
 		lldpInterval, counters                        time.Duration
 		tlsFiles                                      tlsconf.Files
 	)
 	cmd := &cobra.Command{
-		Use:   "agent --listen ADDR [--interfaces REGEX] [--lldp] [--port-map FILE]",
+		Use:   "agent --listen ADDR [--interfaces REGEX] [--lldp [--lldp-source auto|speaker|lldpd]] [--port-map FILE]",
 		Short: "Serve this host's interfaces and LLDP neighbors over gNMI (OpenConfig)",
 		Long: `agent is a gNMI server for a Linux host or a BMv2 switch's ports: OpenConfig
 interfaces (state, counters, MAC, bond members, VLAN subinterfaces) read from
 netlink, with ON_CHANGE updates driven by netlink's link events, and with
---lldp OpenConfig LLDP from the agent's own LLDP speaker on those interfaces.
+--lldp OpenConfig LLDP for those interfaces. The neighbors come from lldpd
+where it runs (read with lldpcli, so the host is not announced twice) and
+otherwise from the agent's own LLDP speaker, which follows interfaces as they
+appear and vanish; --lldp-source picks one explicitly.
 --port-map FILE maps P4Runtime port numbers to interfaces ("1: veth1" per
 line, as BMv2's -i 1@veth1): the agent then serves only those interfaces and
 their /interfaces/interface/state/id. Set is refused; Get and Subscribe
@@ -86,20 +90,39 @@ PROTO.`,
 					slices.Sort(names)
 					sel = regexp.MustCompile("^(" + strings.Join(names, "|") + ")$")
 				}
-				sp, err := lldp.NewSpeaker(lldp.Config{Interfaces: sel, TxInterval: lldpInterval, Logger: log})
-				if err != nil {
-					return fmt.Errorf("--lldp: %w", err)
+				var l lldp.Frame
+				switch lldpSource {
+				case "auto", "lldpd":
+					rd, err := lldp.NewLLDPD(ctx, lldp.LLDPDConfig{Socket: lldpdSocket, Interfaces: sel, Logger: log})
+					if err != nil {
+						if lldpSource == "lldpd" {
+							return fmt.Errorf("--lldp-source lldpd: %w", err)
+						}
+						log.Info("lldp: lldpd not available, running our own speaker", "reason", err)
+						break
+					}
+					l, cfg.Neighbors = rd.Local(), rd.Table()
+					go func() { errc <- rd.Run(ctx) }()
+					log.Info("lldp: reading lldpd's neighbors", "socket", lldpdSocket, "system", l.SystemName)
+				case "speaker":
+				default:
+					return fmt.Errorf("--lldp-source %q: want auto, speaker or lldpd", lldpSource)
 				}
-				l := sp.Local()
-				cfg.Neighbors = sp.Table()
+				if cfg.Neighbors == nil {
+					sp, err := lldp.NewSpeaker(lldp.Config{Interfaces: sel, TxInterval: lldpInterval, Logger: log})
+					if err != nil {
+						return fmt.Errorf("--lldp: %w", err)
+					}
+					l, cfg.Neighbors = sp.Local(), sp.Table()
+					go func() { errc <- sp.Run(ctx) }()
+					if ifs := sp.Interfaces(); len(ifs) > 0 {
+						log.Info("lldp speaking", "interfaces", ifs, "system", l.SystemName)
+					} else {
+						log.Warn("lldp: no interface selected yet; speaking on each as it appears", "system", l.SystemName)
+					}
+				}
 				cfg.Local = &gnmi.LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName,
 					SystemDescription: l.SystemDescription}
-				go func() { errc <- sp.Run(ctx) }()
-				if ifs := sp.Interfaces(); len(ifs) > 0 {
-					log.Info("lldp speaking", "interfaces", ifs, "system", l.SystemName)
-				} else {
-					log.Warn("lldp: no interface selected yet; speaking on each as it appears", "system", l.SystemName)
-				}
 			}
 			a, err := gnmi.NewAgent(cfg)
 			if err != nil {
@@ -130,7 +153,9 @@ PROTO.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:9339", "gNMI address to serve")
 	f.StringVar(&interfaces, "interfaces", "", "serve only interfaces whose name matches this regular expression")
 	f.StringVar(&portMap, "port-map", "", "YAML file of P4 port: interface (a BMv2 switch's ports); serves only those")
-	f.BoolVar(&withLLDP, "lldp", false, "run an LLDP speaker on the served interfaces and serve its neighbors")
+	f.BoolVar(&withLLDP, "lldp", false, "serve the LLDP neighbors of the served interfaces (from lldpd or our own speaker)")
+	f.StringVar(&lldpSource, "lldp-source", "auto", "auto (lldpd where it answers, else our speaker), speaker or lldpd")
+	f.StringVar(&lldpdSocket, "lldpd-socket", "", "lldpd's control socket (default: lldpcli's)")
 	f.DurationVar(&lldpInterval, "lldp-interval", 30*time.Second, "LLDP transmit interval (TTL is four times it)")
 	f.DurationVar(&counters, "counter-interval", time.Second, "how often counters are read")
 	host, _ := os.Hostname()

@@ -114,12 +114,40 @@ func TestLLDPDInterop(t *testing.T) {
 				t.Errorf("lldpd as a neighbor: %+v", ns[0])
 			}
 			t.Logf("lldpd as our neighbor: %s", ns[0].Frame)
-			return
+			break
 		}
 		select {
 		case <-s.Table().Changes():
 		case <-ctx.Done():
 			t.Fatalf("our speaker did not learn lldpd; neighbors %+v", fmt.Sprint(ns))
 		}
+	}
+
+	// The agent's other source: lldpd's own table, read through lldpcli.
+	// Resync is an hour, so only lldpcli watch can bring the changes.
+	r, err := NewLLDPD(ctx, LLDPDConfig{Socket: sock, Resync: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Local().SystemName != host || r.Local().ChassisIDSubtype != ChassisMAC {
+		t.Errorf("lldpd's local chassis %+v", r.Local())
+	}
+	rctx, rstop := context.WithCancel(ctx)
+	rdone := make(chan error, 1)
+	go func() { rdone <- r.Run(rctx) }()
+	t.Cleanup(func() { rstop(); <-rdone })
+	waitNeighbor(t, ctx, r.Table(), "va", "p4ctl-interop", "vb", true)
+	// Our speaker stops and says so; lldpd forgets it and reports that.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil // for the cleanup
+	stopped := time.Now()
+	waitNeighbor(t, ctx, r.Table(), "va", "p4ctl-interop", "vb", false)
+	t.Logf("lldpd's neighbor gone from the mirror %s after our speaker stopped", time.Since(stopped).Round(time.Millisecond))
+
+	if _, err := NewLLDPD(ctx, LLDPDConfig{Socket: filepath.Join(dir, "no-such.socket")}); err == nil || !strings.Contains(err.Error(), "no-such.socket") {
+		t.Errorf("lldpd on a missing socket: %v", err)
 	}
 }

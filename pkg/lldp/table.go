@@ -171,3 +171,38 @@ func (t *Table) Dropped() uint64 {
 	defer t.mu.Unlock()
 	return t.dropped
 }
+
+// Replace makes the table hold exactly ns (a mirror of another LLDP
+// agent's table), keeping at most the per-interface maximum, and reports
+// whether what it holds changed; a refresh that only moves expiries is
+// not a change.
+func (t *Table) Replace(ns []Neighbor) bool {
+	next := make(map[neighborKey]*Neighbor, len(ns))
+	per := map[string]int{}
+	dropped := uint64(0)
+	for _, n := range ns {
+		k := neighborKey{n.LocalInterface, n.ChassisID + "\x00" + string(n.ChassisIDSubtype), n.PortID + "\x00" + string(n.PortIDSubtype)}
+		if _, dup := next[k]; !dup {
+			if per[n.LocalInterface] >= t.max {
+				dropped++
+				continue
+			}
+			per[n.LocalInterface]++
+		}
+		next[k] = &n
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dropped += dropped
+	changed := len(next) != len(t.entries)
+	for k, n := range next {
+		if old, ok := t.entries[k]; !ok || !sameFrame(old.Frame, n.Frame) {
+			changed = true
+		}
+	}
+	t.entries = next
+	if changed {
+		t.notify()
+	}
+	return changed
+}
