@@ -326,3 +326,55 @@ func TestRunawayPolicyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckDeterministic: Model.With visits objects in map order while
+// nothing is wrong, so errors and warnings must still come out the same,
+// in name order, on every run: three endpoints claiming one address name
+// the first by name as its owner, and warnings are sorted.
+func TestCheckDeterministic(t *testing.T) {
+	base := "kind: Device\nname: d\naddress: 127.0.0.1:1\n---\nkind: Segment\nname: s\nid: 1\n---\nkind: Segment\nname: lonely\nid: 2\n---\nkind: Segment\nname: empty\nid: 3\n---\nkind: Port\ndevice: d\nport: 1\nsegment: s\nrole: isolated\n"
+	for _, p := range []string{"zeta", "alpha", "mid"} {
+		base += "---\nkind: Policy\nname: " + p + "\nsegment: s\nfrom: {app: " + p + "}\nto: {app: none}\nrules: [{}]\n"
+	}
+	good, err := Parse("m.yaml", strings.NewReader(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []Object
+	for i, name := range []string{"zz", "aa", "mm"} {
+		bad = append(bad, &Endpoint{Name: name, Segment: "s", MAC: []byte{2, 0, 0, 0, 0, byte(i + 1)}, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")},
+			Device: "d", Port: 1, Labels: map[string]string{}})
+	}
+	var firstErr string
+	var firstWarnings []string
+	for i := range 30 {
+		m, warnings, err := Build(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = m.With(bad, nil)
+		if err == nil {
+			t.Fatal("three owners of 10.0.0.1 accepted")
+		}
+		if i == 0 {
+			firstErr, firstWarnings = err.Error(), warnings
+			continue
+		}
+		if err.Error() != firstErr || !slices.Equal(warnings, firstWarnings) {
+			t.Fatalf("run %d differs:\n%s\n%q\nfirst:\n%s\n%q", i, err, warnings, firstErr, firstWarnings)
+		}
+	}
+	if !strings.Contains(firstErr, "Endpoint mm: ips[0]: 10.0.0.1 is already aa's") || !strings.Contains(firstErr, "Endpoint zz: ips[0]: 10.0.0.1 is already aa's") {
+		t.Errorf("owner not the first by name:\n%s", firstErr)
+	}
+	want := []string{"Policy alpha: from", "Policy alpha: to", "Policy mid: from", "Policy mid: to", "Policy zeta: from", "Policy zeta: to",
+		"Segment empty: no port", "Segment lonely: no port"}
+	if len(firstWarnings) != len(want) {
+		t.Fatalf("warnings %q", firstWarnings)
+	}
+	for i, w := range want {
+		if !strings.Contains(firstWarnings[i], w) {
+			t.Errorf("warning %d is %q, want %s", i, firstWarnings[i], w)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -95,12 +97,8 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 			return nil, nil, fmt.Errorf("unknown object type %T", o)
 		}
 	}
-	warnings := n.check(fail)
-	if len(errs) > 0 {
-		sortErrors(errs)
-		return nil, nil, errs
-	}
-	// Identity ids follow the endpoints that changed.
+	// Identity ids follow the endpoints that changed. They are worked out
+	// before the checks, which take the distinct label sets from them.
 	var removed, added []*Endpoint
 	for ref := range n.touched {
 		kind, name, _ := strings.Cut(ref, " ")
@@ -114,11 +112,18 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 			added = append(added, e)
 		}
 	}
-	ids, err := m.identities().update(removed, added)
-	if err != nil {
-		return nil, nil, err
+	ids, idErr := m.identities().update(removed, added)
+	if idErr == nil {
+		n.ids = ids
 	}
-	n.ids = ids
+	warnings := n.check(fail)
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, nil, errs
+	}
+	if idErr != nil {
+		return nil, nil, idErr
+	}
 	return n, warnings, nil
 }
 
@@ -175,10 +180,86 @@ type segMAC struct {
 	mac string
 }
 
-// check validates references and uniqueness across the whole model.
+// check validates references and uniqueness across the whole model. It
+// runs on every apply, on every node, so the common case (no error) is
+// made cheap: objects are visited in map order, and only if something is
+// wrong are they visited again in name order, so that which of two owners
+// of an address is reported is the same on every run. Label sets come from
+// the identity table (one per distinct set) when it is current.
 func (m *Model) check(fail func(o Object, field, format string, args ...any)) (warnings []string) {
-	segIDs := map[uint16]*Segment{}
-	for _, name := range slices.Sorted(maps.Keys(m.Segments)) {
+	failed := false
+	probe := func(Object, string, string, ...any) { failed = true }
+	m.checkObjects(probe, false)
+	if failed {
+		m.checkObjects(fail, true)
+	}
+	// Selectors are checked against each distinct label set once.
+	labelSets := m.labelSets()
+	selects := func(seg string, sel Selector) bool {
+		for _, l := range labelSets[seg] {
+			if sel.Matches(l) {
+				return true
+			}
+		}
+		return false
+	}
+	type warning struct{ order, text string }
+	var ws []warning
+	for name, p := range m.Policies {
+		if _, ok := m.Segments[p.Segment]; !ok {
+			failed = true
+			continue
+		}
+		for _, side := range []struct {
+			field string
+			sel   Selector
+			cidrs []netip.Prefix
+		}{{"from", p.From, p.FromCIDRs}, {"to", p.To, p.ToCIDRs}} {
+			if side.cidrs != nil {
+				continue
+			}
+			if !selects(p.Segment, side.sel) {
+				ws = append(ws, warning{"p\x00" + name + "\x00" + side.field, fmt.Sprintf("%s: %s: %s: selector %q matches no endpoint of segment %s",
+					p.Src, p.Ref(), side.field, side.sel, p.Segment)})
+			}
+		}
+	}
+	if failed {
+		for _, name := range slices.Sorted(maps.Keys(m.Policies)) {
+			if p := m.Policies[name]; m.Segments[p.Segment] == nil {
+				fail(p, "segment", "unknown segment %q", p.Segment)
+			}
+		}
+	}
+	segPorts := map[string]bool{}
+	for _, p := range m.Ports {
+		segPorts[p.Segment] = true
+	}
+	for name, s := range m.Segments {
+		if !segPorts[name] {
+			ws = append(ws, warning{"s\x00" + name, fmt.Sprintf("%s: %s: no port is in this segment", s.Src, s.Ref())})
+		}
+	}
+	slices.SortFunc(ws, func(a, b warning) int { return strings.Compare(a.order, b.order) })
+	for _, w := range ws {
+		warnings = append(warnings, w.text)
+	}
+	return warnings
+}
+
+// keysIn is mp's keys, in name order when sorted is set.
+func keysIn[K cmp.Ordered, V any](mp map[K]V, sorted bool) iter.Seq[K] {
+	if sorted {
+		return slices.Values(slices.Sorted(maps.Keys(mp)))
+	}
+	return maps.Keys(mp)
+}
+
+// checkObjects checks segment ids, port references, and endpoint
+// references and addresses; sorted visits objects in name order.
+func (m *Model) checkObjects(fail func(o Object, field, format string, args ...any), sorted bool) {
+	segIDs := make(map[uint16]*Segment, len(m.Segments))
+	for name := range keysIn(m.Segments, sorted) {
 		s := m.Segments[name]
 		if prev, dup := segIDs[s.ID]; dup {
 			fail(s, "id", "segment id %d is already %s's (%s)", s.ID, prev.Name, prev.Source())
@@ -186,8 +267,11 @@ func (m *Model) check(fail func(o Object, field, format string, args ...any)) (w
 		}
 		segIDs[s.ID] = s
 	}
-	segPorts := map[string]int{}
-	for _, k := range slices.SortedFunc(maps.Keys(m.Ports), comparePortKeys) {
+	ports := maps.Keys(m.Ports)
+	if sorted {
+		ports = slices.Values(slices.SortedFunc(maps.Keys(m.Ports), comparePortKeys))
+	}
+	for k := range ports {
 		p := m.Ports[k]
 		if _, ok := m.Devices[p.Device]; !ok {
 			fail(p, "device", "unknown device %q", p.Device)
@@ -195,11 +279,10 @@ func (m *Model) check(fail func(o Object, field, format string, args ...any)) (w
 		if _, ok := m.Segments[p.Segment]; !ok {
 			fail(p, "segment", "unknown segment %q", p.Segment)
 		}
-		segPorts[p.Segment]++
 	}
-	macs := map[segMAC]*Endpoint{}
-	ips := map[segAddr]*Endpoint{}
-	for _, name := range slices.Sorted(maps.Keys(m.Endpoints)) {
+	macs := make(map[segMAC]*Endpoint, len(m.Endpoints))
+	ips := make(map[segAddr]*Endpoint, len(m.Endpoints))
+	for name := range keysIn(m.Endpoints, sorted) {
 		e := m.Endpoints[name]
 		if _, ok := m.Segments[e.Segment]; !ok {
 			fail(e, "segment", "unknown segment %q", e.Segment)
@@ -224,48 +307,39 @@ func (m *Model) check(fail func(o Object, field, format string, args ...any)) (w
 			ips[k] = e
 		}
 	}
-	// Selectors are checked against each distinct label set once.
-	labelSets := map[string]map[string]map[string]string{} // segment -> labels key -> labels
+}
+
+// labelSets is the distinct label sets of each segment's endpoints: from
+// the identity table, which holds one key per set, when it is current, or
+// else from the endpoints themselves.
+func (m *Model) labelSets() map[string][]map[string]string {
+	out := map[string][]map[string]string{}
+	if m.ids != nil {
+		for k := range m.ids.refs {
+			out[k.seg] = append(out[k.seg], parseLabelsKey(k.labels))
+		}
+		return out
+	}
+	seen := map[identKey]bool{}
 	for _, e := range m.Endpoints {
-		if labelSets[e.Segment] == nil {
-			labelSets[e.Segment] = map[string]map[string]string{}
-		}
-		labelSets[e.Segment][labelsKey(e.Labels)] = e.Labels
-	}
-	selects := func(seg string, sel Selector) bool {
-		for _, l := range labelSets[seg] {
-			if sel.Matches(l) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.Policies)) {
-		p := m.Policies[name]
-		if _, ok := m.Segments[p.Segment]; !ok {
-			fail(p, "segment", "unknown segment %q", p.Segment)
-			continue
-		}
-		for _, side := range []struct {
-			field string
-			sel   Selector
-			cidrs []netip.Prefix
-		}{{"from", p.From, p.FromCIDRs}, {"to", p.To, p.ToCIDRs}} {
-			if side.cidrs != nil {
-				continue
-			}
-			if !selects(p.Segment, side.sel) {
-				warnings = append(warnings, fmt.Sprintf("%s: %s: %s: selector %q matches no endpoint of segment %s", p.Src, p.Ref(), side.field, side.sel, p.Segment))
-			}
+		if k := endpointKey(e); !seen[k] {
+			seen[k] = true
+			out[e.Segment] = append(out[e.Segment], e.Labels)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(m.Segments)) {
-		if segPorts[name] == 0 {
-			s := m.Segments[name]
-			warnings = append(warnings, fmt.Sprintf("%s: %s: no port is in this segment", s.Src, s.Ref()))
+	return out
+}
+
+// parseLabelsKey inverts labelsKey (label names and values never hold '='
+// or NUL: the parser refuses them).
+func parseLabelsKey(k string) map[string]string {
+	l := map[string]string{}
+	for kv := range strings.SplitSeq(k, "\x00") {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			l[name] = value
 		}
 	}
-	return warnings
+	return l
 }
 
 // labelsKey is a canonical string of a label set: sorted key=value pairs.
