@@ -136,12 +136,17 @@ func TestDeviceDropsMidBatchThenReconcileConverges(t *testing.T) {
 		ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}}})
 	}
 	var once sync.Once
+	stopped := make(chan struct{})
 	o := p4rt.BulkOptions{BatchSize: 500, InFlight: 2, OnBatch: func(int) {
-		once.Do(func() { go stop() }) // the device dies after its first answer
+		once.Do(func() { go func() { stop(); close(stopped) }() }) // the device dies after its first answer
 	}}
 	if err := s.WriteBulk(ctx, ups, o); err == nil {
 		t.Fatal("bulk write to a device that died mid-way reported success")
 	}
+	<-stopped
+	// The session must see the device gone before it comes back: until
+	// then MastershipChanges may still hold the first "primary".
+	nextState(t, s, "down", func(m p4rt.Mastership) bool { return m.Err != nil || !m.Primary })
 	lis2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
