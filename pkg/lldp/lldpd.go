@@ -148,11 +148,7 @@ func (l *LLDPD) Run(ctx context.Context) error {
 	expiry := time.NewTimer(time.Hour)
 	defer expiry.Stop()
 	for {
-		next := time.Hour
-		if at := l.table.NextExpiry(); !at.IsZero() {
-			next = max(time.Until(at), time.Millisecond)
-		}
-		expiry.Reset(next)
+		expiry.Reset(l.table.untilExpiry())
 		select {
 		case <-ctx.Done():
 			return nil

@@ -349,11 +349,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	defer fast.Stop()
 	fastArmed := false
 	for {
-		next := time.Hour
-		if at := s.table.NextExpiry(); !at.IsZero() {
-			next = max(time.Until(at), time.Millisecond)
-		}
-		expiry.Reset(next)
+		expiry.Reset(s.table.untilExpiry())
 		select {
 		case <-ctx.Done():
 			return nil

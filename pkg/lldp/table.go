@@ -137,6 +137,16 @@ func (t *Table) RemoveInterface(local string) bool {
 	return false
 }
 
+// untilExpiry is how long the table's owner may wait before calling
+// Expire: until the next neighbor expires (at least a millisecond), or an
+// hour when none is kept.
+func (t *Table) untilExpiry() time.Duration {
+	if at := t.NextExpiry(); !at.IsZero() {
+		return max(time.Until(at), time.Millisecond)
+	}
+	return time.Hour
+}
+
 // NextExpiry is when the next neighbor expires (zero when none is kept).
 func (t *Table) NextExpiry() time.Time {
 	t.mu.Lock()
