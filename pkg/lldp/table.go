@@ -17,6 +17,11 @@ type Neighbor struct {
 
 type neighborKey struct{ local, chassis, port string }
 
+// keyOf identifies the remote port f describes, as heard on local.
+func keyOf(local string, f Frame) neighborKey {
+	return neighborKey{local, f.ChassisID + "\x00" + string(f.ChassisIDSubtype), f.PortID + "\x00" + string(f.PortIDSubtype)}
+}
+
 // DefaultMaxPerInterface bounds the neighbors kept per interface.
 const DefaultMaxPerInterface = 32
 
@@ -61,7 +66,7 @@ func (t *Table) notify() {
 // interface that already has the maximum is refused and counted, as
 // 802.1AB's tooManyNeighbors: what is known is kept, not displaced.
 func (t *Table) Update(local string, f Frame, now time.Time) bool {
-	k := neighborKey{local, f.ChassisID + "\x00" + string(f.ChassisIDSubtype), f.PortID + "\x00" + string(f.PortIDSubtype)}
+	k := keyOf(local, f)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old, ok := t.entries[k]
@@ -191,7 +196,7 @@ func (t *Table) Replace(ns []Neighbor) bool {
 	per := map[string]int{}
 	dropped := uint64(0)
 	for _, n := range ns {
-		k := neighborKey{n.LocalInterface, n.ChassisID + "\x00" + string(n.ChassisIDSubtype), n.PortID + "\x00" + string(n.PortIDSubtype)}
+		k := keyOf(n.LocalInterface, n.Frame)
 		if _, dup := next[k]; !dup {
 			if per[n.LocalInterface] >= t.max {
 				dropped++
