@@ -326,15 +326,15 @@ func (s *Speaker) Run(ctx context.Context) error {
 		s.send(0, s.all())
 		s.close()
 	}()
-	rescan := func() {
+	// rescan lists the interfaces again and returns the ones to announce
+	// on now.
+	rescan := func() []*port {
 		links, err := s.nl.LinkList()
 		if err != nil {
 			s.log.Warn("lldp: list interfaces", "err", err)
-			return
+			return nil
 		}
-		if fresh := s.rescan(links); len(fresh) > 0 {
-			s.send(s.local.TTL, fresh)
-		}
+		return s.rescan(links)
 	}
 	// Interfaces that came or went between NewSpeaker's listing and the
 	// subscription sent no event the speaker saw: list them again.
@@ -367,7 +367,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 					drained = true
 				}
 			}
-			rescan()
+			s.send(s.local.TTL, rescan())
 		case <-tx.C:
 			rescan()
 			s.send(s.local.TTL, s.all())
