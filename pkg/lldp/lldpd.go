@@ -295,6 +295,11 @@ func neighborOf(ifc j0Interface, now time.Time) (Neighbor, error) {
 		return Neighbor{}, fmt.Errorf("TTL %q: %w", ttlText, err)
 	}
 	f.TTL = time.Duration(ttl) * time.Second
+	// The same limits as a frame off the wire: lldpd reports an empty
+	// ifname or alias as readily as a real one.
+	if err := f.check(); err != nil {
+		return Neighbor{}, err
+	}
 	// lldpd's age is the time since the neighbor's information last
 	// changed, not since its last LLDPDU.
 	age, err := parseAge(ifc.Age)

@@ -56,6 +56,8 @@ func TestParseNeighbors(t *testing.T) {
 		{name: "unknown ID type", in: doc(j0("eth0", "0 day, 00:00:01", "mac", "36:1b:1f:32:94:93", "circuit", "e", "port", "1")), err: `port ID: unknown ID type "circuit"`},
 		{name: "no TTL", in: doc(j0("eth0", "0 day, 00:00:01", "mac", "36:1b:1f:32:94:93", "ifname", "e", "", "1")), err: `TTL ""`},
 		{name: "TTL wider than 16 bits", in: doc(j0("eth0", "0 day, 00:00:01", "mac", "36:1b:1f:32:94:93", "ifname", "e", "port", "65536")), err: `TTL "65536"`},
+		{name: "empty ifname port ID", in: doc(j0("eth0", "0 day, 00:00:01", "local", "0", "ifname", "", "port", "1")), err: "port ID of 0 bytes"},
+		{name: "empty alias chassis ID", in: doc(j0("eth0", "0 day, 00:00:01", "ifalias", "", "ifname", "e", "port", "1")), err: "chassis ID of 0 bytes"},
 		{name: "bad age", in: doc(j0("eth0", "yesterday", "mac", "36:1b:1f:32:94:93", "ifname", "e", "port", "1")), err: `age "yesterday"`},
 		{name: "no port", in: `{"lldp": [{"interface": [{"name": "eth0", "age": "0 day, 00:00:01", "chassis": [{}]}]}]}`, err: "no interface name, chassis or port"},
 	} {
