@@ -52,6 +52,10 @@ type Config struct {
 	SnapshotThreshold uint64
 }
 
+// logCacheSize is how many recent log entries are kept decoded in memory
+// for replication.
+const logCacheSize = 512
+
 // Node is one raft member holding the desired state.
 type Node struct {
 	cfg       Config
@@ -157,7 +161,16 @@ func Start(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("cluster: read state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, transport)
+	// Replication reads back what was just appended; without a cache
+	// every follower's batch decodes each entry from bolt again, and a
+	// large apply (megabytes of YAML) pays for it once per follower.
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("cluster: log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, transport)
 	if err != nil {
 		transport.Close()
 		store.Close()
