@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"maps"
 	"reflect"
+	"slices"
 
 	"os"
 	"strings"
@@ -257,5 +259,53 @@ func TestLeadershipNotices(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no change notice")
+	}
+}
+
+// TestPreparedProposals: the leader's state machine adopts a proposal's
+// model when it meets the state the proposal was prepared on, and
+// validates it again when something else was applied in between.
+func TestPreparedProposals(t *testing.T) {
+	n := start(t, fast("n1", t.TempDir(), true))
+	waitLeader(t, n)
+	p, err := n.Prepare("segmentation.yaml", example(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Commit(ctxT(t, 10*time.Second), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, idx := n.Model(); m != p.Next() || idx != res.Index || res.Objects != 22 {
+		t.Fatalf("model adopted: %v, index %d (result %d), %d objects", m == p.Next(), idx, res.Index, res.Objects)
+	}
+
+	// Three proposals prepared on the same state: x takes segment id 99,
+	// y asks for the same id, z for another.
+	prep := func(doc string) *Proposal {
+		t.Helper()
+		p, err := n.Prepare("more.yaml", []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	x, y, z := prep("kind: Segment\nname: x\nid: 99\n"), prep("kind: Segment\nname: y\nid: 99\n"), prep("kind: Segment\nname: z\nid: 98\n")
+	if _, err := n.Commit(ctxT(t, 10*time.Second), x); err != nil {
+		t.Fatal(err)
+	}
+	afterX, _ := n.Model()
+	if _, err := n.Commit(ctxT(t, 10*time.Second), y); err == nil || !strings.Contains(err.Error(), "segment id 99 is already x's") {
+		t.Errorf("a proposal overtaken by a conflicting change: err = %v", err)
+	}
+	if m, _ := n.Model(); m != afterX {
+		t.Error("a refused proposal changed the model")
+	}
+	if _, err := n.Commit(ctxT(t, 10*time.Second), z); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := n.Model()
+	if m == z.Next() || m.Segments["x"] == nil || m.Segments["z"] == nil || m.Segments["y"] != nil {
+		t.Errorf("after an overtaken proposal: adopted its stale model %v; segments %v", m == z.Next(), slices.Sorted(maps.Keys(m.Segments)))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -52,6 +53,33 @@ type fsm struct {
 	index uint64
 
 	changed func(index uint64) // called after every change, without mu
+
+	// Proposals this node is committing, whose outcome is already known
+	// when they meet the state they were prepared on.
+	offered []*Proposal
+}
+
+func (f *fsm) offer(p *Proposal) {
+	f.mu.Lock()
+	f.offered = append(f.offered, p)
+	f.mu.Unlock()
+}
+
+func (f *fsm) withdraw(p *Proposal) {
+	f.mu.Lock()
+	f.offered = slices.DeleteFunc(f.offered, func(q *Proposal) bool { return q == p })
+	f.mu.Unlock()
+}
+
+// prepared is the outcome of an offered proposal whose entry is data and
+// whose base is the current model; mu is held.
+func (f *fsm) prepared(data []byte) (*policy.Model, Result, bool) {
+	for _, p := range f.offered {
+		if p.base == f.model && bytes.Equal(p.data, data) {
+			return p.next, p.res, true
+		}
+	}
+	return nil, Result{}, false
 }
 
 func newFSM(changed func(uint64)) *fsm {
@@ -88,6 +116,17 @@ func next(m *policy.Model, cmd command) (*policy.Model, Result, error) {
 }
 
 func (f *fsm) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	if n, res, ok := f.prepared(l.Data); ok {
+		f.model, f.index = n, l.Index
+		f.mu.Unlock()
+		res.Index = l.Index
+		if f.changed != nil {
+			f.changed(l.Index)
+		}
+		return fsmResult{res: res}
+	}
+	f.mu.Unlock()
 	var cmd command
 	if err := json.Unmarshal(l.Data, &cmd); err != nil {
 		return fsmResult{err: fmt.Errorf("log entry %d: %w", l.Index, err)}

@@ -252,17 +252,76 @@ func (n *Node) Leader() (id, addr string) {
 // the current state are refused, on every node, with the validation
 // errors; nothing of them is applied.
 func (n *Node) Apply(ctx context.Context, file string, docs []byte) (Result, error) {
-	// Refuse what cannot validate before it reaches the log.
-	m, _ := n.Model()
-	if _, _, err := next(m, command{Op: "apply", File: file, Docs: string(docs)}); err != nil {
+	p, err := n.Prepare(file, docs)
+	if err != nil {
 		return Result{}, err
 	}
-	return n.propose(ctx, command{Op: "apply", File: file, Docs: string(docs)})
+	return n.Commit(ctx, p)
 }
 
 // Delete removes objects by kind and name, all or none.
 func (n *Node) Delete(ctx context.Context, dels []policy.Deletion) (Result, error) {
-	return n.propose(ctx, command{Op: "delete", Delete: dels})
+	p, err := n.PrepareDelete(dels)
+	if err != nil {
+		return Result{}, err
+	}
+	return n.Commit(ctx, p)
+}
+
+// Proposal is a change validated against the state it was prepared on,
+// ready to commit. Next is the model it leads to; the leader's state
+// machine adopts it if nothing was applied in between, instead of parsing
+// and validating the same documents a second time.
+type Proposal struct {
+	data []byte // the log entry
+	base *policy.Model
+	next *policy.Model
+	res  Result
+}
+
+// Next is the model the proposal leads to from the state it was prepared
+// on.
+func (p *Proposal) Next() *policy.Model { return p.next }
+
+// Prepare parses and validates documents against the current state:
+// what cannot validate is refused before it reaches the log.
+func (n *Node) Prepare(file string, docs []byte) (*Proposal, error) {
+	return n.prepare(command{Op: "apply", File: file, Docs: string(docs)})
+}
+
+// PrepareDelete validates the removal of objects against the current
+// state.
+func (n *Node) PrepareDelete(dels []policy.Deletion) (*Proposal, error) {
+	return n.prepare(command{Op: "delete", Delete: dels})
+}
+
+func (n *Node) prepare(cmd command) (*Proposal, error) {
+	m, _ := n.Model()
+	next, res, err := next(m, cmd)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &Proposal{data: b, base: m, next: next, res: res}, nil
+}
+
+// Commit replicates a prepared change and returns once it is committed
+// and applied. If other changes were applied since Prepare, every node
+// validates it again against the state it meets, and may refuse it.
+func (n *Node) Commit(ctx context.Context, p *Proposal) (Result, error) {
+	if !n.IsLeader() {
+		id, addr := n.Leader()
+		return Result{}, &ErrNotLeader{LeaderID: id, LeaderAddr: addr}
+	}
+	n.fsm.offer(p)
+	defer n.fsm.withdraw(p)
+	start := time.Now()
+	res, err := n.commit(ctx, p.data)
+	n.observeCommit(start, err)
+	return res, err
 }
 
 func (n *Node) propose(ctx context.Context, cmd command) (Result, error) {

@@ -313,33 +313,27 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 // then commits them through raft.
 func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res cluster.Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("apply", start, err) }(time.Now())
-	objs, err := policy.Parse(file, strings.NewReader(string(docs)))
+	p, err := c.cfg.Node.Prepare(file, docs)
 	if err != nil {
 		return cluster.Result{}, err
 	}
-	m, _ := c.cfg.Node.Model()
-	next, _, err := m.With(objs, nil)
-	if err != nil {
+	if err := c.try(p.Next()); err != nil {
 		return cluster.Result{}, err
 	}
-	if err := c.try(next); err != nil {
-		return cluster.Result{}, err
-	}
-	return c.cfg.Node.Apply(ctx, file, docs)
+	return c.cfg.Node.Commit(ctx, p)
 }
 
 // Delete removes objects, after the same check as Apply.
 func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cluster.Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("delete", start, err) }(time.Now())
-	m, _ := c.cfg.Node.Model()
-	next, _, err := m.With(nil, dels)
+	p, err := c.cfg.Node.PrepareDelete(dels)
 	if err != nil {
 		return cluster.Result{}, err
 	}
-	if err := c.try(next); err != nil {
+	if err := c.try(p.Next()); err != nil {
 		return cluster.Result{}, err
 	}
-	return c.cfg.Node.Delete(ctx, dels)
+	return c.cfg.Node.Commit(ctx, p)
 }
 
 // Devices reports every device's status, by name.
