@@ -187,3 +187,53 @@ func BenchmarkModelWithOneEndpoint(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTrySegmentChange is the controller's check of a change that
+// adds a segment to the 10k deployment: a whole-model compile, since a
+// segment or device change is not compiled incrementally.
+func BenchmarkTrySegmentChange(b *testing.B) {
+	m := generatedModel(b, bigScale)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	next, _, err := m.With([]Object{&Segment{Name: "added", ID: 4000}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Try(next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUpdateSegmentChange moves a compiled 10k deployment to a model
+// with one more segment and back, alternately: a whole-model compile and
+// a diff of every row against the compiled state, which is what each
+// controller does after such a change commits.
+func BenchmarkUpdateSegmentChange(b *testing.B) {
+	m := generatedModel(b, bigScale)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	next, _, err := m.With([]Object{&Segment{Name: "added", ID: 4000}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	models := []*Model{next, m}
+	changes := 0
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		d, err := c.Update(models[i%2])
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+		changes = d.Len()
+	}
+	b.ReportMetric(float64(changes), "changes")
+}

@@ -128,6 +128,16 @@ var ErrCapacity = errors.New("does not fit")
 // incremental updates, where Compile of m would cost a full compilation.
 func (c *Compiler) Try(m *Model) error {
 	prev := c.model
+	if !sameMaps(prev.Segments, m.Segments) || !sameMaps(prev.Devices, m.Devices) {
+		// Update would recompile everything and diff it: building the
+		// trial model aside, and dropping it, is the same check at a
+		// third of the cost, and leaves the compiler untouched.
+		if err := c.checkTargets(m, nil); err != nil {
+			return err
+		}
+		_, err := c.rebuild(m)
+		return err
+	}
 	if _, err := c.Update(m); err != nil {
 		return err
 	}
@@ -186,6 +196,21 @@ func (c *Compiler) Update(m *Model) (*Delta, error) {
 // full recompiles m from scratch, keeping identity ids, and diffs the
 // result against the current rows.
 func (c *Compiler) full(m *Model) (*Delta, error) {
+	n, err := c.rebuild(m)
+	if err != nil {
+		return nil, err
+	}
+	d, err := diffCompilers(c, n)
+	if err != nil {
+		return nil, err
+	}
+	*c = *n
+	return d, nil
+}
+
+// rebuild compiles m from nothing into a new compiler with c's targets
+// and identity ids, and checks that it fits.
+func (c *Compiler) rebuild(m *Model) (*Compiler, error) {
 	n := &Compiler{targets: c.targets, ids: c.ids.sticky()}
 	n.reset(NewModel())
 	n.apply(NewModel(), m)
@@ -195,12 +220,7 @@ func (c *Compiler) full(m *Model) (*Delta, error) {
 	if err := n.checkCapacity(slices.Collect(maps.Keys(m.Devices))); err != nil {
 		return nil, err
 	}
-	d, err := diffCompilers(c, n)
-	if err != nil {
-		return nil, err
-	}
-	*c = *n
-	return d, nil
+	return n, nil
 }
 
 // memo remembers t's answers: loading a pipeline parses its P4Info.

@@ -184,6 +184,31 @@ func TestCapacityRefused(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("refused update changed the entries: %d -> %d", len(before), len(after))
 	}
+
+	// A trial that changes a segment recompiles aside: it answers as
+	// Update would and leaves the compiler as it was, fitting or not.
+	seg := &Segment{Name: "extra", ID: 77}
+	m3, _, err := m.With([]Object{seg}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Try(m3); err != nil {
+		t.Errorf("trial of a new segment: %v", err)
+	}
+	m4, _, err := m.With([]Object{seg, extra}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Try(m4); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy") {
+		t.Errorf("trial of a new segment and a policy over capacity: err = %v", err)
+	}
+	if _, err := c.Update(m4); !errors.Is(err, ErrCapacity) {
+		t.Errorf("update to the same model: err = %v", err)
+	}
+	after, _, _ = c.DeviceEntries("leaf1")
+	if c.Model() != m || len(after) != len(before) {
+		t.Errorf("trials moved the compiler: model kept %v, %d entries, was %d", c.Model() == m, len(after), len(before))
+	}
 }
 
 func TestTargetChecks(t *testing.T) {
