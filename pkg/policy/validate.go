@@ -406,11 +406,18 @@ func (b *Binder) Bind(m *Model, locate Locate) (*Model, []string) {
 	var n *Model
 	var unplaced []string
 	keep := map[*Endpoint]bool{}
-	for _, name := range slices.Sorted(maps.Keys(m.Endpoints)) {
-		e := m.Endpoints[name]
-		if e.Host == "" {
-			continue
+	// Sort only the endpoints that name a host (for stable messages):
+	// Bind runs on every change and every trial, and most endpoints sit on
+	// a fixed port.
+	var hosted []string
+	for name, e := range m.Endpoints {
+		if e.Host != "" {
+			hosted = append(hosted, name)
 		}
+	}
+	slices.Sort(hosted)
+	for _, name := range hosted {
+		e := m.Endpoints[name]
 		dev, port, ok := locate(e.Host)
 		if ok {
 			if _, msg := m.placement(e, dev, port); msg != "" {
