@@ -312,26 +312,24 @@ func (n *Node) prepare(cmd command) (*Proposal, error) {
 // and applied. If other changes were applied since Prepare, every node
 // validates it again against the state it meets, and may refuse it.
 func (n *Node) Commit(ctx context.Context, p *Proposal) (Result, error) {
-	if !n.IsLeader() {
-		id, addr := n.Leader()
-		return Result{}, &ErrNotLeader{LeaderID: id, LeaderAddr: addr}
-	}
 	n.fsm.offer(p)
 	defer n.fsm.withdraw(p)
-	start := time.Now()
-	res, err := n.commit(ctx, p.data)
-	n.observeCommit(start, err)
-	return res, err
+	return n.submit(ctx, p.data)
 }
 
 func (n *Node) propose(ctx context.Context, cmd command) (Result, error) {
-	if !n.IsLeader() {
-		id, addr := n.Leader()
-		return Result{}, &ErrNotLeader{LeaderID: id, LeaderAddr: addr}
-	}
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		return Result{}, err
+	}
+	return n.submit(ctx, b)
+}
+
+// submit commits log entry b if this node leads, and times it.
+func (n *Node) submit(ctx context.Context, b []byte) (Result, error) {
+	if !n.IsLeader() {
+		id, addr := n.Leader()
+		return Result{}, &ErrNotLeader{LeaderID: id, LeaderAddr: addr}
 	}
 	start := time.Now()
 	res, err := n.commit(ctx, b)
