@@ -192,15 +192,7 @@ func BenchmarkModelWithOneEndpoint(b *testing.B) {
 // adds a segment to the 10k deployment: a whole-model compile, since a
 // segment or device change is not compiled incrementally.
 func BenchmarkTrySegmentChange(b *testing.B) {
-	m := generatedModel(b, bigScale)
-	c, err := Compile(testTargets, m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	next, _, err := m.With([]Object{&Segment{Name: "added", ID: 4000}}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, _, next := segmentChange(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := c.Try(next); err != nil {
@@ -214,15 +206,7 @@ func BenchmarkTrySegmentChange(b *testing.B) {
 // a diff of every row against the compiled state, which is what each
 // controller does after such a change commits.
 func BenchmarkUpdateSegmentChange(b *testing.B) {
-	m := generatedModel(b, bigScale)
-	c, err := Compile(testTargets, m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	next, _, err := m.With([]Object{&Segment{Name: "added", ID: 4000}}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, m, next := segmentChange(b)
 	models := []*Model{next, m}
 	changes := 0
 	b.ReportAllocs()
@@ -236,4 +220,19 @@ func BenchmarkUpdateSegmentChange(b *testing.B) {
 		changes = d.Len()
 	}
 	b.ReportMetric(float64(changes), "changes")
+}
+
+// segmentChange is the compiled 10k deployment, its model, and that model
+// with one more segment.
+func segmentChange(b *testing.B) (*Compiler, *Model, *Model) {
+	m := generatedModel(b, bigScale)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	next, _, err := m.With([]Object{&Segment{Name: "added", ID: 4000}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, m, next
 }
