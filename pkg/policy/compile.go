@@ -262,7 +262,7 @@ type modelDiff struct {
 // a and b: from b's record of its changes when b was made from a by With,
 // by comparing every object otherwise.
 func diffModels(a, b *Model) modelDiff {
-	if b.base != a || b.touched == nil {
+	if b.base.Value() != a || b.touched == nil {
 		return modelDiff{changed(a.Policies, b.Policies), changed(a.Endpoints, b.Endpoints), changed(a.Ports, b.Ports)}
 	}
 	var d modelDiff

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"weak"
 )
 
 // MaxIdentities is how many identities the pipeline's 16-bit identity
@@ -210,7 +211,7 @@ func (m *Model) WithIdentities(st IdentityState) (*Model, error) {
 		t.refs[k]++
 	}
 	n := *m
-	n.ids, n.base, n.touched = t, nil, nil
+	n.ids, n.base, n.touched = t, weak.Pointer[Model]{}, nil
 	return &n, nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
+	"weak"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
@@ -293,4 +295,39 @@ func countTables(t *testing.T, c *Compiler, dev string) map[string]int {
 		out[tb.Name]++
 	}
 	return out
+}
+
+// TestModelsDoNotChain: a model remembers what it was made from only
+// weakly. A controller keeps the newest model; the ones before it must
+// be free to go, or every apply would add a copy of the model's maps to
+// the heap for good (0.7 MB per apply at 10k endpoints, before the fix).
+func TestModelsDoNotChain(t *testing.T) {
+	m := exampleModel(t)
+	first := weak.Make(m)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := *m.Endpoints["web-1"]
+	for i := range 3 {
+		e.Labels = map[string]string{"app": "shop", "tier": "web", "rev": fmt.Sprint(i)}
+		x := e
+		n, _, err := m.With([]Object{&x}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The compiler still finds the change from n's record of it.
+		if d := diffModels(m, n); !slices.Equal(d.endpoints, []string{"web-1"}) || len(d.policies)+len(d.ports) != 0 {
+			t.Fatalf("change %d: diff %+v", i, d)
+		}
+		if _, err := c.Update(n); err != nil {
+			t.Fatal(err)
+		}
+		m = n
+	}
+	runtime.GC()
+	if first.Value() != nil {
+		t.Error("the first model is still reachable from the newest")
+	}
+	runtime.KeepAlive(m)
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"weak"
 )
 
 // PortKey names a device port.
@@ -27,8 +28,10 @@ type Model struct {
 	Policies  map[string]*Policy
 
 	// base and touched record what With changed, so that the compiler
-	// need not compare whole models to find one changed endpoint.
-	base    *Model
+	// need not compare whole models to find one changed endpoint. base is
+	// weak: a strong pointer would chain every model ever made to the
+	// newest, and a controller would keep its whole history.
+	base    weak.Pointer[Model]
 	touched map[string]bool // Object.Ref of every object added, replaced or removed
 
 	// ids are the identity ids of the model's endpoints (replicated with
@@ -57,7 +60,7 @@ type Deletion struct{ Kind, Name string }
 // not fail it. On error m is unchanged and no model is returned.
 func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 	n := &Model{Devices: maps.Clone(m.Devices), Segments: maps.Clone(m.Segments), Ports: maps.Clone(m.Ports),
-		Endpoints: maps.Clone(m.Endpoints), Policies: maps.Clone(m.Policies), base: m, touched: map[string]bool{}}
+		Endpoints: maps.Clone(m.Endpoints), Policies: maps.Clone(m.Policies), base: weak.Make(m), touched: map[string]bool{}}
 	for _, d := range dels {
 		n.touched[d.Kind+" "+d.Name] = true
 	}
