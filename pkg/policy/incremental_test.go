@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"weak"
 
@@ -330,4 +331,92 @@ func TestModelsDoNotChain(t *testing.T) {
 		t.Error("the first model is still reachable from the newest")
 	}
 	runtime.KeepAlive(m)
+}
+
+// TestIncrementalValidation: for random changes of endpoints (drawn from
+// small pools of names, MACs, IPs and ports, so that they clash) and
+// policies, With on an indexed model answers exactly as the whole-model
+// check does on the same model without its index: the same errors, the
+// same warnings, and an index equal to one built from scratch.
+func TestIncrementalValidation(t *testing.T) {
+	fast, refused, flattened := 0, 0, 0
+	for seed := range 20 {
+		w := &world{r: rand.New(rand.NewPCG(uint64(seed), 11))}
+		var objs []Object
+		for _, d := range wDevices {
+			objs = append(objs, &Device{Name: d, Address: "127.0.0.1:1", DeviceID: 1, Target: "bmv2"})
+			for n := uint32(1); n <= 3; n++ {
+				objs = append(objs, w.port(d, n))
+			}
+		}
+		for _, s := range wSegments {
+			objs = append(objs, s)
+		}
+		m, _, err := Build(objs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpoint := func() *Endpoint {
+			e := &Endpoint{Name: fmt.Sprintf("e%d", w.r.IntN(8)), Segment: []string{"s1", "s2", "s9"}[w.r.IntN(3)],
+				Labels: w.labels(), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(w.r.IntN(12))}}
+			if w.r.IntN(6) > 0 {
+				// Mostly a port of the endpoint's segment; now and then
+				// another, or one that does not exist.
+				e.Device, e.Port = wDevices[w.r.IntN(2)], uint32(1+w.r.IntN(4))
+				if p := m.Ports[PortKey{e.Device, e.Port}]; p != nil && w.r.IntN(5) > 0 {
+					e.Segment = p.Segment
+				}
+			} else {
+				e.Host = "h1"
+			}
+			for range w.r.IntN(3) {
+				if w.r.IntN(2) == 0 {
+					e.IPs = append(e.IPs, netip.AddrFrom4([4]byte{10, 0, 0, byte(w.r.IntN(10))}))
+				} else {
+					e.IPs = append(e.IPs, netip.MustParseAddr(fmt.Sprintf("fd00::%x", w.r.IntN(10))))
+				}
+			}
+			return e
+		}
+		for step := range 400 {
+			var change []Object
+			var dels []Deletion
+			for range 1 + w.r.IntN(3) {
+				switch op := w.r.IntN(10); {
+				case op < 6:
+					change = append(change, endpoint())
+				case op < 8:
+					dels = append(dels, Deletion{KindEndpoint, fmt.Sprintf("e%d", w.r.IntN(8))})
+				default:
+					change = append(change, w.policy(w.r.IntN(3)))
+				}
+			}
+			plain := *m
+			plain.addrs = nil
+			want, wantWarn, wantErr := plain.With(change, dels)
+			got, gotWarn, gotErr := m.With(change, dels)
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !slices.Equal(gotWarn, wantWarn) {
+				t.Fatalf("seed %d step %d: change %v deletions %v:\n got %v %q\nwant %v %q", seed, step, refsOf(change), dels, gotErr, gotWarn, wantErr, wantWarn)
+			}
+			if gotErr != nil {
+				refused++
+				continue
+			}
+			switch {
+			case got.addrs.depth > 0:
+				fast++
+			case m.addrs.depth == maxAddrDepth && !strings.Contains(fmt.Sprint(refsOf(change)), "Policy"):
+				flattened++
+			}
+			flat := got.addrs.flatten()
+			if fmt.Sprint(flat.macs) != fmt.Sprint(want.addrs.macs) || fmt.Sprint(flat.ips) != fmt.Sprint(want.addrs.ips) {
+				t.Fatalf("seed %d step %d: index\n got %v %v\nwant %v %v", seed, step, flat.macs, flat.ips, want.addrs.macs, want.addrs.ips)
+			}
+			m = got
+		}
+	}
+	t.Logf("%d changes checked incrementally, %d of them flattening the index; %d refused", fast+flattened, flattened, refused)
+	if fast < 100 || refused < 100 || flattened == 0 {
+		t.Errorf("the random changes exercised too little: %d incremental, %d flattening, %d refused", fast, flattened, refused)
+	}
 }

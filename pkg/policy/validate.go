@@ -37,6 +37,10 @@ type Model struct {
 	// ids are the identity ids of the model's endpoints (replicated with
 	// it: see identityTable).
 	ids *identityTable
+
+	// addrs indexes the endpoints' addresses, when the model was
+	// validated by With (nil otherwise).
+	addrs *addrIndex
 }
 
 // NewModel returns an empty model.
@@ -119,7 +123,8 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 	if idErr == nil {
 		n.ids = ids
 	}
-	warnings := n.check(fail)
+	objectsChecked := len(errs) == 0 && n.checkChangedEndpoints(m)
+	warnings := n.check(fail, objectsChecked)
 	if len(errs) > 0 {
 		sortErrors(errs)
 		return nil, nil, errs
@@ -183,18 +188,25 @@ type segMAC struct {
 	mac string
 }
 
-// check validates references and uniqueness across the whole model. It
-// runs on every apply, on every node, so the common case (no error) is
-// made cheap: objects are visited in map order, and only if something is
-// wrong are they visited again in name order, so that which of two owners
-// of an address is reported is the same on every run. Label sets come from
-// the identity table (one per distinct set) when it is current.
-func (m *Model) check(fail func(o Object, field, format string, args ...any)) (warnings []string) {
+// check validates references and uniqueness across the whole model;
+// objectsChecked skips the objects' references and addresses when
+// checkChangedEndpoints has vouched for them. It runs on every apply, on
+// every node, so the common case (no error) is made cheap: objects are
+// visited in map order, and only if something is wrong are they visited
+// again in name order, so that which of two owners of an address is
+// reported is the same on every run. A model that passes keeps the
+// address owners found as its index. Label sets come from the identity
+// table (one per distinct set) when it is current.
+func (m *Model) check(fail func(o Object, field, format string, args ...any), objectsChecked bool) (warnings []string) {
 	failed := false
-	probe := func(Object, string, string, ...any) { failed = true }
-	m.checkObjects(probe, false)
-	if failed {
-		m.checkObjects(fail, true)
+	if !objectsChecked {
+		probe := func(Object, string, string, ...any) { failed = true }
+		macs, ips := m.checkObjects(probe, false)
+		if failed {
+			m.checkObjects(fail, true)
+		} else {
+			m.addrs = newAddrIndex(macs, ips)
+		}
 	}
 	// Selectors are checked against each distinct label set once.
 	labelSets := m.labelSets()
@@ -259,8 +271,9 @@ func keysIn[K cmp.Ordered, V any](mp map[K]V, sorted bool) iter.Seq[K] {
 }
 
 // checkObjects checks segment ids, port references, and endpoint
-// references and addresses; sorted visits objects in name order.
-func (m *Model) checkObjects(fail func(o Object, field, format string, args ...any), sorted bool) {
+// references and addresses; sorted visits objects in name order. It
+// returns the owners of the endpoints' addresses it found.
+func (m *Model) checkObjects(fail func(o Object, field, format string, args ...any), sorted bool) (map[segMAC]*Endpoint, map[segAddr]*Endpoint) {
 	segIDs := make(map[uint16]*Segment, len(m.Segments))
 	for name := range keysIn(m.Segments, sorted) {
 		s := m.Segments[name]
@@ -310,6 +323,62 @@ func (m *Model) checkObjects(fail func(o Object, field, format string, args ...a
 			ips[k] = e
 		}
 	}
+	return macs, ips
+}
+
+// checkChangedEndpoints vouches for n, made by With from the valid model
+// m, when the change touched only endpoints and policies: then only the
+// endpoints that changed need their segment, placement and addresses
+// checked, the addresses against m's index. It reports false when it
+// cannot vouch (m has no index, something else changed, or a changed
+// endpoint is wrong), and the whole-model check then runs and says what
+// is wrong in its usual order.
+func (n *Model) checkChangedEndpoints(m *Model) bool {
+	if m.addrs == nil {
+		return false
+	}
+	var names []string
+	for ref := range n.touched {
+		kind, name, _ := strings.Cut(ref, " ")
+		switch kind {
+		case KindPolicy:
+		case KindEndpoint:
+			if m.Endpoints[name] != n.Endpoints[name] {
+				names = append(names, name)
+			}
+		default:
+			return false
+		}
+	}
+	if len(names) == 0 {
+		n.addrs = m.addrs
+		return true
+	}
+	x := m.addrs.layer()
+	for _, name := range names {
+		if old := m.Endpoints[name]; old != nil {
+			x.release(old)
+		}
+	}
+	for _, name := range names {
+		e := n.Endpoints[name]
+		if e == nil {
+			continue
+		}
+		if _, ok := n.Segments[e.Segment]; !ok {
+			return false
+		}
+		if e.Placed() {
+			if _, msg := n.placement(e, e.Device, e.Port); msg != "" {
+				return false
+			}
+		}
+		if !x.claim(e) {
+			return false
+		}
+	}
+	n.addrs = x.settle()
+	return true
 }
 
 // labelSets is the distinct label sets of each segment's endpoints: from
