@@ -32,20 +32,39 @@ func BenchmarkApplyCommit3Nodes(b *testing.B) {
 				}
 			}
 			var leaderCtl *Controller
+			var ctls []*Controller
 			for _, n := range nodes {
 				c, _ := runController(b, n)
+				ctls = append(ctls, c)
 				if n == n1 {
 					leaderCtl = c
 				}
 			}
-			if _, err := leaderCtl.Apply(ctx, "example.yaml", exampleFor(b, d1.addr, d2.addr)); err != nil {
+			last, err := leaderCtl.Apply(ctx, "example.yaml", exampleFor(b, d1.addr, d2.addr))
+			if err != nil {
 				b.Fatal(err)
 			}
 			if size > 0 {
-				if _, err := leaderCtl.Apply(ctx, "big.yaml", bigDocs(size)); err != nil {
+				if last, err = leaderCtl.Apply(ctx, "big.yaml", bigDocs(size)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			// Time steady state: every controller has compiled the model and
+			// the leader's devices hold it, so the first changes do not wait
+			// behind the initial compile and reconcile.
+			eventually(b, 5*time.Minute, func() bool {
+				for _, c := range ctls {
+					if m, idx := c.cfg.Node.Model(); idx < last.Index || c.Model() != m {
+						return false
+					}
+				}
+				for _, st := range leaderCtl.Devices() {
+					if !st.InSync || st.ModelIndex < last.Index {
+						return false
+					}
+				}
+				return true
+			}, func() string { return fmt.Sprintf("devices %+v", leaderCtl.Devices()) })
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := range b.N {
