@@ -124,14 +124,16 @@ func (c *Compiler) Model() *Model { return c.model }
 var ErrCapacity = errors.New("does not fit")
 
 // Try reports whether m compiles and fits every device, as Update would,
-// and leaves the compiler at the model it was at. It costs two
-// incremental updates, where Compile of m would cost a full compilation.
+// and leaves the compiler at the model it was at. A change of endpoints,
+// policies or ports costs two incremental updates, where Compile of m
+// would cost a full compilation; a change of segments or devices costs
+// one full compilation.
 func (c *Compiler) Try(m *Model) error {
 	prev := c.model
 	if !sameMaps(prev.Segments, m.Segments) || !sameMaps(prev.Devices, m.Devices) {
-		// Update would recompile everything and diff it: building the
-		// trial model aside, and dropping it, is the same check at a
-		// third of the cost, and leaves the compiler untouched.
+		// Update would recompile everything and diff it, there and back:
+		// building the trial model aside and dropping it is the same
+		// check without the diffs, and leaves the compiler untouched.
 		if err := c.checkTargets(m, nil); err != nil {
 			return err
 		}
