@@ -36,6 +36,27 @@ func (w *world) port(dev string, n uint32) *Port {
 	return p
 }
 
+// base is the world's devices with ports 1 to ports each, and its
+// segments, as a model.
+func (w *world) base(t *testing.T, ports uint32) *Model {
+	t.Helper()
+	var objs []Object
+	for _, d := range wDevices {
+		objs = append(objs, &Device{Name: d, Address: "127.0.0.1:1", DeviceID: 1, Target: "bmv2"})
+		for n := uint32(1); n <= ports; n++ {
+			objs = append(objs, w.port(d, n))
+		}
+	}
+	for _, s := range wSegments {
+		objs = append(objs, s)
+	}
+	m, _, err := Build(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func (w *world) labels() map[string]string {
 	l := map[string]string{}
 	if w.r.IntN(4) > 0 {
@@ -193,20 +214,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			w := &world{r: rand.New(rand.NewPCG(uint64(seed), 7))}
-			var objs []Object
-			for _, d := range wDevices {
-				objs = append(objs, &Device{Name: d, Address: "127.0.0.1:1", DeviceID: 1, Target: "bmv2"})
-				for n := uint32(1); n <= 4; n++ {
-					objs = append(objs, w.port(d, n))
-				}
-			}
-			for _, s := range wSegments {
-				objs = append(objs, s)
-			}
-			m, _, err := Build(objs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := w.base(t, 4)
 			c := NewCompiler(testTargets)
 			devs := map[string]*deviceState{}
 			for _, d := range wDevices {
@@ -342,20 +350,7 @@ func TestIncrementalValidation(t *testing.T) {
 	fast, refused, flattened := 0, 0, 0
 	for seed := range 20 {
 		w := &world{r: rand.New(rand.NewPCG(uint64(seed), 11))}
-		var objs []Object
-		for _, d := range wDevices {
-			objs = append(objs, &Device{Name: d, Address: "127.0.0.1:1", DeviceID: 1, Target: "bmv2"})
-			for n := uint32(1); n <= 3; n++ {
-				objs = append(objs, w.port(d, n))
-			}
-		}
-		for _, s := range wSegments {
-			objs = append(objs, s)
-		}
-		m, _, err := Build(objs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := w.base(t, 3)
 		endpoint := func() *Endpoint {
 			e := &Endpoint{Name: fmt.Sprintf("e%d", w.r.IntN(8)), Segment: []string{"s1", "s2", "s9"}[w.r.IntN(3)],
 				Labels: w.labels(), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(w.r.IntN(12))}}
