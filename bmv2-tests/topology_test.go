@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/controller"
-	"github.com/p4ctl/p4ctl/pkg/gnmi"
+	gnmiagent "github.com/p4ctl/p4ctl/pkg/gnmi/agent"
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -50,18 +51,7 @@ func TestTwoSwitchTopology(t *testing.T) {
 	t.Cleanup(sw2.Stop)
 	ns := map[string]string{"leaf1": sw1.NS, "leaf2": sw2.NS}
 
-	node, err := cluster.Start(cluster.Config{ID: "bmv2-topo", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	for !node.IsLeader() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("no raft leader")
-		case <-node.Leadership():
-		}
-	}
+	node := leaderNode(ctx, t, "bmv2-topo")
 	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, ProbeInterval: 200 * time.Millisecond,
 		RetryInterval: 200 * time.Millisecond,
 		DialOptions: func(d *policy.Device) []grpc.DialOption {
@@ -72,50 +62,12 @@ func TestTwoSwitchTopology(t *testing.T) {
 	go func() { defer close(done); ctl.Run(cctx) }()
 	t.Cleanup(func() { ccancel(); <-done })
 
-	docs := `kind: Device
-name: leaf1
-address: 127.0.0.1:9559
----
-kind: Device
-name: leaf2
-address: 127.0.0.1:9559
----
-kind: Segment
-name: prod
-id: 10
----
-kind: Port
-device: leaf1
-port: 1
-segment: prod
-role: isolated
----
-kind: Port
-device: leaf1
-port: 9
-segment: prod
-role: uplink
----
-kind: Port
-device: leaf2
-port: 2
-segment: prod
-role: isolated
----
-kind: Port
-device: leaf2
-port: 5
-segment: prod
-role: uplink
----
-kind: Endpoint
-name: web
-segment: prod
-mac: 02:00:00:00:ee:01
-ips: [10.0.0.1]
-host: web-01
-labels: {tier: web}
-`
+	fixture, err := os.ReadFile("../testdata/fabric.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both leaves answer on the same address, each in its own namespace.
+	docs := strings.NewReplacer("LEAF1_ADDR", GRPCAddr, "LEAF2_ADDR", GRPCAddr).Replace(string(fixture))
 	start := time.Now()
 	if _, err := ctl.Apply(ctx, "fabric.yaml", []byte(docs)); err != nil {
 		t.Fatal(err)
@@ -239,8 +191,8 @@ func TestAgentOnBMv2Ports(t *testing.T) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { acancel(); wg.Wait() })
 	l := sp.Local()
-	agent, err := gnmi.NewAgent(gnmi.AgentConfig{Target: "leaf1", Source: gnmi.NetlinkSource{Namespace: sw.NS}, Ports: map[string]uint32{"sw1": 1, "sw2": 2},
-		Neighbors: sp.Table(), Local: &gnmi.LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName}})
+	agent, err := gnmiagent.New(gnmiagent.Config{Target: "leaf1", Source: gnmiagent.NetlinkSource{Namespace: sw.NS}, Ports: map[string]uint32{"sw1": 1, "sw2": 2},
+		Neighbors: sp.Table(), Local: &gnmiagent.LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,18 +205,7 @@ func TestAgentOnBMv2Ports(t *testing.T) {
 	go func() { defer wg.Done(); _ = agent.Run(actx) }()
 	go func() { defer wg.Done(); _ = agent.Serve(actx, lis) }()
 
-	node, err := cluster.Start(cluster.Config{ID: "bmv2-agent", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	for !node.IsLeader() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("no raft leader")
-		case <-node.Leadership():
-		}
-	}
+	node := leaderNode(ctx, t, "bmv2-agent")
 	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, RetryInterval: 200 * time.Millisecond, CounterInterval: time.Second,
 		DialOptions: func(*policy.Device) []grpc.DialOption {
 			return []grpc.DialOption{grpc.WithContextDialer(netnsDialer(sw.NS))}
@@ -336,4 +277,22 @@ host: db-01
 		return fmt.Sprintf("hosts %+v; placements %+v", h, ctl.Placements())
 	})
 	t.Logf("host heard by the agent's speaker, reported over gNMI and placed %s after its LLDP frame", time.Since(sent).Round(time.Millisecond))
+}
+
+// leaderNode is a one-member raft cluster, once it leads.
+func leaderNode(ctx context.Context, t *testing.T, id string) *cluster.Node {
+	t.Helper()
+	node, err := cluster.Start(cluster.Config{ID: id, RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	for !node.IsLeader() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no raft leader")
+		case <-node.Leadership():
+		}
+	}
+	return node
 }

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/p4ctl/p4ctl/pkg/gnmi"
+	"github.com/p4ctl/p4ctl/pkg/gnmi/agent"
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 	"github.com/p4ctl/p4ctl/pkg/tlsconf"
 )
@@ -52,7 +52,7 @@ PROTO.`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			cfg := gnmi.AgentConfig{Target: target, Source: gnmi.NetlinkSource{}, CounterInterval: counters, Logger: log}
+			cfg := agent.Config{Target: target, Source: agent.NetlinkSource{}, CounterInterval: counters, Logger: log}
 			if interfaces != "" {
 				re, err := regexp.Compile(interfaces)
 				if err != nil {
@@ -65,7 +65,7 @@ PROTO.`,
 				if err != nil {
 					return fmt.Errorf("--port-map: %w", err)
 				}
-				if cfg.Ports, err = gnmi.ParsePortMap(b); err != nil {
+				if cfg.Ports, err = agent.ParsePortMap(b); err != nil {
 					return fmt.Errorf("--port-map %s: %w", portMap, err)
 				}
 			}
@@ -121,10 +121,10 @@ PROTO.`,
 						log.Warn("lldp: no interface selected yet; speaking on each as it appears", "system", l.SystemName)
 					}
 				}
-				cfg.Local = &gnmi.LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName,
+				cfg.Local = &agent.LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName,
 					SystemDescription: l.SystemDescription}
 			}
-			a, err := gnmi.NewAgent(cfg)
+			a, err := agent.New(cfg)
 			if err != nil {
 				return err
 			}

@@ -215,21 +215,31 @@ func inSync(t *testing.T, c *Controller, devs map[string]*simDevice, m func() *p
 	})
 }
 
-func TestSingleNodeProgramsDevices(t *testing.T) {
-	d1, d2 := startSim(t, ""), startSim(t, "")
-	n := node(t, "n1", t.TempDir(), true)
+// exampleInSync runs a one-node controller with the example applied on
+// two simulated devices, and waits until they hold it.
+func exampleInSync(t *testing.T) (n *cluster.Node, c *Controller, d1, d2 *simDevice, model func() *policy.Model) {
+	t.Helper()
+	d1, d2 = startSim(t, ""), startSim(t, "")
+	n = node(t, "n1", t.TempDir(), true)
 	waitLeader(t, n)
-	c, _ := runController(t, n)
+	c, _ = runController(t, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := c.Apply(ctx, "example.yaml", exampleFor(t, d1.addr, d2.addr)); err != nil {
 		t.Fatal(err)
 	}
-	model := func() *policy.Model { m, _ := n.Model(); return m }
+	model = func() *policy.Model { m, _ := n.Model(); return m }
+	inSync(t, c, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
+	return n, c, d1, d2, model
+}
+
+func TestSingleNodeProgramsDevices(t *testing.T) {
+	_, c, d1, d2, model := exampleInSync(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	devs := map[string]*simDevice{"leaf1": d1, "leaf2": d2}
-	inSync(t, c, devs, model)
 	st := c.Devices()
-	if len(st) != 2 || !st[0].Connected || !st[0].Primary || st[0].PipelineCookie == 0 || st[0].Entries["ingress.policy"] == 0 {
+	if len(st) != 2 || !st[0].Connected || !st[0].Primary || st[0].PipelineCookie == 0 || st[0].Entries["ingress.policy_port"] == 0 {
 		t.Errorf("status %+v", st)
 	}
 
@@ -420,17 +430,9 @@ func TestDeviceRejectsPipeline(t *testing.T) {
 // stream, no mastership change, no reconcile. Changing its address moves
 // the session, the old one closing first.
 func TestDeviceReapplyKeepsSession(t *testing.T) {
-	d1, d2 := startSim(t, ""), startSim(t, "")
-	n := node(t, "n1", t.TempDir(), true)
-	waitLeader(t, n)
-	c, _ := runController(t, n)
+	_, c, d1, d2, model := exampleInSync(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := c.Apply(ctx, "example.yaml", exampleFor(t, d1.addr, d2.addr)); err != nil {
-		t.Fatal(err)
-	}
-	model := func() *policy.Model { m, _ := n.Model(); return m }
-	inSync(t, c, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
 	c.mu.Lock()
 	before := c.workers["leaf2"]
 	c.mu.Unlock()

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/p4ctl/p4ctl/pkg/gnmi"
+	"github.com/p4ctl/p4ctl/pkg/gnmi/subscriber"
 	"github.com/p4ctl/p4ctl/pkg/policy"
 	"github.com/p4ctl/p4ctl/pkg/topo"
 )
@@ -23,7 +23,7 @@ type gnmiWatch struct {
 	done   chan struct{}
 
 	mu        sync.Mutex
-	neighbors map[string]map[string]gnmi.NeighborInfo // interface -> id -> neighbor
+	neighbors map[string]map[string]subscriber.NeighborInfo // interface -> id -> neighbor
 }
 
 // syncGNMI starts a subscription for every device with a gNMI address and
@@ -41,15 +41,15 @@ func (c *Controller) syncGNMI(ctx context.Context, wg *sync.WaitGroup, m *policy
 			continue
 		}
 		wctx, cancel := context.WithCancel(ctx)
-		w := &gnmiWatch{addr: d.GNMI, cancel: cancel, done: make(chan struct{}), neighbors: map[string]map[string]gnmi.NeighborInfo{}}
+		w := &gnmiWatch{addr: d.GNMI, cancel: cancel, done: make(chan struct{}), neighbors: map[string]map[string]subscriber.NeighborInfo{}}
 		c.gnmiWatches[name] = w
-		s := &gnmi.Subscriber{Device: name, Addr: d.GNMI, Dial: gnmiDial(c.cfg.DeviceTLS, c.cfg.GNMIDialOptions, d),
+		s := &subscriber.Subscriber{Device: name, Addr: d.GNMI, Dial: gnmiDial(c.cfg.DeviceTLS, c.cfg.GNMIDialOptions, d),
 			SampleInterval: c.cfg.CounterInterval, Logger: c.log}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer close(w.done)
-			_ = s.Run(wctx, func(e gnmi.Event) { c.onGNMI(w, e) })
+			_ = s.Run(wctx, func(e subscriber.Event) { c.onGNMI(w, e) })
 		}()
 	}
 }
@@ -67,31 +67,31 @@ func gnmiDial(tc *tls.Config, extra func(*policy.Device) []grpc.DialOption, d *p
 }
 
 // onGNMI feeds what a device's gNMI server says into the topology.
-func (c *Controller) onGNMI(w *gnmiWatch, e gnmi.Event) {
+func (c *Controller) onGNMI(w *gnmiWatch, e subscriber.Event) {
 	now := time.Now()
 	switch e.Kind {
-	case gnmi.PortState:
+	case subscriber.PortState:
 		c.topo.UpdatePort(topo.Port{Device: e.Device, Interface: e.Interface, Oper: e.Oper}, now)
-	case gnmi.PortID:
+	case subscriber.PortID:
 		c.topo.UpdatePort(topo.Port{Device: e.Device, Interface: e.Interface, ID: e.ID}, now)
 		c.setGNMIHosts(w, e.Device, now) // neighbors on it can be placed now
-	case gnmi.PortCounters:
+	case subscriber.PortCounters:
 		ct := e.Counters
 		c.topo.UpdatePort(topo.Port{Device: e.Device, Interface: e.Interface, Counters: topo.Counters{InOctets: ct.InOctets, OutOctets: ct.OutOctets,
 			InPkts: ct.InPkts, OutPkts: ct.OutPkts, InErrors: ct.InErrors, OutErrors: ct.OutErrors, InDiscards: ct.InDiscards, OutDiscards: ct.OutDiscards}}, now)
-	case gnmi.Neighbor, gnmi.NeighborGone:
+	case subscriber.Neighbor, subscriber.NeighborGone:
 		w.mu.Lock()
 		if w.neighbors[e.Interface] == nil {
-			w.neighbors[e.Interface] = map[string]gnmi.NeighborInfo{}
+			w.neighbors[e.Interface] = map[string]subscriber.NeighborInfo{}
 		}
-		if e.Kind == gnmi.Neighbor {
+		if e.Kind == subscriber.Neighbor {
 			w.neighbors[e.Interface][e.Neighbor.ID] = e.Neighbor
 		} else {
 			delete(w.neighbors[e.Interface], e.Neighbor.ID)
 		}
 		w.mu.Unlock()
 		c.setGNMIHosts(w, e.Device, now)
-	case gnmi.Disconnected:
+	case subscriber.Disconnected:
 		// What the device said may be stale now: forget its neighbors
 		// until it says them again.
 		w.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +12,7 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
-	"github.com/p4ctl/p4ctl/pkg/gnmi"
+	gnmiagent "github.com/p4ctl/p4ctl/pkg/gnmi/agent"
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -111,53 +112,10 @@ func TestTopologyAndMovingHost(t *testing.T) {
 	go func() { defer close(done); c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	docs := fmt.Sprintf(`kind: Device
-name: leaf1
-address: %s
----
-kind: Device
-name: leaf2
-address: %s
----
-kind: Segment
-name: prod
-id: 10
----
-kind: Port
-device: leaf1
-port: 1
-segment: prod
-role: isolated
----
-kind: Port
-device: leaf1
-port: 9
-segment: prod
-role: uplink
----
-kind: Port
-device: leaf2
-port: 2
-segment: prod
-role: isolated
----
-kind: Port
-device: leaf2
-port: 5
-segment: prod
-role: uplink
----
-kind: Endpoint
-name: web
-segment: prod
-mac: 02:00:00:00:ee:01
-ips: [10.0.0.1]
-host: web-01
-labels: {tier: web}
-`, f.addrs["leaf1"], f.addrs["leaf2"])
+	docs := fabricDocs(t, f.addrs["leaf1"], f.addrs["leaf2"])
 	actx, acancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer acancel()
-	if _, err := c.Apply(actx, "fabric.yaml", []byte(docs)); err != nil {
+	if _, err := c.Apply(actx, "fabric.yaml", docs); err != nil {
 		t.Fatal(err)
 	}
 
@@ -233,9 +191,9 @@ func keys(m map[string]string) []string {
 }
 
 // gnmiLinks is a fixed link source for an agent in a test.
-type gnmiLinks struct{ links []gnmi.Link }
+type gnmiLinks struct{ links []gnmiagent.Link }
 
-func (g gnmiLinks) Links() ([]gnmi.Link, error) { return g.links, nil }
+func (g gnmiLinks) Links() ([]gnmiagent.Link, error) { return g.links, nil }
 func (g gnmiLinks) Watch(ctx context.Context, _ func(string)) error {
 	<-ctx.Done()
 	return nil
@@ -248,9 +206,9 @@ func (g gnmiLinks) Watch(ctx context.Context, _ func(string)) error {
 func TestHostFromGNMI(t *testing.T) {
 	d1 := startSim(t, "")
 	tab := lldp.NewTable(0)
-	agent, err := gnmi.NewAgent(gnmi.AgentConfig{Target: "leaf1", Ports: map[string]uint32{"sw3": 3, "sw4": 4}, Neighbors: tab,
-		Local:  &gnmi.LocalSystem{ChassisID: "leaf1", ChassisIDType: lldp.ChassisLocal, SystemName: "leaf1"},
-		Source: gnmiLinks{[]gnmi.Link{{Name: "sw3", Index: 3, MTU: 1500, AdminUp: true, Oper: "up"}, {Name: "sw4", Index: 4, MTU: 1500, AdminUp: true, Oper: "down"}}}})
+	agent, err := gnmiagent.New(gnmiagent.Config{Target: "leaf1", Ports: map[string]uint32{"sw3": 3, "sw4": 4}, Neighbors: tab,
+		Local:  &gnmiagent.LocalSystem{ChassisID: "leaf1", ChassisIDType: lldp.ChassisLocal, SystemName: "leaf1"},
+		Source: gnmiLinks{[]gnmiagent.Link{{Name: "sw3", Index: 3, MTU: 1500, AdminUp: true, Oper: "up"}, {Name: "sw4", Index: 4, MTU: 1500, AdminUp: true, Oper: "down"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,4 +292,14 @@ host: db-01
 	if len(hosts) != 1 || hosts[0].Source != topo.SourceGNMI || hosts[0].Interface != "sw4" {
 		t.Errorf("hosts %+v", hosts)
 	}
+}
+
+// fabricDocs is testdata/fabric.yaml with the leaves at addr1 and addr2.
+func fabricDocs(t testing.TB, addr1, addr2 string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/fabric.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.NewReplacer("LEAF1_ADDR", addr1, "LEAF2_ADDR", addr2).Replace(string(b)))
 }

@@ -100,21 +100,8 @@ func TestUnknownTableNamed(t *testing.T) {
 func TestDeviceDropsMidBatchThenReconcileConverges(t *testing.T) {
 	base := runtime.NumGoroutine()
 	p := embedded(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	serve := func(lis net.Listener) (stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			p4rtsim.New(p4rtsim.Options{DeviceID: 1}).Serve(ctx, lis)
-			close(done)
-		}()
-		return func() { cancel(); <-done }
-	}
-	stop := serve(lis)
+	lis, addr := freeListener(t)
+	stop := serveSim(lis)
 	s, err := p4rt.Connect(addr, p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{Low: 3}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +138,7 @@ func TestDeviceDropsMidBatchThenReconcileConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop2 := serve(lis2)
+	stop2 := serveSim(lis2)
 	nextState(t, s, "primary on the restarted device", func(m p4rt.Mastership) bool { return m.Primary && m.Err == nil })
 	if pushed, err := s.EnsurePipeline(ctx, p); err != nil || !pushed {
 		t.Fatalf("pipeline onto the restarted device: pushed=%v err=%v", pushed, err)

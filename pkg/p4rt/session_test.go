@@ -65,21 +65,8 @@ func TestMastershipChangesAndFencing(t *testing.T) {
 
 func TestSessionReconnectsAfterDeviceRestart(t *testing.T) {
 	p := embedded(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	serve := func(lis net.Listener) (stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			p4rtsim.New(p4rtsim.Options{DeviceID: 1}).Serve(ctx, lis)
-			close(done)
-		}()
-		return func() { cancel(); <-done }
-	}
-	stop := serve(lis)
+	lis, addr := freeListener(t)
+	stop := serveSim(lis)
 	s, err := p4rt.Connect(addr, p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{Low: 7}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +84,7 @@ func TestSessionReconnectsAfterDeviceRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer serve(lis2)()
+	defer serveSim(lis2)()
 	nextState(t, s, "primary again", func(m p4rt.Mastership) bool { return m.Primary && m.Err == nil })
 	if err := s.SetPipeline(ctx, p); err != nil {
 		t.Fatalf("pipeline push after reconnect: %v", err)
@@ -129,4 +116,26 @@ func TestEnsurePipelineSkipsSameCookie(t *testing.T) {
 	if n, _ := s.ReadTables(ctx); len(n) != 1 {
 		t.Errorf("entries after a skipped push: %d, want 1 (a push would have reset them)", len(n))
 	}
+}
+
+// freeListener listens on a free loopback port.
+func freeListener(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lis, lis.Addr().String()
+}
+
+// serveSim serves a new, empty p4rtsim device (id 1) on lis until stop,
+// which waits for it: a device that can be restarted on the same address.
+func serveSim(lis net.Listener) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		p4rtsim.New(p4rtsim.Options{DeviceID: 1}).Serve(ctx, lis)
+		close(done)
+	}()
+	return func() { cancel(); <-done }
 }

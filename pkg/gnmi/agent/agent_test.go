@@ -1,4 +1,4 @@
-package gnmi
+package agent
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func testLinks() []Link {
 }
 
 // startAgent serves an agent over loopback gRPC and returns a client.
-func startAgent(t *testing.T, cfg AgentConfig) (*Agent, gpb.GNMIClient) {
+func startAgent(t *testing.T, cfg Config) (*Agent, gpb.GNMIClient) {
 	t.Helper()
 	a, addr := serveTestAgent(t, cfg)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -91,12 +91,12 @@ func startAgent(t *testing.T, cfg AgentConfig) (*Agent, gpb.GNMIClient) {
 
 // serveTestAgent runs an agent (target "host1" unless cfg names one) and
 // serves it on a loopback address, until the test ends.
-func serveTestAgent(t *testing.T, cfg AgentConfig) (*Agent, string) {
+func serveTestAgent(t *testing.T, cfg Config) (*Agent, string) {
 	t.Helper()
 	if cfg.Target == "" {
 		cfg.Target = "host1"
 	}
-	a, err := NewAgent(cfg)
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestAgentGet(t *testing.T) {
 	tab := lldp.NewTable(0)
 	tab.Update("eth0", lldp.Frame{ChassisIDSubtype: lldp.ChassisMAC, ChassisID: string(mac1), PortIDSubtype: lldp.PortIfName, PortID: "Ethernet7",
 		TTL: 120 * time.Second, SystemName: "leaf1"}, time.Now())
-	_, c := startAgent(t, AgentConfig{Source: newMemSource(testLinks()...), Ports: map[string]uint32{"eth0": 7, "eth1": 8, "bond0": 0, "bond0.42": 0},
+	_, c := startAgent(t, Config{Source: newMemSource(testLinks()...), Ports: map[string]uint32{"eth0": 7, "eth1": 8, "bond0": 0, "bond0.42": 0},
 		Neighbors: tab, Local: &LocalSystem{ChassisID: mac0.String(), ChassisIDType: lldp.ChassisMAC, SystemName: "host1"}})
 
 	tests := []struct{ path, leaf, want string }{
@@ -278,7 +278,7 @@ func isSync(r *gpb.SubscribeResponse) bool { return r.GetSyncResponse() }
 
 func TestAgentSubscribe(t *testing.T) {
 	src := newMemSource(testLinks()...)
-	_, c := startAgent(t, AgentConfig{Source: src, CounterInterval: 50 * time.Millisecond})
+	_, c := startAgent(t, Config{Source: src, CounterInterval: 50 * time.Millisecond})
 	oper := func(name string) *gpb.Subscription {
 		return &gpb.Subscription{Path: p("/interfaces/interface[name=" + name + "]/state/oper-status"), Mode: gpb.SubscriptionMode_ON_CHANGE}
 	}

@@ -1,4 +1,4 @@
-package gnmi
+package agent
 
 import (
 	"context"
@@ -31,13 +31,25 @@ import (
 )
 
 // NeighborSource is where the agent reads LLDP neighbors: an lldp.Table.
+//
+// The agent calls both methods from its Run goroutine while the source is
+// updated elsewhere, so an implementation must be safe for concurrent use.
 type NeighborSource interface {
+	// Neighbors returns the neighbors now; the agent reads it on every
+	// refresh.
 	Neighbors() []lldp.Neighbor
+	// Changes is called once, when Run starts; Run then receives from the
+	// channel and reads Neighbors again after each value. The source should
+	// send without blocking, coalescing (lldp.Table's channel has a buffer
+	// of one and drops a signal while one is pending), and must not close
+	// the channel: a closed channel would have Run re-render without pause.
+	// The agent should be its only receiver, or signals taken by another
+	// are missed until the next counter read.
 	Changes() <-chan struct{}
 }
 
-// AgentConfig configures an Agent.
-type AgentConfig struct {
+// Config configures an Agent.
+type Config struct {
 	// Target is the name clients give as the prefix's target (default:
 	// the host name). A request without a target means this one.
 	Target string
@@ -61,10 +73,29 @@ type AgentConfig struct {
 }
 
 // Agent is a gNMI server of one system's interfaces and LLDP neighbors.
+//
+// Run must be called at most once (a second call panics), on a goroutine of
+// its own: it blocks until ctx ends (returning nil), its first rendering
+// fails, or the link source's Watch returns before ctx ends (an error), and
+// it alone reads the sources and updates what is served. Serve may be
+// called from any goroutine, before or while Run runs, and more than once
+// (each call has its own gRPC server); it blocks until ctx ends or lis
+// fails, and after Run has returned it goes on serving the last state. The
+// gNMI methods (Capabilities, Get, Set, Subscribe) are called by gRPC on
+// its goroutines, concurrently with each other and with Run; Get and
+// Subscribe block until the first rendering or the end of their request's
+// context. Ready may be called from any goroutine; its channel is
+// unbuffered, never sent on, and closed once, after Run's first rendering
+// (never, if that fails or Run is not called). A slow client does not
+// block Run: openconfig/gnmi's subscribe server queues ON_CHANGE updates
+// per client, coalescing, and each STREAM with SAMPLE or heartbeats gets
+// changes through a buffer of 1024 notifications, dropping for that stream
+// what does not fit (its members with a sample or heartbeat interval send
+// the values again when that comes round).
 type Agent struct {
 	gpb.UnimplementedGNMIServer
 
-	cfg   AgentConfig
+	cfg   Config
 	log   *slog.Logger
 	cache *cache.Cache
 	sub   *subscribe.Server
@@ -77,8 +108,8 @@ type Agent struct {
 	subs   map[chan *gpb.Notification]struct{}
 }
 
-// NewAgent returns an agent; Run feeds it and Serve serves it.
-func NewAgent(cfg AgentConfig) (*Agent, error) {
+// New returns an agent; Run feeds it and Serve serves it.
+func New(cfg Config) (*Agent, error) {
 	if cfg.Source == nil {
 		return nil, errors.New("gnmi agent: no link source")
 	}
@@ -155,7 +186,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// Ready is closed once the agent has read the interfaces once.
+// Ready is closed once the agent has read the interfaces once. It is safe
+// to call from any goroutine.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // refresh renders the current state and sends the cache what changed.
@@ -508,7 +540,7 @@ func (a *Agent) fanout(n *gpb.Notification) {
 	for ch := range a.subs {
 		select {
 		case ch <- n:
-		default: // a subscriber this far behind gets the next sample or heartbeat
+		default: // dropped for a stream this far behind (see Agent)
 		}
 	}
 }
@@ -521,11 +553,10 @@ func (a *Agent) stream(stream gpb.GNMI_SubscribeServer, sl *gpb.SubscriptionList
 	ctx := stream.Context()
 	target := sl.GetPrefix().GetTarget()
 	type member struct {
-		full   []string
-		mode   gpb.SubscriptionMode
-		every  time.Duration
-		next   time.Time
-		filter func(*gpb.Notification) bool
+		full  []string
+		mode  gpb.SubscriptionMode
+		every time.Duration
+		next  time.Time
 	}
 	now := time.Now()
 	var members []*member

@@ -1,9 +1,10 @@
-package gnmi
+package subscriber
 
 import (
 	"context"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,11 +12,82 @@ import (
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 	"google.golang.org/grpc"
 
+	"github.com/p4ctl/p4ctl/pkg/gnmi/agent"
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 )
 
+// memSource is an agent.LinkSource of links the test sets.
+type memSource struct {
+	mu      sync.Mutex
+	links   map[string]agent.Link
+	changed chan string
+}
+
+func newMemSource(links ...agent.Link) *memSource {
+	s := &memSource{links: map[string]agent.Link{}, changed: make(chan string, 64)}
+	for _, l := range links {
+		s.links[l.Name] = l
+	}
+	return s
+}
+
+func (s *memSource) set(l agent.Link) {
+	s.mu.Lock()
+	s.links[l.Name] = l
+	s.mu.Unlock()
+	s.changed <- l.Name
+}
+
+func (s *memSource) Links() ([]agent.Link, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []agent.Link
+	for _, l := range s.links {
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (s *memSource) Watch(ctx context.Context, changed func(string)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case n := <-s.changed:
+			changed(n)
+		}
+	}
+}
+
+func testLinks() []agent.Link {
+	return []agent.Link{
+		{Name: "eth0", Index: 2, MTU: 1500, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x10}, AdminUp: true, Oper: "up", Stats: agent.Counters{InOctets: 100, OutOctets: 200}},
+		{Name: "eth1", Index: 3, MTU: 1500, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x11}, AdminUp: true, Oper: "up"},
+	}
+}
+
+// p parses "/a/b[k=v]/c" (no "/" inside keys).
+func p(s string) *gpb.Path {
+	out := &gpb.Path{}
+	for _, part := range strings.Split(strings.Trim(s, "/"), "/") {
+		name, keys, _ := strings.Cut(part, "[")
+		e := &gpb.PathElem{Name: name}
+		for keys != "" {
+			kv, rest, _ := strings.Cut(keys, "]")
+			k, v, _ := strings.Cut(kv, "=")
+			if e.Key == nil {
+				e.Key = map[string]string{}
+			}
+			e.Key[k] = v
+			keys = strings.TrimPrefix(rest, "[")
+		}
+		out.Elem = append(out.Elem, e)
+	}
+	return out
+}
+
 // protoOnly is an agent that claims PROTO encoding only, as Stratum does.
-type protoOnly struct{ *Agent }
+type protoOnly struct{ *agent.Agent }
 
 func (p protoOnly) Capabilities(ctx context.Context, r *gpb.CapabilityRequest) (*gpb.CapabilityResponse, error) {
 	resp, err := p.Agent.Capabilities(ctx, r)
@@ -31,7 +103,7 @@ type served struct {
 	stop func()
 }
 
-func serveAgent(t *testing.T, a *Agent, addr string, wrap func(*Agent) gpb.GNMIServer) served {
+func serveAgent(t *testing.T, a *agent.Agent, addr string, wrap func(*agent.Agent) gpb.GNMIServer) served {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -61,9 +133,9 @@ func serveAgent(t *testing.T, a *Agent, addr string, wrap func(*Agent) gpb.GNMIS
 	return served{addr: lis.Addr().String(), stop: stop}
 }
 
-func runAgent(t *testing.T, cfg AgentConfig) *Agent {
+func runAgent(t *testing.T, cfg agent.Config) *agent.Agent {
 	t.Helper()
-	a, err := NewAgent(cfg)
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,17 +175,17 @@ func waitEvent(t *testing.T, ch <-chan Event, what string, ok func(Event) bool) 
 func TestSubscriber(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		wrap func(*Agent) gpb.GNMIServer
+		wrap func(*agent.Agent) gpb.GNMIServer
 		enc  gpb.Encoding
 	}{
 		{"json_ietf", nil, gpb.Encoding_JSON_IETF},
-		{"proto only", func(a *Agent) gpb.GNMIServer { return protoOnly{a} }, gpb.Encoding_PROTO},
+		{"proto only", func(a *agent.Agent) gpb.GNMIServer { return protoOnly{a} }, gpb.Encoding_PROTO},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := newMemSource(testLinks()...)
 			tab := lldp.NewTable(0)
-			a := runAgent(t, AgentConfig{Target: "leaf1", Source: src, Ports: map[string]uint32{"eth0": 7, "eth1": 8}, CounterInterval: 20 * time.Millisecond,
-				Neighbors: tab, Local: &LocalSystem{ChassisID: "02:00:00:00:00:10", ChassisIDType: lldp.ChassisMAC, SystemName: "leaf1"}})
+			a := runAgent(t, agent.Config{Target: "leaf1", Source: src, Ports: map[string]uint32{"eth0": 7, "eth1": 8}, CounterInterval: 20 * time.Millisecond,
+				Neighbors: tab, Local: &agent.LocalSystem{ChassisID: "02:00:00:00:00:10", ChassisIDType: lldp.ChassisMAC, SystemName: "leaf1"}})
 			srv := serveAgent(t, a, "", tt.wrap)
 			events := collect(t, &Subscriber{Device: "leaf1", Addr: srv.addr, SampleInterval: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond})
 
@@ -159,7 +231,7 @@ func TestSubscriber(t *testing.T) {
 // The subscriber reconnects to a server that restarts on the same address
 // and gets the state again.
 func TestSubscriberReconnects(t *testing.T) {
-	a := runAgent(t, AgentConfig{Target: "leaf1", Source: newMemSource(testLinks()...), Ports: map[string]uint32{"eth0": 7}})
+	a := runAgent(t, agent.Config{Target: "leaf1", Source: newMemSource(testLinks()...), Ports: map[string]uint32{"eth0": 7}})
 	srv := serveAgent(t, a, "", nil)
 	events := collect(t, &Subscriber{Device: "leaf1", Addr: srv.addr, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	waitEvent(t, events, "first sync", func(e Event) bool { return e.Kind == Synced })

@@ -1,4 +1,4 @@
-package gnmi
+package subscriber
 
 import (
 	"context"
@@ -40,6 +40,13 @@ type NeighborInfo struct {
 	TTL                      time.Duration
 }
 
+// Counters are an interface's counters, as OpenConfig's
+// interfaces/interface/state/counters names them.
+type Counters struct {
+	InOctets, InPkts, InErrors, InDiscards     uint64
+	OutOctets, OutPkts, OutErrors, OutDiscards uint64
+}
+
 // Event is one thing learned from a device.
 type Event struct {
 	Device    string
@@ -55,6 +62,14 @@ type Event struct {
 
 // Subscriber streams port state, P4 port ids, counters and LLDP
 // neighbors from one device's gNMI server, reconnecting with backoff.
+//
+// A Subscriber is its configuration: set the fields before calling Run and
+// do not change them while it runs (Run reads them and never writes them).
+// Run blocks until ctx ends and calls emit synchronously on the goroutine
+// that called Run, one event at a time and never after Run has returned;
+// while emit runs nothing more is read from the device, so a slow emit
+// holds the subscription back (the subscriber holds at most one
+// notification's events and drops none). It has no channels of its own.
 type Subscriber struct {
 	Device string
 	Addr   string
@@ -71,7 +86,10 @@ type Subscriber struct {
 	Logger                 *slog.Logger
 }
 
-// Run subscribes until ctx ends, calling emit from one goroutine.
+// Run subscribes until ctx ends, calling emit from the calling goroutine
+// (see Subscriber). It returns nil once ctx ends, and an error only when it
+// cannot make a gRPC client for Addr, before any event; a failed or lost
+// subscription is emitted as Disconnected and retried.
 func (s *Subscriber) Run(ctx context.Context, emit func(Event)) error {
 	minB, maxB := s.MinBackoff, s.MaxBackoff
 	if minB <= 0 {

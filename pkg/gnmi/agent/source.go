@@ -1,4 +1,4 @@
-package gnmi
+package agent
 
 import (
 	"context"
@@ -33,6 +33,11 @@ type Counters struct {
 
 // LinkSource is where the agent reads interfaces: the kernel through
 // netlink (NetlinkSource), or a fixed list in tests.
+//
+// Run calls Watch once, on a goroutine of its own, and Links from its own
+// goroutine meanwhile, so the two must be safe to call concurrently;
+// changed only signals Run, without blocking, and may be called from any
+// goroutine.
 type LinkSource interface {
 	// Links lists every interface now.
 	Links() ([]Link, error)

@@ -1,4 +1,4 @@
-package gnmi
+package agent
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func TestAgentNetlink(t *testing.T) {
 	} else {
 		t.Log("this kernel has no bonding: the bond and VLAN checks are skipped here")
 	}
-	_, c := startAgent(t, AgentConfig{Source: NetlinkSource{Namespace: ns}, Ports: map[string]uint32{"va": 1, "vb": 2, "bond0": 0, "va2": 0, "bond0.42": 0}})
+	_, c := startAgent(t, Config{Source: NetlinkSource{Namespace: ns}, Ports: map[string]uint32{"va": 1, "vb": 2, "bond0": 0, "va2": 0, "bond0.42": 0}})
 
 	if got := get(t, c, "/interfaces/interface[name=va]/state/id"); got["/interfaces/interface[name=va]/state/id"] != "1" {
 		t.Errorf("va id: %v", got)
@@ -131,7 +131,7 @@ func gnmiCLI(t *testing.T) string {
 // a ONCE Subscribe against the agent.
 func TestGnmiCLI(t *testing.T) {
 	cli := gnmiCLI(t)
-	_, addr := serveTestAgent(t, AgentConfig{Target: "host1", Source: newMemSource(testLinks()...)})
+	_, addr := serveTestAgent(t, Config{Target: "host1", Source: newMemSource(testLinks()...)})
 	run := func(args ...string) string {
 		t.Helper()
 		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -170,7 +170,7 @@ func agentIn(t *testing.T, ns, target, only string) gpb.GNMIClient {
 	go func() { done <- sp.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	l := sp.Local()
-	_, c := startAgent(t, AgentConfig{Target: target, Source: NetlinkSource{Namespace: ns}, Interfaces: regexp.MustCompile(only),
+	_, c := startAgent(t, Config{Target: target, Source: NetlinkSource{Namespace: ns}, Interfaces: regexp.MustCompile(only),
 		Neighbors: sp.Table(), Local: &LocalSystem{ChassisID: l.ChassisString(), ChassisIDType: l.ChassisIDSubtype, SystemName: l.SystemName}})
 	return c
 }
