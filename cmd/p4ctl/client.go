@@ -84,6 +84,17 @@ func withTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.
 	return context.WithTimeout(cmd.Context(), d)
 }
 
+// session dials the API and gives a context that ends after d; done
+// releases both.
+func (a *apiClient) session(cmd *cobra.Command, d time.Duration) (p4ctlv1.ControllerClient, context.Context, func(), error) {
+	c, closeConn, err := a.dial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := withTimeout(cmd, d)
+	return c, ctx, func() { cancel(); closeConn() }, nil
+}
+
 func newGetCmd() *cobra.Command {
 	var (
 		api    apiClient
@@ -99,13 +110,11 @@ host are placed. links are the switch-to-switch links learned by LLDP
 through the pipeline; hosts are the hosts heard on device ports.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, done, err := api.dial()
+			c, ctx, done, err := api.session(cmd, 30*time.Second)
 			if err != nil {
 				return err
 			}
 			defer done()
-			ctx, cancel := withTimeout(cmd, 30*time.Second)
-			defer cancel()
 			w := cmd.OutOrStdout()
 			switch strings.ToLower(args[0]) {
 			case "links", "link", "hosts", "host":
@@ -266,13 +275,11 @@ func newDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, done, err := api.dial()
+			c, ctx, done, err := api.session(cmd, 60*time.Second)
 			if err != nil {
 				return err
 			}
 			defer done()
-			ctx, cancel := withTimeout(cmd, 60*time.Second)
-			defer cancel()
 			req := &p4ctlv1.DeleteRequest{}
 			for _, n := range args[1:] {
 				req.Objects = append(req.Objects, &p4ctlv1.ObjectRef{Kind: kind, Name: n})
@@ -300,13 +307,11 @@ func newClusterCmd() *cobra.Command {
 		Short: "Raft state, leader and members",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, done, err := api.dial()
+			c, ctx, done, err := api.session(cmd, 10*time.Second)
 			if err != nil {
 				return err
 			}
 			defer done()
-			ctx, cancel := withTimeout(cmd, 10*time.Second)
-			defer cancel()
 			resp, err := c.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{})
 			if err != nil {
 				return api.rpcErr(err)
@@ -343,13 +348,11 @@ func newClusterCmd() *cobra.Command {
 		Short: "Remove a member",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, done, err := api.dial()
+			c, ctx, done, err := api.session(cmd, 30*time.Second)
 			if err != nil {
 				return err
 			}
 			defer done()
-			ctx, cancel := withTimeout(cmd, 30*time.Second)
-			defer cancel()
 			if _, err := c.Leave(ctx, &p4ctlv1.LeaveRequest{Id: args[0]}); err != nil {
 				return api.rpcErr(err)
 			}

@@ -207,48 +207,18 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	go func() { errc <- api.Serve(ctx, lis, apiOpts...) }()
 	log.Info("p4ctl node serving", "node", sc.nodeID, "api", lis.Addr(), "raft", node.RaftAddr(), "data_dir", sc.dataDir)
 
-	// Publish this node's API address whenever it leads.
-	events, unsub := ctl.Subscribe()
-	defer unsub()
-	publish := func() {
-		if node.IsLeader() && node.APIAddr(sc.nodeID) != lis.Addr().String() {
-			c, done := context.WithTimeout(ctx, 10*time.Second)
-			defer done()
-			if err := node.SetAPIAddr(c, sc.nodeID, lis.Addr().String()); err != nil {
-				log.Warn("publish API address", "err", err)
-			}
-		}
-	}
 	if sc.join.server != "" {
 		if err := joinCluster(ctx, sc.join, &p4ctlv1.JoinRequest{Id: sc.nodeID, RaftAddr: node.RaftAddr(), ApiAddr: lis.Addr().String()}); err != nil {
 			return err
 		}
 	}
-	applied := len(sc.apply) == 0
-	tryApply := func() {
-		if applied || !node.IsLeader() {
-			return
-		}
-		applied = true
-		for _, f := range sc.apply {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				log.Error("apply", "file", f, "err", err)
-				continue
+	duties := &controller.Duties{Node: node, Controller: ctl, NodeID: sc.nodeID, APIAddr: lis.Addr().String(),
+		Apply: sc.apply, Logger: log, Applied: func() {
+			if len(sc.apply) > 0 {
+				go printStatus(ctx, cmd, node, ctl)
 			}
-			c, done := context.WithTimeout(ctx, 60*time.Second)
-			res, err := ctl.Apply(c, f, b)
-			done()
-			if err != nil {
-				log.Error("apply", "file", f, "err", err)
-				continue
-			}
-			log.Info("applied", "file", f, "objects", res.Objects, "index", res.Index)
-		}
-		go printStatus(ctx, cmd, node, ctl)
-	}
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+		}}
+	go func() { errc <- duties.Run(ctx) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -258,12 +228,6 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 			if err != nil && ctx.Err() == nil {
 				return err
 			}
-		case <-events:
-			publish()
-			tryApply()
-		case <-tick.C:
-			publish()
-			tryApply()
 		}
 	}
 }
