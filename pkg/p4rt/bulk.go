@@ -33,11 +33,11 @@ func (o BulkOptions) withDefaults() BulkOptions {
 	return o
 }
 
-// WriteBulk writes updates in batches with up to o.InFlight RPCs in flight.
+// writeBulk writes updates in batches with up to o.InFlight RPCs in flight.
 // It writes every batch even when some fail (a device applies the good
 // updates of a failed batch too) and returns a *WriteError whose update
 // indexes refer to positions in updates.
-func (s *Session) WriteBulk(ctx context.Context, updates []*p4v1.Update, o BulkOptions) error {
+func (s *Session) writeBulk(ctx context.Context, updates []*p4v1.Update, o BulkOptions) error {
 	o = o.withDefaults()
 	type result struct {
 		base int

@@ -2,7 +2,6 @@ package p4rt
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -86,17 +85,6 @@ func (s *EntrySet) Each(fn func(*p4v1.TableEntry) error) error {
 		}
 	}
 	return nil
-}
-
-// ReconcileSet makes the device's entries in the given tables equal to
-// desired: PlanSet, then WritePlan. A device that is already equal gets no
-// write.
-func (s *Session) ReconcileSet(ctx context.Context, desired *EntrySet, o BulkOptions, tableIDs ...uint32) (Plan, error) {
-	p, err := s.PlanSet(ctx, desired, tableIDs...)
-	if err != nil || p.Empty() {
-		return p, err
-	}
-	return p, s.WritePlan(ctx, p, o)
 }
 
 // ReconcileDevice makes the device's entries in the given tables and its
@@ -192,20 +180,4 @@ func (s *EntrySet) TableCounts() map[uint32]int {
 		}
 	}
 	return out
-}
-
-// CountEntries reads the given tables and returns how many entries the
-// device holds in each (every table named is in the map, 0 if empty).
-func (s *Session) CountEntries(ctx context.Context, tableIDs ...uint32) (map[uint32]int, error) {
-	out := make(map[uint32]int, len(tableIDs))
-	for _, id := range tableIDs {
-		out[id] = 0
-	}
-	err := s.ReadKeys(ctx, tableIDs, func(key, _ []byte) error {
-		if len(key) >= 4 {
-			out[binary.BigEndian.Uint32(key)]++
-		}
-		return nil
-	})
-	return out, err
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/proto"
@@ -137,25 +136,6 @@ func sameAction(a, b *p4v1.TableEntry) bool {
 	return true
 }
 
-// ReadTables reads every entry of the given tables (all tables if none).
-func (s *Session) ReadTables(ctx context.Context, tableIDs ...uint32) ([]*p4v1.TableEntry, error) {
-	if len(tableIDs) == 0 {
-		tableIDs = []uint32{0}
-	}
-	q := make([]*p4v1.Entity, len(tableIDs))
-	for i, id := range tableIDs {
-		q[i] = &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: id}}}
-	}
-	var out []*p4v1.TableEntry
-	err := s.Read(ctx, q, func(e *p4v1.Entity) error {
-		if te := e.GetTableEntry(); te != nil {
-			out = append(out, te)
-		}
-		return nil
-	})
-	return out, err
-}
-
 func entryUpdates(typ p4v1.Update_Type, es []*p4v1.TableEntry) []*p4v1.Update {
 	ups := make([]*p4v1.Update, len(es))
 	for i, e := range es {
@@ -194,40 +174,11 @@ func (s *Session) WritePlan(ctx context.Context, p Plan, o BulkOptions) error {
 		case ph.set && len(p.insertIdx) > 0:
 			err = s.writeIndexed(ctx, p.set, p.insertIdx, p4v1.Update_INSERT, o)
 		case len(ph.ups) > 0:
-			err = s.WriteBulk(ctx, ph.ups, o)
+			err = s.writeBulk(ctx, ph.ups, o)
 		}
 		if err != nil {
 			return fmt.Errorf("%s phase: %w", ph.name, err)
 		}
 	}
 	return nil
-}
-
-// Reconcile makes the device's entries in the given tables equal to
-// desired with the fewest writes: it reads the tables back, diffs, and
-// writes the plan. It returns the plan it wrote; an equal device gets no
-// write at all.
-func (s *Session) Reconcile(ctx context.Context, desired []*p4v1.TableEntry, o BulkOptions, tableIDs ...uint32) (Plan, error) {
-	if len(tableIDs) == 0 {
-		seen := map[uint32]bool{}
-		for _, e := range desired {
-			if !seen[e.GetTableId()] {
-				seen[e.GetTableId()] = true
-				tableIDs = append(tableIDs, e.GetTableId())
-			}
-		}
-		slices.Sort(tableIDs)
-		if len(tableIDs) == 0 {
-			return Plan{}, nil
-		}
-	}
-	installed, err := s.ReadTables(ctx, tableIDs...)
-	if err != nil {
-		return Plan{}, err
-	}
-	p := Diff(desired, installed)
-	if p.Empty() {
-		return p, nil
-	}
-	return p, s.WritePlan(ctx, p, o)
 }

@@ -1,9 +1,3 @@
-// Package p4rt is p4ctl's P4Runtime client: a session per device with
-// StreamChannel arbitration, pipeline push, writes with per-update error
-// decoding, streamed reads and packet I/O.
-//
-// It carries table entries built by pkg/pipeline and knows nothing about
-// policy or about how the controller chooses election ids.
 package p4rt
 
 import (
@@ -96,6 +90,13 @@ type Mastership struct {
 // StreamChannel on which it arbitrates. A goroutine owns the stream for the
 // life of the session; when the stream breaks it reopens it with backoff
 // and arbitrates again, reporting every mastership change.
+//
+// Every method may be called from any goroutine, concurrently; writes,
+// reads and pipeline pushes block until the device answers or ctx ends,
+// and PacketOut until the stream takes the message. MastershipChanges
+// (buffered, holding the latest state) and PacketIn (buffered; packets a
+// slow reader leaves are dropped and counted) are fed by the session's
+// goroutine and never closed: stop reading at Close.
 type Session struct {
 	addr     string
 	deviceID uint64
