@@ -26,6 +26,10 @@ import (
 )
 
 // Server implements p4ctlv1.ControllerServer.
+//
+// gRPC calls its handlers from a goroutine per RPC, concurrently; each
+// reads the node and controller through their own locks. Serve is called
+// once and blocks until its ctx ends.
 type Server struct {
 	p4ctlv1.UnimplementedControllerServer
 

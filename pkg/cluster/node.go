@@ -57,6 +57,14 @@ type Config struct {
 const logCacheSize = 512
 
 // Node is one raft member holding the desired state.
+//
+// Every method may be called from any goroutine. Apply, Delete, Commit,
+// SetAPIAddr, Join, Leave, WaitApplied and Barrier block until raft
+// answers or ctx ends; they fail on a follower where they need the
+// leader. Changes (buffered 1, coalesced to the newest index) and
+// Leadership (buffered 16; the node's forwarding goroutine waits for a
+// reader when it is full) are fed by the node's goroutines and never
+// closed; Close stops the node and returns once raft has shut down.
 type Node struct {
 	cfg       Config
 	log       *slog.Logger

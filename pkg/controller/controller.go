@@ -81,6 +81,13 @@ type DeviceStatus struct {
 }
 
 // Controller runs the devices of one node.
+//
+// Run is called once, from its own goroutine, and owns the device
+// workers until its ctx ends. Every other method may be called from any
+// goroutine while Run runs (the API server and Duties do); Apply and
+// Delete block until raft commits or ctx ends. A channel from Subscribe is
+// buffered (64 events; when it is full the oldest is dropped for the
+// newest) and never closed: call its cancel function to stop.
 type Controller struct {
 	cfg Config
 	log *slog.Logger

@@ -222,7 +222,7 @@ func checkOrder(b []byte) error {
 			return fmt.Errorf("TTL TLV of %d bytes (want 2)", n)
 		case t == layers.LLDPTLVEnd:
 			if i < len(want) {
-				return errors.New("End TLV before the mandatory TLVs")
+				return errors.New("the End TLV comes before the mandatory TLVs")
 			}
 			return nil
 		}

@@ -20,7 +20,9 @@ import (
 func group(id uint32, ports ...uint32) *p4v1.MulticastGroupEntry {
 	g := &p4v1.MulticastGroupEntry{MulticastGroupId: id}
 	for _, p := range ports {
-		g.Replicas = append(g.Replicas, &p4v1.Replica{PortKind: &p4v1.Replica_EgressPort{EgressPort: p}, Instance: 1})
+		r := pipeline.Replica(p)
+		r.Instance = 1
+		g.Replicas = append(g.Replicas, r)
 	}
 	return g
 }

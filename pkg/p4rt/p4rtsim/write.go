@@ -234,7 +234,11 @@ func (s *Server) applyGroup(typ p4v1.Update_Type, g *p4v1.MulticastGroupEntry) e
 	}
 	seen := map[[2]uint32]bool{}
 	for _, r := range g.GetReplicas() {
-		k := [2]uint32{r.GetEgressPort(), r.GetInstance()}
+		port, ok := pipeline.ReplicaPort(r)
+		if !ok {
+			return status.Errorf(codes.InvalidArgument, "multicast group %d: a replica without a port of at most 32 bits", id)
+		}
+		k := [2]uint32{port, r.GetInstance()}
 		if seen[k] {
 			return status.Errorf(codes.InvalidArgument, "multicast group %d: replica (port %d, instance %d) twice", id, k[0], k[1])
 		}

@@ -191,8 +191,12 @@ func testReadBack(t *testing.T, tgt Target) {
 		}
 		written = append(written, e)
 	}
-	build(in.NewEntry("ingress.policy").Ternary("src_identity", U(1), U(0xffff)).Ternary("ip_proto", U(6), U(0xff)).
-		Range("l4_dst_port", U(5432), U(5432)).Ternary("tcp_flags", U(0x10), U(0x10)).Priority(100).Action("policy_allow"))
+	build(in.NewEntry("ingress.acl_v4").Ternary("segment", U(10), U(0xffff)).Ternary("ip_proto", U(6), U(0xff)).
+		Ternary("l4_dst_port", U(5432), U(0xffff)).Priority(100).Action("acl_allow"))
+	build(in.NewEntry("ingress.dst_port_class").Exact("segment", U(10)).Exact("ip_proto", U(6)).
+		Range("l4_dst_port", U(8000), U(8080)).Priority(1).Action("set_dst_port_class", pipeline.P("port_class", U(8000))))
+	build(in.NewEntry("ingress.policy_port").Exact("src_identity", U(1)).Exact("dst_identity", U(2)).Exact("ip_proto", U(6)).
+		Exact("l4_dst_port", U(5432)).Action("policy_allow", pipeline.P("rank", U(1614))))
 	build(in.NewEntry("ingress.dst_identity_v4").Exact("segment", U(10)).LPM("dst_ip", []byte{10, 1, 0, 0}, 16).
 		Action("set_dst_identity", pipeline.P("identity", U(7))))
 	build(in.NewEntry("ingress.l2").Exact("segment", U(10)).Exact("dst_mac", []byte{2, 0, 0, 0, 0, 1}).
@@ -270,7 +274,7 @@ func testCookie(t *testing.T, tgt Target) {
 func mcGroup(id uint32, ports ...uint32) *p4v1.MulticastGroupEntry {
 	g := &p4v1.MulticastGroupEntry{MulticastGroupId: id}
 	for _, p := range ports {
-		g.Replicas = append(g.Replicas, &p4v1.Replica{PortKind: &p4v1.Replica_EgressPort{EgressPort: p}})
+		g.Replicas = append(g.Replicas, pipeline.Replica(p))
 	}
 	return g
 }
