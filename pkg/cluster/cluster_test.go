@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -307,5 +308,85 @@ func TestPreparedProposals(t *testing.T) {
 	m, _ := n.Model()
 	if m == z.Next() || m.Segments["x"] == nil || m.Segments["z"] == nil || m.Segments["y"] != nil {
 		t.Errorf("after an overtaken proposal: adopted its stale model %v; segments %v", m == z.Next(), slices.Sorted(maps.Keys(m.Segments)))
+	}
+}
+
+// TestMembershipSafety: a join that reuses a member's id with another
+// address, or another id with a member's address, is refused naming both
+// and leaves the membership as it was; a member restarted on its own
+// data dir with its own id and address joins again without a change; and
+// the leader can leave, after which the others elect a new one.
+func TestMembershipSafety(t *testing.T) {
+	n1 := start(t, fast("n1", t.TempDir(), true))
+	waitLeader(t, n1)
+	dir2 := t.TempDir()
+	n2 := start(t, fast("n2", dir2, false))
+	n3 := start(t, fast("n3", t.TempDir(), false))
+	for _, n := range []*Node{n2, n3} {
+		if err := n1.Join(ctxT(t, 10*time.Second), n.ID(), n.RaftAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members := func() string { return fmt.Sprint(n1.Status().Members) }
+	before := members()
+
+	// A newcomer started without --node-id on a machine whose member
+	// already has that id.
+	impostor := start(t, fast("n2", t.TempDir(), false))
+	err := n1.Join(ctxT(t, 5*time.Second), "n2", impostor.RaftAddr())
+	if !errors.Is(err, ErrMembership) || !strings.Contains(err.Error(), "join of n2 at "+impostor.RaftAddr()+" refused: member n2 is at "+n2.RaftAddr()) {
+		t.Errorf("same id, other address: err = %v", err)
+	}
+	err = n1.Join(ctxT(t, 5*time.Second), "n9", n3.RaftAddr())
+	if !errors.Is(err, ErrMembership) || !strings.Contains(err.Error(), "join of n9 at "+n3.RaftAddr()+" refused: that raft address is member n3's") {
+		t.Errorf("other id, same address: err = %v", err)
+	}
+	if after := members(); after != before {
+		t.Errorf("refused joins changed the membership:\n%s\n%s", before, after)
+	}
+
+	// n2 restarts on its data dir, with its id and address, and joins
+	// again: accepted, nothing changes.
+	addr2 := n2.RaftAddr()
+	n2.Close()
+	cfg := fast("n2", dir2, false)
+	cfg.RaftAddr = addr2
+	n2 = start(t, cfg)
+	if err := n1.Join(ctxT(t, 10*time.Second), "n2", addr2); err != nil {
+		t.Errorf("rejoin on its own data dir: %v", err)
+	}
+	if after := members(); after != before {
+		t.Errorf("the rejoin changed the membership:\n%s\n%s", before, after)
+	}
+
+	// The leader leaves: the other two elect one of themselves and take
+	// writes.
+	if err := n1.Leave(ctxT(t, 10*time.Second), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	leader := waitLeader(t, n2, n3)
+	if _, err := leader.Apply(ctxT(t, 10*time.Second), "after.yaml", []byte("kind: Segment\nname: after\nid: 40\n")); err != nil {
+		t.Fatalf("apply after the leader left: %v", err)
+	}
+	for _, m := range leader.Status().Members {
+		if m.ID == "n1" {
+			t.Errorf("n1 still a member: %+v", leader.Status().Members)
+		}
+	}
+}
+
+// TestApplyNoDocuments: a file without documents is refused, naming the
+// file, and nothing is committed.
+func TestApplyNoDocuments(t *testing.T) {
+	n := start(t, fast("n1", t.TempDir(), true))
+	waitLeader(t, n)
+	_, before := n.Model()
+	for _, docs := range []string{"", "---\n# a comment\n---\n"} {
+		if _, err := n.Apply(ctxT(t, 5*time.Second), "empty.yaml", []byte(docs)); err == nil || err.Error() != "empty.yaml: no documents" {
+			t.Errorf("apply %q: err = %v", docs, err)
+		}
+	}
+	if _, after := n.Model(); after != before {
+		t.Errorf("applied index moved from %d to %d", before, after)
 	}
 }

@@ -15,9 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,13 +97,34 @@ func (e *ErrNotLeader) Error() string {
 	return fmt.Sprintf("not the raft leader; the leader is %s at %s", e.LeaderID, e.LeaderAddr)
 }
 
-// slogWriter turns raft's log lines into slog records.
+// slogWriter turns raft's log lines (hclog's JSON format) into slog
+// records: hclog's level becomes the record's, its message the message,
+// and every other field one attribute.
 type slogWriter struct{ log *slog.Logger }
+
+var hclogLevels = map[string]slog.Level{"trace": slog.LevelDebug - 4, "debug": slog.LevelDebug, "info": slog.LevelInfo,
+	"warn": slog.LevelWarn, "error": slog.LevelError}
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	sc := bufio.NewScanner(bytes.NewReader(p))
 	for sc.Scan() {
-		w.log.Info(sc.Text(), "component", "raft")
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			w.log.Info(sc.Text(), "component", "raft")
+			continue
+		}
+		level, ok := hclogLevels[fmt.Sprint(rec["@level"])]
+		if !ok {
+			level = slog.LevelInfo
+		}
+		msg := fmt.Sprint(rec["@message"])
+		attrs := []any{"component", "raft"}
+		for _, k := range slices.Sorted(maps.Keys(rec)) {
+			if !strings.HasPrefix(k, "@") {
+				attrs = append(attrs, k, rec[k])
+			}
+		}
+		w.log.Log(context.Background(), level, msg, attrs...)
 	}
 	return len(p), nil
 }
@@ -128,7 +152,7 @@ func Start(cfg Config) (*Node, error) {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.NotifyCh = n.notify
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}})
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}, JSONFormat: true})
 	if cfg.HeartbeatTimeout > 0 {
 		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	}
@@ -255,6 +279,20 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// LastContact is when a follower last heard from the leader (zero if
+// never; on the leader, when it last heard from a quorum).
+func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
+
+// leadershipErr turns raft's "not the leader" answers to a membership
+// change into ErrNotLeader, which callers retry against the new leader.
+func (n *Node) leadershipErr(op string, err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		id, addr := n.Leader()
+		return fmt.Errorf("%w (leadership lost during %s: %v)", &ErrNotLeader{LeaderID: id, LeaderAddr: addr}, op, err)
+	}
+	return fmt.Errorf("cluster: %s: %w", op, err)
+}
+
 // Apply replicates documents (YAML, as in a policy file) and returns once
 // they are committed and applied. Documents that do not validate against
 // the current state are refused, on every node, with the validation
@@ -308,6 +346,10 @@ func (n *Node) prepare(cmd command) (*Proposal, error) {
 	next, res, err := next(m, cmd)
 	if err != nil {
 		return nil, err
+	}
+	if cmd.Op == "apply" && res.Objects == 0 {
+		// Nothing to commit: say so rather than log an empty change.
+		return nil, policy.Errors{&policy.Error{Src: policy.Source{File: cmd.File}, Msg: "no documents"}}
 	}
 	b, err := json.Marshal(cmd)
 	if err != nil {
@@ -380,13 +422,39 @@ func (n *Node) SetAPIAddr(ctx context.Context, id, addr string) error {
 // APIAddr is member id's API address, if it recorded one.
 func (n *Node) APIAddr(id string) string { return n.fsm.api(id) }
 
-// Join adds a voting member. It must run on the leader. The address is
-// dialled first, so a typo is an error here rather than a member raft
-// retries forever.
+// ErrMembership is wrapped by a join refused because it would corrupt
+// the membership: an id that a member has at another address, or an
+// address that another member has.
+var ErrMembership = errors.New("membership conflict")
+
+// Join adds a voting member. It must run on the leader. A member that
+// joins again with its own id and address (a node restarted on its own
+// data dir) is already there and nothing changes; a join that reuses a
+// member's id with another address, or another id with a member's
+// address, is refused (ErrMembership) rather than overwrite the member.
+// The address is dialled first, so a typo is an error here rather than a
+// member raft retries forever.
 func (n *Node) Join(ctx context.Context, id, addr string) error {
 	if !n.IsLeader() {
 		lid, laddr := n.Leader()
 		return &ErrNotLeader{LeaderID: lid, LeaderAddr: laddr}
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("cluster: join %s: %w", id, err)
+	}
+	for _, srv := range f.Configuration().Servers {
+		sid, saddr := string(srv.ID), string(srv.Address)
+		switch {
+		case sid == id && saddr == addr:
+			n.log.Info("member joined again", "member", id, "raft_addr", addr)
+			return nil
+		case sid == id:
+			return fmt.Errorf("cluster: join of %s at %s refused: member %s is at %s (give the new node another --node-id, or remove the member with `p4ctl cluster leave %s` if it moved): %w",
+				id, addr, sid, saddr, sid, ErrMembership)
+		case saddr == addr:
+			return fmt.Errorf("cluster: join of %s at %s refused: that raft address is member %s's: %w", id, addr, sid, ErrMembership)
+		}
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
@@ -394,9 +462,9 @@ func (n *Node) Join(ctx context.Context, id, addr string) error {
 		return fmt.Errorf("cluster: join %s: cannot reach its raft address %s: %w", id, addr, err)
 	}
 	c.Close()
-	f := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx))
-	if err := f.Error(); err != nil {
-		return fmt.Errorf("cluster: join %s at %s: %w", id, addr, err)
+	add := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx))
+	if err := add.Error(); err != nil {
+		return n.leadershipErr(fmt.Sprintf("join %s at %s", id, addr), err)
 	}
 	n.log.Info("member joined", "member", id, "raft_addr", addr)
 	return nil
@@ -416,7 +484,7 @@ func (n *Node) Leave(ctx context.Context, id string) error {
 		return fmt.Errorf("cluster: %s is not a member", id)
 	}
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeoutOf(ctx)).Error(); err != nil {
-		return fmt.Errorf("cluster: remove %s: %w", id, err)
+		return n.leadershipErr("remove "+id, err)
 	}
 	n.log.Info("member removed", "member", id)
 	return nil
