@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -33,8 +34,9 @@ import (
 type Server struct {
 	p4ctlv1.UnimplementedControllerServer
 
-	node *cluster.Node
-	ctl  *controller.Controller
+	node  *cluster.Node
+	ctl   *controller.Controller
+	authz *Authz // nil: every call allowed
 	// ForwardDial are the options for dialling the leader's API.
 	forwardDial []grpc.DialOption
 }
@@ -48,9 +50,14 @@ func New(node *cluster.Node, ctl *controller.Controller, forward ...grpc.DialOpt
 	return &Server{node: node, ctl: ctl, forwardDial: forward}
 }
 
+// Authorize makes every call check its client's role with a (see
+// Authz). Call it before Serve.
+func (s *Server) Authorize(a *Authz) { s.authz = a }
+
 // Serve serves the API on lis until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.ServerOption) error {
-	gs := grpc.NewServer(opts...)
+	opts = append(opts, s.authz.Interceptors()...)
+	gs := grpc.NewServer(append(opts, grpc.ChainUnaryInterceptor(s.staleness))...)
 	p4ctlv1.RegisterControllerServer(gs, s)
 	go func() {
 		<-ctx.Done()
@@ -111,9 +118,13 @@ func forward[T any](ctx context.Context, s *Server, call func(p4ctlv1.Controller
 }
 
 func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
-	if !s.node.IsLeader() {
-		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) { return c.Apply(ctx, req) })
-	}
+	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) { return s.apply(ctx, req) },
+		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
+			return c.Apply(ctx, req)
+		})
+}
+
+func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
 	file := req.GetFile()
 	if file == "" {
 		file = "request"
@@ -126,9 +137,13 @@ func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 }
 
 func (s *Server) Delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
-	if !s.node.IsLeader() {
-		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.DeleteResponse, error) { return c.Delete(ctx, req) })
-	}
+	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.DeleteResponse, error) { return s.delete(ctx, req) },
+		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.DeleteResponse, error) {
+			return c.Delete(ctx, req)
+		})
+}
+
+func (s *Server) delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
 	var dels []policy.Deletion
 	for _, o := range req.GetObjects() {
 		dels = append(dels, policy.Deletion{Kind: o.GetKind(), Name: o.GetName()})
@@ -278,14 +293,21 @@ func (s *Server) ClusterStatus(context.Context, *p4ctlv1.ClusterStatusRequest) (
 }
 
 func (s *Server) Join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.JoinResponse, error) {
-	if !s.node.IsLeader() {
-		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.JoinResponse, error) { return c.Join(ctx, req) })
-	}
+	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.JoinResponse, error) { return s.join(ctx, req) },
+		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.JoinResponse, error) {
+			return c.Join(ctx, req)
+		})
+}
+
+func (s *Server) join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.JoinResponse, error) {
 	if req.GetId() == "" || req.GetRaftAddr() == "" {
 		return nil, status.Error(codes.InvalidArgument, "join needs an id and a raft address")
 	}
 	if err := s.node.Join(ctx, req.GetId(), req.GetRaftAddr()); err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+		if errors.Is(err, cluster.ErrMembership) {
+			return nil, status.Error(codes.AlreadyExists, err.Error())
+		}
+		return nil, toStatus(err)
 	}
 	if req.GetApiAddr() != "" {
 		if err := s.node.SetAPIAddr(ctx, req.GetId(), req.GetApiAddr()); err != nil {
@@ -296,13 +318,23 @@ func (s *Server) Join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.J
 }
 
 func (s *Server) Leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1.LeaveResponse, error) {
-	if !s.node.IsLeader() {
-		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.LeaveResponse, error) { return c.Leave(ctx, req) })
-	}
+	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.LeaveResponse, error) { return s.leave(ctx, req) },
+		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.LeaveResponse, error) {
+			return c.Leave(ctx, req)
+		})
+}
+
+func (s *Server) leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1.LeaveResponse, error) {
 	if err := s.node.Leave(ctx, req.GetId()); err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+		return nil, toStatus(err)
 	}
-	_ = s.node.SetAPIAddr(ctx, req.GetId(), "")
+	if err := s.node.SetAPIAddr(ctx, req.GetId(), ""); err != nil {
+		// The member is gone; only its API address stays recorded (when
+		// the leader itself left, it can no longer write). Forwarding
+		// dials the current leader's address, so the stale one is never
+		// used: say so and succeed.
+		slog.Warn("member left; its API address is still recorded", "member", req.GetId(), "err", err)
+	}
 	return &p4ctlv1.LeaveResponse{}, nil
 }
 

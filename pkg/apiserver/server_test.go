@@ -6,12 +6,14 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
@@ -25,6 +27,7 @@ type member struct {
 	node *cluster.Node
 	api  string
 	c    p4ctlv1.ControllerClient
+	stop func() // kills the member: API, controller and raft node
 }
 
 // startMember runs a node, its controller and its API on loopback.
@@ -50,14 +53,18 @@ func startMember(t *testing.T, id string, bootstrap bool) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		<-apiDone
-		<-ctlDone
-		n.Close()
-	})
-	return &member{node: n, api: lis.Addr().String(), c: p4ctlv1.NewControllerClient(conn)}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			conn.Close()
+			cancel()
+			<-apiDone
+			<-ctlDone
+			n.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &member{node: n, api: lis.Addr().String(), c: p4ctlv1.NewControllerClient(conn), stop: stop}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -177,5 +184,57 @@ func TestAPI(t *testing.T) {
 	}
 	if _, err := m2.c.Delete(ctxT(t), &p4ctlv1.DeleteRequest{Objects: []*p4ctlv1.ObjectRef{{Kind: "Endpoint", Name: "web-2"}}}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("deleting it again: %v", err)
+	}
+}
+
+// TestApplyRidesOutElection: the leader dies and an apply is sent through
+// a survivor at once: it waits for the new leader and commits, within its
+// deadline. Without a quorum, an apply fails at its deadline saying an
+// election was in progress. Reads say which kind of node served them.
+func TestApplyRidesOutElection(t *testing.T) {
+	m1 := startMember(t, "n1", true)
+	until(t, "n1 leads", m1.node.IsLeader)
+	m2, m3 := startMember(t, "n2", false), startMember(t, "n3", false)
+	for _, m := range []*member{m1, m2, m3} {
+		if _, err := m1.c.Join(ctxT(t), &p4ctlv1.JoinRequest{Id: m.node.ID(), RaftAddr: m.node.RaftAddr(), ApiAddr: m.api}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []*member{m2, m3} {
+		until(t, m.node.ID()+" knows n1 leads", func() bool { id, _ := m.node.Leader(); return id == "n1" })
+	}
+	var hdr metadata.MD
+	if _, err := m2.c.ClusterStatus(ctxT(t), &p4ctlv1.ClusterStatusRequest{}, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get(HeaderServedBy); len(got) != 1 || got[0] != "follower" || len(hdr.Get(HeaderLastContact)) != 1 || len(hdr.Get(HeaderApplied)) != 1 {
+		t.Errorf("follower's headers %v", hdr)
+	}
+
+	m1.stop()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := m2.c.Apply(ctx, &p4ctlv1.ApplyRequest{File: "during.yaml", Docs: []byte("kind: Segment\nname: during\nid: 77\n")})
+	if err != nil {
+		t.Fatalf("apply through a survivor right after the leader died: %v", err)
+	}
+	t.Logf("committed at index %d, %s after the leader died", res.GetIndex(), time.Since(start).Round(time.Millisecond))
+	for _, m := range []*member{m2, m3} {
+		if err := m.node.WaitApplied(ctxT(t), res.GetIndex()); err != nil {
+			t.Fatal(err)
+		}
+		if mod, _ := m.node.Model(); mod.Segments["during"] == nil {
+			t.Errorf("%s lacks the segment", m.node.ID())
+		}
+	}
+
+	// One of two survivors dies: no quorum, no leader.
+	m3.stop()
+	short, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	_, err = m2.c.Apply(short, &p4ctlv1.ApplyRequest{File: "noquorum.yaml", Docs: []byte("kind: Segment\nname: nq\nid: 78\n")})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "an election was in progress") {
+		t.Errorf("apply without quorum: err = %v", err)
 	}
 }
