@@ -51,7 +51,7 @@ OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,open
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/p4ctl
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/p4ctl
 
 # The controller on embedded defaults: a single-node cluster in a fresh
 # temporary data directory, a simulated device (p4rtsim) where the example
@@ -120,6 +120,8 @@ generate:
 	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
 	PATH=$(CURDIR)/bin/tools:$$PATH protoc -I api --go_out=api --go_opt=paths=source_relative \
 		--go-grpc_out=api --go-grpc_opt=paths=source_relative p4ctl/v1/p4ctl.proto
+	PATH=$(CURDIR)/bin/tools:$$PATH protoc -I pkg/pipeline/bfpb --go_out=pkg/pipeline/bfpb \
+		--go_opt=paths=source_relative bf_pipeline_config.proto
 
 clean:
 	rm -rf bin

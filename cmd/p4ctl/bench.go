@@ -31,11 +31,14 @@ func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure P4Runtime write, read and reconcile rates against a device or p4rtsim",
-		Long: `bench fills the policy table of a device with --entries identity-pair entries
-and reports, in one run: the protobuf codec's own rate on the same
-WriteRequests (the reference limit), the write rate, the read-back rate, the
-time of a no-op reconcile, the controller heap per desired entry, and the
-rate of a naive client that sends one update per Write RPC.
+		Long: `bench fills the exact-match policy table of a device (ingress.policy_port)
+with --entries identity-pair entries and reports, in one run: the protobuf
+codec's own rate on the same WriteRequests (the reference limit), the write
+rate, the read-back rate, the time of a no-op reconcile, the controller heap
+per desired entry, the rate of the same batched writes into the simplest
+exact table (ingress.l2: the device's ceiling) and the policy rate as a
+share of it, and the rate of a naive client that sends one update per Write
+RPC.
 
 --target sim starts p4ctl's simulator as a separate process on loopback, so
 the heap figure is the controller's alone. --target ADDR uses the device at
@@ -154,6 +157,10 @@ func printBench(w io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "write\t%.0f entries/s\t%s\t\n", r.WriteEntriesPerS, ratio(r.WriteEntriesPerS))
 	fmt.Fprintf(tw, "read\t%.0f entries/s\t%s\t\n", r.ReadEntriesPerS, ratio(r.ReadEntriesPerS))
 	fmt.Fprintf(tw, "no-op reconcile\t%.3f s\t\t\n", r.ReconcileNoopS)
+	if r.CeilingEntries > 0 {
+		fmt.Fprintf(tw, "ceiling: %s (%d entries)\t%.0f entries/s\tpolicy write at %.2f x ceiling\t\n",
+			bench.CeilingTable, r.CeilingEntries, r.CeilingEntriesPerS, r.WriteOfCeiling)
+	}
 	fmt.Fprintf(tw, "controller heap\t%.0f bytes/entry\t\t\n", r.HeapBytesPerEntry)
 	if r.Batch1Entries > 0 {
 		fmt.Fprintf(tw, "one update per RPC (%d entries)\t%.0f entries/s\t%.1fx slower than batched\t\n",

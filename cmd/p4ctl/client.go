@@ -13,9 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
@@ -84,6 +86,25 @@ func withTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.
 	return context.WithTimeout(cmd.Context(), d)
 }
 
+// staleNote says on stderr when a follower answered a read, and how stale
+// its answer may be (apiserver's staleness headers).
+func staleNote(cmd *cobra.Command, hdr metadata.MD) {
+	if by := hdr.Get(apiserver.HeaderServedBy); len(by) == 0 || by[0] != "follower" {
+		return
+	}
+	contact, applied := "unknown", "unknown"
+	if v := hdr.Get(apiserver.HeaderLastContact); len(v) > 0 {
+		contact = v[0] + " ms ago"
+		if v[0] == "never" {
+			contact = "never"
+		}
+	}
+	if v := hdr.Get(apiserver.HeaderApplied); len(v) > 0 {
+		applied = v[0]
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "note: answered by a follower (last heard from the leader: %s; applied index %s): a change committed since may be missing\n", contact, applied)
+}
+
 // session dials the API and gives a context that ends after d; done
 // releases both.
 func (a *apiClient) session(cmd *cobra.Command, d time.Duration) (p4ctlv1.ControllerClient, context.Context, func(), error) {
@@ -103,7 +124,9 @@ func newGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get devices|segments|ports|endpoints|policies|links|hosts [NAME...]",
 		Short: "Show objects, device status and topology from a running controller",
-		Long: `get shows the declared objects of a kind (-o yaml gives them as documents),
+		Long: `get shows the declared objects of a kind (-o yaml gives them as documents;
+devices, in every format, are one object: their settings and the leader's
+view of their state),
 with what the controller observes: devices' sessions and entries, ports'
 oper status and neighbors (gNMI, LLDP), and where endpoints that name a
 host are placed. links are the switch-to-switch links learned by LLDP
@@ -130,10 +153,12 @@ through the pipeline; hosts are the hosts heard on device ports.`,
 			}
 			if (kind == policy.KindPort || kind == policy.KindEndpoint) && output != "yaml" {
 				// Declared objects with what is observed of them.
-				resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]})
+				var hdr metadata.MD
+				resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]}, grpc.Header(&hdr))
 				if err != nil {
 					return api.rpcErr(err)
 				}
+				staleNote(cmd, hdr)
 				objs, err := policy.Parse("server", strings.NewReader(string(resp.GetDocs())))
 				if err != nil {
 					return err
@@ -144,8 +169,10 @@ through the pipeline; hosts are the hosts heard on device ports.`,
 				}
 				return printObserved(w, kind, output, objs, tp)
 			}
-			if kind == policy.KindDevice && output != "yaml" {
-				resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{})
+			if kind == policy.KindDevice {
+				// The leader's view: a follower's sessions are backups
+				// that write nothing, so their sync state says little.
+				resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{FromLeader: true})
 				if err != nil {
 					return api.rpcErr(err)
 				}
@@ -153,16 +180,41 @@ through the pipeline; hosts are the hosts heard on device ports.`,
 				if len(args) > 1 {
 					devs = slices.DeleteFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return !slices.Contains(args[1:], d.GetName()) })
 				}
-				if output == "json" {
-					return printJSON(w, devicesJSON(devs))
+				if output == "table" {
+					printDeviceTable(w, devs)
+					return nil
 				}
-				printDeviceTable(w, devs)
-				return nil
+				decl, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]})
+				if err != nil {
+					return api.rpcErr(err)
+				}
+				objs, err := policy.Parse("server", strings.NewReader(string(decl.GetDocs())))
+				if err != nil {
+					return err
+				}
+				byName := map[string]*policy.Device{}
+				for _, o := range objs {
+					if d, ok := o.(*policy.Device); ok {
+						byName[d.Name] = d
+					}
+				}
+				view := devicesJSON(devs, byName)
+				if output == "json" {
+					return printJSON(w, view)
+				}
+				enc := yaml.NewEncoder(w)
+				enc.SetIndent(2)
+				if err := enc.Encode(view); err != nil {
+					return err
+				}
+				return enc.Close()
 			}
-			resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]})
+			var hdr metadata.MD
+			resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]}, grpc.Header(&hdr))
 			if err != nil {
 				return api.rpcErr(err)
 			}
+			staleNote(cmd, hdr)
 			switch output {
 			case "yaml":
 				_, err := w.Write(resp.GetDocs())
@@ -186,26 +238,37 @@ through the pipeline; hosts are the hosts heard on device ports.`,
 	return cmd
 }
 
+// deviceJSON is a device as `get devices` shows it in every format: its
+// declared settings and the leader's view of its state.
 type deviceJSON struct {
-	Name           string           `json:"name"`
-	Address        string           `json:"address"`
-	Connected      bool             `json:"connected"`
-	Primary        bool             `json:"primary"`
-	InSync         bool             `json:"in_sync"`
-	PipelineCookie uint64           `json:"pipeline_cookie"`
-	Entries        map[string]int64 `json:"entries"`
-	LastError      string           `json:"last_error"`
+	Name           string           `json:"name" yaml:"name"`
+	Address        string           `json:"address" yaml:"address"`
+	DeviceID       uint64           `json:"device_id,omitempty" yaml:"device_id,omitempty"`
+	Target         string           `json:"target,omitempty" yaml:"target,omitempty"`
+	GNMI           string           `json:"gnmi,omitempty" yaml:"gnmi,omitempty"`
+	Connected      bool             `json:"connected" yaml:"connected"`
+	Primary        bool             `json:"primary" yaml:"primary"`
+	InSync         bool             `json:"in_sync" yaml:"in_sync"`
+	PipelineCookie uint64           `json:"pipeline_cookie" yaml:"pipeline_cookie"`
+	Entries        map[string]int64 `json:"entries" yaml:"entries"`
+	LastError      string           `json:"last_error" yaml:"last_error"`
 }
 
-func devicesJSON(ds []*p4ctlv1.DeviceStatus) []deviceJSON {
+// devicesJSON joins the devices' states with their declared settings
+// (decl, by name; a device missing there shows its state alone).
+func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []deviceJSON {
 	out := []deviceJSON{}
 	for _, d := range ds {
 		e := d.GetEntries()
 		if e == nil {
 			e = map[string]int64{}
 		}
-		out = append(out, deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
-			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError()})
+		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
+			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError()}
+		if dd := decl[d.GetName()]; dd != nil {
+			j.DeviceID, j.Target, j.GNMI = dd.DeviceID, dd.Target, dd.GNMI
+		}
+		out = append(out, j)
 	}
 	return out
 }

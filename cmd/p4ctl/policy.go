@@ -28,8 +28,14 @@ import (
 // loadPolicy parses, validates and compiles the files; warnings go to
 // stderr.
 func loadPolicy(cmd *cobra.Command, files []string) (*policy.Compiler, error) {
+	c, _, err := loadPolicyWarn(cmd, files)
+	return c, err
+}
+
+// loadPolicyWarn is loadPolicy, also returning the warnings it printed.
+func loadPolicyWarn(cmd *cobra.Command, files []string) (*policy.Compiler, []string, error) {
 	if len(files) == 0 {
-		return nil, errors.New("no file given (-f FILE, or -f - for standard input)")
+		return nil, nil, errors.New("no file given (-f FILE, or -f - for standard input)")
 	}
 	var objs []policy.Object
 	var errs policy.Errors
@@ -40,7 +46,7 @@ func loadPolicy(cmd *cobra.Command, files []string) (*policy.Compiler, error) {
 		} else {
 			fh, err := os.Open(f)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			defer fh.Close()
 			r = fh
@@ -51,33 +57,40 @@ func loadPolicy(cmd *cobra.Command, files []string) (*policy.Compiler, error) {
 		case errors.As(err, &pe):
 			errs = append(errs, pe...)
 		case err != nil:
-			return nil, err
+			return nil, nil, err
+		case len(o) == 0:
+			errs = append(errs, &policy.Error{Src: policy.Source{File: f}, Msg: "no documents"})
 		}
 		objs = append(objs, o...)
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
 	m, warnings, err := policy.Build(objs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 	}
-	return policy.Compile(pipeline.Embedded, m)
+	c, err := policy.Compile(pipeline.Embedded, m)
+	return c, warnings, err
 }
 
 func newValidateCmd() *cobra.Command {
 	var files []string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "validate -f FILE",
 		Short: "Check policy documents: syntax, references, uniqueness, and that they fit every device",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadPolicy(cmd, files)
+			c, warnings, err := loadPolicyWarn(cmd, files)
 			if err != nil {
 				return err
+			}
+			if strict && len(warnings) > 0 {
+				return fmt.Errorf("%d warnings (--strict)", len(warnings))
 			}
 			m := c.Model()
 			st := c.Stats()
@@ -87,6 +100,7 @@ func newValidateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail on warnings too (a selector that matches nothing, a segment without ports): for CI")
 	return cmd
 }
 
@@ -94,6 +108,14 @@ type dryRunDevice struct {
 	Tables  map[string]int `json:"tables"`
 	Entries int            `json:"entries"`
 	Groups  int            `json:"multicast_groups"`
+	// Match is each table's match class (exact, lpm, ternary, range);
+	// ExactEntries and TCAMEntries split Entries between exact/LPM tables
+	// and ternary/range ones.
+	Match        map[string]string `json:"match"`
+	ExactEntries int               `json:"exact_entries"`
+	TCAMEntries  int               `json:"tcam_entries"`
+	// Fit is the device's entries against the --fit budget.
+	Fit *pipeline.Fit `json:"fit,omitempty"`
 }
 
 type dryRun struct {
@@ -107,6 +129,7 @@ func newApplyCmd() *cobra.Command {
 	var files []string
 	var dry, summary, wait bool
 	var (
+		fit     string
 		output  string
 		api     apiClient
 		timeout time.Duration
@@ -135,6 +158,10 @@ within --timeout is named in the error.`,
 			if output != "text" && output != "json" {
 				return fmt.Errorf("unknown output format %q (text or json)", output)
 			}
+			budget, ok := pipeline.Budgets[fit]
+			if fit != "" && !ok {
+				return fmt.Errorf("--fit %q: no such budget (%s)", fit, strings.Join(slices.Sorted(maps.Keys(pipeline.Budgets)), ", "))
+			}
 			c, err := loadPolicy(cmd, files)
 			if err != nil {
 				return err
@@ -147,7 +174,22 @@ within --timeout is named in the error.`,
 				if err != nil {
 					return err
 				}
-				d := dryRunDevice{Tables: st.Devices[dev], Entries: len(entries), Groups: len(groups)}
+				d := dryRunDevice{Tables: st.Devices[dev], Entries: len(entries), Groups: len(groups), Match: map[string]string{}}
+				in := c.DeviceInfo(dev)
+				for _, t := range policy.TableNames() {
+					if tb, ok := in.Table(t); ok {
+						d.Match[t] = tb.MatchClass().String()
+						if tb.TCAM() {
+							d.TCAMEntries += d.Tables[t]
+						} else {
+							d.ExactEntries += d.Tables[t]
+						}
+					}
+				}
+				if fit != "" {
+					f := budget.Fit(in, d.Tables)
+					d.Fit = &f
+				}
 				out.Devices[dev] = d
 				if output == "text" {
 					printDevicePlan(w, c, dev, d, entries, summary)
@@ -172,6 +214,7 @@ within --timeout is named in the error.`,
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "compile and print offline; write nothing")
 	api.flags(cmd.Flags())
 	cmd.Flags().BoolVar(&summary, "summary", false, "counts only, without the entries")
+	cmd.Flags().StringVar(&fit, "fit", "", "with --dry-run, also place each device's entries into a hardware pipe's memory (tofino, tofino2; docs/targets.md)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every device is programmed with the change (default: on a terminal)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the commit, and then for the devices")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -182,15 +225,23 @@ func printDevicePlan(w io.Writer, c *policy.Compiler, dev string, d dryRunDevice
 	in := c.DeviceInfo(dev)
 	fmt.Fprintf(w, "device %s: %d entries to insert, %d multicast groups\n", dev, d.Entries, d.Groups)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "  TABLE\tINSERT\tMODIFY\tDELETE\tFILL")
+	fmt.Fprintln(tw, "  TABLE\tMATCH\tINSERT\tMODIFY\tDELETE\tFILL")
 	for _, t := range policy.TableNames() {
 		size := int64(0)
 		if tb, ok := in.Table(t); ok {
 			size = tb.Size
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t0\t0\t%d/%d\n", t, d.Tables[t], d.Tables[t], size)
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t0\t0\t%d/%d\n", t, d.Match[t], d.Tables[t], d.Tables[t], size)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "  %d entries in exact/LPM tables, %d in ternary/range tables\n", d.ExactEntries, d.TCAMEntries)
+	if f := d.Fit; f != nil {
+		verdict := "fits"
+		if err := f.Err(); err != nil {
+			verdict = "does not fit: " + err.Error()
+		}
+		fmt.Fprintf(w, "  %s pipe: %.1f of %d SRAM blocks, %.1f of %d TCAM blocks: %s\n", f.Budget, f.SRAMBlocks, f.SRAMTotal, f.TCAMBlocks, f.TCAMTotal, verdict)
+	}
 	if summary {
 		return
 	}
@@ -365,13 +416,11 @@ func sizeOf(n int) string {
 }
 
 func traceRemote(cmd *cobra.Command, api *apiClient, dev string, p policy.Packet) (*policy.TraceResult, error) {
-	c, done, err := api.dial()
+	c, ctx, done, err := api.session(cmd, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	ctx, cancel := withTimeout(cmd, 30*time.Second)
-	defer cancel()
 	req := &p4ctlv1.TraceRequest{Device: dev, InPort: p.InPort, Src: p.Src.String(), Dst: p.Dst.String(), Proto: strconv.Itoa(p.Proto),
 		Sport: uint32(p.SPort), Dport: uint32(p.DPort), TcpFlags: uint32(p.TCPFlags)}
 	if p.SrcMAC != nil {

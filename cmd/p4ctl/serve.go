@@ -36,8 +36,9 @@ const defaultAPIAddr = "127.0.0.1:9600"
 func newServeCmd() *cobra.Command {
 	var (
 		config, nodeID, dataDir, apiAddr, raftAddr, logLevel, metricsAddr string
-		bootstrap                                                         bool
+		bootstrap, insecureListen                                         bool
 		applyFiles, sims                                                  []string
+		roles                                                             [3][]string // viewer, operator, admin
 		join                                                              apiClient
 		apiTLS, deviceTLS                                                 tlsconf.Files
 	)
@@ -68,13 +69,12 @@ an in-process simulated device there (for trying p4ctl without switches), and
 			join.tls.Cert, join.tls.Key = apiTLS.Cert, apiTLS.Key
 			return serve(ctx, log, serveConfig{nodeID: nodeID, dataDir: dataDir, apiAddr: apiAddr, raftAddr: raftAddr,
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
-				apiTLS: apiTLS, deviceTLS: deviceTLS}, cmd)
+				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen}, cmd)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&config, "config", "", "YAML file of these flags (key: value; flags given on the command line win)")
-	host, _ := os.Hostname()
-	f.StringVar(&nodeID, "node-id", host, "this node's id in the cluster (keep it across restarts)")
+	f.StringVar(&nodeID, "node-id", "", "this node's id in the cluster (default: the one stored in --data-dir, else generated once and stored there)")
 	f.StringVar(&dataDir, "data-dir", "p4ctl-data", "raft log, stable store and snapshots")
 	f.StringVar(&apiAddr, "api-addr", defaultAPIAddr, "northbound gRPC API address")
 	f.StringVar(&raftAddr, "raft-addr", "127.0.0.1:9601", "raft address")
@@ -86,6 +86,10 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringVar(&apiTLS.CA, "tls-client-ca", "", "CA bundle (PEM): API clients must present a certificate it verifies (mutual TLS)")
 	f.StringVar(&join.tls.CA, "tls-ca", "", "CA bundle (PEM) that verifies other members' API certificates (join, forwarding to the leader)")
 	tlsClientFlags(f, "device-tls-", "the devices' P4Runtime servers", &deviceTLS)
+	for i, r := range []string{"viewer", "operator", "admin"} {
+		f.StringArrayVar(&roles[i], "role-"+r, nil, "client certificates with the "+r+" role: CN=name, DNS:name, URI:uri, EMAIL:address, IP:address or *; wildcards as in CN=ci-* (repeatable; needs --tls-client-ca)")
+	}
+	f.BoolVar(&insecureListen, "insecure-listen", false, "serve the API without TLS on an address other than loopback")
 	f.StringSliceVar(&applyFiles, "apply", nil, "policy file to apply once this node leads (repeatable)")
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -132,6 +136,8 @@ type serveConfig struct {
 	// this node reaches the leader to forward writes.
 	join              apiClient
 	apiTLS, deviceTLS tlsconf.Files
+	roles             [3][]string // client certificate patterns of viewer, operator, admin
+	insecureListen    bool
 }
 
 // peerDial are the gRPC options for reaching another member's API.
@@ -156,7 +162,23 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		}
 		apiOpts = append(apiOpts, grpc.Creds(credentials.NewTLS(cfg)))
 	} else if !isLoopback(sc.apiAddr) {
-		log.Warn("the API serves plaintext on a non-loopback address; give --tls-cert/--tls-key (and --tls-client-ca for mutual TLS)", "api", sc.apiAddr)
+		if !sc.insecureListen {
+			return fmt.Errorf("--api-addr %s: without TLS the API listens on loopback only; give --tls-cert/--tls-key (and --tls-client-ca for mutual TLS), or --insecure-listen", sc.apiAddr)
+		}
+		log.Warn("the API serves plaintext on a non-loopback address (--insecure-listen)", "api", sc.apiAddr)
+	}
+	var authz *apiserver.Authz
+	if len(sc.roles[0])+len(sc.roles[1])+len(sc.roles[2]) > 0 {
+		if sc.apiTLS.CA == "" {
+			return errors.New("--role-*: roles are bound to client certificates; give --tls-client-ca (mutual TLS)")
+		}
+		a, err := apiserver.NewAuthz(sc.roles[0], sc.roles[1], sc.roles[2])
+		if err != nil {
+			return fmt.Errorf("--role-*: %w", err)
+		}
+		authz = a
+	} else if sc.apiTLS.CA != "" {
+		log.Warn("mutual TLS without --role-*: every client with a verified certificate may do everything")
 	}
 	peerDial, err := sc.peerDial()
 	if err != nil {
@@ -176,6 +198,9 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		sim := p4rtsim.New(p4rtsim.Options{DeviceID: 1, Logger: log.With("sim", addr)})
 		go func() { errc <- sim.Serve(ctx, lis) }()
 		log.Info("simulated device serving", "addr", lis.Addr())
+	}
+	if sc.nodeID, err = cluster.NodeID(sc.dataDir, sc.nodeID); err != nil {
+		return err
 	}
 	node, err := cluster.Start(cluster.Config{ID: sc.nodeID, RaftAddr: sc.raftAddr, DataDir: sc.dataDir, Bootstrap: sc.bootstrap, Logger: log})
 	if err != nil {
@@ -204,6 +229,7 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		return fmt.Errorf("--api-addr %s: %w", sc.apiAddr, err)
 	}
 	api := apiserver.New(node, ctl, peerDial...)
+	api.Authorize(authz)
 	go func() { errc <- api.Serve(ctx, lis, apiOpts...) }()
 	log.Info("p4ctl node serving", "node", sc.nodeID, "api", lis.Addr(), "raft", node.RaftAddr(), "data_dir", sc.dataDir)
 

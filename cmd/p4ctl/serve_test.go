@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/p4ctl/p4ctl/pkg/tlsconf/tlstest"
+	"go.yaml.in/yaml/v3"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
@@ -137,6 +138,32 @@ log-level: warn
 		t.Errorf("apply --wait output:\n%s", applyOut)
 	}
 
+	// watch hears the next change, with its index.
+	var watchOut syncBuffer
+	wctx, wcancel := context.WithCancel(context.Background())
+	watchDone := make(chan error, 1)
+	go func() {
+		root := newRootCmd()
+		root.SetOut(&watchOut)
+		root.SetErr(&watchOut)
+		root.SetArgs(append([]string{"watch"}, mtls...))
+		watchDone <- root.ExecuteContext(wctx)
+	}()
+	time.Sleep(300 * time.Millisecond) // let the stream open; a change before it is not an event for it
+	extra := filepath.Join(dir, "extra.yaml")
+	writeFile(t, extra, "kind: Segment\nname: watched\nid: 321\n")
+	if o, err := run(t, append([]string{"apply", "-f", extra, "--wait=false"}, mtls...)...); err != nil {
+		t.Fatalf("apply extra: %v\n%s", err, o)
+	}
+	deadlineW := time.Now().Add(10 * time.Second)
+	for !strings.Contains(watchOut.String(), "model changed: index") && time.Now().Before(deadlineW) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	wcancel()
+	if err := <-watchDone; err != nil || !strings.Contains(watchOut.String(), "model changed: index") {
+		t.Errorf("watch: %v\n%s", err, watchOut.String())
+	}
+
 	js, err := run(t, append([]string{"get", "devices", "-o", "json"}, mtls...)...)
 	if err != nil {
 		t.Fatalf("get devices: %v", err)
@@ -146,8 +173,18 @@ log-level: warn
 		t.Fatalf("get devices -o json: %v\n%s", err, js)
 	}
 	if len(devs) != 1 || devs[0].Name != "leaf1" || !devs[0].Connected || !devs[0].Primary || !devs[0].InSync ||
-		devs[0].PipelineCookie == 0 || devs[0].Entries["ingress.policy"] == 0 || devs[0].LastError != "" {
+		devs[0].PipelineCookie == 0 || devs[0].Entries["ingress.policy_port"] == 0 || devs[0].LastError != "" {
 		t.Errorf("devices: %s", js)
+	}
+	// YAML is the same object: settings and state.
+	ys, err := run(t, append([]string{"get", "devices", "-o", "yaml"}, mtls...)...)
+	if err != nil {
+		t.Fatalf("get devices -o yaml: %v", err)
+	}
+	var ydevs []deviceJSON
+	if err := yaml.Unmarshal([]byte(ys), &ydevs); err != nil || len(ydevs) != 1 || ydevs[0].Target != "bmv2" || !ydevs[0].InSync ||
+		ydevs[0].Entries["ingress.policy_port"] != devs[0].Entries["ingress.policy_port"] {
+		t.Errorf("get devices -o yaml: %v\n%s", err, ys)
 	}
 
 	// Topology and observed state (no LLDP is heard here: no links, no
@@ -192,10 +229,10 @@ log-level: warn
 		`p4ctl_raft_state{state="Leader"} 1`,
 		`p4ctl_raft_members{suffrage="Voter"} 1`,
 		`p4ctl_raft_commit_seconds_count{result="ok"}`,
-		`p4ctl_apply_seconds_count{op="apply",result="ok"} 1`,
+		`p4ctl_apply_seconds_count{op="apply",result="ok"} 2`,
 		`p4ctl_device_in_sync{device="leaf1"} 1`,
 		`p4ctl_device_primary{device="leaf1"} 1`,
-		`p4ctl_device_entries{device="leaf1",table="ingress.policy"}`,
+		`p4ctl_device_entries{device="leaf1",table="ingress.policy_port"}`,
 		`p4ctl_device_write_seconds_count{device="leaf1",kind="reconcile"}`,
 		`p4ctl_device_changes_total{device="leaf1",op="insert"}`,
 	} {
@@ -218,6 +255,7 @@ func writeFile(t *testing.T, name, s string) {
 
 func TestServeConfigErrors(t *testing.T) {
 	dir := t.TempDir()
+	pki := tlstest.New(t)
 	tests := []struct {
 		name, file, want string
 	}{
@@ -227,6 +265,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{"config inside config", "config: other.yaml\n", `unknown setting "config"`},
 		{"half a certificate", fmt.Sprintf("data-dir: %s\ntls-cert: x.pem\n", filepath.Join(dir, "d")), "go together"},
 		{"certificate file missing", fmt.Sprintf("data-dir: %s\ntls-cert: x.pem\ntls-key: y.pem\n", filepath.Join(dir, "d")), "x.pem"},
+		{"roles without mutual TLS", fmt.Sprintf("data-dir: %s\nrole-viewer: [\"CN=monitor\"]\n", filepath.Join(dir, "d")), "roles are bound to client certificates; give --tls-client-ca"},
+		{"a role pattern of nothing", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\ntls-client-ca: %s\ntls-ca: %s\nrole-admin: [\"SAN:x\"]\n",
+			filepath.Join(dir, "d"), pki.ServerCert, pki.ServerKey, pki.CA, pki.CA), `--role-*: admin role: pattern "SAN:x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,5 +281,10 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	if _, err := run(t, "serve", "--config", filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing config file: err = %v", err)
+	}
+	// Without TLS the API stays on loopback unless told otherwise.
+	_, err := run(t, "serve", "--data-dir", filepath.Join(dir, "e"), "--api-addr", "0.0.0.0:0", "--raft-addr", freeAddr(t), "--metrics-addr", "")
+	if err == nil || !strings.Contains(err.Error(), "without TLS the API listens on loopback only") {
+		t.Errorf("plaintext on all addresses: err = %v", err)
 	}
 }

@@ -49,7 +49,12 @@ func (c *Controller) syncGNMI(ctx context.Context, wg *sync.WaitGroup, m *policy
 		go func() {
 			defer wg.Done()
 			defer close(w.done)
-			_ = s.Run(wctx, func(e subscriber.Event) { c.onGNMI(w, e) })
+			// Run fails only when it cannot make its gRPC client (a bad
+			// dial option): the device's port state is then unknown, which
+			// the status says.
+			if err := s.Run(wctx, func(e subscriber.Event) { c.onGNMI(w, e) }); err != nil {
+				c.log.Error("gnmi subscription", "device", name, "gnmi", d.GNMI, "err", err)
+			}
 		}()
 	}
 }

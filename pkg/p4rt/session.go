@@ -165,7 +165,7 @@ func Connect(addr string, o Options) (*Session, error) {
 		deviceID: o.DeviceID,
 		election: o.ElectionID,
 		role:     o.Role,
-		log:      log.With("device", addr, "device_id", o.DeviceID),
+		log:      log.With("device_addr", addr, "device_id", o.DeviceID),
 		minBack:  o.MinBackoff,
 		maxBack:  o.MaxBackoff,
 		conn:     conn,
