@@ -40,8 +40,6 @@ const (
 	identityDB    = 2
 	identityOther = 3
 	identityH     = 4
-
-	flagACK = 0x10
 )
 
 type portCfg struct {
@@ -151,7 +149,7 @@ func programScenario(ctx context.Context, s *p4rt.Session, in *pipeline.Info) er
 	for seg, ports := range groups {
 		g := &p4v1.MulticastGroupEntry{MulticastGroupId: uint32(seg)}
 		for _, p := range ports {
-			g.Replicas = append(g.Replicas, &p4v1.Replica{PortKind: &p4v1.Replica_EgressPort{EgressPort: p}, Instance: 0})
+			g.Replicas = append(g.Replicas, pipeline.Replica(p))
 		}
 		pre = append(pre, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{
 			PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{Type: &p4v1.PacketReplicationEngineEntry_MulticastGroupEntry{MulticastGroupEntry: g}},
@@ -187,17 +185,18 @@ func programScenario(ctx context.Context, s *p4rt.Session, in *pipeline.Info) er
 			Action("forward", pipeline.P("port", U(uint64(h.port)))))
 	}
 	full := []byte{0xff}
-	// Any UDP between any identities: lets the PVLAN cases isolate the role
-	// checks from the policy.
-	add(in.NewEntry("ingress.policy").Ternary("ip_proto", U(17), full).Priority(10).Action("policy_allow"))
+	// Any UDP between any hosts, by the ACL (which decides before the
+	// identity policy): lets the PVLAN cases isolate the role checks from
+	// the policy.
+	for _, fam := range []string{"v4", "v6"} {
+		add(in.NewEntry("ingress.acl_"+fam).Ternary("ip_proto", U(17), full).Priority(10).Action("acl_allow"))
+	}
 	// web -> db tcp/5432 and its reply (source port 5432 with ACK).
-	env.pg5432 = add(in.NewEntry("ingress.policy").
-		Ternary("src_identity", U(identityWeb), []byte{0xff, 0xff}).Ternary("dst_identity", U(identityDB), []byte{0xff, 0xff}).
-		Ternary("ip_proto", U(6), full).Range("l4_dst_port", U(5432), U(5432)).Priority(100).Action("policy_allow"))
-	add(in.NewEntry("ingress.policy").
-		Ternary("src_identity", U(identityDB), []byte{0xff, 0xff}).Ternary("dst_identity", U(identityWeb), []byte{0xff, 0xff}).
-		Ternary("ip_proto", U(6), full).Range("l4_src_port", U(5432), U(5432)).
-		Ternary("tcp_flags", U(flagACK), U(flagACK)).Priority(100).Action("policy_allow"))
+	rank := pipeline.P("rank", U(1614))
+	env.pg5432 = add(in.NewEntry("ingress.policy_port").Exact("src_identity", U(identityWeb)).Exact("dst_identity", U(identityDB)).
+		Exact("ip_proto", U(6)).Exact("l4_dst_port", U(5432)).Action("policy_allow", rank))
+	add(in.NewEntry("ingress.reply_port").Exact("src_identity", U(identityDB)).Exact("dst_identity", U(identityWeb)).
+		Exact("ip_proto", U(6)).Exact("l4_src_port", U(5432)).Exact("tcp_ack", U(1)).Action("policy_allow", rank))
 	if len(errs) > 0 {
 		return errs[0]
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,10 +124,39 @@ func TestDifferentialTrace(t *testing.T) {
 	}
 	servicePorts := []uint16{22, 53, 80, 5432, 7000, 7005, 7011, 8080, 8443, 9000, 9050, 9101, 40000}
 
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
-	seed := r.Uint64()
-	r = rand.New(rand.NewPCG(seed, 4))
-	t.Logf("flow seed %d", seed)
+	for _, seed := range traceSeeds(t) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Logf("flow seed %d (replay with P4CTL_TRACE_SEED=%d)", seed, seed)
+			checkFlows(t, seed, c, m, sw, sess, hosts, strangers, servicePorts)
+		})
+	}
+}
+
+// traceSeeds is the flow seeds to run: P4CTL_TRACE_SEED (a comma-separated
+// list) when set, else the seed of a failure seen on BMv2 with the ternary
+// policy table (two reply-direction allows dropped) and one drawn from the
+// clock.
+func traceSeeds(t *testing.T) []uint64 {
+	if env := os.Getenv("P4CTL_TRACE_SEED"); env != "" {
+		var out []uint64
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				t.Fatalf("P4CTL_TRACE_SEED=%q: %v", env, err)
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	return []uint64{16032436857553511655, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4)).Uint64()}
+}
+
+// checkFlows sends the random flows of one seed through the switch and
+// compares each with Trace.
+func checkFlows(t *testing.T, seed uint64, c *policy.Compiler, m *policy.Model, sw *Switch, sess *p4rt.Session,
+	hosts, strangers []host, servicePorts []uint16) {
+	const dev = "leaf1"
+	r := rand.New(rand.NewPCG(seed, 4))
 	type probe struct {
 		f     flow
 		pkt   policy.Packet

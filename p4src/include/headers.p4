@@ -175,6 +175,12 @@ struct local_metadata_t {
     identity_t dst_id;
     bit<2> acl_verdict;
     bit<2> policy_verdict;
+    bit<16> policy_rank;   // rank of the policy entry that decided so far
+    bit<2> cand_verdict;   // the last policy lookup's entry
+    bit<16> cand_rank;     // 0: that lookup missed
+    bit<16> dst_port_class; // atom of the L4 destination port's ranges
+    bit<16> src_port_class; // atom of the L4 source port's ranges
+    bit<1> tcp_ack;        // TCP with ACK set (replies)
 
     // Egress port state.
     bit<2> egress_role;

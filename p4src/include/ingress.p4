@@ -24,8 +24,22 @@
 #ifndef TABLE_SIZE_IDENTITY
 #define TABLE_SIZE_IDENTITY 131072
 #endif
-#ifndef TABLE_SIZE_POLICY
-#define TABLE_SIZE_POLICY 262144
+// Policy tables are exact match: sized for a million identity-pair rules
+// on a software target; hardware profiles give their own budgets.
+#ifndef TABLE_SIZE_POLICY_PAIR
+#define TABLE_SIZE_POLICY_PAIR 131072
+#endif
+#ifndef TABLE_SIZE_POLICY_PROTO
+#define TABLE_SIZE_POLICY_PROTO 262144
+#endif
+#ifndef TABLE_SIZE_POLICY_PORT
+#define TABLE_SIZE_POLICY_PORT 1048576
+#endif
+#ifndef TABLE_SIZE_POLICY_RANGE
+#define TABLE_SIZE_POLICY_RANGE 524288
+#endif
+#ifndef TABLE_SIZE_PORT_CLASS
+#define TABLE_SIZE_PORT_CLASS 4096
 #endif
 #ifndef TABLE_SIZE_ACL
 #define TABLE_SIZE_ACL 8192
@@ -34,10 +48,27 @@
 #define TABLE_SIZE_L2 131072
 #endif
 
+// One policy lookup: apply a table and keep its entry's verdict when its
+// rank beats the best so far (a miss leaves cand_rank at 0, below every
+// rank the compiler writes).
+#define POLICY_LOOKUP(apply_call) \
+    meta.cand_rank = 0; \
+    apply_call; \
+    if (meta.cand_rank > meta.policy_rank) { \
+        meta.policy_rank = meta.cand_rank; \
+        meta.policy_verdict = meta.cand_verdict; \
+    }
+
 control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
 
     @name(".ingress.port_counter") PORT_COUNTER(port_counter);
-    @name(".ingress.policy_counter") DIRECT_COUNTER(policy_counter);
+    @name(".ingress.policy_pair_counter") DIRECT_COUNTER(policy_pair_counter);
+    @name(".ingress.policy_proto_counter") DIRECT_COUNTER(policy_proto_counter);
+    @name(".ingress.policy_port_counter") DIRECT_COUNTER(policy_port_counter);
+    @name(".ingress.policy_range_counter") DIRECT_COUNTER(policy_range_counter);
+    @name(".ingress.reply_proto_counter") DIRECT_COUNTER(reply_proto_counter);
+    @name(".ingress.reply_port_counter") DIRECT_COUNTER(reply_port_counter);
+    @name(".ingress.reply_range_counter") DIRECT_COUNTER(reply_range_counter);
 
     @name(".drop")
     action drop() {
@@ -223,34 +254,87 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // ---- 6. identity-pair policy --------------------------------------------
+    //
+    // Every identity-pair rule is an exact-match entry (SRAM on Tofino, a
+    // hash table on DPDK, a hash map on BMv2). A rule lands in the table
+    // its port condition calls for: any protocol, a protocol, a single
+    // port, or a port range through the class of the range's atom. The
+    // reply direction of allow rules (stateless, like a security group)
+    // has tables of its own, keyed on the source port and on whether TCP
+    // has ACK set. Each table is looked up independently and the entry
+    // with the highest rank decides: a rank is the rule's P4Runtime-style
+    // priority (docs/policy.md), so the verdict is the one a single
+    // ternary table with those priorities would give (docs/pipeline.md).
 
     @name(".policy_allow")
-    action policy_allow() {
-        meta.policy_verdict = VERDICT_ALLOW;
+    action policy_allow(bit<16> rank) {
+        meta.cand_verdict = VERDICT_ALLOW;
+        meta.cand_rank = rank;
     }
 
     @name(".policy_deny")
-    action policy_deny() {
-        meta.policy_verdict = VERDICT_DENY;
+    action policy_deny(bit<16> rank) {
+        meta.cand_verdict = VERDICT_DENY;
+        meta.cand_rank = rank;
     }
 
     @name(".policy_punt")
-    action policy_punt() {
-        meta.policy_verdict = VERDICT_PUNT;
+    action policy_punt(bit<16> rank) {
+        meta.cand_verdict = VERDICT_PUNT;
+        meta.cand_rank = rank;
     }
 
-    // Identity pair x rule. Replies of allowed flows are separate entries
-    // (source port = service port, TCP with ACK), compiled by the controller.
-    // A miss falls back to the segment default.
-    @name(".ingress.policy")
-    table policy {
+    @name(".set_dst_port_class")
+    action set_dst_port_class(bit<16> port_class) {
+        meta.dst_port_class = port_class;
+    }
+
+    @name(".set_src_port_class")
+    action set_src_port_class(bit<16> port_class) {
+        meta.src_port_class = port_class;
+    }
+
+    // L4 port classes. Single ports are matched exactly by the policy and
+    // reply port tables; only port ranges come through these tables, one
+    // entry per atom (a maximal run of ports that every range named by the
+    // segment's rules either holds whole or not at all), so TCAM grows
+    // with the number of distinct ranges, not ports.
+    @name(".ingress.dst_port_class")
+    table dst_port_class {
         key = {
-            meta.src_id: ternary @name("src_identity");
-            meta.dst_id: ternary @name("dst_identity");
-            meta.ip_proto: ternary @name("ip_proto");
-            meta.l4_src: range @name("l4_src_port");
+            meta.segment: exact @name("segment");
+            meta.ip_proto: exact @name("ip_proto");
             meta.l4_dst: range @name("l4_dst_port");
-            meta.tcp_flags: ternary @name("tcp_flags");
+        }
+        actions = {
+            set_dst_port_class;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = TABLE_SIZE_PORT_CLASS;
+    }
+
+    @name(".ingress.src_port_class")
+    table src_port_class {
+        key = {
+            meta.segment: exact @name("segment");
+            meta.ip_proto: exact @name("ip_proto");
+            meta.l4_src: range @name("l4_src_port");
+        }
+        actions = {
+            set_src_port_class;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = TABLE_SIZE_PORT_CLASS;
+    }
+
+    // Rules of any protocol.
+    @name(".ingress.policy_pair")
+    table policy_pair {
+        key = {
+            meta.src_id: exact @name("src_identity");
+            meta.dst_id: exact @name("dst_identity");
         }
         actions = {
             policy_allow;
@@ -259,8 +343,123 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly NoAction;
         }
         const default_action = NoAction();
-        TABLE_COUNTERS(policy_counter);
-        size = TABLE_SIZE_POLICY;
+        TABLE_COUNTERS(policy_pair_counter);
+        size = TABLE_SIZE_POLICY_PAIR;
+    }
+
+    // Rules of one protocol, every port.
+    @name(".ingress.policy_proto")
+    table policy_proto {
+        key = {
+            meta.src_id: exact @name("src_identity");
+            meta.dst_id: exact @name("dst_identity");
+            meta.ip_proto: exact @name("ip_proto");
+        }
+        actions = {
+            policy_allow;
+            policy_deny;
+            policy_punt;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        TABLE_COUNTERS(policy_proto_counter);
+        size = TABLE_SIZE_POLICY_PROTO;
+    }
+
+    // Rules of one destination port.
+    @name(".ingress.policy_port")
+    table policy_port {
+        key = {
+            meta.src_id: exact @name("src_identity");
+            meta.dst_id: exact @name("dst_identity");
+            meta.ip_proto: exact @name("ip_proto");
+            meta.l4_dst: exact @name("l4_dst_port");
+        }
+        actions = {
+            policy_allow;
+            policy_deny;
+            policy_punt;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        TABLE_COUNTERS(policy_port_counter);
+        size = TABLE_SIZE_POLICY_PORT;
+    }
+
+    // Rules of a destination port range, one entry per atom of the range.
+    @name(".ingress.policy_range")
+    table policy_range {
+        key = {
+            meta.src_id: exact @name("src_identity");
+            meta.dst_id: exact @name("dst_identity");
+            meta.ip_proto: exact @name("ip_proto");
+            meta.dst_port_class: exact @name("dst_port_class");
+        }
+        actions = {
+            policy_allow;
+            policy_deny;
+            policy_punt;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        TABLE_COUNTERS(policy_range_counter);
+        size = TABLE_SIZE_POLICY_RANGE;
+    }
+
+    // Replies of allow rules over every port of a protocol (TCP with ACK).
+    @name(".ingress.reply_proto")
+    table reply_proto {
+        key = {
+            meta.src_id: exact @name("src_identity");
+            meta.dst_id: exact @name("dst_identity");
+            meta.ip_proto: exact @name("ip_proto");
+            meta.tcp_ack: exact @name("tcp_ack");
+        }
+        actions = {
+            policy_allow;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        TABLE_COUNTERS(reply_proto_counter);
+        size = TABLE_SIZE_POLICY_PROTO;
+    }
+
+    // Replies from one service port.
+    @name(".ingress.reply_port")
+    table reply_port {
+        key = {
+            meta.src_id: exact @name("src_identity");
+            meta.dst_id: exact @name("dst_identity");
+            meta.ip_proto: exact @name("ip_proto");
+            meta.l4_src: exact @name("l4_src_port");
+            meta.tcp_ack: exact @name("tcp_ack");
+        }
+        actions = {
+            policy_allow;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        TABLE_COUNTERS(reply_port_counter);
+        size = TABLE_SIZE_POLICY_PORT;
+    }
+
+    // Replies from a service port range, per atom.
+    @name(".ingress.reply_range")
+    table reply_range {
+        key = {
+            meta.src_id: exact @name("src_identity");
+            meta.dst_id: exact @name("dst_identity");
+            meta.ip_proto: exact @name("ip_proto");
+            meta.src_port_class: exact @name("src_port_class");
+            meta.tcp_ack: exact @name("tcp_ack");
+        }
+        actions = {
+            policy_allow;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        TABLE_COUNTERS(reply_range_counter);
+        size = TABLE_SIZE_POLICY_RANGE;
     }
 
     // ---- 8. L2 forwarding ---------------------------------------------------
@@ -301,6 +500,12 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         meta.dst_id = IDENTITY_UNKNOWN;
         meta.acl_verdict = VERDICT_NONE;
         meta.policy_verdict = VERDICT_NONE;
+        meta.policy_rank = 0;
+        meta.cand_verdict = VERDICT_NONE;
+        meta.cand_rank = 0;
+        meta.dst_port_class = 0;
+        meta.src_port_class = 0;
+        meta.tcp_ack = 0;
         meta.ip_proto = 0;
         meta.l4_src = 0;
         meta.l4_dst = 0;
@@ -352,6 +557,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             meta.l4_src = hdr.tcp.src_port;
             meta.l4_dst = hdr.tcp.dst_port;
             meta.tcp_flags = hdr.tcp.flags;
+            meta.tcp_ack = hdr.tcp.flags[4:4];
         } else if (hdr.udp.isValid()) {
             meta.l4_src = hdr.udp.src_port;
             meta.l4_dst = hdr.udp.dst_port;
@@ -397,7 +603,17 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
                 // 6. Identity policy, then the segment default.
                 bit<2> verdict = meta.acl_verdict;
                 if (verdict == VERDICT_NONE) {
-                    policy.apply();
+                    POLICY_LOOKUP(policy_pair.apply());
+                    POLICY_LOOKUP(policy_proto.apply());
+                    POLICY_LOOKUP(policy_port.apply());
+                    if (dst_port_class.apply().hit) {
+                        POLICY_LOOKUP(policy_range.apply());
+                    }
+                    POLICY_LOOKUP(reply_proto.apply());
+                    POLICY_LOOKUP(reply_port.apply());
+                    if (src_port_class.apply().hit) {
+                        POLICY_LOOKUP(reply_range.apply());
+                    }
                     verdict = meta.policy_verdict;
                 }
                 if (verdict == VERDICT_NONE) {

@@ -73,18 +73,18 @@ func BenchmarkWriteBulkSim(b *testing.B) {
 
 func policyB(b *testing.B, in *pipeline.Info, i uint64) *p4v1.TableEntry {
 	U := pipeline.Uint
-	e, err := in.NewEntry("ingress.policy").
-		Ternary("src_identity", U(i&0xffff), U(0xffff)).
-		Ternary("dst_identity", U(i>>16&0xffff), U(0xffff)).
-		Ternary("ip_proto", U(6), U(0xff)).
-		Priority(10).Action("policy_allow").Build()
+	e, err := in.NewEntry("ingress.policy_proto").
+		Exact("src_identity", U(i&0xffff)).
+		Exact("dst_identity", U(i>>16&0xffff)).
+		Exact("ip_proto", U(6)).
+		Action("policy_allow", pipeline.P("rank", U(10))).Build()
 	if err != nil {
 		b.Fatal(err)
 	}
 	return e
 }
 
-// BenchmarkReconcileSetNoop reconciles 100,000 ternary policy entries
+// BenchmarkReconcileSetNoop reconciles 100,000 exact policy entries
 // that the device (p4rtsim over in-memory gRPC) already holds: the read,
 // the compare, and no write. Client and target share the CPUs.
 func BenchmarkReconcileSetNoop(b *testing.B) {
@@ -105,7 +105,7 @@ func BenchmarkReconcileSetNoop(b *testing.B) {
 	if err := s.WriteSet(ctx, set, p4v1.Update_INSERT, o); err != nil {
 		b.Fatal(err)
 	}
-	tbl, _ := p.Info.Table("ingress.policy")
+	tbl, _ := p.Info.Table("ingress.policy_proto")
 	b.ReportAllocs()
 	for b.Loop() {
 		plan, err := s.ReconcileSet(ctx, set, o, tbl.ID)

@@ -117,6 +117,28 @@ type Table struct {
 	actionByID  map[uint32]ActionRef
 }
 
+// MatchClass is the most demanding match kind among the table's fields,
+// in the order exact < lpm < ternary (optional counts as ternary) < range.
+// Exact and LPM tables live in SRAM or hash tables on hardware targets;
+// ternary and range tables take TCAM.
+func (t *Table) MatchClass() MatchKind {
+	class := MatchExact
+	rank := map[MatchKind]int{MatchExact: 0, MatchLPM: 1, MatchTernary: 2, MatchOptional: 2, MatchRange: 3}
+	for _, f := range t.Fields {
+		k := f.Kind
+		if k == MatchOptional {
+			k = MatchTernary
+		}
+		if rank[k] > rank[class] {
+			class = k
+		}
+	}
+	return class
+}
+
+// TCAM reports whether the table has a ternary, range or optional field.
+func (t *Table) TCAM() bool { return t.NeedsPriority }
+
 // Field returns the match field called name.
 func (t *Table) Field(name string) (*Field, bool) {
 	f, ok := t.fieldByName[name]

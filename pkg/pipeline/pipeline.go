@@ -34,6 +34,10 @@ type Target struct {
 	// CPUPort is the port number the target uses for packet I/O, as the
 	// pipeline's CPU_PORT constant.
 	CPUPort uint32
+	// Budget names the target's memory budget in Budgets, checked beside
+	// the table sizes; empty for a software target, whose tables hold
+	// what their size says.
+	Budget string
 }
 
 // Targets are the device kinds p4ctl can program. BMv2 (simple_switch_grpc)

@@ -26,7 +26,15 @@ func TestEmbeddedPipelineContract(t *testing.T) {
 		"ingress.dst_identity_v6": "segment:exact:16 dst_ip:lpm:128",
 		"ingress.acl_v4":          "segment:ternary:16 src_ip:ternary:32 dst_ip:ternary:32 ip_proto:ternary:8 l4_src_port:ternary:16 l4_dst_port:ternary:16",
 		"ingress.acl_v6":          "segment:ternary:16 src_ip:ternary:128 dst_ip:ternary:128 ip_proto:ternary:8 l4_src_port:ternary:16 l4_dst_port:ternary:16",
-		"ingress.policy":          "src_identity:ternary:16 dst_identity:ternary:16 ip_proto:ternary:8 l4_src_port:range:16 l4_dst_port:range:16 tcp_flags:ternary:8",
+		"ingress.dst_port_class":  "segment:exact:16 ip_proto:exact:8 l4_dst_port:range:16",
+		"ingress.src_port_class":  "segment:exact:16 ip_proto:exact:8 l4_src_port:range:16",
+		"ingress.policy_pair":     "src_identity:exact:16 dst_identity:exact:16",
+		"ingress.policy_proto":    "src_identity:exact:16 dst_identity:exact:16 ip_proto:exact:8",
+		"ingress.policy_port":     "src_identity:exact:16 dst_identity:exact:16 ip_proto:exact:8 l4_dst_port:exact:16",
+		"ingress.policy_range":    "src_identity:exact:16 dst_identity:exact:16 ip_proto:exact:8 dst_port_class:exact:16",
+		"ingress.reply_proto":     "src_identity:exact:16 dst_identity:exact:16 ip_proto:exact:8 tcp_ack:exact:1",
+		"ingress.reply_port":      "src_identity:exact:16 dst_identity:exact:16 ip_proto:exact:8 l4_src_port:exact:16 tcp_ack:exact:1",
+		"ingress.reply_range":     "src_identity:exact:16 dst_identity:exact:16 ip_proto:exact:8 src_port_class:exact:16 tcp_ack:exact:1",
 		"ingress.l2":              "segment:exact:16 dst_mac:exact:48",
 		"egress.ports":            "egress_port:exact:9",
 	}
@@ -50,11 +58,16 @@ func TestEmbeddedPipelineContract(t *testing.T) {
 			t.Errorf("table %s size %d: BMv2's default, the program must size it", name, tb.Size)
 		}
 	}
-	if tb, _ := p.Info.Table("ingress.policy"); tb == nil || tb.DirectCounterID == 0 || !tb.NeedsPriority {
-		t.Errorf("ingress.policy must have a direct counter and priorities: %+v", tb)
+	// Identity-pair rules live in exact-match tables (SRAM, hash tables),
+	// each with a direct counter; only the port classes need priorities.
+	for _, name := range []string{"ingress.policy_pair", "ingress.policy_proto", "ingress.policy_port", "ingress.policy_range",
+		"ingress.reply_proto", "ingress.reply_port", "ingress.reply_range"} {
+		if tb, _ := p.Info.Table(name); tb == nil || tb.DirectCounterID == 0 || tb.NeedsPriority {
+			t.Errorf("%s must be exact with a direct counter: %+v", name, tb)
+		}
 	}
 	for _, a := range []string{"set_port", "set_segment", "set_src_identity", "set_dst_identity", "acl_allow", "acl_deny", "acl_punt",
-		"policy_allow", "policy_deny", "policy_punt", "forward", "set_egress_port"} {
+		"policy_allow", "policy_deny", "policy_punt", "set_dst_port_class", "set_src_port_class", "forward", "set_egress_port"} {
 		if _, ok := p.Info.Action(a); !ok {
 			t.Errorf("action %s missing", a)
 		}

@@ -5,7 +5,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
 // scale describes a generated deployment.
@@ -69,6 +72,16 @@ func generate(s scale, seed uint64) []Object {
 	return objs
 }
 
+// grows reports whether table tn holds identity or identity-pair
+// entries, the ones that grow with the deployment.
+func grows(tn string) bool {
+	switch tn {
+	case "ingress.src_identity_v4", "ingress.src_identity_v6", "ingress.dst_identity_v4", "ingress.dst_identity_v6":
+		return true
+	}
+	return slices.Contains(PolicyTables(), tn)
+}
+
 func generatedModel(tb testing.TB, s scale) *Model {
 	tb.Helper()
 	m, _, err := Build(generate(s, 1))
@@ -95,8 +108,7 @@ func TestCompiledSize(t *testing.T) {
 		total, core := 0, 0
 		for tn, n := range counts {
 			total += n
-			switch tn {
-			case "ingress.src_identity_v4", "ingress.src_identity_v6", "ingress.dst_identity_v4", "ingress.dst_identity_v6", "ingress.policy":
+			if grows(tn) {
 				core += n
 			}
 		}
@@ -125,8 +137,10 @@ func BenchmarkCompile10k(b *testing.B) {
 	}
 	core := 0
 	for _, counts := range st.Devices {
-		for _, tn := range []string{"ingress.src_identity_v4", "ingress.src_identity_v6", "ingress.dst_identity_v4", "ingress.dst_identity_v6", "ingress.policy"} {
-			core += counts[tn]
+		for tn, n := range counts {
+			if grows(tn) {
+				core += n
+			}
 		}
 	}
 	b.ReportMetric(float64(st.Entries), "entries")
@@ -139,8 +153,11 @@ func BenchmarkCompile10k(b *testing.B) {
 // deployment (into another identity and back, alternately), as the
 // controller would after Model.With: the time of one incremental compile
 // with its delta. Model.With's validation is measured apart.
-func BenchmarkUpdateOneEndpoint(b *testing.B) {
-	m := generatedModel(b, bigScale)
+func BenchmarkUpdateOneEndpoint(b *testing.B) { benchRelabel(b, generatedModel(b, bigScale)) }
+
+// benchRelabel compiles m, then relabels ep42 into another identity and
+// back, alternately, timing Update alone.
+func benchRelabel(b *testing.B, m *Model) {
 	c, err := Compile(testTargets, m)
 	if err != nil {
 		b.Fatal(err)
@@ -236,4 +253,163 @@ func segmentChange(b *testing.B) (*Compiler, *Model, *Model) {
 		b.Fatal(err)
 	}
 	return c, m, next
+}
+
+// mixedScale is issue 10's world: 10,000 endpoints, about 500 identities
+// and 1,000 policies over 4 switches, with every kind of port condition.
+var mixedScale = scale{devices: 4, portsPerDevice: 48, segments: 10, endpoints: 10000, policies: 1000, apps: 10, tiers: 5}
+
+// rangePool is the port ranges the mixed world's rules draw from: service
+// ranges that overlap and nest (8000-8099 holds 8080-8090, 1024-65535
+// holds most of them), as a real rule base has.
+var rangePool = []PortRange{{8000, 8099}, {8080, 8090}, {9000, 9100}, {30000, 32767}, {5900, 5910}, {6000, 6063},
+	{2379, 2380}, {10250, 10259}, {3000, 3010}, {8443, 8450}, {1024, 65535}, {49152, 65535}, {7000, 7100}, {7050, 7060},
+	{5000, 5100}, {11211, 11212}}
+
+// generateMixed is generate's deployment with policies of every shape:
+// single TCP ports (common ones and random ones), port lists mixing ports
+// and ranges, UDP ranges, ICMP, any protocol, denies at a higher
+// priority, punts, a wildcard source now and then, and CIDR policies
+// toward a resolver prefix.
+func generateMixed(s scale, seed uint64) []Object {
+	objs := generate(scale{devices: s.devices, portsPerDevice: s.portsPerDevice, segments: s.segments,
+		endpoints: s.endpoints, apps: s.apps, tiers: s.tiers}, seed)
+	r := rand.New(rand.NewPCG(seed, 2))
+	common := []uint16{22, 80, 443, 3306, 5432, 6379, 8080, 9090}
+	port := func() uint16 {
+		if r.IntN(2) == 0 {
+			return common[r.IntN(len(common))]
+		}
+		return uint16(1000 + r.IntN(60000))
+	}
+	one := func(p uint16) PortRange { return PortRange{p, p} }
+	for i := range s.policies {
+		sel := func(f string, a ...any) Selector {
+			x, err := ParseSelector(fmt.Sprintf(f, a...))
+			if err != nil {
+				panic(err)
+			}
+			if x == nil {
+				x = Selector{}
+			}
+			return x
+		}
+		p := &Policy{Name: fmt.Sprintf("pol%d", i), Segment: fmt.Sprintf("seg%d", r.IntN(s.segments)), Priority: DefaultPriority,
+			From: sel("app: app%d", r.IntN(s.apps)), To: sel("app: app%d, tier in (t%d, t%d)", r.IntN(s.apps), r.IntN(s.tiers), r.IntN(s.tiers))}
+		switch k := r.IntN(100); {
+		case k < 10:
+			p.From = sel("") // every endpoint of the segment
+		case k < 11:
+			p.To, p.ToCIDRs = nil, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+			p.From = sel("app: app%d, tier: t%d", r.IntN(s.apps), r.IntN(s.tiers))
+			p.Rules = []Rule{{Proto: ProtoUDP, Ports: []PortRange{one(53)}, Action: ActionAllow}, {Proto: ProtoTCP, Ports: []PortRange{one(443)}, Action: ActionAllow}}
+			objs = append(objs, p)
+			continue
+		}
+		for range 1 + r.IntN(3) {
+			var rule Rule
+			switch k := r.IntN(100); {
+			case k < 40:
+				rule = Rule{Proto: ProtoTCP, Ports: []PortRange{one(port())}, Action: ActionAllow}
+			case k < 55:
+				rule = Rule{Proto: ProtoTCP, Ports: []PortRange{one(port()), one(port()), rangePool[r.IntN(len(rangePool))]}, Action: ActionAllow}
+			case k < 75:
+				rule = Rule{Proto: ProtoUDP, Ports: []PortRange{rangePool[r.IntN(len(rangePool))]}, Action: ActionAllow}
+			case k < 85:
+				rule = Rule{Proto: ProtoICMP, Action: ActionAllow}
+			case k < 88:
+				rule = Rule{Proto: ProtoAny, Action: ActionAllow}
+			case k < 98:
+				rule = Rule{Proto: ProtoTCP, Ports: []PortRange{one(common[r.IntN(len(common))])}, Action: ActionDeny}
+				p.Priority = 200
+			default:
+				rule = Rule{Proto: ProtoUDP, Ports: []PortRange{one(port())}, Action: ActionPunt}
+			}
+			p.Rules = append(p.Rules, rule)
+		}
+		objs = append(objs, p)
+	}
+	return objs
+}
+
+// tcamTable reports whether a table of in has a ternary, range or
+// optional field: TCAM on a hardware target.
+func tcamTable(in *pipeline.Info, name string) bool {
+	t, ok := in.Table(name)
+	if !ok {
+		return false
+	}
+	for _, f := range t.Fields {
+		switch f.Kind {
+		case pipeline.MatchTernary, pipeline.MatchRange, pipeline.MatchOptional:
+			return true
+		}
+	}
+	return false
+}
+
+// TestMixedWorldFitsHardware is issue 10's target: on the mixed world,
+// every identity-pair rule is in an exact-match table and every device
+// holds at most 4,096 entries in tables with a ternary, range or optional
+// field (the ACL and the port classes).
+func TestMixedWorldFitsHardware(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 endpoints: not in -short")
+	}
+	c, err := Compile(testTargets, mixedModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.DeviceInfo("leaf0")
+	st := c.Stats()
+	for dev, counts := range st.Devices {
+		tcam, exact := 0, 0
+		for tn, n := range counts {
+			if tcamTable(in, tn) {
+				tcam += n
+			} else if slices.Contains(PolicyTables(), tn) {
+				exact += n
+			}
+		}
+		t.Logf("%s: %d ternary/range entries, %d exact identity-pair entries (%v)", dev, tcam, exact, counts)
+		if tcam > 4096 {
+			t.Errorf("device %s: %d entries in ternary/range tables, want at most 4096", dev, tcam)
+		}
+	}
+	for _, tn := range PolicyTables() {
+		if tcamTable(in, tn) {
+			t.Errorf("policy table %s is not exact", tn)
+		}
+	}
+}
+
+// BenchmarkCompileMixed compiles the mixed world from scratch.
+func BenchmarkCompileMixed(b *testing.B) {
+	m := mixedModel(b)
+	testTargets("bmv2")
+	var st Stats
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := Compile(testTargets, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st = c.Stats()
+	}
+	b.ReportMetric(float64(st.Entries), "entries")
+	b.ReportMetric(float64(st.Identities), "identities")
+}
+
+// BenchmarkUpdateOneEndpointMixed is BenchmarkUpdateOneEndpoint on the
+// mixed world.
+func BenchmarkUpdateOneEndpointMixed(b *testing.B) { benchRelabel(b, mixedModel(b)) }
+
+// mixedModel is the mixed world's model.
+func mixedModel(tb testing.TB) *Model {
+	tb.Helper()
+	m, _, err := Build(generateMixed(mixedScale, 1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }

@@ -41,6 +41,7 @@ type Compiler struct {
 	epIdent    map[string]*identity
 	pols       map[string]*polState
 	segPols    map[string]map[string]*polState // segment -> policy name -> state
+	parts      map[partKey]*partition          // port classes
 
 	devCounts map[uint32]*[numTables]int // entries per table on each device
 	devSizes  map[uint32]*[numTables]int // table sizes of each device's target
@@ -54,14 +55,32 @@ type Compiler struct {
 }
 
 // row is a row's value and what produced it (policy names, object refs),
-// as a multiset: most rows have one producer.
+// as a multiset: most rows have one producer. Rows of the exact policy
+// tables may have producers that give different values (rules of several
+// policies for the same identity pair and port); own then holds each
+// producer's value, parallel to refs(), and val is the highest ranked.
 type row struct {
 	val   rowVal
 	ref   string
 	extra []string
+	own   []rowVal // nil while every producer gives val
 }
 
 func (r row) refs() []string { return append([]string{r.ref}, r.extra...) }
+
+// deciding reports whether producer i gives the row's value.
+func (r row) deciding(i int) bool { return r.own == nil || r.own[i] == r.val }
+
+// best is the highest ranked of vals.
+func best(vals []rowVal) rowVal {
+	b := vals[0]
+	for _, v := range vals[1:] {
+		if v.outranks(b) {
+			b = v
+		}
+	}
+	return b
+}
 
 // row returns the row with key k.
 func (c *Compiler) row(k rowKey) (row, bool) {
@@ -112,6 +131,7 @@ func (c *Compiler) reset(m *Model) {
 	c.epIdent = map[string]*identity{}
 	c.pols = map[string]*polState{}
 	c.segPols = map[string]map[string]*polState{}
+	c.parts = map[partKey]*partition{}
 	c.devCounts = map[uint32]*[numTables]int{}
 	c.devSizes = map[uint32]*[numTables]int{}
 	c.overflow = nil
@@ -148,6 +168,31 @@ func (c *Compiler) Try(m *Model) error {
 		return fmt.Errorf("policy: restoring the compiled model after a trial: %w", err)
 	}
 	return nil
+}
+
+// DeltaTo is what Update(m) would write to each device, without moving
+// the compiler: it compiles m and diffs, then returns to the model it was
+// at (a segment or device change is compiled aside instead).
+func (c *Compiler) DeltaTo(m *Model) (*Delta, error) {
+	prev := c.model
+	if !sameMaps(prev.Segments, m.Segments) || !sameMaps(prev.Devices, m.Devices) {
+		if err := c.checkTargets(m, nil); err != nil {
+			return nil, err
+		}
+		n, err := c.rebuild(m)
+		if err != nil {
+			return nil, err
+		}
+		return diffCompilers(c, n)
+	}
+	d, err := c.Update(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Update(prev); err != nil {
+		return nil, fmt.Errorf("policy: restoring the compiled model after a diff: %w", err)
+	}
+	return d, nil
 }
 
 // Update moves the compiler to m and returns what changed on each device.
@@ -397,10 +442,23 @@ func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 	pl := k.place()
 	set := c.rows[pl]
 	if r, ok := set[k]; ok {
-		if r.val != v {
-			panic(fmt.Sprintf("policy: %s row produced with two values (%v by %v, %v by %s)", tableNames[k.t], r.val, r.refs(), v, ref))
+		if r.own == nil && r.val != v {
+			if !policyTable(k.t) {
+				panic(fmt.Sprintf("policy: %s row produced with two values (%v by %v, %v by %s)", tableNames[k.t], r.val, r.refs(), v, ref))
+			}
+			r.own = make([]rowVal, 1+len(r.extra))
+			for i := range r.own {
+				r.own[i] = r.val
+			}
 		}
 		r.extra = append(r.extra, ref)
+		if r.own != nil {
+			r.own = append(r.own, v)
+			if v.outranks(r.val) {
+				c.j.touchRow(c, k)
+				r.val = v
+			}
+		}
 		set[k] = r
 		return
 	}
@@ -490,21 +548,19 @@ func (c *Compiler) devCount(dev uint32) *[numTables]int {
 	return dc
 }
 
-func (c *Compiler) dropRow(k rowKey, ref string) {
+// dropRow removes one production of row k, by ref with value v.
+func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 	pl := k.place()
 	set := c.rows[pl]
 	r, ok := set[k]
 	if !ok {
 		panic(fmt.Sprintf("policy: dropping a %s row that is not there (by %s)", tableNames[k.t], ref))
 	}
-	switch i := slices.Index(r.extra, ref); {
-	case i >= 0:
-		r.extra = slices.Delete(r.extra, i, i+1)
-	case r.ref == ref && len(r.extra) > 0:
-		r.ref, r.extra = r.extra[len(r.extra)-1], r.extra[:len(r.extra)-1]
-	case r.ref != ref:
-		panic(fmt.Sprintf("policy: %s row has no reference from %s (has %v)", tableNames[k.t], ref, r.refs()))
-	default: // the last reference
+	if len(r.extra) == 0 {
+		if r.ref != ref {
+			panic(fmt.Sprintf("policy: %s row has no reference from %s (has %v)", tableNames[k.t], ref, r.refs()))
+		}
+		// The last reference.
 		c.j.touchRow(c, k)
 		delete(set, k)
 		if len(set) == 0 {
@@ -513,6 +569,35 @@ func (c *Compiler) dropRow(k rowKey, ref string) {
 		c.counts[pl][k.t]--
 		c.countOnDevices(pl, k.t, -1)
 		return
+	}
+	// Find the production: ref, with value v where producers differ.
+	i := -1
+	for j, x := range r.refs() {
+		if x == ref && (r.own == nil || r.own[j] == v) {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		panic(fmt.Sprintf("policy: %s row has no reference from %s with %v (has %v)", tableNames[k.t], ref, v, r.refs()))
+	}
+	last := len(r.extra) // index of the last production in refs()
+	if i == 0 {
+		r.ref = r.extra[last-1]
+	} else {
+		r.extra[i-1] = r.extra[last-1]
+	}
+	r.extra = r.extra[:last-1]
+	if r.own != nil {
+		r.own[i] = r.own[last]
+		r.own = r.own[:last]
+		if b := best(r.own); b != r.val {
+			c.j.touchRow(c, k)
+			r.val = b
+		}
+		if !slices.ContainsFunc(r.own, func(x rowVal) bool { return x != r.val }) {
+			r.own = nil
+		}
 	}
 	set[k] = r
 }
@@ -552,15 +637,15 @@ func (c *Compiler) addPort(p *Port) {
 }
 
 func (c *Compiler) removePort(p *Port) {
-	k1, _, k2, _ := c.portRows(p)
-	c.dropRow(k1, p.Ref())
-	c.dropRow(k2, p.Ref())
+	k1, v1, k2, v2 := c.portRows(p)
+	c.dropRow(k1, v1, p.Ref())
+	c.dropRow(k2, v2, p.Ref())
 	dev, seg := c.device(p.Device), c.segIDOld(p.Segment)
 	if c.segOn[dev][seg] == 1 {
 		// The segment's rows leave the device.
 		pl := place{onSegment, seg}
 		c.j.touchPlace(c, dev, pl) // before it changes
-		c.dropRow(rowKey{t: tSegments, n1: seg}, KindSegment+" "+p.Segment)
+		c.dropRow(rowKey{t: tSegments, n1: seg}, c.segmentVal(seg), KindSegment+" "+p.Segment)
 		c.placeCounted(dev, pl, -1)
 		delete(c.segOn[dev], seg)
 	} else {
@@ -581,9 +666,6 @@ func (c *Compiler) segmentVal(seg uint32) rowVal {
 	}
 	return rowVal{p: [4]uint32{allow, seg}}
 }
-
-// segmentOn reports whether device dev has a port in segment seg.
-func (c *Compiler) segmentOn(dev, seg uint32) bool { return c.segOn[dev][seg] > 0 }
 
 // ---- endpoints ------------------------------------------------------------
 
@@ -634,11 +716,11 @@ func (c *Compiler) removeEndpoint(e *Endpoint) {
 	id := c.epIdent[e.Name]
 	for _, ps := range c.sortedPolicies(e.Segment, true) {
 		if ps.eps[e.Name] {
-			c.aclRowsFor(ps, e, func(k rowKey, _ rowVal) { c.dropRow(k, ps.p.Name) })
+			c.aclRowsFor(ps, e, func(k rowKey, v rowVal) { c.dropRow(k, v, ps.p.Name) })
 			delete(ps.eps, e.Name)
 		}
 	}
-	c.endpointRows(e, id.id, func(k rowKey, _ rowVal) { c.dropRow(k, e.Ref()) })
+	c.endpointRows(e, id.id, func(k rowKey, v rowVal) { c.dropRow(k, v, e.Ref()) })
 	delete(id.members, e.Name)
 	delete(c.epIdent, e.Name)
 	dev := c.device(e.Device)
@@ -717,7 +799,7 @@ func (c *Compiler) dropIdentity(id *identity) {
 		n := id.id
 		if ps.from[n] {
 			for t := range ps.to {
-				c.pairRows(ps.p, n, t, func(k rowKey, _ rowVal) { c.dropRow(k, ps.p.Name) })
+				c.pairRows(ps.p, n, t, func(k rowKey, v rowVal) { c.dropRow(k, v, ps.p.Name) })
 			}
 		}
 		if ps.to[n] {
@@ -725,7 +807,7 @@ func (c *Compiler) dropIdentity(id *identity) {
 				if f == n {
 					continue // dropped above
 				}
-				c.pairRows(ps.p, f, n, func(k rowKey, _ rowVal) { c.dropRow(k, ps.p.Name) })
+				c.pairRows(ps.p, f, n, func(k rowKey, v rowVal) { c.dropRow(k, v, ps.p.Name) })
 			}
 		}
 		delete(ps.from, n)
@@ -789,21 +871,32 @@ func (c *Compiler) addPolicy(p *Policy) {
 	for _, id := range c.selected(p.Segment, p.To) {
 		ps.to[id] = true
 	}
+	// The policy's port ranges come into the segment's port classes
+	// first (re-fitting the other policies' range rows to atoms that
+	// split), so that its own rows see the classes they will have.
+	c.changeRanges(p, true)
 	// Refuse at once a policy that alone would overflow a device, rather
 	// than build its rows: from everything to everything over thousands
 	// of identities is millions of entries.
-	per := rowsPerPair(p)
-	add1 := map[uint32]int{}
+	per := c.rowsPerPair(p)
+	add1 := map[uint32]*[numTables]int{}
 	for f := range ps.from {
 		for dev := range c.byID[f].devs {
-			add1[dev] += len(ps.to) * per
+			if add1[dev] == nil {
+				add1[dev] = new([numTables]int)
+			}
+			for t, n := range per {
+				add1[dev][t] += len(ps.to) * n
+			}
 		}
 	}
-	for dev, n := range add1 {
-		if size := c.devSize(dev)[tPolicy]; size > 0 && c.devCount(dev)[tPolicy]+n > 2*size {
-			c.overflow = fmt.Errorf("device %s: table %s needs more than %d entries (policy %s adds up to %d) and holds %d: %w",
-				c.devNames[dev], tableNames[tPolicy], 2*size, p.Name, n, size, ErrCapacity)
-			return
+	for dev, adds := range add1 {
+		for t, n := range adds {
+			if size := c.devSize(dev)[t]; n > 0 && size > 0 && c.devCount(dev)[t]+n > 2*size {
+				c.overflow = fmt.Errorf("device %s: table %s needs more than %d entries (policy %s adds up to %d) and holds %d: %w",
+					c.devNames[dev], tableNames[t], 2*size, p.Name, n, size, ErrCapacity)
+				return
+			}
 		}
 	}
 	for f := range ps.from {
@@ -814,21 +907,6 @@ func (c *Compiler) addPolicy(p *Policy) {
 			c.pairRows(p, f, t, add)
 		}
 	}
-}
-
-// rowsPerPair is how many policy rows pairRows makes for one pair, at
-// most (rows shared with other rules are counted once each time).
-func rowsPerPair(p *Policy) int {
-	n := 0
-	for _, r := range p.Rules {
-		ranges := max(1, len(r.Ports))
-		per := 1
-		if r.Action == ActionAllow {
-			per += len(replyProtos(r.Proto))
-		}
-		n += ranges * per
-	}
-	return n
 }
 
 // selected returns the identities of segment seg that sel selects. Many
@@ -857,20 +935,24 @@ type selAnswer struct {
 
 func (c *Compiler) removePolicy(p *Policy) {
 	ps := c.pols[p.Name]
-	drop := func(k rowKey, _ rowVal) { c.dropRow(k, p.Name) }
+	drop := func(k rowKey, v rowVal) { c.dropRow(k, v, p.Name) }
 	if p.acl() {
 		for _, name := range slices.Sorted(maps.Keys(ps.eps)) {
 			c.aclRowsFor(ps, c.epByName(name), drop)
 		}
-	} else {
-		for f := range ps.from {
-			for t := range ps.to {
-				c.pairRows(p, f, t, drop)
-			}
+		delete(c.pols, p.Name)
+		delete(c.segPols[p.Segment], p.Name)
+		return
+	}
+	for f := range ps.from {
+		for t := range ps.to {
+			c.pairRows(p, f, t, drop)
 		}
 	}
 	delete(c.pols, p.Name)
 	delete(c.segPols[p.Segment], p.Name)
+	// Its ranges leave the port classes once its rows are gone.
+	c.changeRanges(p, false)
 }
 
 func (c *Compiler) epByName(name string) *Endpoint {
@@ -878,83 +960,12 @@ func (c *Compiler) epByName(name string) *Endpoint {
 	return id.members[name]
 }
 
-// Priority gives a rule's entries their P4Runtime priority (higher wins):
-//
-//	1 + 16*policy priority + 4*specificity + action rank
-//
-// Specificity is 0 for any protocol, 1 for a protocol, 2 for a port range
-// and 3 for a single port; the action rank is allow 1, punt 2, deny 3. So a
-// policy of higher priority always wins; at equal priority the more
-// specific rule wins; at equal specificity deny beats punt beats allow.
-func Priority(policyPriority int, proto int, ports *PortRange, a Action) int32 {
-	spec := 0
-	if proto != ProtoAny {
-		spec = 1
-		if ports != nil {
-			spec = 2
-			if ports.Lo == ports.Hi {
-				spec = 3
-			}
-		}
-	}
-	return int32(1 + 16*policyPriority + 4*spec + int(a))
-}
-
-// pairRows calls fn with the policy rows of identity pair (f, t) for every
-// rule of p: the forward direction and, for allow rules, the replies
-// (stateless, like a security group): TCP from the service port with ACK
-// set, UDP from the service port, ICMP back. An allow of any protocol
-// answers with all three.
-func (c *Compiler) pairRows(p *Policy, f, t uint32, fn func(rowKey, rowVal)) {
-	for _, r := range p.Rules {
-		ranges := r.Ports
-		if len(ranges) == 0 {
-			ranges = []PortRange{{0, 65535}}
-		}
-		for i := range ranges {
-			pr := &ranges[i]
-			var prp *PortRange
-			if len(r.Ports) > 0 {
-				prp = pr
-			}
-			prio := Priority(p.Priority, r.Proto, prp, r.Action)
-			fwd := rowKey{t: tPolicy, n1: f, n2: t, sp: anyPort, dp: portMatch{pr.Lo, pr.Hi}, prio: prio}
-			setProto(&fwd, r.Proto)
-			fn(fwd, rowVal{action: r.Action})
-			if r.Action != ActionAllow {
-				continue
-			}
-			for _, rp := range replyProtos(r.Proto) {
-				rev := rowKey{t: tPolicy, n1: t, n2: f, sp: anyPort, dp: anyPort, prio: prio}
-				setProto(&rev, rp)
-				if rp == ProtoTCP || rp == ProtoUDP {
-					rev.sp = portMatch{pr.Lo, pr.Hi}
-				}
-				if rp == ProtoTCP {
-					rev.flags, rev.fmask = tcpACK, tcpACK
-				}
-				fn(rev, rowVal{action: ActionAllow})
-			}
-		}
-	}
-}
-
-const tcpACK = 0x10
-
 func setProto(k *rowKey, proto int) {
 	if proto == ProtoAny {
 		k.anyPr = true
 		return
 	}
 	k.proto = uint8(proto)
-}
-
-func replyProtos(proto int) []int {
-	switch proto {
-	case ProtoAny:
-		return []int{ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6}
-	}
-	return []int{proto}
 }
 
 // aclRowsFor calls fn with the ACL rows an ACL policy has for endpoint e:
@@ -1096,21 +1107,35 @@ func (c *Compiler) Stats() Stats {
 		s.Devices[name] = counts
 		for tn, n := range counts {
 			s.Entries += n
-			if tn != tableNames[tPolicy] {
+			if !slices.Contains(PolicyTables(), tn) {
 				s.NaiveEntries += n
 			}
 		}
 	}
-	// Every policy row (s, d) stands for |members(s)| x |members(d)|
-	// endpoint-pair rows, each on its source endpoint's device.
-	for pl, set := range c.rows {
-		if pl.kind != onIdentity {
+	// A per-endpoint-pair expansion writes, for every endpoint pair a
+	// policy selects, one entry per rule and port range and one per reply
+	// of an allow rule, each on its source endpoint's device.
+	for _, ps := range c.pols {
+		if ps.p.acl() {
 			continue
 		}
-		for k := range set {
-			src, dst := c.byID[k.n1], c.byID[k.n2]
-			s.NaiveEntries += len(src.members) * len(dst.members)
+		per := 0
+		for i := range ps.p.Rules {
+			r := &ps.p.Rules[i]
+			items := max(1, len(r.Ports))
+			per += items
+			if r.Action == ActionAllow {
+				per += items * len(replyProtos(r.Proto))
+			}
 		}
+		from, to := 0, 0
+		for f := range ps.from {
+			from += len(c.byID[f].members)
+		}
+		for t := range ps.to {
+			to += len(c.byID[t].members)
+		}
+		s.NaiveEntries += from * to * per
 	}
 	return s
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
@@ -142,28 +144,147 @@ func TestPriorityOrder(t *testing.T) {
 	}
 }
 
-// smallTargets is the BMv2 pipeline with the policy table cut to size.
+// smallTargets is the BMv2 pipeline with the single-port policy table cut
+// to size.
 func smallTargets(policySize int64) Targets {
 	return func(name string) (*pipeline.Pipeline, error) {
 		p, err := pipeline.Embedded(name)
 		if err != nil {
 			return nil, err
 		}
-		t, _ := p.Info.Table("ingress.policy")
+		t, _ := p.Info.Table("ingress.policy_port")
 		t.Size = policySize
 		return p, nil
 	}
 }
 
+// TestBudgetRefused: on a target with a memory budget the entries must
+// also fit the memory the tables share: a model whose ACL and port class
+// entries overflow the TCAM is refused, naming the device and the memory.
+func TestBudgetRefused(t *testing.T) {
+	pipeline.Budgets["test-tiny"] = pipeline.Budget{Name: "test-tiny", Stages: 1, SRAMBlocks: 1, TCAMBlocks: 1,
+		SRAMWords: 1024, SRAMWordBits: 128, TCAMRows: 8, TCAMRowBits: 44, HashFill: 0.9}
+	defer delete(pipeline.Budgets, "test-tiny")
+	tiny := func(name string) (*pipeline.Pipeline, error) {
+		p, err := pipeline.Embedded(name)
+		if err != nil {
+			return nil, err
+		}
+		p.Target.Budget = "test-tiny"
+		return p, nil
+	}
+	_, err := Compile(tiny, exampleModel(t))
+	if !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "device leaf1: test-tiny: entries need") ||
+		!strings.Contains(err.Error(), "TCAM blocks of the pipe's 1") {
+		t.Fatalf("err = %v", err)
+	}
+	pipeline.Budgets["test-tiny"] = pipeline.Budget{Name: "test-tiny", Stages: 1, SRAMBlocks: 1, TCAMBlocks: 1,
+		SRAMWords: 1024, SRAMWordBits: 128, TCAMRows: 512, TCAMRowBits: 44, HashFill: 0.9}
+	if _, err := Compile(tiny, exampleModel(t)); err != nil {
+		t.Fatalf("the example in one block of each: %v", err)
+	}
+}
+
+// TestPortClassSplit: a new range that cuts the atom of an existing one
+// adds rows only for the policies whose ranges cover the new atom, and
+// for its own pairs: no other row is rewritten. Taking it away again
+// removes exactly those.
+func TestPortClassSplit(t *testing.T) {
+	m := exampleModel(t)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// db-admin-locked denies tcp 9000-9100 from three identities (web,
+	// db, batch: tier notin (app)) to db. A rule of 9050-9200 from app to
+	// db cuts that atom at 9050 and adds 9101-9200.
+	cut := &Policy{Name: "cut", Segment: "prod", Priority: 100, From: mustSelector(t, "tier: app"), To: mustSelector(t, "tier: db"),
+		Rules: []Rule{{Proto: ProtoTCP, Ports: []PortRange{{9050, 9200}}, Action: ActionAllow}}}
+	m2, _, err := m.With([]Object{cut}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Update(m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd := d.Devices["leaf1"]
+	count := func(es []*p4v1.TableEntry) map[string]int {
+		out := map[string]int{}
+		for _, e := range es {
+			tb, _ := c.DeviceInfo("leaf1").TableByID(e.GetTableId())
+			out[tb.Name]++
+		}
+		return out
+	}
+	// Inserted: db-admin-locked's 3 pairs get the atom 9050-9100 (3
+	// rows); the new policy's pair covers 9050-9100 and 9101-9200 (2 rows)
+	// and, for its reply, the one source atom 9050-9200 (deny rules have
+	// no replies, so source ports are not cut by db-admin-locked); the
+	// class rows 9000-9049, 9050-9100 and 9101-9200 for destination ports
+	// and 9050-9200 for source ports. Deleted: the class row 9000-9100.
+	want := map[string]int{"ingress.policy_range": 5, "ingress.reply_range": 1, "ingress.dst_port_class": 3, "ingress.src_port_class": 1}
+	if got := count(dd.Insert); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("inserts %v, want %v", got, want)
+	}
+	if got := count(dd.Delete); fmt.Sprint(got) != fmt.Sprint(map[string]int{"ingress.dst_port_class": 1}) || len(dd.Modify) != 0 {
+		t.Errorf("deletes %v, modifies %d: only the cut class row should go", got, len(dd.Modify))
+	}
+	back, err := c.Update(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := back.Devices["leaf1"]
+	if fmt.Sprint(count(bd.Delete)) != fmt.Sprint(want) || fmt.Sprint(count(bd.Insert)) != fmt.Sprint(map[string]int{"ingress.dst_port_class": 1}) {
+		t.Errorf("undo: deletes %v, inserts %v", count(bd.Delete), count(bd.Insert))
+	}
+}
+
+func mustSelector(t *testing.T, s string) Selector {
+	t.Helper()
+	sel, err := ParseSelector(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
+}
+
+// TestPortClassesRefused: port classes take entries too; a model whose
+// atoms do not fit the class table is refused, naming it.
+func TestPortClassesRefused(t *testing.T) {
+	targets := func(name string) (*pipeline.Pipeline, error) {
+		p, err := pipeline.Embedded(name)
+		if err != nil {
+			return nil, err
+		}
+		t, _ := p.Info.Table("ingress.dst_port_class")
+		t.Size = 2
+		return p, nil
+	}
+	m := exampleModel(t)
+	if _, err := Compile(targets, m); err != nil {
+		t.Fatalf("the example's two atoms: %v", err)
+	}
+	more := &Policy{Name: "ranges", Segment: "prod", Priority: 1, From: Selector{}, To: Selector{},
+		Rules: []Rule{{Proto: ProtoTCP, Ports: []PortRange{{20000, 20010}}, Action: ActionDeny}}}
+	m2, _, err := m.With([]Object{more}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(targets, m2); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "device leaf1: table ingress.dst_port_class needs 3 entries and holds 2") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestCapacityRefused(t *testing.T) {
 	m := exampleModel(t)
-	_, err := Compile(smallTargets(10), m)
-	if !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "device leaf1: table ingress.policy needs 19 entries and holds 10") {
+	_, err := Compile(smallTargets(2), m)
+	if !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "device leaf1: table ingress.policy_port needs 3 entries and holds 2") {
 		t.Fatalf("err = %v", err)
 	}
 	// Incrementally: a policy that would overflow is refused and the
 	// compiler keeps the old model and rows.
-	c, err := Compile(smallTargets(19), m)
+	c, err := Compile(smallTargets(3), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +320,7 @@ func TestCapacityRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Try(m4); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy") {
+	if err := c.Try(m4); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy_port") {
 		t.Errorf("trial of a new segment and a policy over capacity: err = %v", err)
 	}
 	if _, err := c.Update(m4); !errors.Is(err, ErrCapacity) {
@@ -326,7 +447,7 @@ func TestRunawayPolicyRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Compile(testTargets, m2); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy needs more than") {
+	if _, err := Compile(testTargets, m2); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy_port needs more than") {
 		t.Fatalf("compile: err = %v", err)
 	}
 	c, err := Compile(testTargets, m)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -277,7 +276,7 @@ func groupsOf(m *Model, dev string) map[uint32][]uint32 {
 func groupEntry(id uint32, ports []uint32) *p4v1.MulticastGroupEntry {
 	g := &p4v1.MulticastGroupEntry{MulticastGroupId: id}
 	for _, p := range ports {
-		g.Replicas = append(g.Replicas, &p4v1.Replica{PortKind: &p4v1.Replica_EgressPort{EgressPort: p}})
+		g.Replicas = append(g.Replicas, pipeline.Replica(p))
 	}
 	return g
 }
@@ -499,9 +498,16 @@ func (c *Compiler) checkCapacity(devices []string) error {
 				errs = append(errs, fmt.Errorf("device %s: table %s needs %d entries and holds %d: %w", name, tn, n, t.Size, ErrCapacity))
 			}
 		}
+		// A hardware target also has a memory budget the tables share.
+		p, err := c.targets(c.model.Devices[name].Target)
+		if err != nil {
+			return err
+		}
+		if b, ok := pipeline.Budgets[p.Target.Budget]; ok {
+			if err := b.Fit(in, counts).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("device %s: %w: %w", name, err, ErrCapacity))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
-
-// macString formats a row's MAC.
-func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }

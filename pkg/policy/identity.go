@@ -69,9 +69,6 @@ func (a *allocator) release(key identKey, id uint32) {
 	delete(a.active, id)
 }
 
-// available is how many more identities can be active.
-func (a *allocator) available() int { return MaxIdentities - len(a.active) }
-
 // identityTable is a model's identity ids: part of the replicated state,
 // so that every controller node compiles the same model to the same
 // entries and a new leader finds the devices already equal to its own

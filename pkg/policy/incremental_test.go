@@ -107,9 +107,13 @@ func (w *world) policy(i int) *Policy {
 	}
 	for range 1 + w.r.IntN(2) {
 		r := Rule{Proto: []int{ProtoAny, ProtoTCP, ProtoUDP, ProtoICMP}[w.r.IntN(4)], Action: Action(1 + w.r.IntN(3))}
-		if (r.Proto == ProtoTCP || r.Proto == ProtoUDP) && w.r.IntN(2) == 0 {
-			lo := uint16(w.r.IntN(3) * 100)
-			r.Ports = []PortRange{{lo, lo + uint16(w.r.IntN(20))}}
+		if (r.Proto == ProtoTCP || r.Proto == ProtoUDP) && w.r.IntN(3) > 0 {
+			// Single ports and ranges from a small pool, so that ranges
+			// overlap, nest and cut each other's port classes.
+			for range 1 + w.r.IntN(3) {
+				lo := uint16(w.r.IntN(8) * 5)
+				r.Ports = append(r.Ports, PortRange{lo, lo + []uint16{0, 0, 4, 9, 17}[w.r.IntN(5)]})
+			}
 		}
 		p.Rules = append(p.Rules, r)
 	}

@@ -25,7 +25,15 @@ const (
 	tDst6
 	tACL4
 	tACL6
-	tPolicy
+	tDstClass
+	tSrcClass
+	tPolPair
+	tPolProto
+	tPolPort
+	tPolRange
+	tRepProto
+	tRepPort
+	tRepRange
 	tL2
 	numTables
 )
@@ -40,18 +48,33 @@ var tableNames = [numTables]string{
 	tDst6:        "ingress.dst_identity_v6",
 	tACL4:        "ingress.acl_v4",
 	tACL6:        "ingress.acl_v6",
-	tPolicy:      "ingress.policy",
+	tDstClass:    "ingress.dst_port_class",
+	tSrcClass:    "ingress.src_port_class",
+	tPolPair:     "ingress.policy_pair",
+	tPolProto:    "ingress.policy_proto",
+	tPolPort:     "ingress.policy_port",
+	tPolRange:    "ingress.policy_range",
+	tRepProto:    "ingress.reply_proto",
+	tRepPort:     "ingress.reply_port",
+	tRepRange:    "ingress.reply_range",
 	tL2:          "ingress.l2",
 }
+
+// policyTable reports whether t holds identity-pair rules: exact-match
+// tables whose rows may have several producers with different ranks, of
+// which the highest is written (docs/pipeline.md).
+func policyTable(t table) bool { return t >= tPolPair && t <= tRepRange }
+
+// PolicyTables lists the exact-match identity-pair tables.
+func PolicyTables() []string { return tableNames[tPolPair : tRepRange+1] }
 
 // TableNames lists the tables the compiler fills, in pipeline order.
 func TableNames() []string { return tableNames[:] }
 
-// portMatch is a policy row's L4 port range [lo, hi], or an ACL row's
-// ternary port value and mask (lo, hi).
+// portMatch is a port class row's L4 port range [lo, hi], an ACL row's
+// ternary port value and mask (lo, hi), or a policy row's exact port or
+// port class (lo = hi).
 type portMatch struct{ lo, hi uint16 }
-
-var anyPort = portMatch{0, 65535}
 
 // rowKey is a row's match key. Which fields count depends on the table.
 type rowKey struct {
@@ -64,16 +87,21 @@ type rowKey struct {
 	proto  uint8
 	anyPr  bool // proto is a wildcard
 	sp, dp portMatch
-	flags  uint8
+	flags  uint8 // reply rows: TCP with ACK (1) or anything else (0)
 	fmask  uint8
-	prio   int32
+	prio   int32 // ACL rows; policy rows carry their rank in the value
 }
 
-// rowVal is a row's action and parameters.
+// rowVal is a row's action and parameters. Policy rows hold their rank in
+// p[0].
 type rowVal struct {
 	action Action // policy and ACL rows
 	p      [4]uint32
 }
+
+// outranks reports whether policy row value v beats w: the higher rank
+// wins. Equal ranks have equal actions (the rank encodes the action).
+func (v rowVal) outranks(w rowVal) bool { return v.p[0] > w.p[0] }
 
 // placeKind says on which devices a row is installed.
 type placeKind uint8
@@ -91,9 +119,10 @@ type place struct {
 
 func (k *rowKey) place() place {
 	switch k.t {
-	case tSegments, tDst4, tDst6, tACL4, tACL6:
+	case tSegments, tDst4, tDst6, tACL4, tACL6, tDstClass, tSrcClass:
 		return place{onSegment, k.n1}
-	case tPolicy:
+	}
+	if policyTable(k.t) {
 		return place{onIdentity, k.n1}
 	}
 	return place{onDevice, k.dev}
@@ -122,10 +151,32 @@ func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 			Action("set_dst_identity", P("identity", U(uint64(v.p[0]))))
 	case tL2:
 		b.Exact("segment", U(uint64(k.n1))).Exact("dst_mac", k.mac[:]).Action("forward", P("port", U(uint64(v.p[0]))))
-	case tPolicy:
-		b.Ternary("src_identity", U(uint64(k.n1)), U(0xffff)).Ternary("dst_identity", U(uint64(k.n2)), U(0xffff))
-		k.l4(b, true)
-		b.Priority(k.prio).Action("policy_" + v.action.String())
+	case tDstClass, tSrcClass:
+		field, act := "l4_dst_port", "set_dst_port_class"
+		if k.t == tSrcClass {
+			field, act = "l4_src_port", "set_src_port_class"
+		}
+		b.Exact("segment", U(uint64(k.n1))).Exact("ip_proto", U(uint64(k.proto))).Range(field, U(uint64(k.dp.lo)), U(uint64(k.dp.hi))).
+			Priority(1).Action(act, P("port_class", U(uint64(v.p[0]))))
+	case tPolPair, tPolProto, tPolPort, tPolRange, tRepProto, tRepPort, tRepRange:
+		b.Exact("src_identity", U(uint64(k.n1))).Exact("dst_identity", U(uint64(k.n2)))
+		if k.t != tPolPair {
+			b.Exact("ip_proto", U(uint64(k.proto)))
+		}
+		switch k.t {
+		case tPolPort:
+			b.Exact("l4_dst_port", U(uint64(k.dp.lo)))
+		case tPolRange:
+			b.Exact("dst_port_class", U(uint64(k.dp.lo)))
+		case tRepPort:
+			b.Exact("l4_src_port", U(uint64(k.sp.lo)))
+		case tRepRange:
+			b.Exact("src_port_class", U(uint64(k.sp.lo)))
+		}
+		if k.t == tRepProto || k.t == tRepPort || k.t == tRepRange {
+			b.Exact("tcp_ack", U(uint64(k.flags)))
+		}
+		b.Action("policy_"+v.action.String(), P("rank", U(uint64(v.p[0]))))
 	case tACL4, tACL6:
 		b.Ternary("segment", U(uint64(k.n1)), U(0xffff))
 		if k.b1 > 0 {
@@ -134,7 +185,7 @@ func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 		if k.b2 > 0 {
 			b.Ternary("dst_ip", k.a2.AsSlice(), prefixMask(k.a2.BitLen(), int(k.b2)))
 		}
-		k.l4(b, false)
+		k.l4(b)
 		b.Priority(k.prio).Action("acl_" + v.action.String())
 	default:
 		return nil, fmt.Errorf("row of unknown table %d", k.t)
@@ -146,9 +197,8 @@ func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 	return e, nil
 }
 
-// l4 adds the protocol, port and flag matches: ranges in the policy table,
-// ternaries in the ACL tables.
-func (k *rowKey) l4(b *pipeline.EntryBuilder, ranges bool) {
+// l4 adds an ACL row's protocol, port and flag matches.
+func (k *rowKey) l4(b *pipeline.EntryBuilder) {
 	U := pipeline.Uint
 	if !k.anyPr {
 		b.Ternary("ip_proto", U(uint64(k.proto)), U(0xff))
@@ -157,10 +207,7 @@ func (k *rowKey) l4(b *pipeline.EntryBuilder, ranges bool) {
 		field string
 		m     portMatch
 	}{{"l4_src_port", k.sp}, {"l4_dst_port", k.dp}} {
-		switch {
-		case ranges && x.m != anyPort:
-			b.Range(x.field, U(uint64(x.m.lo)), U(uint64(x.m.hi)))
-		case !ranges && x.m.hi != 0:
+		if x.m.hi != 0 {
 			b.Ternary(x.field, U(uint64(x.m.lo)), U(uint64(x.m.hi)))
 		}
 	}

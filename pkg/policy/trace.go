@@ -38,6 +38,11 @@ type TraceResult struct {
 	Verdict string `json:"verdict"`
 	// Reason says which step decided.
 	Reason string `json:"reason"`
+	// Decision is what the ACL, the identity policy or the segment
+	// default decided (allow, deny or punt), before forwarding and the
+	// egress checks; empty when the packet did not get that far or came
+	// from an uplink.
+	Decision string `json:"decision,omitempty"`
 	// Policy is the policy whose entry decided, if one did.
 	Policy string `json:"policy,omitempty"`
 	// Ports is where copies leave the switch.
@@ -56,12 +61,24 @@ const (
 // the pipeline does (p4src/include/ingress.p4 and egress.p4), and says
 // where it goes and why.
 func (c *Compiler) Trace(dev string, p Packet) (*TraceResult, error) {
-	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Src.Is4() != p.Dst.Is4() {
-		return nil, fmt.Errorf("trace: want a source and a destination address of the same family")
+	dt, err := c.deviceTables(dev)
+	if err != nil {
+		return nil, err
 	}
-	if p.Proto < 0 || p.Proto > 255 {
-		return nil, fmt.Errorf("trace: protocol %d is not 0-255", p.Proto)
-	}
+	return dt.trace(p)
+}
+
+// deviceTables is one device's compiled entries, ready to trace packets
+// through.
+type deviceTables struct {
+	c       *Compiler
+	in      *pipeline.Info
+	entries []*p4v1.TableEntry
+	groups  []*p4v1.MulticastGroupEntry
+	refs    map[string][]string
+}
+
+func (c *Compiler) deviceTables(dev string) (*deviceTables, error) {
 	entries, groups, err := c.DeviceEntries(dev)
 	if err != nil {
 		return nil, err
@@ -70,13 +87,12 @@ func (c *Compiler) Trace(dev string, p Packet) (*TraceResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs := c.entryRefs(dev, in)
-	tr := &tracer{in: in, entries: entries, refs: refs, res: &TraceResult{Ports: []uint32{}}}
-	return tr.run(c, dev, p, groups)
+	return &deviceTables{c: c, in: in, entries: entries, groups: groups, refs: c.entryRefs(dev, in)}, nil
 }
 
 // entryRefs maps each of the device's entries (by EntryKey) to what
-// produced it.
+// produced it: the producers that give the entry its value first (for a
+// policy entry, the policies whose rule decides), then the others.
 func (c *Compiler) entryRefs(dev string, in *pipeline.Info) map[string][]string {
 	out := map[string][]string{}
 	c.deviceRows(c.devIdx[dev], func(k rowKey, r row) {
@@ -84,23 +100,76 @@ func (c *Compiler) entryRefs(dev string, in *pipeline.Info) map[string][]string 
 		if err != nil {
 			return
 		}
-		var refs []string
-		for _, ref := range r.refs() {
-			if ref != "" && !slices.Contains(refs, ref) {
+		var first, rest []string
+		for i, ref := range r.refs() {
+			if ref == "" {
+				continue
+			}
+			if r.deciding(i) {
+				first = append(first, ref)
+			} else {
+				rest = append(rest, ref)
+			}
+		}
+		slices.Sort(first)
+		slices.Sort(rest)
+		refs := slices.Compact(first)
+		for _, ref := range slices.Compact(rest) {
+			if !slices.Contains(refs, ref) {
 				refs = append(refs, ref)
 			}
 		}
-		slices.Sort(refs)
 		out[pipeline.EntryKey(e)] = refs
 	})
 	return out
 }
 
+// tracer is one packet's walk through a device's tables: each stage of
+// the pipeline is a method that reads what the earlier ones found.
 type tracer struct {
-	in      *pipeline.Info
-	entries []*p4v1.TableEntry
-	refs    map[string][]string
-	res     *TraceResult
+	*deviceTables
+	p   Packet
+	res *TraceResult
+
+	// From the port and segment stages.
+	seg       uint64
+	role      Role
+	community uint64
+	segment   map[string]uint64 // the segment entry's parameters
+	// Flow fields, as the pipeline normalises them.
+	srcMAC, dstMAC net.HardwareAddr
+	fam            string // "v4" or "v6"
+	sp, dp, flags  uint64
+	srcID, dstID   uint64
+}
+
+func (dt *deviceTables) trace(p Packet) (*TraceResult, error) {
+	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Src.Is4() != p.Dst.Is4() {
+		return nil, fmt.Errorf("trace: want a source and a destination address of the same family")
+	}
+	if p.Proto < 0 || p.Proto > 255 {
+		return nil, fmt.Errorf("trace: protocol %d is not 0-255", p.Proto)
+	}
+	t := &tracer{deviceTables: dt, p: p, res: &TraceResult{Ports: []uint32{}}}
+	for _, stage := range []func() (bool, error){t.port, t.segmentStage, t.flow} {
+		if done, err := stage(); done || err != nil {
+			return t.res, err
+		}
+	}
+	if t.role != RoleUplink {
+		for _, stage := range []func() (bool, error){t.antiSpoofing, t.dstIdentity, t.verdict} {
+			if done, err := stage(); done || err != nil {
+				return t.res, err
+			}
+		}
+	} else {
+		t.res.Reason = "from an uplink: checked at its first hop"
+	}
+	out, err := t.l2()
+	if err != nil {
+		return nil, err
+	}
+	return t.egress(out)
 }
 
 // lookup applies one table and records the hit.
@@ -127,136 +196,237 @@ func (t *tracer) lookup(table string, key map[string][]byte) (*p4v1.TableEntry, 
 	return e, params, nil
 }
 
-func (t *tracer) done(verdict, reason string) (*TraceResult, error) {
+// done ends the walk with a verdict.
+func (t *tracer) done(verdict, reason string) (bool, error) {
 	t.res.Verdict, t.res.Reason = verdict, reason
-	return t.res, nil
+	return true, nil
 }
 
-func (t *tracer) run(c *Compiler, dev string, p Packet, groups []*p4v1.MulticastGroupEntry) (*TraceResult, error) {
-	U := pipeline.Uint
-	_, port, err := t.lookup("ingress.ports", map[string][]byte{"ingress_port": U(uint64(p.InPort))})
+// port is ingress.ports: the port's segment, role and community.
+func (t *tracer) port() (bool, error) {
+	_, port, err := t.lookup("ingress.ports", map[string][]byte{"ingress_port": pipeline.Uint(uint64(t.p.InPort))})
 	if err != nil {
-		return nil, err
+		return true, err
 	}
 	if port == nil {
-		return t.done(VerdictDeny, fmt.Sprintf("port %d is not configured", p.InPort))
+		return t.done(VerdictDeny, fmt.Sprintf("port %d is not configured", t.p.InPort))
 	}
-	seg, role, community := port["segment"], Role(port["role"]), port["community"]
-	_, segment, err := t.lookup("ingress.segments", map[string][]byte{"segment": U(seg)})
+	t.seg, t.role, t.community = port["segment"], Role(port["role"]), port["community"]
+	return false, nil
+}
+
+// segmentStage is ingress.segments: the segment's default and flood group.
+func (t *tracer) segmentStage() (bool, error) {
+	_, segment, err := t.lookup("ingress.segments", map[string][]byte{"segment": pipeline.Uint(t.seg)})
 	if err != nil {
-		return nil, err
+		return true, err
 	}
 	if segment == nil {
-		return t.done(VerdictDeny, fmt.Sprintf("segment %d is not configured", seg))
+		return t.done(VerdictDeny, fmt.Sprintf("segment %d is not configured", t.seg))
 	}
-	srcMAC, dstMAC := p.SrcMAC, p.DstMAC
-	if srcMAC == nil {
-		srcMAC = c.macOf(uint16(seg), p.Src)
+	t.segment = segment
+	return false, nil
+}
+
+// flow fills in the MACs and normalises the L4 fields as the pipeline
+// does: ports of TCP and UDP only, flags of TCP only.
+func (t *tracer) flow() (bool, error) {
+	p := t.p
+	t.srcMAC, t.dstMAC = p.SrcMAC, p.DstMAC
+	if t.srcMAC == nil {
+		t.srcMAC = t.c.macOf(uint16(t.seg), p.Src)
 	}
-	if dstMAC == nil {
-		dstMAC = c.macOf(uint16(seg), p.Dst)
+	if t.dstMAC == nil {
+		t.dstMAC = t.c.macOf(uint16(t.seg), p.Dst)
 	}
-	if srcMAC == nil {
-		return nil, fmt.Errorf("trace: no endpoint of segment %d owns %s; give the source MAC", seg, p.Src)
+	if t.srcMAC == nil {
+		return true, fmt.Errorf("trace: no endpoint of segment %d owns %s; give the source MAC", t.seg, p.Src)
 	}
-	if dstMAC == nil {
-		dstMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} // unknown: flooded
+	if t.dstMAC == nil {
+		t.dstMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} // unknown: flooded
 	}
-	v6 := p.Src.Is6()
-	sp, dp, flags := uint64(0), uint64(0), uint64(0)
+	t.fam = "v4"
+	if p.Src.Is6() {
+		t.fam = "v6"
+	}
 	if p.Proto == ProtoTCP || p.Proto == ProtoUDP {
-		sp, dp = uint64(p.SPort), uint64(p.DPort)
+		t.sp, t.dp = uint64(p.SPort), uint64(p.DPort)
 	}
 	if p.Proto == ProtoTCP {
-		flags = uint64(p.TCPFlags)
+		t.flags = uint64(p.TCPFlags)
 	}
-	if role != RoleUplink {
-		fam := "v4"
-		if v6 {
-			fam = "v6"
-		}
-		_, src, err := t.lookup("ingress.src_identity_"+fam, map[string][]byte{"ingress_port": U(uint64(p.InPort)), "src_mac": srcMAC, "src_ip": p.Src.AsSlice()})
-		if err != nil {
-			return nil, err
-		}
-		if src == nil {
-			return t.done(VerdictDeny, fmt.Sprintf("anti-spoofing: (port %d, %s, %s) is no endpoint's", p.InPort, srcMAC, p.Src))
-		}
-		srcID := src["identity"]
-		dstID := uint64(0)
-		_, dst, err := t.lookup("ingress.dst_identity_"+fam, map[string][]byte{"segment": U(seg), "dst_ip": p.Dst.AsSlice()})
-		if err != nil {
-			return nil, err
-		}
-		if dst != nil {
-			dstID = dst["identity"]
-		}
-		l4 := map[string][]byte{"ip_proto": U(uint64(p.Proto)), "l4_src_port": U(sp), "l4_dst_port": U(dp)}
-		aclKey := map[string][]byte{"segment": U(seg), "src_ip": p.Src.AsSlice(), "dst_ip": p.Dst.AsSlice()}
-		for k, v := range l4 {
-			aclKey[k] = v
-		}
-		acl, aclAct, err := t.lookup("ingress.acl_"+fam, aclKey)
-		if err != nil {
-			return nil, err
-		}
-		verdict, decided := "", ""
-		if acl != nil {
-			verdict, decided = actionVerdict(aclAct, "acl_"), "ACL entry"
-			t.res.Policy = firstRef(t.refs[pipeline.EntryKey(acl)])
-		} else {
-			polKey := map[string][]byte{"src_identity": U(srcID), "dst_identity": U(dstID), "tcp_flags": U(flags)}
-			for k, v := range l4 {
-				polKey[k] = v
-			}
-			pol, polAct, err := t.lookup("ingress.policy", polKey)
-			if err != nil {
-				return nil, err
-			}
-			if pol != nil {
-				verdict, decided = actionVerdict(polAct, "policy_"), "policy entry"
-				t.res.Policy = firstRef(t.refs[pipeline.EntryKey(pol)])
-			} else if segment["default_allow"] == 1 {
-				verdict, decided = VerdictAllow, "no policy matched, segment default"
-			} else {
-				verdict, decided = VerdictDeny, "no policy matched, segment default"
-			}
-		}
-		switch verdict {
-		case VerdictPunt:
-			return t.done(VerdictPunt, decided+": punt to the controller")
-		case VerdictDeny:
-			return t.done(VerdictDeny, decided+": deny")
-		}
-		t.res.Reason = decided + ": allow"
-	} else {
-		t.res.Reason = "from an uplink: checked at its first hop"
-	}
+	return false, nil
+}
 
-	// L2: one port, or the segment's flood group.
-	var out []uint32
-	_, l2, err := t.lookup("ingress.l2", map[string][]byte{"segment": U(seg), "dst_mac": dstMAC})
+// antiSpoofing is ingress.src_identity_v4/_v6: the sender must be an
+// endpoint on this port; its identity.
+func (t *tracer) antiSpoofing() (bool, error) {
+	U := pipeline.Uint
+	_, src, err := t.lookup("ingress.src_identity_"+t.fam, map[string][]byte{"ingress_port": U(uint64(t.p.InPort)), "src_mac": t.srcMAC, "src_ip": t.p.Src.AsSlice()})
+	if err != nil {
+		return true, err
+	}
+	if src == nil {
+		return t.done(VerdictDeny, fmt.Sprintf("anti-spoofing: (port %d, %s, %s) is no endpoint's", t.p.InPort, t.srcMAC, t.p.Src))
+	}
+	t.srcID = src["identity"]
+	return false, nil
+}
+
+// dstIdentity is ingress.dst_identity_v4/_v6; a miss leaves identity 0.
+func (t *tracer) dstIdentity() (bool, error) {
+	_, dst, err := t.lookup("ingress.dst_identity_"+t.fam, map[string][]byte{"segment": pipeline.Uint(t.seg), "dst_ip": t.p.Dst.AsSlice()})
+	if err != nil {
+		return true, err
+	}
+	if dst != nil {
+		t.dstID = dst["identity"]
+	}
+	return false, nil
+}
+
+// verdict is the ACL, then the identity policy, then the segment
+// default; a deny or punt ends the walk.
+func (t *tracer) verdict() (bool, error) {
+	verdict, decided, err := t.acl()
+	if err != nil {
+		return true, err
+	}
+	if verdict == "" {
+		if verdict, decided, err = t.policy(); err != nil {
+			return true, err
+		}
+	}
+	if verdict == "" {
+		decided = "no policy matched, segment default"
+		verdict = VerdictDeny
+		if t.segment["default_allow"] == 1 {
+			verdict = VerdictAllow
+		}
+	}
+	t.res.Decision = verdict
+	switch verdict {
+	case VerdictPunt:
+		return t.done(VerdictPunt, decided+": punt to the controller")
+	case VerdictDeny:
+		return t.done(VerdictDeny, decided+": deny")
+	}
+	t.res.Reason = decided + ": allow"
+	return false, nil
+}
+
+// acl is ingress.acl_v4/_v6, which decides before the identity policy.
+func (t *tracer) acl() (string, string, error) {
+	U := pipeline.Uint
+	key := map[string][]byte{"segment": U(t.seg), "src_ip": t.p.Src.AsSlice(), "dst_ip": t.p.Dst.AsSlice(),
+		"ip_proto": U(uint64(t.p.Proto)), "l4_src_port": U(t.sp), "l4_dst_port": U(t.dp)}
+	acl, act, err := t.lookup("ingress.acl_"+t.fam, key)
+	if err != nil || acl == nil {
+		return "", "", err
+	}
+	t.res.Policy = firstRef(t.refs[pipeline.EntryKey(acl)])
+	return actionVerdict(act, "acl_"), "ACL entry", nil
+}
+
+// policy looks the identity pair up in every policy table, the range
+// tables through the port classes, and keeps the entry of the highest
+// rank, as the pipeline's POLICY_LOOKUP chain does.
+func (t *tracer) policy() (string, string, error) {
+	U := pipeline.Uint
+	ack := uint64(0)
+	if t.flags&0x10 != 0 {
+		ack = 1
+	}
+	pair := func() map[string][]byte {
+		return map[string][]byte{"src_identity": U(t.srcID), "dst_identity": U(t.dstID), "ip_proto": U(uint64(t.p.Proto)), "tcp_ack": U(ack)}
+	}
+	type lookup struct {
+		table string
+		key   map[string][]byte
+	}
+	steps := []lookup{{"ingress.policy_pair", pair()}, {"ingress.policy_proto", pair()}}
+	withPort := pair()
+	withPort["l4_dst_port"] = U(t.dp)
+	steps = append(steps, lookup{"ingress.policy_port", withPort})
+	cls, err := t.portClass("ingress.dst_port_class", "l4_dst_port", t.dp)
+	if err != nil {
+		return "", "", err
+	}
+	if cls >= 0 {
+		k := pair()
+		k["dst_port_class"] = U(uint64(cls))
+		steps = append(steps, lookup{"ingress.policy_range", k})
+	}
+	steps = append(steps, lookup{"ingress.reply_proto", pair()})
+	withSrc := pair()
+	withSrc["l4_src_port"] = U(t.sp)
+	steps = append(steps, lookup{"ingress.reply_port", withSrc})
+	if cls, err = t.portClass("ingress.src_port_class", "l4_src_port", t.sp); err != nil {
+		return "", "", err
+	}
+	if cls >= 0 {
+		k := pair()
+		k["src_port_class"] = U(uint64(cls))
+		steps = append(steps, lookup{"ingress.reply_range", k})
+	}
+	var bestEntry *p4v1.TableEntry
+	var bestAct map[string]uint64
+	for _, s := range steps {
+		e, act, err := t.lookup(s.table, s.key)
+		if err != nil {
+			return "", "", err
+		}
+		if e != nil && (bestEntry == nil || act["rank"] > bestAct["rank"]) {
+			bestEntry, bestAct = e, act
+		}
+	}
+	if bestEntry == nil {
+		return "", "", nil
+	}
+	t.res.Policy = firstRef(t.refs[pipeline.EntryKey(bestEntry)])
+	return actionVerdict(bestAct, "policy_"), fmt.Sprintf("policy entry (rank %d)", bestAct["rank"]), nil
+}
+
+// portClass looks an L4 port up in a port class table: its class, or -1.
+func (t *tracer) portClass(table, field string, port uint64) (int, error) {
+	U := pipeline.Uint
+	_, act, err := t.lookup(table, map[string][]byte{"segment": U(t.seg), "ip_proto": U(uint64(t.p.Proto)), field: U(port)})
+	if err != nil || act == nil {
+		return -1, err
+	}
+	return int(act["port_class"]), nil
+}
+
+// l2 is ingress.l2: one port, or the segment's flood group.
+func (t *tracer) l2() ([]uint32, error) {
+	_, l2, err := t.lookup("ingress.l2", map[string][]byte{"segment": pipeline.Uint(t.seg), "dst_mac": t.dstMAC})
 	if err != nil {
 		return nil, err
 	}
 	if l2 != nil {
-		out = []uint32{uint32(l2["port"])}
-	} else {
-		for _, g := range groups {
-			if uint64(g.GetMulticastGroupId()) == segment["flood_group"] {
-				for _, r := range g.GetReplicas() {
-					out = append(out, r.GetEgressPort())
+		return []uint32{uint32(l2["port"])}, nil
+	}
+	var out []uint32
+	for _, g := range t.groups {
+		if uint64(g.GetMulticastGroupId()) == t.segment["flood_group"] {
+			for _, r := range g.GetReplicas() {
+				if port, ok := pipeline.ReplicaPort(r); ok {
+					out = append(out, port)
 				}
 			}
 		}
 	}
-	// Egress, per copy.
+	return out, nil
+}
+
+// egress is egress.ports and the PVLAN checks, per copy.
+func (t *tracer) egress(out []uint32) (*TraceResult, error) {
 	var why []string
 	for _, eport := range out {
-		if eport == p.InPort {
+		if eport == t.p.InPort {
 			continue
 		}
-		_, ep, err := t.lookup("egress.ports", map[string][]byte{"egress_port": U(uint64(eport))})
+		_, ep, err := t.lookup("egress.ports", map[string][]byte{"egress_port": pipeline.Uint(uint64(eport))})
 		if err != nil {
 			return nil, err
 		}
@@ -264,15 +434,15 @@ func (t *tracer) run(c *Compiler, dev string, p Packet, groups []*p4v1.Multicast
 		case ep == nil:
 			why = append(why, fmt.Sprintf("port %d is not configured", eport))
 			continue
-		case Role(ep["role"]) != RoleUplink && ep["segment"] != seg:
+		case Role(ep["role"]) != RoleUplink && ep["segment"] != t.seg:
 			why = append(why, fmt.Sprintf("port %d is in another segment", eport))
 			continue
 		}
-		erole := Role(ep["role"])
+		erole, role := Role(ep["role"]), t.role
 		blocked := erole == RoleIsolated && (role == RoleIsolated || role == RoleCommunity) ||
-			erole == RoleCommunity && (role == RoleIsolated || role == RoleCommunity && community != ep["community"])
+			erole == RoleCommunity && (role == RoleIsolated || role == RoleCommunity && t.community != ep["community"])
 		if blocked {
-			why = append(why, fmt.Sprintf("PVLAN: %s port %d does not reach %s port %d", role, p.InPort, erole, eport))
+			why = append(why, fmt.Sprintf("PVLAN: %s port %d does not reach %s port %d", role, t.p.InPort, erole, eport))
 			continue
 		}
 		t.res.Ports = append(t.res.Ports, eport)
@@ -283,9 +453,11 @@ func (t *tracer) run(c *Compiler, dev string, p Packet, groups []*p4v1.Multicast
 		for _, w := range why {
 			reason += "; " + w
 		}
-		return t.done(VerdictDeny, reason)
+		t.done(VerdictDeny, reason)
+		return t.res, nil
 	}
-	return t.done(VerdictAllow, t.res.Reason)
+	t.done(VerdictAllow, t.res.Reason)
+	return t.res, nil
 }
 
 func actionVerdict(params map[string]uint64, prefix string) string {

@@ -172,8 +172,8 @@ func TestReadBackEqualsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	U := pipeline.Uint
-	pol, err := p.Info.NewEntry("ingress.policy").Ternary("src_identity", U(1), U(0xffff)).Ternary("ip_proto", U(6), U(0xff)).
-		Range("l4_dst_port", U(5432), U(5432)).Priority(100).Action("policy_allow").Build()
+	pol, err := p.Info.NewEntry("ingress.dst_port_class").Exact("segment", U(1)).Exact("ip_proto", U(6)).
+		Range("l4_dst_port", U(5432), U(5440)).Priority(1).Action("set_dst_port_class", pipeline.P("port_class", U(5432))).Build()
 	if err != nil {
 		t.Fatal(err)
 	}

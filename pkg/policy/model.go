@@ -1,0 +1,173 @@
+package policy
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"weak"
+)
+
+// PortKey names a device port.
+type PortKey struct {
+	Device string
+	Port   uint32
+}
+
+// Model is a validated set of documents: every reference resolves, no
+// name, segment id, MAC or IP is claimed twice. It is immutable once
+// built; With returns a changed copy that shares unchanged objects.
+type Model struct {
+	Devices   map[string]*Device
+	Segments  map[string]*Segment
+	Ports     map[PortKey]*Port
+	Endpoints map[string]*Endpoint
+	Policies  map[string]*Policy
+
+	// base and touched record what With changed, so that the compiler
+	// need not compare whole models to find one changed endpoint. base is
+	// weak: a strong pointer would chain every model ever made to the
+	// newest, and a controller would keep its whole history.
+	base    weak.Pointer[Model]
+	touched map[string]bool // Object.Ref of every object added, replaced or removed
+
+	// ids are the identity ids of the model's endpoints (replicated with
+	// it: see identityTable).
+	ids *identityTable
+
+	// addrs indexes the endpoints' addresses, when the model was
+	// validated by With (nil otherwise).
+	addrs *addrIndex
+}
+
+// NewModel returns an empty model.
+func NewModel() *Model {
+	return &Model{Devices: map[string]*Device{}, Segments: map[string]*Segment{}, Ports: map[PortKey]*Port{},
+		Endpoints: map[string]*Endpoint{}, Policies: map[string]*Policy{}, ids: newIdentityTable()}
+}
+
+// Build validates objs as a whole model.
+func Build(objs []Object) (*Model, []string, error) {
+	return NewModel().With(objs, nil)
+}
+
+// Deletion names an object to remove: its kind and its Ref without the
+// kind ("web-1", or "leaf1/3" for a port).
+type Deletion struct{ Kind, Name string }
+
+// With returns the model with objs added or replacing objects of the same
+// kind and name, and dels removed, after validating the result as a whole.
+// Warnings (a selector that matches nothing, a segment without ports) do
+// not fail it. On error m is unchanged and no model is returned.
+func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
+	n := &Model{Devices: maps.Clone(m.Devices), Segments: maps.Clone(m.Segments), Ports: maps.Clone(m.Ports),
+		Endpoints: maps.Clone(m.Endpoints), Policies: maps.Clone(m.Policies), base: weak.Make(m), touched: map[string]bool{}}
+	for _, d := range dels {
+		n.touched[d.Kind+" "+d.Name] = true
+	}
+	for _, o := range objs {
+		n.touched[o.Ref()] = true
+	}
+	var errs Errors
+	fail := func(o Object, field, format string, args ...any) {
+		errs = append(errs, &Error{Src: o.Source(), Doc: o.Ref(), Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, d := range dels {
+		if err := n.delete(d); err != nil {
+			errs = append(errs, &Error{Doc: d.Kind + " " + d.Name, Msg: err.Error()})
+		}
+	}
+	// Names given twice in one batch are an error; a name already in the
+	// model is replaced.
+	seen := map[string]Object{}
+	for _, o := range objs {
+		if prev, dup := seen[o.Ref()]; dup {
+			fail(o, "name", "defined twice in one apply (also at %s)", prev.Source())
+			continue
+		}
+		seen[o.Ref()] = o
+		switch x := o.(type) {
+		case *Device:
+			n.Devices[x.Name] = x
+		case *Segment:
+			n.Segments[x.Name] = x
+		case *Port:
+			n.Ports[PortKey{x.Device, x.Port}] = x
+		case *Endpoint:
+			n.Endpoints[x.Name] = x
+		case *Policy:
+			n.Policies[x.Name] = x
+		default:
+			return nil, nil, fmt.Errorf("unknown object type %T", o)
+		}
+	}
+	// Identity ids follow the endpoints that changed. They are worked out
+	// before the checks, which take the distinct label sets from them.
+	var removed, added []*Endpoint
+	for ref := range n.touched {
+		kind, name, _ := strings.Cut(ref, " ")
+		if kind != KindEndpoint || m.Endpoints[name] == n.Endpoints[name] {
+			continue
+		}
+		if e, ok := m.Endpoints[name]; ok {
+			removed = append(removed, e)
+		}
+		if e, ok := n.Endpoints[name]; ok {
+			added = append(added, e)
+		}
+	}
+	ids, idErr := m.identities().update(removed, added)
+	if idErr == nil {
+		n.ids = ids
+	}
+	objectsChecked := len(errs) == 0 && n.checkChangedEndpoints(m)
+	warnings := n.check(fail, objectsChecked)
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, nil, errs
+	}
+	if idErr != nil {
+		return nil, nil, idErr
+	}
+	return n, warnings, nil
+}
+
+func (m *Model) delete(d Deletion) error {
+	var ok bool
+	switch d.Kind {
+	case KindDevice:
+		_, ok = m.Devices[d.Name]
+		delete(m.Devices, d.Name)
+	case KindSegment:
+		_, ok = m.Segments[d.Name]
+		delete(m.Segments, d.Name)
+	case KindPort:
+		for k, p := range m.Ports {
+			if p.Device+"/"+itoa(int(p.Port)) == d.Name {
+				ok = true
+				delete(m.Ports, k)
+			}
+		}
+	case KindEndpoint:
+		_, ok = m.Endpoints[d.Name]
+		delete(m.Endpoints, d.Name)
+	case KindPolicy:
+		_, ok = m.Policies[d.Name]
+		delete(m.Policies, d.Name)
+	default:
+		return fmt.Errorf("unknown kind %q", d.Kind)
+	}
+	if !ok {
+		return fmt.Errorf("not found")
+	}
+	return nil
+}
+
+func comparePortKeys(a, b PortKey) int {
+	if a.Device != b.Device {
+		if a.Device < b.Device {
+			return -1
+		}
+		return 1
+	}
+	return int(a.Port) - int(b.Port)
+}
