@@ -14,6 +14,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newPipelineCmd(), newSimCmd(), newBenchCmd(), newValidateCmd(), newApplyCmd(), newTraceCmd(),
-		newServeCmd(), newGetCmd(), newDeleteCmd(), newClusterCmd(), newAgentCmd(), newVersionCmd(), newWatchCmd())
+		newServeCmd(), newGetCmd(), newDeleteCmd(), newClusterCmd(), newAgentCmd(), newVersionCmd(), newWatchCmd(), newHistoryCmd(), newDiffCmd(), newRollbackCmd())
 	return root
 }

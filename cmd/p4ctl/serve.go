@@ -39,6 +39,7 @@ func newServeCmd() *cobra.Command {
 		bootstrap, insecureListen                                         bool
 		applyFiles, sims                                                  []string
 		roles                                                             [3][]string // viewer, operator, admin
+		historyRetention                                                  int
 		join                                                              apiClient
 		apiTLS, deviceTLS                                                 tlsconf.Files
 	)
@@ -69,7 +70,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 			join.tls.Cert, join.tls.Key = apiTLS.Cert, apiTLS.Key
 			return serve(ctx, log, serveConfig{nodeID: nodeID, dataDir: dataDir, apiAddr: apiAddr, raftAddr: raftAddr,
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
-				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen}, cmd)
+				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, historyRetention: historyRetention}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -90,6 +91,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 		f.StringArrayVar(&roles[i], "role-"+r, nil, "client certificates with the "+r+" role: CN=name, DNS:name, URI:uri, EMAIL:address, IP:address or *; wildcards as in CN=ci-* (repeatable; needs --tls-client-ca)")
 	}
 	f.BoolVar(&insecureListen, "insecure-listen", false, "serve the API without TLS on an address other than loopback")
+	f.IntVar(&historyRetention, "history-retention", cluster.DefaultHistoryRetention, "revisions of the model to keep for history and rollback (-1: all)")
 	f.StringSliceVar(&applyFiles, "apply", nil, "policy file to apply once this node leads (repeatable)")
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -138,6 +140,7 @@ type serveConfig struct {
 	apiTLS, deviceTLS tlsconf.Files
 	roles             [3][]string // client certificate patterns of viewer, operator, admin
 	insecureListen    bool
+	historyRetention  int
 }
 
 // peerDial are the gRPC options for reaching another member's API.
@@ -202,7 +205,11 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	if sc.nodeID, err = cluster.NodeID(sc.dataDir, sc.nodeID); err != nil {
 		return err
 	}
-	node, err := cluster.Start(cluster.Config{ID: sc.nodeID, RaftAddr: sc.raftAddr, DataDir: sc.dataDir, Bootstrap: sc.bootstrap, Logger: log})
+	if sc.historyRetention == 0 || sc.historyRetention < -1 {
+		return fmt.Errorf("--history-retention %d: keep at least 1 revision, or -1 for all", sc.historyRetention)
+	}
+	node, err := cluster.Start(cluster.Config{ID: sc.nodeID, RaftAddr: sc.raftAddr, DataDir: sc.dataDir, Bootstrap: sc.bootstrap, Logger: log,
+		HistoryRetention: sc.historyRetention})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -164,6 +166,37 @@ log-level: warn
 		t.Errorf("watch: %v\n%s", err, watchOut.String())
 	}
 
+	// history names both changes and who made them; diff shows what a
+	// file would change without committing it; rollback undoes the
+	// segment.
+	hs, err := run(t, append([]string{"history", "-o", "json"}, mtls...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revs []struct {
+		Index   uint64   `json:"index"`
+		Client  string   `json:"client"`
+		Summary string   `json:"summary"`
+		Added   []string `json:"added"`
+	}
+	if err := json.Unmarshal([]byte(hs), &revs); err != nil || len(revs) != 2 || revs[0].Client != "CN=p4ctl test client" ||
+		len(revs[1].Added) != 1 || revs[1].Added[0] != "Segment watched" {
+		t.Fatalf("history: %v\n%s", err, hs)
+	}
+	more := filepath.Join(dir, "more.yaml")
+	writeFile(t, more, "kind: Endpoint\nname: app-9\nsegment: prod\nmac: 02:00:00:00:00:99\nips: [10.0.0.99]\ndevice: leaf1\nport: 3\nlabels: {tier: app}\n")
+	ds, err := run(t, append([]string{"diff", "-f", more}, mtls...)...)
+	if err != nil || !strings.Contains(ds, "+ Endpoint app-9") || !regexp.MustCompile(`leaf1\s+[1-9]\d*\s+0\s+0\s+0`).MatchString(ds) {
+		t.Errorf("diff: %v\n%s", err, ds)
+	}
+	first := strconv.FormatUint(revs[0].Index, 10)
+	if rs, err := run(t, append([]string{"rollback", first}, mtls...)...); err != nil || !strings.Contains(rs, "rolled back to revision "+first) {
+		t.Errorf("rollback: %v\n%s", err, rs)
+	}
+	if gs, err := run(t, append([]string{"get", "segments", "-o", "yaml"}, mtls...)...); err != nil || strings.Contains(gs, "watched") {
+		t.Errorf("after the rollback: %v\n%s", err, gs)
+	}
+
 	js, err := run(t, append([]string{"get", "devices", "-o", "json"}, mtls...)...)
 	if err != nil {
 		t.Fatalf("get devices: %v", err)
@@ -229,7 +262,7 @@ log-level: warn
 		`p4ctl_raft_state{state="Leader"} 1`,
 		`p4ctl_raft_members{suffrage="Voter"} 1`,
 		`p4ctl_raft_commit_seconds_count{result="ok"}`,
-		`p4ctl_apply_seconds_count{op="apply",result="ok"} 2`,
+		`p4ctl_apply_seconds_count{op="apply",result="ok"} 2`, `p4ctl_apply_seconds_count{op="rollback",result="ok"} 1`,
 		`p4ctl_device_in_sync{device="leaf1"} 1`,
 		`p4ctl_device_primary{device="leaf1"} 1`,
 		`p4ctl_device_entries{device="leaf1",table="ingress.policy_port"}`,

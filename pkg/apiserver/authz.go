@@ -23,8 +23,8 @@ type Role int
 // The roles, weakest first.
 const (
 	RoleNone     Role = iota
-	RoleViewer        // get, devices, trace, topology, cluster status, watch
-	RoleOperator      // apply, delete
+	RoleViewer        // get, devices, trace, topology, cluster status, watch, history, diff
+	RoleOperator      // apply, delete, rollback
 	RoleAdmin         // join, leave
 )
 
@@ -40,6 +40,9 @@ var methodRoles = map[string]Role{
 	p4ctlv1.Controller_ClusterStatus_FullMethodName: RoleViewer,
 	p4ctlv1.Controller_Watch_FullMethodName:         RoleViewer,
 	p4ctlv1.Controller_Topology_FullMethodName:      RoleViewer,
+	p4ctlv1.Controller_History_FullMethodName:       RoleViewer,
+	p4ctlv1.Controller_Diff_FullMethodName:          RoleViewer,
+	p4ctlv1.Controller_Rollback_FullMethodName:      RoleOperator,
 	p4ctlv1.Controller_Apply_FullMethodName:         RoleOperator,
 	p4ctlv1.Controller_Delete_FullMethodName:        RoleOperator,
 	p4ctlv1.Controller_Join_FullMethodName:          RoleAdmin,

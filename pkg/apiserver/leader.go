@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,10 +10,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/cluster"
 )
 
 // Calls that need the leader (apply, delete, join, leave) ride out an
@@ -73,7 +77,7 @@ func onLeader[T any](ctx context.Context, s *Server, local func(context.Context)
 // Header keys of a read served by a follower: how stale its answer may
 // be.
 const (
-	HeaderServedBy    = "p4ctl-served-by"     // "leader" or "follower"
+	HeaderServedBy    = "p4ctl-served-by"      // "leader" or "follower"
 	HeaderLastContact = "p4ctl-leader-contact" // ms since the follower last heard from the leader
 	HeaderApplied     = "p4ctl-applied-index"  // the raft index the answer reflects
 )
@@ -98,4 +102,44 @@ func (s *Server) staleness(ctx context.Context, req any, info *grpc.UnaryServerI
 		return nil, fmt.Errorf("apiserver: set headers: %w", err)
 	}
 	return h(ctx, req)
+}
+
+// HeaderClient carries, on a call a member forwards to the leader, the
+// identity of the client that sent it to the member.
+const HeaderClient = "p4ctl-client"
+
+// clientOf is who sent the call: the forwarding member's word when a
+// member forwarded it (a caller with the admin role, or any caller when
+// calls are not authorized), else the client certificate's subject, else
+// the peer's address.
+func (s *Server) clientOf(ctx context.Context) string {
+	self := "unknown"
+	var cert *x509.Certificate
+	if p, ok := peer.FromContext(ctx); ok {
+		self = "peer " + p.Addr.String()
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+			cert = ti.State.VerifiedChains[0][0]
+			self = "CN=" + cert.Subject.CommonName
+		}
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(HeaderClient); len(v) == 1 && v[0] != "" {
+			trusted := s.authz == nil
+			if !trusted && cert != nil {
+				role, _ := s.authz.RoleOf(cert)
+				trusted = role >= RoleAdmin
+			}
+			if trusted {
+				return v[0]
+			}
+		}
+	}
+	return self
+}
+
+// withClient is ctx carrying the call's client for the change it makes
+// (cluster.WithClient), and, for a forwarded call, in its metadata.
+func (s *Server) withClient(ctx context.Context) context.Context {
+	c := s.clientOf(ctx)
+	return metadata.AppendToOutgoingContext(cluster.WithClient(ctx, c), HeaderClient, c)
 }

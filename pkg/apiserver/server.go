@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -118,6 +119,7 @@ func forward[T any](ctx context.Context, s *Server, call func(p4ctlv1.Controller
 }
 
 func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
+	ctx = s.withClient(ctx)
 	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) { return s.apply(ctx, req) },
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
 			return c.Apply(ctx, req)
@@ -137,6 +139,7 @@ func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 }
 
 func (s *Server) Delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
+	ctx = s.withClient(ctx)
 	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.DeleteResponse, error) { return s.delete(ctx, req) },
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.DeleteResponse, error) {
 			return c.Delete(ctx, req)
@@ -393,4 +396,54 @@ func (s *Server) Topology(ctx context.Context, req *p4ctlv1.TopologyRequest) (*p
 		resp.Placements = append(resp.Placements, &p4ctlv1.Placement{Endpoint: pl.Endpoint, Host: pl.Host, Device: pl.Device, Port: pl.Port, Reason: pl.Reason})
 	}
 	return resp, nil
+}
+
+func (s *Server) History(context.Context, *p4ctlv1.HistoryRequest) (*p4ctlv1.HistoryResponse, error) {
+	resp := &p4ctlv1.HistoryResponse{}
+	for _, r := range s.node.History() {
+		resp.Revisions = append(resp.Revisions, &p4ctlv1.Revision{Index: r.Index, TimeUnixNano: r.Time.UnixNano(), Client: r.Client,
+			Summary: r.Summary, Added: r.Added, Changed: r.Changed, Removed: r.Removed})
+	}
+	return resp, nil
+}
+
+func (s *Server) Diff(_ context.Context, req *p4ctlv1.DiffRequest) (*p4ctlv1.DiffResponse, error) {
+	file := req.GetFile()
+	if file == "" {
+		file = "request"
+	}
+	d, err := s.ctl.Diff(file, req.GetDocs())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &p4ctlv1.DiffResponse{Warnings: d.Warnings}
+	for _, c := range d.Changes {
+		kind := "changed"
+		switch {
+		case c.Before == nil:
+			kind = "added"
+		case c.After == nil:
+			kind = "removed"
+		}
+		resp.Objects = append(resp.Objects, &p4ctlv1.ObjectChange{Ref: c.Ref, Change: kind})
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.Delta.Devices)) {
+		dd := d.Delta.Devices[name]
+		resp.Devices = append(resp.Devices, &p4ctlv1.DeviceChange{Device: name, Insert: int32(len(dd.Insert)), Modify: int32(len(dd.Modify)),
+			Delete: int32(len(dd.Delete)), Groups: int32(len(dd.GroupInsert) + len(dd.GroupModify) + len(dd.GroupDelete))})
+	}
+	return resp, nil
+}
+
+func (s *Server) Rollback(ctx context.Context, req *p4ctlv1.RollbackRequest) (*p4ctlv1.ApplyResponse, error) {
+	ctx = s.withClient(ctx)
+	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) {
+		res, err := s.ctl.Rollback(ctx, req.GetRevision())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &p4ctlv1.ApplyResponse{Index: res.Index, Objects: int32(res.Objects), Warnings: res.Warnings}, nil
+	}, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
+		return c.Rollback(ctx, req)
+	})
 }

@@ -269,7 +269,7 @@ func TestLeadershipNotices(t *testing.T) {
 func TestPreparedProposals(t *testing.T) {
 	n := start(t, fast("n1", t.TempDir(), true))
 	waitLeader(t, n)
-	p, err := n.Prepare("segmentation.yaml", example(t))
+	p, err := n.Prepare(context.Background(), "segmentation.yaml", example(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestPreparedProposals(t *testing.T) {
 	// y asks for the same id, z for another.
 	prep := func(doc string) *Proposal {
 		t.Helper()
-		p, err := n.Prepare("more.yaml", []byte(doc))
+		p, err := n.Prepare(context.Background(), "more.yaml", []byte(doc))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,5 +388,83 @@ func TestApplyNoDocuments(t *testing.T) {
 	}
 	if _, after := n.Model(); after != before {
 		t.Errorf("applied index moved from %d to %d", before, after)
+	}
+}
+
+// TestHistory: every committed change is a revision (index, time, client,
+// what it added, changed and removed); the history survives a restart,
+// from the log and from a snapshot, and keeps only the newest
+// HistoryRetention; a rollback brings back the model of an earlier
+// revision, as one validated change.
+func TestHistory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fast("n1", dir, true)
+	cfg.HistoryRetention = 4
+	n := start(t, cfg)
+	waitLeader(t, n)
+	ctx := WithClient(ctxT(t, 10*time.Second), "CN=alice")
+	r1, err := n.Apply(ctx, "segmentation.yaml", example(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at1, _ := n.Model()
+	if _, err := n.Apply(ctx, "relabel.yaml", []byte("kind: Endpoint\nname: web-1\nsegment: prod\nmac: 02:00:00:00:00:01\nips: [10.0.0.1]\ndevice: leaf1\nport: 1\nlabels: {tier: app}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Delete(WithClient(ctxT(t, 10*time.Second), "CN=bob"), []policy.Deletion{{Kind: policy.KindPolicy, Name: "dns"}}); err != nil {
+		t.Fatal(err)
+	}
+	h := n.History()
+	if len(h) != 3 || h[0].Index != r1.Index || h[0].Client != "CN=alice" || h[2].Client != "CN=bob" || h[0].Time.IsZero() {
+		t.Fatalf("history %+v", h)
+	}
+	if len(h[0].Added) != 22 || len(h[1].Changed) != 1 || h[1].Changed[0] != "Endpoint web-1" || len(h[2].Removed) != 1 ||
+		!strings.HasPrefix(h[1].Summary, "apply relabel.yaml: 0 added, 1 changed, 0 removed (Endpoint web-1)") {
+		t.Errorf("revisions: %+v / %+v / %+v", h[0].Added, h[1], h[2])
+	}
+
+	// Roll back to the first revision: web-1 gets its labels back and dns
+	// returns.
+	p, err := n.PrepareRollback(WithClient(ctxT(t, 10*time.Second), "CN=carol"), r1.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Commit(ctxT(t, 10*time.Second), p); err != nil {
+		t.Fatal(err)
+	}
+	now, _ := n.Model()
+	if a, b := string(policy.Marshal(at1.Objects())), string(policy.Marshal(now.Objects())); a != b {
+		t.Errorf("after the rollback the model differs from revision %d's:\n%s\n---\n%s", r1.Index, a, b)
+	}
+	if _, err := n.PrepareRollback(ctxT(t, 10*time.Second), 999); err == nil || !strings.Contains(err.Error(), "revision 999 is not in the history") {
+		t.Errorf("unknown revision: err = %v", err)
+	}
+
+	// One more change: the oldest revision goes (retention 4).
+	if _, err := n.Apply(ctxT(t, 10*time.Second), "seg.yaml", []byte("kind: Segment\nname: extra\nid: 55\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := n.History()
+	if len(want) != 4 || want[0].Index == r1.Index {
+		t.Errorf("retention 4 kept %d revisions from %d", len(want), want[0].Index)
+	}
+	n.Close()
+
+	// Restarts: from the log, then from a snapshot.
+	for _, snap := range []bool{false, true} {
+		n := start(t, cfg)
+		waitLeader(t, n)
+		if err := n.Barrier(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if got := n.History(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("snapshot=%v: history after a restart\n%+v\nwant\n%+v", snap, got, want)
+		}
+		if !snap {
+			if err := n.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n.Close()
 	}
 }

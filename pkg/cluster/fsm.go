@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -19,10 +20,14 @@ import (
 // delete. Documents travel as YAML text, so the log reads like the files
 // operators wrote.
 type command struct {
-	Op     string            `json:"op"` // "apply", "delete" or "member"
+	Op     string            `json:"op"` // "apply", "delete", "change" (both at once) or "member"
 	File   string            `json:"file,omitempty"`
 	Docs   string            `json:"docs,omitempty"`
 	Delete []policy.Deletion `json:"delete,omitempty"`
+	// When the leader prepared the change, and for whom: its revision's
+	// time and client.
+	Time   time.Time `json:"time,omitzero"`
+	Client string    `json:"client,omitempty"`
 	// A member's API address ("member"), so that any node can forward
 	// writes to the leader's API.
 	Member string `json:"member,omitempty"`
@@ -52,6 +57,9 @@ type fsm struct {
 	apis  map[string]string // member id -> API address
 	index uint64
 
+	history   []Revision // oldest first
+	retention int        // revisions kept (0: all)
+
 	changed func(index uint64) // called after every change, without mu
 
 	// Proposals this node is committing, whose outcome is already known
@@ -73,17 +81,17 @@ func (f *fsm) withdraw(p *Proposal) {
 
 // prepared is the outcome of an offered proposal whose entry is data and
 // whose base is the current model; mu is held.
-func (f *fsm) prepared(data []byte) (*policy.Model, Result, bool) {
+func (f *fsm) prepared(data []byte) (*Proposal, bool) {
 	for _, p := range f.offered {
 		if p.base == f.model && bytes.Equal(p.data, data) {
-			return p.next, p.res, true
+			return p, true
 		}
 	}
-	return nil, Result{}, false
+	return nil, false
 }
 
-func newFSM(changed func(uint64)) *fsm {
-	return &fsm{model: policy.NewModel(), apis: map[string]string{}, changed: changed}
+func newFSM(changed func(uint64), retention int) *fsm {
+	return &fsm{model: policy.NewModel(), apis: map[string]string{}, changed: changed, retention: retention}
 }
 
 func (f *fsm) current() (*policy.Model, uint64) {
@@ -105,6 +113,16 @@ func next(m *policy.Model, cmd command) (*policy.Model, Result, error) {
 			return nil, Result{}, err
 		}
 		return n, Result{Objects: len(objs), Warnings: warnings}, nil
+	case "change":
+		objs, err := policy.Parse(cmd.File, bytes.NewReader([]byte(cmd.Docs)))
+		if err != nil {
+			return nil, Result{}, err
+		}
+		n, warnings, err := m.With(objs, cmd.Delete)
+		if err != nil {
+			return nil, Result{}, err
+		}
+		return n, Result{Objects: len(objs) + len(cmd.Delete), Warnings: warnings}, nil
 	case "delete":
 		n, warnings, err := m.With(nil, cmd.Delete)
 		if err != nil {
@@ -117,7 +135,9 @@ func next(m *policy.Model, cmd command) (*policy.Model, Result, error) {
 
 func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Lock()
-	if n, res, ok := f.prepared(l.Data); ok {
+	if p, ok := f.prepared(l.Data); ok {
+		n, res := p.next, p.res
+		f.record(revision(p.cmd, l.Index, f.model, n))
 		f.model, f.index = n, l.Index
 		f.mu.Unlock()
 		res.Index = l.Index
@@ -144,6 +164,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	n, res, err := next(f.model, cmd)
 	if err == nil {
+		f.record(revision(cmd, l.Index, f.model, n))
 		f.model = n
 	}
 	f.index = l.Index
@@ -169,7 +190,7 @@ func (f *fsm) api(id string) string {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &snapshot{model: f.model, apis: maps.Clone(f.apis), index: f.index}, nil
+	return &snapshot{model: f.model, apis: maps.Clone(f.apis), index: f.index, history: slices.Clone(f.history)}, nil
 }
 
 type snapshotData struct {
@@ -179,6 +200,8 @@ type snapshotData struct {
 	// Identities are the model's identity ids, which the documents alone
 	// do not determine (they depend on the order of past changes).
 	Identities *policy.IdentityState `json:"identities,omitempty"`
+	// History is the revisions kept, oldest first.
+	History []Revision `json:"history,omitempty"`
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -204,6 +227,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.model = m
 	f.index = data.Index
 	f.apis = data.APIs
+	f.history = data.History
+	if over := len(f.history) - f.retention; f.retention > 0 && over > 0 {
+		f.history = f.history[over:]
+	}
 	if f.apis == nil {
 		f.apis = map[string]string{}
 	}
@@ -215,14 +242,15 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 }
 
 type snapshot struct {
-	model *policy.Model
-	apis  map[string]string
-	index uint64
+	model   *policy.Model
+	apis    map[string]string
+	index   uint64
+	history []Revision
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	ids := s.model.Identities()
-	b, err := json.Marshal(snapshotData{Index: s.index, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects())), Identities: &ids})
+	b, err := json.Marshal(snapshotData{Index: s.index, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects())), Identities: &ids, History: s.history})
 	if err != nil {
 		sink.Cancel()
 		return err

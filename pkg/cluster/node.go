@@ -53,6 +53,9 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot (0:
 	// raft's default).
 	SnapshotThreshold uint64
+	// HistoryRetention is how many revisions to keep (0:
+	// DefaultHistoryRetention; negative: all).
+	HistoryRetention int
 }
 
 // logCacheSize is how many recent log entries are kept decoded in memory
@@ -147,7 +150,11 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, metrics: newNodeMetrics(), changes: make(chan uint64, 1), leadership: make(chan bool, 16),
 		notify: make(chan bool, 16), done: make(chan struct{})}
-	n.fsm = newFSM(n.signalChange)
+	retention := cfg.HistoryRetention
+	if retention == 0 {
+		retention = DefaultHistoryRetention
+	}
+	n.fsm = newFSM(n.signalChange, retention)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -298,7 +305,7 @@ func (n *Node) leadershipErr(op string, err error) error {
 // the current state are refused, on every node, with the validation
 // errors; nothing of them is applied.
 func (n *Node) Apply(ctx context.Context, file string, docs []byte) (Result, error) {
-	p, err := n.Prepare(file, docs)
+	p, err := n.Prepare(ctx, file, docs)
 	if err != nil {
 		return Result{}, err
 	}
@@ -307,7 +314,7 @@ func (n *Node) Apply(ctx context.Context, file string, docs []byte) (Result, err
 
 // Delete removes objects by kind and name, all or none.
 func (n *Node) Delete(ctx context.Context, dels []policy.Deletion) (Result, error) {
-	p, err := n.PrepareDelete(dels)
+	p, err := n.PrepareDelete(ctx, dels)
 	if err != nil {
 		return Result{}, err
 	}
@@ -319,7 +326,8 @@ func (n *Node) Delete(ctx context.Context, dels []policy.Deletion) (Result, erro
 // machine adopts it if nothing was applied in between, instead of parsing
 // and validating the same documents a second time.
 type Proposal struct {
-	data []byte // the log entry
+	data []byte  // the log entry
+	cmd  command // what data holds
 	base *policy.Model
 	next *policy.Model
 	res  Result
@@ -330,18 +338,20 @@ type Proposal struct {
 func (p *Proposal) Next() *policy.Model { return p.next }
 
 // Prepare parses and validates documents against the current state:
-// what cannot validate is refused before it reaches the log.
-func (n *Node) Prepare(file string, docs []byte) (*Proposal, error) {
-	return n.prepare(command{Op: "apply", File: file, Docs: string(docs)})
+// what cannot validate is refused before it reaches the log. The change
+// records the client WithClient put in ctx, and the time.
+func (n *Node) Prepare(ctx context.Context, file string, docs []byte) (*Proposal, error) {
+	return n.prepare(ctx, command{Op: "apply", File: file, Docs: string(docs)})
 }
 
 // PrepareDelete validates the removal of objects against the current
 // state.
-func (n *Node) PrepareDelete(dels []policy.Deletion) (*Proposal, error) {
-	return n.prepare(command{Op: "delete", Delete: dels})
+func (n *Node) PrepareDelete(ctx context.Context, dels []policy.Deletion) (*Proposal, error) {
+	return n.prepare(ctx, command{Op: "delete", Delete: dels})
 }
 
-func (n *Node) prepare(cmd command) (*Proposal, error) {
+func (n *Node) prepare(ctx context.Context, cmd command) (*Proposal, error) {
+	cmd.Time, cmd.Client = time.Now().UTC(), ClientOf(ctx)
 	m, _ := n.Model()
 	next, res, err := next(m, cmd)
 	if err != nil {
@@ -355,7 +365,7 @@ func (n *Node) prepare(cmd command) (*Proposal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Proposal{data: b, base: m, next: next, res: res}, nil
+	return &Proposal{data: b, cmd: cmd, base: m, next: next, res: res}, nil
 }
 
 // Commit replicates a prepared change and returns once it is committed

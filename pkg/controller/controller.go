@@ -10,6 +10,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -320,7 +321,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 // then commits them through raft.
 func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res cluster.Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("apply", start, err) }(time.Now())
-	p, err := c.cfg.Node.Prepare(file, docs)
+	p, err := c.cfg.Node.Prepare(ctx, file, docs)
 	if err != nil {
 		return cluster.Result{}, err
 	}
@@ -333,7 +334,7 @@ func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res c
 // Delete removes objects, after the same check as Apply.
 func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cluster.Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("delete", start, err) }(time.Now())
-	p, err := c.cfg.Node.PrepareDelete(dels)
+	p, err := c.cfg.Node.PrepareDelete(ctx, dels)
 	if err != nil {
 		return cluster.Result{}, err
 	}
@@ -341,6 +342,55 @@ func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cl
 		return cluster.Result{}, err
 	}
 	return c.cfg.Node.Commit(ctx, p)
+}
+
+// Rollback brings the model back to what it was right after revision
+// index (see cluster.Node.PrepareRollback), after the same check as
+// Apply.
+func (c *Controller) Rollback(ctx context.Context, index uint64) (res cluster.Result, err error) {
+	defer func(start time.Time) { c.metrics.observeApply("rollback", start, err) }(time.Now())
+	p, err := c.cfg.Node.PrepareRollback(ctx, index)
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	if err := c.try(p.Next()); err != nil {
+		return cluster.Result{}, err
+	}
+	return c.cfg.Node.Commit(ctx, p)
+}
+
+// Diff is what applying documents would change: the objects, and the
+// entries and groups of each device.
+type Diff struct {
+	Changes  []policy.Change
+	Delta    *policy.Delta
+	Warnings []string
+}
+
+// Diff works out what applying docs would change, checked as Apply
+// checks (validation, every device's capacity), and commits nothing.
+func (c *Controller) Diff(file string, docs []byte) (*Diff, error) {
+	objs, err := policy.Parse(file, bytes.NewReader(docs))
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) == 0 {
+		return nil, policy.Errors{&policy.Error{Src: policy.Source{File: file}, Msg: "no documents"}}
+	}
+	cur, _ := c.cfg.Node.Model()
+	next, warnings, err := cur.With(objs, nil)
+	if err != nil {
+		return nil, err
+	}
+	var b policy.Binder
+	placed, _ := b.Bind(next, c.topo.HostLocation)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, err := c.compiler.DeltaTo(placed)
+	if err != nil {
+		return nil, err
+	}
+	return &Diff{Changes: policy.Changes(cur, next), Delta: d, Warnings: warnings}, nil
 }
 
 // Devices reports every device's status, by name.

@@ -1890,6 +1890,463 @@ func (x *TopologyResponse) GetPlacements() []*Placement {
 	return nil
 }
 
+type HistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{28}
+}
+
+// Revision is one committed change.
+type Revision struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`                                     // raft index
+	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // when the leader prepared it
+	Client        string                 `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`                                    // who asked (certificate subject), if known
+	Summary       string                 `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
+	Added         []string               `protobuf:"bytes,5,rep,name=added,proto3" json:"added,omitempty"` // objects, as "Kind name"
+	Changed       []string               `protobuf:"bytes,6,rep,name=changed,proto3" json:"changed,omitempty"`
+	Removed       []string               `protobuf:"bytes,7,rep,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revision) Reset() {
+	*x = Revision{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revision) ProtoMessage() {}
+
+func (x *Revision) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revision.ProtoReflect.Descriptor instead.
+func (*Revision) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Revision) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Revision) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *Revision) GetClient() string {
+	if x != nil {
+		return x.Client
+	}
+	return ""
+}
+
+func (x *Revision) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *Revision) GetAdded() []string {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *Revision) GetChanged() []string {
+	if x != nil {
+		return x.Changed
+	}
+	return nil
+}
+
+func (x *Revision) GetRemoved() []string {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+type HistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revisions     []*Revision            `protobuf:"bytes,1,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryResponse) Reset() {
+	*x = HistoryResponse{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryResponse) ProtoMessage() {}
+
+func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
+func (*HistoryResponse) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *HistoryResponse) GetRevisions() []*Revision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+type DiffRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	Docs          []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffRequest) Reset() {
+	*x = DiffRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffRequest) ProtoMessage() {}
+
+func (x *DiffRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffRequest.ProtoReflect.Descriptor instead.
+func (*DiffRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DiffRequest) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *DiffRequest) GetDocs() []byte {
+	if x != nil {
+		return x.Docs
+	}
+	return nil
+}
+
+type ObjectChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`       // "Kind name"
+	Change        string                 `protobuf:"bytes,2,opt,name=change,proto3" json:"change,omitempty"` // added, changed or removed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectChange) Reset() {
+	*x = ObjectChange{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectChange) ProtoMessage() {}
+
+func (x *ObjectChange) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectChange.ProtoReflect.Descriptor instead.
+func (*ObjectChange) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ObjectChange) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *ObjectChange) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+type DeviceChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Insert        int32                  `protobuf:"varint,2,opt,name=insert,proto3" json:"insert,omitempty"`
+	Modify        int32                  `protobuf:"varint,3,opt,name=modify,proto3" json:"modify,omitempty"`
+	Delete        int32                  `protobuf:"varint,4,opt,name=delete,proto3" json:"delete,omitempty"`
+	Groups        int32                  `protobuf:"varint,5,opt,name=groups,proto3" json:"groups,omitempty"` // multicast group changes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceChange) Reset() {
+	*x = DeviceChange{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceChange) ProtoMessage() {}
+
+func (x *DeviceChange) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceChange.ProtoReflect.Descriptor instead.
+func (*DeviceChange) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DeviceChange) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceChange) GetInsert() int32 {
+	if x != nil {
+		return x.Insert
+	}
+	return 0
+}
+
+func (x *DeviceChange) GetModify() int32 {
+	if x != nil {
+		return x.Modify
+	}
+	return 0
+}
+
+func (x *DeviceChange) GetDelete() int32 {
+	if x != nil {
+		return x.Delete
+	}
+	return 0
+}
+
+func (x *DeviceChange) GetGroups() int32 {
+	if x != nil {
+		return x.Groups
+	}
+	return 0
+}
+
+type DiffResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Objects       []*ObjectChange        `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	Devices       []*DeviceChange        `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	Warnings      []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffResponse) Reset() {
+	*x = DiffResponse{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffResponse) ProtoMessage() {}
+
+func (x *DiffResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffResponse.ProtoReflect.Descriptor instead.
+func (*DiffResponse) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DiffResponse) GetObjects() []*ObjectChange {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *DiffResponse) GetDevices() []*DeviceChange {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *DiffResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+type RollbackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RollbackRequest) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_p4ctl_v1_p4ctl_proto protoreflect.FileDescriptor
 
 const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
@@ -2049,7 +2506,36 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x05hosts\x18\x04 \x03(\v2\x18.p4ctl.v1.HostAttachmentR\x05hosts\x123\n" +
 	"\n" +
 	"placements\x18\x05 \x03(\v2\x13.p4ctl.v1.PlacementR\n" +
-	"placements2\xeb\x04\n" +
+	"placements\"\x10\n" +
+	"\x0eHistoryRequest\"\xc2\x01\n" +
+	"\bRevision\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12\x16\n" +
+	"\x06client\x18\x03 \x01(\tR\x06client\x12\x18\n" +
+	"\asummary\x18\x04 \x01(\tR\asummary\x12\x14\n" +
+	"\x05added\x18\x05 \x03(\tR\x05added\x12\x18\n" +
+	"\achanged\x18\x06 \x03(\tR\achanged\x12\x18\n" +
+	"\aremoved\x18\a \x03(\tR\aremoved\"C\n" +
+	"\x0fHistoryResponse\x120\n" +
+	"\trevisions\x18\x01 \x03(\v2\x12.p4ctl.v1.RevisionR\trevisions\"5\n" +
+	"\vDiffRequest\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
+	"\x04docs\x18\x02 \x01(\fR\x04docs\"8\n" +
+	"\fObjectChange\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06change\x18\x02 \x01(\tR\x06change\"\x86\x01\n" +
+	"\fDeviceChange\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
+	"\x06insert\x18\x02 \x01(\x05R\x06insert\x12\x16\n" +
+	"\x06modify\x18\x03 \x01(\x05R\x06modify\x12\x16\n" +
+	"\x06delete\x18\x04 \x01(\x05R\x06delete\x12\x16\n" +
+	"\x06groups\x18\x05 \x01(\x05R\x06groups\"\x8e\x01\n" +
+	"\fDiffResponse\x120\n" +
+	"\aobjects\x18\x01 \x03(\v2\x16.p4ctl.v1.ObjectChangeR\aobjects\x120\n" +
+	"\adevices\x18\x02 \x03(\v2\x16.p4ctl.v1.DeviceChangeR\adevices\x12\x1a\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"-\n" +
+	"\x0fRollbackRequest\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision2\xa2\x06\n" +
 	"\n" +
 	"Controller\x128\n" +
 	"\x05Apply\x12\x16.p4ctl.v1.ApplyRequest\x1a\x17.p4ctl.v1.ApplyResponse\x12;\n" +
@@ -2061,7 +2547,10 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x04Join\x12\x15.p4ctl.v1.JoinRequest\x1a\x16.p4ctl.v1.JoinResponse\x128\n" +
 	"\x05Leave\x12\x16.p4ctl.v1.LeaveRequest\x1a\x17.p4ctl.v1.LeaveResponse\x122\n" +
 	"\x05Watch\x12\x16.p4ctl.v1.WatchRequest\x1a\x0f.p4ctl.v1.Event0\x01\x12A\n" +
-	"\bTopology\x12\x19.p4ctl.v1.TopologyRequest\x1a\x1a.p4ctl.v1.TopologyResponseB-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
+	"\bTopology\x12\x19.p4ctl.v1.TopologyRequest\x1a\x1a.p4ctl.v1.TopologyResponse\x12>\n" +
+	"\aHistory\x12\x18.p4ctl.v1.HistoryRequest\x1a\x19.p4ctl.v1.HistoryResponse\x125\n" +
+	"\x04Diff\x12\x15.p4ctl.v1.DiffRequest\x1a\x16.p4ctl.v1.DiffResponse\x12>\n" +
+	"\bRollback\x12\x19.p4ctl.v1.RollbackRequest\x1a\x17.p4ctl.v1.ApplyResponseB-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
 
 var (
 	file_p4ctl_v1_p4ctl_proto_rawDescOnce sync.Once
@@ -2075,7 +2564,7 @@ func file_p4ctl_v1_p4ctl_proto_rawDescGZIP() []byte {
 	return file_p4ctl_v1_p4ctl_proto_rawDescData
 }
 
-var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*ApplyRequest)(nil),          // 0: p4ctl.v1.ApplyRequest
 	(*ApplyResponse)(nil),         // 1: p4ctl.v1.ApplyResponse
@@ -2105,11 +2594,19 @@ var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*HostAttachment)(nil),        // 25: p4ctl.v1.HostAttachment
 	(*Placement)(nil),             // 26: p4ctl.v1.Placement
 	(*TopologyResponse)(nil),      // 27: p4ctl.v1.TopologyResponse
-	nil,                           // 28: p4ctl.v1.DeviceStatus.EntriesEntry
+	(*HistoryRequest)(nil),        // 28: p4ctl.v1.HistoryRequest
+	(*Revision)(nil),              // 29: p4ctl.v1.Revision
+	(*HistoryResponse)(nil),       // 30: p4ctl.v1.HistoryResponse
+	(*DiffRequest)(nil),           // 31: p4ctl.v1.DiffRequest
+	(*ObjectChange)(nil),          // 32: p4ctl.v1.ObjectChange
+	(*DeviceChange)(nil),          // 33: p4ctl.v1.DeviceChange
+	(*DiffResponse)(nil),          // 34: p4ctl.v1.DiffResponse
+	(*RollbackRequest)(nil),       // 35: p4ctl.v1.RollbackRequest
+	nil,                           // 36: p4ctl.v1.DeviceStatus.EntriesEntry
 }
 var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	2,  // 0: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
-	28, // 1: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
+	36, // 1: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
 	8,  // 2: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
 	11, // 3: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
 	14, // 4: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
@@ -2117,31 +2614,40 @@ var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	24, // 6: p4ctl.v1.TopologyResponse.links:type_name -> p4ctl.v1.Link
 	25, // 7: p4ctl.v1.TopologyResponse.hosts:type_name -> p4ctl.v1.HostAttachment
 	26, // 8: p4ctl.v1.TopologyResponse.placements:type_name -> p4ctl.v1.Placement
-	0,  // 9: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
-	3,  // 10: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
-	5,  // 11: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
-	7,  // 12: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
-	10, // 13: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
-	13, // 14: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
-	16, // 15: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
-	18, // 16: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
-	20, // 17: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
-	22, // 18: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
-	1,  // 19: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
-	4,  // 20: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
-	6,  // 21: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
-	9,  // 22: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
-	12, // 23: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
-	15, // 24: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
-	17, // 25: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
-	19, // 26: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
-	21, // 27: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
-	27, // 28: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
-	19, // [19:29] is the sub-list for method output_type
-	9,  // [9:19] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	29, // 9: p4ctl.v1.HistoryResponse.revisions:type_name -> p4ctl.v1.Revision
+	32, // 10: p4ctl.v1.DiffResponse.objects:type_name -> p4ctl.v1.ObjectChange
+	33, // 11: p4ctl.v1.DiffResponse.devices:type_name -> p4ctl.v1.DeviceChange
+	0,  // 12: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
+	3,  // 13: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
+	5,  // 14: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
+	7,  // 15: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
+	10, // 16: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
+	13, // 17: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
+	16, // 18: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
+	18, // 19: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
+	20, // 20: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
+	22, // 21: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
+	28, // 22: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
+	31, // 23: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
+	35, // 24: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
+	1,  // 25: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
+	4,  // 26: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
+	6,  // 27: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
+	9,  // 28: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
+	12, // 29: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
+	15, // 30: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
+	17, // 31: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
+	19, // 32: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
+	21, // 33: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
+	27, // 34: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
+	30, // 35: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
+	34, // 36: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
+	1,  // 37: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
+	25, // [25:38] is the sub-list for method output_type
+	12, // [12:25] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_p4ctl_v1_p4ctl_proto_init() }
@@ -2159,7 +2665,7 @@ func file_p4ctl_v1_p4ctl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_p4ctl_v1_p4ctl_proto_rawDesc), len(file_p4ctl_v1_p4ctl_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,9 @@ const (
 	Controller_Leave_FullMethodName         = "/p4ctl.v1.Controller/Leave"
 	Controller_Watch_FullMethodName         = "/p4ctl.v1.Controller/Watch"
 	Controller_Topology_FullMethodName      = "/p4ctl.v1.Controller/Topology"
+	Controller_History_FullMethodName       = "/p4ctl.v1.Controller/History"
+	Controller_Diff_FullMethodName          = "/p4ctl.v1.Controller/Diff"
+	Controller_Rollback_FullMethodName      = "/p4ctl.v1.Controller/Rollback"
 )
 
 // ControllerClient is the client API for Controller service.
@@ -62,6 +65,15 @@ type ControllerClient interface {
 	// learned by LLDP through the pipeline, hosts seen on ports, and where
 	// endpoints that name a host are placed.
 	Topology(ctx context.Context, in *TopologyRequest, opts ...grpc.CallOption) (*TopologyResponse, error)
+	// History lists the committed changes the cluster keeps, oldest first.
+	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
+	// Diff says what applying a policy file would change (objects, and
+	// entries per device), validated and capacity-checked; it commits
+	// nothing.
+	Diff(ctx context.Context, in *DiffRequest, opts ...grpc.CallOption) (*DiffResponse, error)
+	// Rollback brings the model back to what it was right after a revision,
+	// as one change checked like any apply.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 }
 
 type controllerClient struct {
@@ -181,6 +193,36 @@ func (c *controllerClient) Topology(ctx context.Context, in *TopologyRequest, op
 	return out, nil
 }
 
+func (c *controllerClient) History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HistoryResponse)
+	err := c.cc.Invoke(ctx, Controller_History_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) Diff(ctx context.Context, in *DiffRequest, opts ...grpc.CallOption) (*DiffResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiffResponse)
+	err := c.cc.Invoke(ctx, Controller_Diff_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*ApplyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyResponse)
+	err := c.cc.Invoke(ctx, Controller_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServer is the server API for Controller service.
 // All implementations must embed UnimplementedControllerServer
 // for forward compatibility.
@@ -209,6 +251,15 @@ type ControllerServer interface {
 	// learned by LLDP through the pipeline, hosts seen on ports, and where
 	// endpoints that name a host are placed.
 	Topology(context.Context, *TopologyRequest) (*TopologyResponse, error)
+	// History lists the committed changes the cluster keeps, oldest first.
+	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
+	// Diff says what applying a policy file would change (objects, and
+	// entries per device), validated and capacity-checked; it commits
+	// nothing.
+	Diff(context.Context, *DiffRequest) (*DiffResponse, error)
+	// Rollback brings the model back to what it was right after a revision,
+	// as one change checked like any apply.
+	Rollback(context.Context, *RollbackRequest) (*ApplyResponse, error)
 	mustEmbedUnimplementedControllerServer()
 }
 
@@ -248,6 +299,15 @@ func (UnimplementedControllerServer) Watch(*WatchRequest, grpc.ServerStreamingSe
 }
 func (UnimplementedControllerServer) Topology(context.Context, *TopologyRequest) (*TopologyResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Topology not implemented")
+}
+func (UnimplementedControllerServer) History(context.Context, *HistoryRequest) (*HistoryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method History not implemented")
+}
+func (UnimplementedControllerServer) Diff(context.Context, *DiffRequest) (*DiffResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Diff not implemented")
+}
+func (UnimplementedControllerServer) Rollback(context.Context, *RollbackRequest) (*ApplyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Rollback not implemented")
 }
 func (UnimplementedControllerServer) mustEmbedUnimplementedControllerServer() {}
 func (UnimplementedControllerServer) testEmbeddedByValue()                    {}
@@ -443,6 +503,60 @@ func _Controller_Topology_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Controller_History_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).History(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_History_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).History(ctx, req.(*HistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_Diff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiffRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).Diff(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_Diff_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).Diff(ctx, req.(*DiffRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Controller_ServiceDesc is the grpc.ServiceDesc for Controller service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -485,6 +599,18 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Topology",
 			Handler:    _Controller_Topology_Handler,
+		},
+		{
+			MethodName: "History",
+			Handler:    _Controller_History_Handler,
+		},
+		{
+			MethodName: "Diff",
+			Handler:    _Controller_Diff_Handler,
+		},
+		{
+			MethodName: "Rollback",
+			Handler:    _Controller_Rollback_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
