@@ -105,6 +105,22 @@ func staleNote(cmd *cobra.Command, hdr metadata.MD) {
 	fmt.Fprintf(cmd.ErrOrStderr(), "note: answered by a follower (last heard from the leader: %s; applied index %s): a change committed since may be missing\n", contact, applied)
 }
 
+// callAPI dials the API, makes one call with a context that ends after d,
+// and names the server in the error.
+func callAPI[T any](cmd *cobra.Command, a *apiClient, d time.Duration, call func(context.Context, p4ctlv1.ControllerClient) (T, error)) (T, error) {
+	var zero T
+	c, ctx, done, err := a.session(cmd, d)
+	if err != nil {
+		return zero, err
+	}
+	defer done()
+	resp, err := call(ctx, c)
+	if err != nil {
+		return zero, a.rpcErr(err)
+	}
+	return resp, nil
+}
+
 // session dials the API and gives a context that ends after d; done
 // releases both.
 func (a *apiClient) session(cmd *cobra.Command, d time.Duration) (p4ctlv1.ControllerClient, context.Context, func(), error) {
@@ -370,14 +386,11 @@ func newClusterCmd() *cobra.Command {
 		Short: "Raft state, leader and members",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, done, err := api.session(cmd, 10*time.Second)
+			resp, err := callAPI(cmd, &api, 10*time.Second, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ClusterStatusResponse, error) {
+				return c.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{})
+			})
 			if err != nil {
 				return err
-			}
-			defer done()
-			resp, err := c.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{})
-			if err != nil {
-				return api.rpcErr(err)
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -23,14 +24,11 @@ func newHistoryCmd() *cobra.Command {
 		Short: "List the committed changes of the model: revision (raft index), time, client, what changed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, done, err := api.session(cmd, 30*time.Second)
+			resp, err := callAPI(cmd, &api, 30*time.Second, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.HistoryResponse, error) {
+				return c.History(ctx, &p4ctlv1.HistoryRequest{})
+			})
 			if err != nil {
 				return err
-			}
-			defer done()
-			resp, err := c.History(ctx, &p4ctlv1.HistoryRequest{})
-			if err != nil {
-				return api.rpcErr(err)
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
@@ -81,14 +79,11 @@ func newDiffCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, ctx, done, err := api.session(cmd, 60*time.Second)
+			resp, err := callAPI(cmd, &api, 60*time.Second, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.DiffResponse, error) {
+				return c.Diff(ctx, &p4ctlv1.DiffRequest{File: file, Docs: b})
+			})
 			if err != nil {
 				return err
-			}
-			defer done()
-			resp, err := c.Diff(ctx, &p4ctlv1.DiffRequest{File: file, Docs: b})
-			if err != nil {
-				return api.rpcErr(err)
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
@@ -130,14 +125,11 @@ func newRollbackCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("revision %q: want a raft index from p4ctl history", args[0])
 			}
-			c, ctx, done, err := api.session(cmd, timeout)
+			resp, err := callAPI(cmd, &api, timeout, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
+				return c.Rollback(ctx, &p4ctlv1.RollbackRequest{Revision: rev})
+			})
 			if err != nil {
 				return err
-			}
-			defer done()
-			resp, err := c.Rollback(ctx, &p4ctlv1.RollbackRequest{Revision: rev})
-			if err != nil {
-				return api.rpcErr(err)
 			}
 			for _, wn := range resp.GetWarnings() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", wn)

@@ -124,17 +124,7 @@ func TestCompiledSize(t *testing.T) {
 // BenchmarkCompile10k compiles 10,000 endpoints and 1,000 policies from
 // scratch.
 func BenchmarkCompile10k(b *testing.B) {
-	m := generatedModel(b, bigScale)
-	testTargets("bmv2") // load the pipeline outside the timing
-	var st Stats
-	b.ReportAllocs()
-	for b.Loop() {
-		c, err := Compile(testTargets, m)
-		if err != nil {
-			b.Fatal(err)
-		}
-		st = c.Stats()
-	}
+	st := benchCompile(b, generatedModel(b, bigScale))
 	core := 0
 	for _, counts := range st.Devices {
 		for tn, n := range counts {
@@ -383,10 +373,10 @@ func TestMixedWorldFitsHardware(t *testing.T) {
 	}
 }
 
-// BenchmarkCompileMixed compiles the mixed world from scratch.
-func BenchmarkCompileMixed(b *testing.B) {
-	m := mixedModel(b)
-	testTargets("bmv2")
+// benchCompile times full compiles of m and returns the last one's
+// stats.
+func benchCompile(b *testing.B, m *Model) Stats {
+	testTargets("bmv2") // load the pipeline outside the timing
 	var st Stats
 	b.ReportAllocs()
 	for b.Loop() {
@@ -396,6 +386,12 @@ func BenchmarkCompileMixed(b *testing.B) {
 		}
 		st = c.Stats()
 	}
+	return st
+}
+
+// BenchmarkCompileMixed compiles the mixed world from scratch.
+func BenchmarkCompileMixed(b *testing.B) {
+	st := benchCompile(b, mixedModel(b))
 	b.ReportMetric(float64(st.Entries), "entries")
 	b.ReportMetric(float64(st.Identities), "identities")
 }

@@ -189,6 +189,8 @@ func (c *Compiler) changeRanges(p *Policy, add bool) {
 	seg := c.segID(p.Segment)
 	changed := map[partKey][]uint32{}
 	before := map[partKey][]atom{}
+	versions := map[partKey]int{}
+	cut := false
 	policyRanges(p, seg, func(k partKey, r PortRange) {
 		pt := c.parts[k]
 		if pt == nil {
@@ -197,18 +199,25 @@ func (c *Compiler) changeRanges(p *Policy, add bool) {
 		}
 		if _, seen := before[k]; !seen {
 			before[k] = pt.atoms()
+			versions[k] = pt.version
 		}
+		var bs []uint32
 		if add {
-			changed[k] = append(changed[k], pt.add(r)...)
+			bs = pt.add(r)
 		} else {
-			changed[k] = append(changed[k], pt.remove(r)...)
+			bs = pt.remove(r)
 		}
+		changed[k] = append(changed[k], bs...)
+		cut = cut || len(bs) > 0
 	})
 	if len(before) == 0 {
 		return
 	}
 	// Re-fit the other policies' range rows at the cuts.
 	for _, name := range slices.Sorted(maps.Keys(c.segPols[p.Segment])) {
+		if !cut {
+			break
+		}
 		ps := c.segPols[p.Segment][name]
 		if ps.p == p || ps.p.acl() {
 			continue
@@ -246,6 +255,9 @@ func (c *Compiler) changeRanges(p *Policy, add bool) {
 	ref := KindSegment + " " + p.Segment
 	for _, k := range slices.SortedFunc(maps.Keys(before), comparePartKeys) {
 		pt := c.parts[k]
+		if pt.version == versions[k] {
+			continue // the same distinct ranges: the same atoms
+		}
 		after := pt.atoms()
 		old := make(map[atom]bool, len(before[k]))
 		for _, a := range before[k] {

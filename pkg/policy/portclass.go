@@ -39,18 +39,23 @@ type partition struct {
 	ranges map[PortRange]int // distinct ranges (Lo < Hi) -> uses
 	bounds map[uint32]int    // atom starts (0-65536) -> distinct ranges that put them there
 	sorted []uint32          // the keys of bounds, ascending
+	// version counts changes to the set of distinct ranges: the atoms
+	// change only with it.
+	version int
 }
 
 func newPartition() *partition {
 	return &partition{ranges: map[PortRange]int{}, bounds: map[uint32]int{}}
 }
 
-// add records one use of r and returns the boundaries it created.
+// add records one use of r and returns the boundaries it created. A
+// range already in use changes nothing.
 func (p *partition) add(r PortRange) []uint32 {
 	p.ranges[r]++
 	if p.ranges[r] > 1 {
 		return nil
 	}
+	p.version++
 	var created []uint32
 	for _, b := range []uint32{uint32(r.Lo), uint32(r.Hi) + 1} {
 		p.bounds[b]++
@@ -70,6 +75,7 @@ func (p *partition) remove(r PortRange) []uint32 {
 		return nil
 	}
 	delete(p.ranges, r)
+	p.version++
 	var gone []uint32
 	for _, b := range []uint32{uint32(r.Lo), uint32(r.Hi) + 1} {
 		p.bounds[b]--
@@ -111,15 +117,17 @@ type atom struct{ lo, hi uint16 }
 // sweep over the boundaries, each range adding one at its start and
 // taking one away after its end.
 func (p *partition) atoms() []atom {
-	delta := make(map[uint32]int, len(p.sorted))
+	delta := make([]int, len(p.sorted))
 	for r := range p.ranges {
-		delta[uint32(r.Lo)]++
-		delta[uint32(r.Hi)+1]--
+		i, _ := slices.BinarySearch(p.sorted, uint32(r.Lo))
+		j, _ := slices.BinarySearch(p.sorted, uint32(r.Hi)+1)
+		delta[i]++
+		delta[j]--
 	}
 	var out []atom
 	cover := 0
 	for i, b := range p.sorted {
-		cover += delta[b]
+		cover += delta[i]
 		if cover > 0 && b <= 65535 {
 			// Every range ends at a boundary, so a covered atom has a
 			// next one.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"github.com/openconfig/ygot/ygot"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -18,49 +19,6 @@ import (
 
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 )
-
-// memSource is a LinkSource of links the test sets.
-type memSource struct {
-	mu      sync.Mutex
-	links   map[string]Link
-	changed chan string
-}
-
-func newMemSource(links ...Link) *memSource {
-	s := &memSource{links: map[string]Link{}, changed: make(chan string, 64)}
-	for _, l := range links {
-		s.links[l.Name] = l
-	}
-	return s
-}
-
-func (s *memSource) set(l Link) {
-	s.mu.Lock()
-	s.links[l.Name] = l
-	s.mu.Unlock()
-	s.changed <- l.Name
-}
-
-func (s *memSource) Links() ([]Link, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Link
-	for _, l := range s.links {
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-func (s *memSource) Watch(ctx context.Context, changed func(string)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case n := <-s.changed:
-			changed(n)
-		}
-	}
-}
 
 var (
 	mac0 = net.HardwareAddr{2, 0, 0, 0, 0, 0x10}
@@ -113,24 +71,13 @@ func serveTestAgent(t *testing.T, cfg Config) (*Agent, string) {
 	return a, lis.Addr().String()
 }
 
-// p parses "/a/b[k=v]/c" (no "/" inside keys).
+// p parses a gNMI path ("/a/b[k=v]/c").
 func p(s string) *gpb.Path {
-	out := &gpb.Path{}
-	for _, part := range strings.Split(strings.Trim(s, "/"), "/") {
-		name, keys, _ := strings.Cut(part, "[")
-		e := &gpb.PathElem{Name: name}
-		for keys != "" {
-			kv, rest, _ := strings.Cut(keys, "]")
-			k, v, _ := strings.Cut(kv, "=")
-			if e.Key == nil {
-				e.Key = map[string]string{}
-			}
-			e.Key[k] = v
-			keys = strings.TrimPrefix(rest, "[")
-		}
-		out.Elem = append(out.Elem, e)
+	path, err := ygot.StringToStructuredPath(s)
+	if err != nil {
+		panic(err)
 	}
-	return out
+	return path
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -160,7 +107,7 @@ func TestAgentGet(t *testing.T) {
 	tab := lldp.NewTable(0)
 	tab.Update("eth0", lldp.Frame{ChassisIDSubtype: lldp.ChassisMAC, ChassisID: string(mac1), PortIDSubtype: lldp.PortIfName, PortID: "Ethernet7",
 		TTL: 120 * time.Second, SystemName: "leaf1"}, time.Now())
-	_, c := startAgent(t, Config{Source: newMemSource(testLinks()...), Ports: map[string]uint32{"eth0": 7, "eth1": 8, "bond0": 0, "bond0.42": 0},
+	_, c := startAgent(t, Config{Source: NewMemLinks(testLinks()...), Ports: map[string]uint32{"eth0": 7, "eth1": 8, "bond0": 0, "bond0.42": 0},
 		Neighbors: tab, Local: &LocalSystem{ChassisID: mac0.String(), ChassisIDType: lldp.ChassisMAC, SystemName: "host1"}})
 
 	tests := []struct{ path, leaf, want string }{
@@ -277,7 +224,7 @@ func subscribeTo(t *testing.T, c gpb.GNMIClient, sl *gpb.SubscriptionList) gpb.G
 func isSync(r *gpb.SubscribeResponse) bool { return r.GetSyncResponse() }
 
 func TestAgentSubscribe(t *testing.T) {
-	src := newMemSource(testLinks()...)
+	src := NewMemLinks(testLinks()...)
 	_, c := startAgent(t, Config{Source: src, CounterInterval: 50 * time.Millisecond})
 	oper := func(name string) *gpb.Subscription {
 		return &gpb.Subscription{Path: p("/interfaces/interface[name=" + name + "]/state/oper-status"), Mode: gpb.SubscriptionMode_ON_CHANGE}
@@ -317,11 +264,11 @@ func TestAgentSubscribe(t *testing.T) {
 		l := testLinks()[0]
 		l.Oper = "down"
 		start := time.Now()
-		src.set(l)
+		src.Set(l)
 		recvUntil(t, s, "DOWN", func(r *gpb.SubscribeResponse) bool { return hasLeaf(r, "[name=eth0]/state/oper-status", `"DOWN"`) })
 		t.Logf("oper-status change delivered %s after the link change", time.Since(start).Round(time.Microsecond))
 		l.Oper = "up"
-		src.set(l)
+		src.Set(l)
 		recvUntil(t, s, "UP again", func(r *gpb.SubscribeResponse) bool { return hasLeaf(r, "[name=eth0]/state/oper-status", `"UP"`) })
 	})
 
@@ -333,7 +280,7 @@ func TestAgentSubscribe(t *testing.T) {
 		}
 		l := testLinks()[1]
 		l.Oper = "lower-layer-down"
-		src.set(l)
+		src.Set(l)
 		recvUntil(t, s, "LOWER_LAYER_DOWN", func(r *gpb.SubscribeResponse) bool {
 			return hasLeaf(r, "[name=eth1]/state/oper-status", `"LOWER_LAYER_DOWN"`)
 		})
@@ -349,7 +296,7 @@ func TestAgentSubscribe(t *testing.T) {
 		recvUntil(t, s, "another sample", func(r *gpb.SubscribeResponse) bool { return hasLeaf(r, "in-octets", `"100"`) })
 		l := testLinks()[0]
 		l.Stats.InOctets = 12345
-		src.set(l)
+		src.Set(l)
 		recvUntil(t, s, "the new count", func(r *gpb.SubscribeResponse) bool { return hasLeaf(r, "in-octets", `"12345"`) })
 	})
 

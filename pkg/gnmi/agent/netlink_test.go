@@ -131,7 +131,7 @@ func gnmiCLI(t *testing.T) string {
 // a ONCE Subscribe against the agent.
 func TestGnmiCLI(t *testing.T) {
 	cli := gnmiCLI(t)
-	_, addr := serveTestAgent(t, Config{Target: "host1", Source: newMemSource(testLinks()...)})
+	_, addr := serveTestAgent(t, Config{Target: "host1", Source: NewMemLinks(testLinks()...)})
 	run := func(args ...string) string {
 		t.Helper()
 		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -4,60 +4,17 @@ import (
 	"context"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"github.com/openconfig/ygot/ygot"
 	"google.golang.org/grpc"
 
 	"github.com/p4ctl/p4ctl/pkg/gnmi/agent"
 	"github.com/p4ctl/p4ctl/pkg/lldp"
 )
-
-// memSource is an agent.LinkSource of links the test sets.
-type memSource struct {
-	mu      sync.Mutex
-	links   map[string]agent.Link
-	changed chan string
-}
-
-func newMemSource(links ...agent.Link) *memSource {
-	s := &memSource{links: map[string]agent.Link{}, changed: make(chan string, 64)}
-	for _, l := range links {
-		s.links[l.Name] = l
-	}
-	return s
-}
-
-func (s *memSource) set(l agent.Link) {
-	s.mu.Lock()
-	s.links[l.Name] = l
-	s.mu.Unlock()
-	s.changed <- l.Name
-}
-
-func (s *memSource) Links() ([]agent.Link, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []agent.Link
-	for _, l := range s.links {
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-func (s *memSource) Watch(ctx context.Context, changed func(string)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case n := <-s.changed:
-			changed(n)
-		}
-	}
-}
 
 func testLinks() []agent.Link {
 	return []agent.Link{
@@ -66,24 +23,13 @@ func testLinks() []agent.Link {
 	}
 }
 
-// p parses "/a/b[k=v]/c" (no "/" inside keys).
+// p parses a gNMI path ("/a/b[k=v]/c").
 func p(s string) *gpb.Path {
-	out := &gpb.Path{}
-	for _, part := range strings.Split(strings.Trim(s, "/"), "/") {
-		name, keys, _ := strings.Cut(part, "[")
-		e := &gpb.PathElem{Name: name}
-		for keys != "" {
-			kv, rest, _ := strings.Cut(keys, "]")
-			k, v, _ := strings.Cut(kv, "=")
-			if e.Key == nil {
-				e.Key = map[string]string{}
-			}
-			e.Key[k] = v
-			keys = strings.TrimPrefix(rest, "[")
-		}
-		out.Elem = append(out.Elem, e)
+	path, err := ygot.StringToStructuredPath(s)
+	if err != nil {
+		panic(err)
 	}
-	return out
+	return path
 }
 
 // protoOnly is an agent that claims PROTO encoding only, as Stratum does.
@@ -182,7 +128,7 @@ func TestSubscriber(t *testing.T) {
 		{"proto only", func(a *agent.Agent) gpb.GNMIServer { return protoOnly{a} }, gpb.Encoding_PROTO},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			src := newMemSource(testLinks()...)
+			src := agent.NewMemLinks(testLinks()...)
 			tab := lldp.NewTable(0)
 			a := runAgent(t, agent.Config{Target: "leaf1", Source: src, Ports: map[string]uint32{"eth0": 7, "eth1": 8}, CounterInterval: 20 * time.Millisecond,
 				Neighbors: tab, Local: &agent.LocalSystem{ChassisID: "02:00:00:00:00:10", ChassisIDType: lldp.ChassisMAC, SystemName: "leaf1"}})
@@ -207,7 +153,7 @@ func TestSubscriber(t *testing.T) {
 
 			l := testLinks()[0]
 			l.Oper = "down"
-			src.set(l)
+			src.Set(l)
 			waitEvent(t, events, "eth0 down", func(e Event) bool { return e.Kind == PortState && e.Interface == "eth0" && e.Oper == "DOWN" })
 
 			mac := string([]byte{2, 0, 0, 0, 0xaa, 1})
@@ -231,7 +177,7 @@ func TestSubscriber(t *testing.T) {
 // The subscriber reconnects to a server that restarts on the same address
 // and gets the state again.
 func TestSubscriberReconnects(t *testing.T) {
-	a := runAgent(t, agent.Config{Target: "leaf1", Source: newMemSource(testLinks()...), Ports: map[string]uint32{"eth0": 7}})
+	a := runAgent(t, agent.Config{Target: "leaf1", Source: agent.NewMemLinks(testLinks()...), Ports: map[string]uint32{"eth0": 7}})
 	srv := serveAgent(t, a, "", nil)
 	events := collect(t, &Subscriber{Device: "leaf1", Addr: srv.addr, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	waitEvent(t, events, "first sync", func(e Event) bool { return e.Kind == Synced })
