@@ -215,34 +215,11 @@ func TestAgentOnBMv2Ports(t *testing.T) {
 	go func() { defer close(done); ctl.Run(cctx) }()
 	t.Cleanup(func() { ccancel(); <-done })
 
-	docs := fmt.Sprintf(`kind: Device
-name: leaf1
-address: 127.0.0.1:9559
-gnmi: %s
----
-kind: Segment
-name: prod
-id: 10
----
-kind: Port
-device: leaf1
-port: 1
-segment: prod
-role: isolated
----
-kind: Port
-device: leaf1
-port: 2
-segment: prod
-role: isolated
----
-kind: Endpoint
-name: db
-segment: prod
-mac: 02:00:00:00:db:01
-ips: [10.0.0.5]
-host: db-01
-`, lis.Addr())
+	host, err := os.ReadFile("../testdata/gnmi-host.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.NewReplacer("LEAF1_ADDR", GRPCAddr, "GNMI_ADDR", lis.Addr().String(), "PORT_A", "1", "PORT_B", "2").Replace(string(host))
 	if _, err := ctl.Apply(ctx, "agent.yaml", []byte(docs)); err != nil {
 		t.Fatal(err)
 	}

@@ -295,7 +295,7 @@ func joinCluster(ctx context.Context, a apiClient, req *p4ctlv1.JoinRequest) err
 	c2, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := c.Join(c2, req); err != nil {
-		return fmt.Errorf("join through %s: %w", a.server, a.rpcErr(err))
+		return fmt.Errorf("join: %w", a.rpcErr(err))
 	}
 	return nil
 }

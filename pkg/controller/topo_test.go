@@ -226,37 +226,10 @@ func TestHostFromGNMI(t *testing.T) {
 	n := node(t, "n1", t.TempDir(), true)
 	waitLeader(t, n)
 	c, _ := runController(t, n)
-	docs := fmt.Sprintf(`kind: Device
-name: leaf1
-address: %s
-gnmi: %s
----
-kind: Segment
-name: prod
-id: 10
----
-kind: Port
-device: leaf1
-port: 3
-segment: prod
-role: isolated
----
-kind: Port
-device: leaf1
-port: 4
-segment: prod
-role: isolated
----
-kind: Endpoint
-name: db
-segment: prod
-mac: 02:00:00:00:db:01
-ips: [10.0.0.5]
-host: db-01
-`, d1.addr, lis.Addr())
+	docs := fixture(t, "../../testdata/gnmi-host.yaml", "LEAF1_ADDR", d1.addr, "GNMI_ADDR", lis.Addr().String(), "PORT_A", "3", "PORT_B", "4")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := c.Apply(ctx, "gnmi.yaml", []byte(docs)); err != nil {
+	if _, err := c.Apply(ctx, "gnmi.yaml", docs); err != nil {
 		t.Fatal(err)
 	}
 	// Port state from gNMI.
@@ -296,10 +269,16 @@ host: db-01
 
 // fabricDocs is testdata/fabric.yaml with the leaves at addr1 and addr2.
 func fabricDocs(t testing.TB, addr1, addr2 string) []byte {
+	return fixture(t, "../../testdata/fabric.yaml", "LEAF1_ADDR", addr1, "LEAF2_ADDR", addr2)
+}
+
+// fixture is a shared test file with its placeholders replaced (old, new
+// pairs).
+func fixture(t testing.TB, file string, oldnew ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../testdata/fabric.yaml")
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []byte(strings.NewReplacer("LEAF1_ADDR", addr1, "LEAF2_ADDR", addr2).Replace(string(b)))
+	return []byte(strings.NewReplacer(oldnew...).Replace(string(b)))
 }
