@@ -268,6 +268,8 @@ type deviceJSON struct {
 	PipelineCookie uint64           `json:"pipeline_cookie" yaml:"pipeline_cookie"`
 	Entries        map[string]int64 `json:"entries" yaml:"entries"`
 	LastError      string           `json:"last_error" yaml:"last_error"`
+	PipelinePush   string           `json:"pipeline_push,omitempty" yaml:"pipeline_push,omitempty"`
+	PushGapMs      int64            `json:"push_gap_ms,omitempty" yaml:"push_gap_ms,omitempty"`
 }
 
 // devicesJSON joins the devices' states with their declared settings
@@ -280,7 +282,8 @@ func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []d
 			e = map[string]int64{}
 		}
 		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
-			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError()}
+			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError(),
+			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs()}
 		if dd := decl[d.GetName()]; dd != nil {
 			j.DeviceID, j.Target, j.GNMI = dd.DeviceID, dd.Target, dd.GNMI
 		}
@@ -298,13 +301,20 @@ func printJSON(w io.Writer, v any) error {
 
 func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tLAST ERROR")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tLAST ERROR")
 	for _, d := range ds {
 		total := int64(0)
 		for _, n := range d.GetEntries() {
 			total += n
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%d\t%s\n", d.GetName(), d.GetAddress(), d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, d.GetLastError())
+		push := d.GetPipelinePush()
+		switch {
+		case push == "":
+			push = "-"
+		case d.GetPushGapMs() > 0:
+			push = fmt.Sprintf("%s (%d ms gap)", push, d.GetPushGapMs())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\n", d.GetName(), d.GetAddress(), d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, push, d.GetLastError())
 	}
 	tw.Flush()
 }

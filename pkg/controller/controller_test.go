@@ -29,6 +29,11 @@ type simDevice struct {
 
 func startSim(t testing.TB, addr string) *simDevice {
 	t.Helper()
+	return startSimWith(t, addr, p4rtsim.Options{DeviceID: 1})
+}
+
+func startSimWith(t testing.TB, addr string, o p4rtsim.Options) *simDevice {
+	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -45,7 +50,7 @@ func startSim(t testing.TB, addr string) *simDevice {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &simDevice{t: t, addr: lis.Addr().String(), cancel: cancel, done: make(chan struct{})}
-	srv := p4rtsim.New(p4rtsim.Options{DeviceID: 1})
+	srv := p4rtsim.New(o)
 	go func() {
 		defer close(d.done)
 		srv.Serve(ctx, lis)

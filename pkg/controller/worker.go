@@ -234,6 +234,7 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 	if err != nil {
 		return err
 	}
+	pushStart := time.Now()
 	pushed, err := s.EnsurePipeline(ctx, p)
 	if err != nil {
 		return err
@@ -255,9 +256,18 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	w.c.metrics.observeWrite(w.dev.Name, "reconcile", start, plan)
-	w.c.log.Info("device reconciled", "device", w.dev.Name, "pipeline_pushed", pushed, "plan", plan.String(), "took", time.Since(start).Round(time.Millisecond))
+	w.c.log.Info("device reconciled", "device", w.dev.Name, "pipeline_push", string(pushed), "plan", plan.String(), "took", time.Since(start).Round(time.Millisecond))
 	w.update(func(st *DeviceStatus) {
 		st.PipelineCookie, st.Entries, st.InSync, st.LastError, st.ModelIndex = p.Cookie, want.counts, true, "", want.index
+		if pushed != p4rt.PushNone {
+			// A VERIFY_AND_COMMIT empties the tables: the device enforced
+			// nothing but its defaults from the push until the rewrite
+			// ended. A reconciled push has no such gap.
+			st.PipelinePush, st.PushGap = string(pushed), 0
+			if pushed == p4rt.PushVerifyCommit {
+				st.PushGap = time.Since(pushStart)
+			}
+		}
 	})
 	return nil
 }

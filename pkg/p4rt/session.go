@@ -394,11 +394,29 @@ func (s *Session) PacketOut(payload []byte, metadata ...*p4v1.PacketMetadata) er
 // SetPipeline installs p on the device with VERIFY_AND_COMMIT, carrying
 // p.Cookie so that later sessions can tell which pipeline runs there.
 func (s *Session) SetPipeline(ctx context.Context, p *pipeline.Pipeline) error {
+	return s.setPipeline(ctx, p, p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT)
+}
+
+// Push is how a pipeline reached a device.
+type Push string
+
+// Pushes.
+const (
+	PushNone Push = "" // the device ran it already
+	// PushReconcile is RECONCILE_AND_COMMIT: the device kept the
+	// forwarding state the new pipeline can hold, with no gap.
+	PushReconcile Push = "reconcile_and_commit"
+	// PushVerifyCommit is VERIFY_AND_COMMIT: the device starts with empty
+	// tables, to be written again.
+	PushVerifyCommit Push = "verify_and_commit"
+)
+
+func (s *Session) setPipeline(ctx context.Context, p *pipeline.Pipeline, action p4v1.SetForwardingPipelineConfigRequest_Action) error {
 	_, err := s.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
 		DeviceId:   s.deviceID,
 		Role:       s.role,
 		ElectionId: s.election.proto(),
-		Action:     p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT,
+		Action:     action,
 		Config: &p4v1.ForwardingPipelineConfig{
 			P4Info:         p.Info.P4Info,
 			P4DeviceConfig: p.DeviceConfig,
@@ -406,7 +424,7 @@ func (s *Session) SetPipeline(ctx context.Context, p *pipeline.Pipeline) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("p4rt %s: set pipeline: %w", s.addr, err)
+		return fmt.Errorf("p4rt %s: set pipeline (%s): %w", s.addr, action, err)
 	}
 	return nil
 }
@@ -432,20 +450,35 @@ func (s *Session) PipelineCookie(ctx context.Context) (uint64, bool, error) {
 	return c.GetCookie(), true, nil
 }
 
-// EnsurePipeline pushes p unless the device already runs it (same cookie),
-// and reports whether it pushed. A push resets the device's tables.
-func (s *Session) EnsurePipeline(ctx context.Context, p *pipeline.Pipeline) (bool, error) {
+// EnsurePipeline pushes p unless the device already runs it (same
+// cookie), and says how. A device that runs another pipeline is asked to
+// RECONCILE_AND_COMMIT, which keeps the forwarding state the new pipeline
+// can hold (PI, and so BMv2, implements it); a device that refuses that
+// (Stratum answers UNIMPLEMENTED on every target) gets VERIFY_AND_COMMIT,
+// which empties its tables, as does a device that runs none.
+func (s *Session) EnsurePipeline(ctx context.Context, p *pipeline.Pipeline) (Push, error) {
 	cookie, ok, err := s.PipelineCookie(ctx)
 	if err != nil {
-		return false, err
+		return PushNone, err
 	}
 	if ok && cookie == p.Cookie {
-		return false, nil
+		return PushNone, nil
+	}
+	if ok {
+		err := s.setPipeline(ctx, p, p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT)
+		if err == nil {
+			return PushReconcile, nil
+		}
+		switch status.Code(errors.Unwrap(err)) {
+		case codes.PermissionDenied, codes.Canceled, codes.DeadlineExceeded, codes.Unavailable:
+			return PushNone, err // not an answer about reconciling
+		}
+		s.log.Info("device cannot reconcile the pipeline; committing it with empty tables", "err", err)
 	}
 	if err := s.SetPipeline(ctx, p); err != nil {
-		return false, err
+		return PushNone, err
 	}
-	return true, nil
+	return PushVerifyCommit, nil
 }
 
 // UpdateError is the failure of one update of a Write.

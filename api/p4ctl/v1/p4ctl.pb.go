@@ -447,8 +447,13 @@ type DeviceStatus struct {
 	ModelIndex     uint64                 `protobuf:"varint,9,opt,name=model_index,json=modelIndex,proto3" json:"model_index,omitempty"` // raft index of the model the device was last brought to
 	WriteDone      int64                  `protobuf:"varint,10,opt,name=write_done,json=writeDone,proto3" json:"write_done,omitempty"`   // progress of the write in flight (0/0 when none)
 	WriteTotal     int64                  `protobuf:"varint,11,opt,name=write_total,json=writeTotal,proto3" json:"write_total,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How the pipeline last reached the device: reconcile_and_commit (state
+	// kept) or verify_and_commit (tables emptied and written again, for
+	// push_gap_ms); empty when the node found it running.
+	PipelinePush  string `protobuf:"bytes,12,opt,name=pipeline_push,json=pipelinePush,proto3" json:"pipeline_push,omitempty"`
+	PushGapMs     int64  `protobuf:"varint,13,opt,name=push_gap_ms,json=pushGapMs,proto3" json:"push_gap_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeviceStatus) Reset() {
@@ -554,6 +559,20 @@ func (x *DeviceStatus) GetWriteDone() int64 {
 func (x *DeviceStatus) GetWriteTotal() int64 {
 	if x != nil {
 		return x.WriteTotal
+	}
+	return 0
+}
+
+func (x *DeviceStatus) GetPipelinePush() string {
+	if x != nil {
+		return x.PipelinePush
+	}
+	return ""
+}
+
+func (x *DeviceStatus) GetPushGapMs() int64 {
+	if x != nil {
+		return x.PushGapMs
 	}
 	return 0
 }
@@ -2376,7 +2395,7 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\"1\n" +
 	"\x0eDevicesRequest\x12\x1f\n" +
 	"\vfrom_leader\x18\x01 \x01(\bR\n" +
-	"fromLeader\"\xb1\x03\n" +
+	"fromLeader\"\xf6\x03\n" +
 	"\fDeviceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
@@ -2393,7 +2412,9 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"write_done\x18\n" +
 	" \x01(\x03R\twriteDone\x12\x1f\n" +
 	"\vwrite_total\x18\v \x01(\x03R\n" +
-	"writeTotal\x1a:\n" +
+	"writeTotal\x12#\n" +
+	"\rpipeline_push\x18\f \x01(\tR\fpipelinePush\x12\x1e\n" +
+	"\vpush_gap_ms\x18\r \x01(\x03R\tpushGapMs\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"W\n" +

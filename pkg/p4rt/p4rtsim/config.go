@@ -52,6 +52,15 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 			return nil, err
 		}
 		s.commit(proto.Clone(req.GetConfig()).(*p4v1.ForwardingPipelineConfig), info)
+	case p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT:
+		if s.opts.NoReconcile {
+			return nil, status.Error(codes.Unimplemented, "RECONCILE_AND_COMMIT is not supported by this target")
+		}
+		info, err := verify()
+		if err != nil {
+			return nil, err
+		}
+		s.reconcileCommit(proto.Clone(req.GetConfig()).(*p4v1.ForwardingPipelineConfig), info)
 	case p4v1.SetForwardingPipelineConfigRequest_COMMIT:
 		if s.saved == nil {
 			return nil, status.Error(codes.FailedPrecondition, "COMMIT without a saved config")
@@ -86,6 +95,51 @@ func (s *Server) commit(cfg *p4v1.ForwardingPipelineConfig, info *pipeline.Info)
 		s.indexed[c.ID] = make([]counterData, c.Size)
 	}
 	s.log.Info("pipeline committed", "cookie", cfg.GetCookie().GetCookie(), "tables", len(s.tables))
+}
+
+// reconcileCommit installs a pipeline keeping the forwarding state the
+// new one can hold, as PI does: the entries of every table whose id,
+// match fields and actions are the same in both pipelines stay, with
+// the multicast groups; other tables start empty. Callers hold mu.
+func (s *Server) reconcileCommit(cfg *p4v1.ForwardingPipelineConfig, info *pipeline.Info) {
+	old, oldGroups := s.tables, s.groups
+	s.commit(cfg, info)
+	kept := 0
+	for id, t := range s.tables {
+		o := old[id]
+		if o == nil || !sameShape(o.info, t.info) {
+			continue
+		}
+		t.entries, t.deflt = o.entries, o.deflt
+		kept += len(o.entries)
+	}
+	s.groups = oldGroups
+	s.log.Info("pipeline reconciled", "cookie", cfg.GetCookie().GetCookie(), "entries_kept", kept)
+}
+
+// sameShape reports whether entries of table a mean the same in b.
+func sameShape(a, b *pipeline.Table) bool {
+	if a.Name != b.Name || len(a.Fields) != len(b.Fields) || len(a.Actions) != len(b.Actions) {
+		return false
+	}
+	for i, f := range a.Fields {
+		g := b.Fields[i]
+		if f.ID != g.ID || f.Bitwidth != g.Bitwidth || f.Kind != g.Kind {
+			return false
+		}
+	}
+	for i, x := range a.Actions {
+		y := b.Actions[i]
+		if x.Action.ID != y.Action.ID || len(x.Action.Params) != len(y.Action.Params) {
+			return false
+		}
+		for j, p := range x.Action.Params {
+			if p.ID != y.Action.Params[j].ID || p.Bitwidth != y.Action.Params[j].Bitwidth {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // GetForwardingPipelineConfig returns the committed pipeline, in the parts

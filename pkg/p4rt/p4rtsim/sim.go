@@ -44,6 +44,9 @@ type Options struct {
 	// TLS, if set, makes Serve accept TLS only (mutual TLS when it asks
 	// for client certificates).
 	TLS *tls.Config
+	// NoReconcile makes the target answer RECONCILE_AND_COMMIT with
+	// UNIMPLEMENTED, as Stratum does on every target.
+	NoReconcile bool
 }
 
 // Server is a simulated P4Runtime device. Register it on a grpc.Server
