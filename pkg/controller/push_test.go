@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,13 +55,22 @@ func TestPipelineUpgrade(t *testing.T) {
 
 			// The same node restarts with a new build of the pipeline.
 			c2, _ := runControllerWith(t, n, upgraded)
-			inSync(t, c2, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
-			var st DeviceStatus
-			for _, s := range c2.Devices() {
-				if s.Name == "leaf1" {
-					st = s
-				}
+			up, err := upgraded("bmv2")
+			if err != nil {
+				t.Fatal(err)
 			}
+			// The device holds the desired entries already: wait for the
+			// new controller's own word that it runs the new pipeline.
+			var st DeviceStatus
+			eventually(t, time.Minute, func() bool {
+				for _, s := range c2.Devices() {
+					if s.Name == "leaf1" {
+						st = s
+					}
+				}
+				return st.InSync && st.PipelineCookie == up.Cookie
+			}, func() string { return fmt.Sprintf("leaf1 %+v", st) })
+			inSync(t, c2, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
 			if st.PipelinePush != tc.want {
 				t.Errorf("push %q, want %q (%+v)", st.PipelinePush, tc.want, st)
 			}
