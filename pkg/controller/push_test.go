@@ -20,7 +20,9 @@ func upgraded(name string) (*pipeline.Pipeline, error) {
 		return nil, err
 	}
 	cfg := append(append([]byte{}, p.DeviceConfig...), '\n')
-	return &pipeline.Pipeline{Target: p.Target, Info: p.Info, DeviceConfig: cfg, Cookie: p.Cookie ^ 0x5a5a}, nil
+	target := p.Target
+	target.Reconcile = true // a target that may be asked to reconcile (the sim can)
+	return &pipeline.Pipeline{Target: target, Info: p.Info, DeviceConfig: cfg, Cookie: p.Cookie ^ 0x5a5a}, nil
 }
 
 // TestPipelineUpgrade: a node that finds a device running another

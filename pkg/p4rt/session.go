@@ -451,11 +451,12 @@ func (s *Session) PipelineCookie(ctx context.Context) (uint64, bool, error) {
 }
 
 // EnsurePipeline pushes p unless the device already runs it (same
-// cookie), and says how. A device that runs another pipeline is asked to
-// RECONCILE_AND_COMMIT, which keeps the forwarding state the new pipeline
-// can hold (PI, and so BMv2, implements it); a device that refuses that
-// (Stratum answers UNIMPLEMENTED on every target) gets VERIFY_AND_COMMIT,
-// which empties its tables, as does a device that runs none.
+// cookie), and says how. When p's target allows it (Target.Reconcile), a
+// device that runs another pipeline is asked to RECONCILE_AND_COMMIT,
+// which keeps the forwarding state the new pipeline can hold; a device
+// that refuses it (Stratum answers UNIMPLEMENTED on every target) gets
+// VERIFY_AND_COMMIT, which empties its tables, as do other targets and a
+// device that runs no pipeline.
 func (s *Session) EnsurePipeline(ctx context.Context, p *pipeline.Pipeline) (Push, error) {
 	cookie, ok, err := s.PipelineCookie(ctx)
 	if err != nil {
@@ -464,7 +465,7 @@ func (s *Session) EnsurePipeline(ctx context.Context, p *pipeline.Pipeline) (Pus
 	if ok && cookie == p.Cookie {
 		return PushNone, nil
 	}
-	if ok {
+	if ok && p.Target.Reconcile {
 		err := s.setPipeline(ctx, p, p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT)
 		if err == nil {
 			return PushReconcile, nil

@@ -38,6 +38,12 @@ type Target struct {
 	// the table sizes; empty for a software target, whose tables hold
 	// what their size says.
 	Budget string
+	// Reconcile says a pipeline upgrade may ask the target to
+	// RECONCILE_AND_COMMIT (keep the forwarding state). It is off for
+	// BMv2: simple_switch_grpc 1.15.5 with PI f96af95 answers "Error when
+	// reconciling config" and then refuses every pipeline push ("Error in
+	// first phase of device update") until it restarts.
+	Reconcile bool
 }
 
 // Targets are the device kinds p4ctl can program. BMv2 (simple_switch_grpc)

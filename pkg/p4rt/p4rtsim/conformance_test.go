@@ -13,3 +13,10 @@ func TestConformance(t *testing.T) {
 	_, dial := startSim(t, p4rtsim.Options{})
 	p4rttest.Run(t, p4rttest.Target{Addr: p4rttest.SimAddr, DeviceID: deviceID, DialOptions: []grpc.DialOption{dial}, Pipeline: embedded(t)})
 }
+
+// TestConformanceWithoutReconcile runs the suite against a target that,
+// like Stratum, refuses RECONCILE_AND_COMMIT.
+func TestConformanceWithoutReconcile(t *testing.T) {
+	_, dial := startSim(t, p4rtsim.Options{NoReconcile: true})
+	p4rttest.Run(t, p4rttest.Target{Addr: p4rttest.SimAddr, DeviceID: deviceID, DialOptions: []grpc.DialOption{dial}, Pipeline: embedded(t), NoReconcile: true})
+}

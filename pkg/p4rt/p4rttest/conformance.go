@@ -35,6 +35,11 @@ type Target struct {
 	// a full table. The spec says RESOURCE_EXHAUSTED (the default); BMv2
 	// answers UNKNOWN.
 	FullTableCode codes.Code
+	// NoReconcile is set for a target that refuses RECONCILE_AND_COMMIT
+	// (Stratum answers UNIMPLEMENTED; BMv2 fails it, see
+	// pipeline.Target.Reconcile): the upgrade case then expects
+	// VERIFY_AND_COMMIT.
+	NoReconcile bool
 }
 
 // Run runs every case against tgt as subtests.
@@ -45,6 +50,7 @@ func Run(t *testing.T, tgt Target) {
 	t.Run("TableFull", func(t *testing.T) { testTableFull(t, tgt) })
 	t.Run("PipelineCookie", func(t *testing.T) { testCookie(t, tgt) })
 	t.Run("MulticastGroups", func(t *testing.T) { testGroups(t, tgt) })
+	t.Run("PipelineUpgrade", func(t *testing.T) { testUpgrade(t, tgt) })
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -340,5 +346,47 @@ func testGroups(t *testing.T, tgt Target) {
 	}
 	if codesGot[0] != codes.AlreadyExists || codesGot[1] != codes.NotFound {
 		t.Errorf("existing group insert, missing group delete: codes %v, want 0: ALREADY_EXISTS, 1: NOT_FOUND", codesGot)
+	}
+}
+
+// testUpgrade pushes a new build of the pipeline (same program, another
+// cookie) onto a device that holds entries: RECONCILE_AND_COMMIT keeps
+// them; a target without it gets VERIFY_AND_COMMIT and starts empty.
+// The original pipeline is put back at the end.
+func testUpgrade(t *testing.T, tgt Target) {
+	s := tgt.primary(t, 800)
+	ctx := ctxT(t)
+	in := tgt.Pipeline.Info
+	if err := s.SetPipeline(ctx, tgt.Pipeline); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.SetPipeline(context.Background(), tgt.Pipeline); err != nil {
+			t.Errorf("restore the pipeline: %v", err)
+		}
+	})
+	if err := s.Write(ctx, update(p4v1.Update_INSERT, segmentEntry(t, in, 31))); err != nil {
+		t.Fatal(err)
+	}
+	target := tgt.Pipeline.Target
+	target.Reconcile = !tgt.NoReconcile
+	up := &pipeline.Pipeline{Target: target, Info: in,
+		DeviceConfig: append(append([]byte{}, tgt.Pipeline.DeviceConfig...), '\n'), Cookie: tgt.Pipeline.Cookie ^ 0x1}
+	push, err := s.EnsurePipeline(ctx, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, entries := p4rt.PushReconcile, 1
+	if tgt.NoReconcile {
+		want, entries = p4rt.PushVerifyCommit, 0
+	}
+	if push != want {
+		t.Errorf("push %q, want %q", push, want)
+	}
+	if n := countTable(t, s, in, "ingress.segments"); n != entries {
+		t.Errorf("after the upgrade ingress.segments holds %d entries, want %d", n, entries)
+	}
+	if cookie, ok, err := s.PipelineCookie(ctx); err != nil || !ok || cookie != up.Cookie {
+		t.Errorf("cookie %#x (%v, %v), want %#x", cookie, ok, err, up.Cookie)
 	}
 }
