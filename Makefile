@@ -56,7 +56,7 @@ OC_MODELS     := release/models/interfaces/openconfig-interfaces.yang release/mo
 # Modules openconfig-p4rt imports for parts the agent does not serve.
 OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,openconfig-system,openconfig-network-instance,openconfig-acl,openconfig-qos,openconfig-routing-policy,openconfig-bfd,openconfig-keychain,openconfig-defined-sets
 
-.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 fuzz clean
+.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 fuzz clean lab lab-check lab-deps
 
 all: build
 
@@ -87,6 +87,22 @@ unit-test:
 # The BMv2 tier alone, verbose.
 bmv2-test:
 	$(GO) test -count=1 -v ./bmv2-tests/
+
+# The Mininet lab (docs/lab.md): BMv2 switches and hosts from a policy
+# file, a three-node p4ctl cluster applying it; the Mininet CLI, or with
+# lab-check a few flows whose verdicts the policy decides. Root, Debian's
+# mininet and python3-yaml, and simple_switch_grpc.
+LAB_PYTHON ?= /usr/bin/python3
+POLICY     ?= examples/segmentation.yaml
+lab-deps:
+	@command -v simple_switch_grpc >/dev/null || { echo "lab: simple_switch_grpc not found (BMv2 with PI, in $(P4_TOOLS) or on PATH; docs/lab.md)"; exit 1; }
+	@$(LAB_PYTHON) -c 'import mininet, yaml' 2>/dev/null || { echo "lab: $(LAB_PYTHON) lacks mininet or yaml: apt-get install mininet python3-yaml"; exit 1; }
+
+lab: build lab-deps
+	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY)
+
+lab-check: build lab-deps
+	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --check
 
 gen-oc:
 	@test -n "$(OC_YANG_DIR)" -a -d "$(OC_YANG_DIR)/release/models" || \

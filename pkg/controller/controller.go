@@ -79,10 +79,11 @@ type DeviceStatus struct {
 	// (entries and groups); both are 0 when none is.
 	WriteDone  int `json:"write_done"`
 	WriteTotal int `json:"write_total"`
-	// PipelinePush is how the pipeline last reached the device
-	// (reconcile_and_commit or verify_and_commit; empty if this node found
-	// it running), and PushGap, for verify_and_commit, the time from the
-	// push until every entry was written again.
+	// PipelinePush is how the pipeline last reached the device (install
+	// onto a device that ran none, reconcile_and_commit or
+	// verify_and_commit; empty if this node found it running), and
+	// PushGap, for verify_and_commit, the time from the push until every
+	// entry was written again.
 	PipelinePush string        `json:"pipeline_push,omitempty"`
 	PushGap      time.Duration `json:"push_gap,omitempty"`
 }

@@ -140,7 +140,7 @@ func TestDeviceDropsMidBatchThenReconcileConverges(t *testing.T) {
 	}
 	stop2 := serveSim(lis2)
 	nextState(t, s, "primary on the restarted device", func(m p4rt.Mastership) bool { return m.Primary && m.Err == nil })
-	if pushed, err := s.EnsurePipeline(ctx, p); err != nil || pushed != p4rt.PushVerifyCommit {
+	if pushed, err := s.EnsurePipeline(ctx, p); err != nil || pushed != p4rt.PushInstall {
 		t.Fatalf("pipeline onto the restarted device: pushed=%v err=%v", pushed, err)
 	}
 	plan, err := s.ReconcileSet(ctx, set, p4rt.BulkOptions{}, tbl.ID)

@@ -403,6 +403,9 @@ type Push string
 // Pushes.
 const (
 	PushNone Push = "" // the device ran it already
+	// PushInstall is VERIFY_AND_COMMIT onto a device that ran no
+	// pipeline: it enforced nothing before.
+	PushInstall Push = "install"
 	// PushReconcile is RECONCILE_AND_COMMIT: the device kept the
 	// forwarding state the new pipeline can hold, with no gap.
 	PushReconcile Push = "reconcile_and_commit"
@@ -478,6 +481,9 @@ func (s *Session) EnsurePipeline(ctx context.Context, p *pipeline.Pipeline) (Pus
 	}
 	if err := s.SetPipeline(ctx, p); err != nil {
 		return PushNone, err
+	}
+	if !ok {
+		return PushInstall, nil
 	}
 	return PushVerifyCommit, nil
 }

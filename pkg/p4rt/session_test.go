@@ -104,7 +104,7 @@ func TestEnsurePipelineSkipsSameCookie(t *testing.T) {
 	if _, ok, err := s.PipelineCookie(ctx); err != nil || ok {
 		t.Fatalf("cookie of an empty device: ok=%v err=%v", ok, err)
 	}
-	if pushed, err := s.EnsurePipeline(ctx, p); err != nil || pushed != p4rt.PushVerifyCommit {
+	if pushed, err := s.EnsurePipeline(ctx, p); err != nil || pushed != p4rt.PushInstall {
 		t.Fatalf("first EnsurePipeline: pushed=%v err=%v", pushed, err)
 	}
 	if err := s.Write(ctx, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: l2(t, p.Info, 1, 1, 1)}}}); err != nil {

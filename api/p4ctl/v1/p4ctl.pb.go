@@ -447,9 +447,10 @@ type DeviceStatus struct {
 	ModelIndex     uint64                 `protobuf:"varint,9,opt,name=model_index,json=modelIndex,proto3" json:"model_index,omitempty"` // raft index of the model the device was last brought to
 	WriteDone      int64                  `protobuf:"varint,10,opt,name=write_done,json=writeDone,proto3" json:"write_done,omitempty"`   // progress of the write in flight (0/0 when none)
 	WriteTotal     int64                  `protobuf:"varint,11,opt,name=write_total,json=writeTotal,proto3" json:"write_total,omitempty"`
-	// How the pipeline last reached the device: reconcile_and_commit (state
-	// kept) or verify_and_commit (tables emptied and written again, for
-	// push_gap_ms); empty when the node found it running.
+	// How the pipeline last reached the device: install (onto a device that
+	// ran none), reconcile_and_commit (state kept) or verify_and_commit
+	// (tables emptied and written again, for push_gap_ms); empty when the
+	// node found it running.
 	PipelinePush  string `protobuf:"bytes,12,opt,name=pipeline_push,json=pipelinePush,proto3" json:"pipeline_push,omitempty"`
 	PushGapMs     int64  `protobuf:"varint,13,opt,name=push_gap_ms,json=pushGapMs,proto3" json:"push_gap_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
