@@ -56,7 +56,7 @@ OC_MODELS     := release/models/interfaces/openconfig-interfaces.yang release/mo
 # Modules openconfig-p4rt imports for parts the agent does not serve.
 OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,openconfig-system,openconfig-network-instance,openconfig-acl,openconfig-qos,openconfig-routing-policy,openconfig-bfd,openconfig-keychain,openconfig-defined-sets
 
-.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 fuzz clean lab lab-check lab-deps
+.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 fuzz clean lab lab-check lab-deps lab-tier
 
 all: build
 
@@ -74,12 +74,13 @@ run: build
 		--sim 127.0.0.1:9559 --apply examples/segmentation.yaml
 
 # Everything CI runs: formatting, vet, staticcheck, unit + in-process tests
-# with the race detector, short fuzz passes, and the BMv2 tier (which
-# skips, saying why, where simple_switch_grpc or root is missing).
+# with the race detector, short fuzz passes, the BMv2 tier and the lab
+# tier (each skips, saying why, where BMv2, Mininet or root is missing).
 test: lint
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /bmv2-tests)
 	@$(call run_fuzz,$(FUZZ_SHORT))
 	$(GO) test -race -count=1 -v ./bmv2-tests/
+	@$(MAKE) --no-print-directory lab-tier
 
 unit-test:
 	$(GO) test -count=1 ./...
@@ -103,6 +104,14 @@ lab: build lab-deps
 
 lab-check: build lab-deps
 	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --check
+
+# The lab tier of `make test`: lab-check where it can run, one line where
+# it cannot.
+lab-tier: build
+	@if [ "$$(id -u)" != 0 ] || ! command -v simple_switch_grpc >/dev/null || ! command -v ethtool >/dev/null || \
+		! command -v nc >/dev/null || ! $(LAB_PYTHON) -c 'import mininet, yaml' 2>/dev/null; then \
+		echo "lab tier: skipped (needs root, simple_switch_grpc, ethtool, nc, and $(LAB_PYTHON) with mininet and yaml)"; \
+	else mn -c >/dev/null 2>&1; $(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --check; fi
 
 gen-oc:
 	@test -n "$(OC_YANG_DIR)" -a -d "$(OC_YANG_DIR)/release/models" || \

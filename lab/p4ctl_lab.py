@@ -8,7 +8,7 @@ node p4ctl cluster runs on loopback and applies the file (its devices'
 addresses rewritten to the lab's switches). Then the Mininet CLI, or with
 --check a few flows whose verdicts the policy decides, each timed.
 
-Run as root from the repository: make lab [POLICY=file] [CHECK=1].
+Run as root from the repository: make lab [POLICY=file], or make lab-check.
 """
 
 import argparse
