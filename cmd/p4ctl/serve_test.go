@@ -151,18 +151,22 @@ log-level: warn
 		root.SetArgs(append([]string{"watch"}, mtls...))
 		watchDone <- root.ExecuteContext(wctx)
 	}()
-	time.Sleep(300 * time.Millisecond) // let the stream open; a change before it is not an event for it
+	// The first line is the current index: the stream is open.
+	waitOut := func(lines int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(watchOut.String(), "model at index") < lines && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitOut(1)
 	extra := filepath.Join(dir, "extra.yaml")
 	writeFile(t, extra, "kind: Segment\nname: watched\nid: 321\n")
 	if o, err := run(t, append([]string{"apply", "-f", extra, "--wait=false"}, mtls...)...); err != nil {
 		t.Fatalf("apply extra: %v\n%s", err, o)
 	}
-	deadlineW := time.Now().Add(10 * time.Second)
-	for !strings.Contains(watchOut.String(), "model changed: index") && time.Now().Before(deadlineW) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitOut(2)
 	wcancel()
-	if err := <-watchDone; err != nil || !strings.Contains(watchOut.String(), "model changed: index") {
+	if err := <-watchDone; err != nil || strings.Count(watchOut.String(), "model at index") < 2 {
 		t.Errorf("watch: %v\n%s", err, watchOut.String())
 	}
 

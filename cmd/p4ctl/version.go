@@ -77,9 +77,10 @@ func newWatchCmd() *cobra.Command {
 		Use:   "watch",
 		Short: "Follow a node's events: model changes (with their raft index) and its leadership",
 		Long: `watch prints, one line each, the events of the node at --server until
-interrupted: a change of the model it holds (with the raft index the model
-reflects) and the node gaining or losing leadership. A slow reader misses
-intermediate model changes but sees the latest.`,
+interrupted: first the raft index of the model it holds, then every change
+of it (with the index the model reflects) and the node gaining or losing
+leadership. A slow reader misses intermediate model changes but sees the
+latest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, done, err := api.dial()
@@ -107,7 +108,7 @@ intermediate model changes but sees the latest.`,
 					if output == "json" {
 						err = enc.Encode(map[string]any{"time": now, "model_index": e.ModelIndex})
 					} else {
-						_, err = fmt.Fprintf(w, "%s model changed: index %d\n", now, e.ModelIndex)
+						_, err = fmt.Fprintf(w, "%s model at index %d\n", now, e.ModelIndex)
 					}
 				case *p4ctlv1.Event_Leader:
 					if output == "json" {

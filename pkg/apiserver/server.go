@@ -342,9 +342,14 @@ func (s *Server) leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1
 	return &p4ctlv1.LeaveResponse{}, nil
 }
 
+// Watch sends the index of the model the node holds now, then every
+// change: a client that has the first event is subscribed.
 func (s *Server) Watch(_ *p4ctlv1.WatchRequest, stream p4ctlv1.Controller_WatchServer) error {
 	events, cancel := s.ctl.Subscribe()
 	defer cancel()
+	if err := stream.Send(&p4ctlv1.Event{Event: &p4ctlv1.Event_ModelIndex{ModelIndex: s.ctl.ModelIndex()}}); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-stream.Context().Done():

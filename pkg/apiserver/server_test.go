@@ -168,7 +168,9 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // the subscription is made when the stream starts
+	if _, err := w.Recv(); err != nil { // the current index: subscribed
+		t.Fatalf("watch: %v", err)
+	}
 	del, err := m2.c.Delete(ctxT(t), &p4ctlv1.DeleteRequest{Objects: []*p4ctlv1.ObjectRef{{Kind: "Endpoint", Name: "web-2"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -431,6 +431,14 @@ func (c *Controller) Model() *policy.Model {
 	return c.source
 }
 
+// ModelIndex is the raft index of the model the controller compiled last
+// (0 before the first).
+func (c *Controller) ModelIndex() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.index
+}
+
 // Topology is what this node has learned of the network.
 func (c *Controller) Topology() *topo.Topology { return c.topo }
 

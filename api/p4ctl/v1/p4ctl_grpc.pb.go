@@ -58,8 +58,8 @@ type ControllerClient interface {
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 	// Leave removes a member.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
-	// Watch streams model changes and leadership changes of the answering
-	// node until the client goes away.
+	// Watch streams the index of the model the answering node holds, then
+	// its model changes and leadership changes, until the client goes away.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	// Topology: device ports as gNMI reports them, switch-to-switch links
 	// learned by LLDP through the pipeline, hosts seen on ports, and where
@@ -244,8 +244,8 @@ type ControllerServer interface {
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	// Leave removes a member.
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
-	// Watch streams model changes and leadership changes of the answering
-	// node until the client goes away.
+	// Watch streams the index of the model the answering node holds, then
+	// its model changes and leadership changes, until the client goes away.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[Event]) error
 	// Topology: device ports as gNMI reports them, switch-to-switch links
 	// learned by LLDP through the pipeline, hosts seen on ports, and where
