@@ -190,6 +190,51 @@ def check(hosts):
     return passed, failed
 
 
+LIVE_CHANGE = """kind: Policy
+name: web-to-db-metrics
+segment: prod
+from: "tier: web"
+to: {tier: db}
+rules:
+  - {proto: tcp, ports: [9187]}
+"""
+
+
+def live_change(cluster, hosts, work):
+    """A policy change on live traffic: web-1 tries db-1's tcp/9187 every
+    50 ms while a policy allowing it is applied; the figure is the time
+    from the apply to the first connection that opens. Returns (passed,
+    failed)."""
+    if "web-1" not in hosts or "db-1" not in hosts:
+        return 0, 0
+    if flow(hosts, "web-1", "db-1", 9187)[0]:
+        print("FAIL  web-1  -> db-1   tcp/9187  v4: open before any policy allows it")
+        return 0, 1
+    d, de = hosts["db-1"]
+    s, _ = hosts["web-1"]
+    ip = [a for a in de["ips"] if ":" not in a][0]
+    d.cmd("nc -l -k 9187 >/dev/null 2>&1 &")
+    time.sleep(0.2)
+    path = os.path.join(work, "live-change.yaml")
+    with open(path, "w") as f:
+        f.write(LIVE_CHANGE)
+    start = time.time()
+    subprocess.run([cluster.p4ctl, "apply", "-f", path, "--server", "127.0.0.1:9710", "--wait=false"], check=True,
+                   capture_output=True)
+    opened = None
+    while time.time() < start + 20:
+        if s.cmd("nc -z -w 1 %s 9187 && echo OPEN" % ip).strip().endswith("OPEN"):
+            opened = time.time() - start
+            break
+        time.sleep(0.05)
+    d.cmd("kill %nc")
+    if opened is None:
+        print("FAIL  web-1  -> db-1   tcp/9187  v4: still refused 20s after the policy allowing it was applied")
+        return 0, 1
+    print("PASS  web-1  -> db-1   tcp/9187  v4: open %.2fs after apply (through a follower)  a policy change on live traffic" % opened)
+    return 1, 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--policy", default="examples/segmentation.yaml")
@@ -219,6 +264,8 @@ def main():
               (len(net.switches), len(hosts), took, work))
         if a.check:
             passed, failed = check(hosts)
+            p2, f2 = live_change(cluster, hosts, work)
+            passed, failed = passed + p2, failed + f2
             print("%d passed, %d failed" % (passed, failed))
             return 1 if failed else 0
         CLI(net)
