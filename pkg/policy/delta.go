@@ -250,7 +250,7 @@ func compareKeys(x, y rowKey) int {
 		cmp.Compare(x.t, y.t), cmp.Compare(x.dev, y.dev), cmp.Compare(x.n1, y.n1), cmp.Compare(x.n2, y.n2),
 		slices.Compare(x.mac[:], y.mac[:]), x.a1.Compare(y.a1), cmp.Compare(x.b1, y.b1), x.a2.Compare(y.a2), cmp.Compare(x.b2, y.b2),
 		cmp.Compare(x.proto, y.proto), cmp.Compare(x.sp.lo, y.sp.lo), cmp.Compare(x.sp.hi, y.sp.hi),
-		cmp.Compare(x.dp.lo, y.dp.lo), cmp.Compare(x.dp.hi, y.dp.hi), cmp.Compare(x.fmask, y.fmask), cmp.Compare(x.prio, y.prio))
+		cmp.Compare(x.dp.lo, y.dp.lo), cmp.Compare(x.dp.hi, y.dp.hi), cmp.Compare(x.flags, y.flags), cmp.Compare(x.prio, y.prio))
 }
 
 // groupsOf is the multicast groups model m gives device dev: one per

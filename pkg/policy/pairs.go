@@ -46,6 +46,12 @@ func ruleItems(r *Rule, fn func(pr *PortRange)) {
 	}
 }
 
+// ruleVal is the value of the rows of rule r of p for port item pr: its
+// action and its rank.
+func ruleVal(p *Policy, r *Rule, pr *PortRange) rowVal {
+	return rowVal{action: r.Action, p: [4]uint32{uint32(Priority(p.Priority, r.Proto, pr, r.Action))}}
+}
+
 func isRange(pr *PortRange) bool { return pr != nil && pr.Lo < pr.Hi }
 
 // ackOf is the tcp_ack key of a reply row of protocol proto: replies of
@@ -75,7 +81,7 @@ func (c *Compiler) pairRows(p *Policy, f, t uint32, fn func(rowKey, rowVal)) {
 	for i := range p.Rules {
 		r := &p.Rules[i]
 		ruleItems(r, func(pr *PortRange) {
-			v := rowVal{action: r.Action, p: [4]uint32{uint32(Priority(p.Priority, r.Proto, pr, r.Action))}}
+			v := ruleVal(p, r, pr)
 			fwd := rowKey{n1: f, n2: t, proto: uint8(r.Proto)}
 			switch {
 			case r.Proto == ProtoAny:
@@ -229,7 +235,7 @@ func (c *Compiler) changeRanges(p *Policy, add bool) {
 				if !isRange(pr) {
 					return
 				}
-				v := rowVal{action: r.Action, p: [4]uint32{uint32(Priority(q.Priority, r.Proto, pr, r.Action))}}
+				v := ruleVal(q, r, pr)
 				dirs := []portDir{dirDst}
 				if r.Action == ActionAllow {
 					dirs = append(dirs, dirSrc)

@@ -88,7 +88,6 @@ type rowKey struct {
 	anyPr  bool // proto is a wildcard
 	sp, dp portMatch
 	flags  uint8 // reply rows: TCP with ACK (1) or anything else (0)
-	fmask  uint8
 	prio   int32 // ACL rows; policy rows carry their rank in the value
 }
 
@@ -197,7 +196,7 @@ func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 	return e, nil
 }
 
-// l4 adds an ACL row's protocol, port and flag matches.
+// l4 adds an ACL row's protocol and port matches.
 func (k *rowKey) l4(b *pipeline.EntryBuilder) {
 	U := pipeline.Uint
 	if !k.anyPr {
@@ -210,9 +209,6 @@ func (k *rowKey) l4(b *pipeline.EntryBuilder) {
 		if x.m.hi != 0 {
 			b.Ternary(x.field, U(uint64(x.m.lo)), U(uint64(x.m.hi)))
 		}
-	}
-	if k.fmask != 0 {
-		b.Ternary("tcp_flags", U(uint64(k.flags)), U(uint64(k.fmask)))
 	}
 }
 
