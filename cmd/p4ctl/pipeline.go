@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -15,15 +16,29 @@ import (
 func newPipelineCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pipeline",
-		Short: "Inspect the embedded P4 pipeline",
+		Short: "Inspect the P4 pipeline of a target and write its device config",
 	}
-	var target, output string
+	var target, output, dir, format, out string
+	load := func() (*pipeline.Pipeline, error) {
+		t, err := pipeline.LookupTarget(target)
+		if err != nil {
+			return nil, err
+		}
+		if dir != "" {
+			return pipeline.LoadDir(t, dir, format)
+		}
+		r, err := pipeline.NewResolver(nil, formatFor(target, format))
+		if err != nil {
+			return nil, err
+		}
+		return r.Pipeline(target)
+	}
 	info := &cobra.Command{
 		Use:   "info",
-		Short: "Print the embedded pipeline's tables, match fields, actions and sizes",
+		Short: "Print a target's profile and its pipeline's tables, match fields, actions and sizes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := pipeline.Embedded(target)
+			p, err := load()
 			if err != nil {
 				return err
 			}
@@ -38,10 +53,67 @@ func newPipelineCmd() *cobra.Command {
 			return fmt.Errorf("unknown output format %q (text or json)", output)
 		},
 	}
-	info.Flags().StringVar(&target, "target", "bmv2", "target profile ("+strings.Join(pipeline.TargetNames(), ", ")+")")
+	pack := &cobra.Command{
+		Use:   "pack",
+		Short: "Write the exact p4_device_config bytes p4ctl sends a target's devices",
+		Long: `pack writes the device config of SetForwardingPipelineConfig for a target:
+BMv2's JSON, or for Tofino and DPDK a serialized BfPipelineConfig (--format
+bfrt, what stratum_bfrt, stratum_tdi and infrap4d take) or Tofino's legacy
+PI packing (--format legacy). The artifacts are the embedded build, or a
+compiler's output with --pipeline-dir (docs/targets.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("pack: give the output file with -o")
+			}
+			p, err := load()
+			if err != nil {
+				return err
+			}
+			if err := p.Pushable(); err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, p.DeviceConfig, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d bytes, target %s, format %s, cookie %#016x\n", out, len(p.DeviceConfig), p.Target.Name, p.Format, p.Cookie)
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{info, pack} {
+		c.Flags().StringVar(&target, "target", "bmv2", "target profile ("+strings.Join(pipeline.TargetNames(), ", ")+")")
+		c.Flags().StringVar(&dir, "pipeline-dir", "", "a compiler's output for the target instead of the embedded build (docs/targets.md)")
+		c.Flags().StringVar(&format, "format", "", "device config format (default: the target's first; tofino: bfrt or legacy)")
+		cmd.AddCommand(c)
+	}
 	info.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	cmd.AddCommand(info)
+	pack.Flags().StringVarP(&out, "out", "o", "", "file to write")
 	return cmd
+}
+
+// formatFor is the resolver's format map for one target's --format.
+func formatFor(target, format string) map[string]string {
+	if format == "" {
+		return nil
+	}
+	return map[string]string{target: format}
+}
+
+type profileSummary struct {
+	Name        string          `json:"name"`
+	Arch        string          `json:"arch"`
+	Description string          `json:"description"`
+	Compiler    string          `json:"compiler"`
+	Formats     []string        `json:"formats"`
+	Format      string          `json:"format,omitempty"`
+	CPUPort     uint32          `json:"cpu_port"`
+	Reconcile   bool            `json:"reconcile_and_commit"`
+	Limits      pipeline.Limits `json:"limits"`
+	Source      string          `json:"source"`
+	NoConfig    string          `json:"no_device_config,omitempty"`
+	ConfigBytes int             `json:"device_config_bytes,omitempty"`
+	// Fit is the budget's use with every table at its declared size.
+	Fit *pipeline.Fit `json:"full_size_fit,omitempty"`
 }
 
 type fieldSummary struct {
@@ -79,6 +151,7 @@ type counterSummary struct {
 type pipelineSummaryJSON struct {
 	Target   string              `json:"target"`
 	Arch     string              `json:"arch"`
+	Profile  profileSummary      `json:"profile"`
 	Cookie   string              `json:"cookie"`
 	Tables   []tableSummary      `json:"tables"`
 	Counters []counterSummary    `json:"counters"`
@@ -86,7 +159,21 @@ type pipelineSummaryJSON struct {
 }
 
 func pipelineSummary(p *pipeline.Pipeline) pipelineSummaryJSON {
-	out := pipelineSummaryJSON{Target: p.Target.Name, Arch: p.Target.Arch, Cookie: fmt.Sprintf("%#016x", p.Cookie), Packet: map[string][]string{}}
+	t := p.Target
+	out := pipelineSummaryJSON{Target: t.Name, Arch: t.Arch, Cookie: fmt.Sprintf("%#016x", p.Cookie), Packet: map[string][]string{},
+		Profile: profileSummary{Name: t.Name, Arch: t.Arch, Description: t.Description, Compiler: t.Compiler, Formats: t.Formats,
+			Format: p.Format, CPUPort: t.CPUPort, Reconcile: t.Reconcile, Limits: t.Limits, Source: p.Source, ConfigBytes: len(p.DeviceConfig)}}
+	if p.NoConfig != nil {
+		out.Profile.NoConfig = p.NoConfig.Error()
+	}
+	if b, ok := pipeline.Budgets[t.Budget]; ok {
+		full := map[string]int{}
+		for _, tb := range p.Info.Tables() {
+			full[tb.Name] = int(tb.Size)
+		}
+		f := b.Fit(p.Info, full)
+		out.Profile.Fit = &f
+	}
 	for _, t := range p.Info.Tables() {
 		ts := tableSummary{Name: t.Name, ID: t.ID, Size: t.Size, Priority: t.NeedsPriority, DirectCounter: t.DirectCounterID != 0}
 		for _, f := range t.Fields {
@@ -124,7 +211,30 @@ func pipelineSummary(p *pipeline.Pipeline) pipelineSummaryJSON {
 
 func printPipelineText(w io.Writer, p *pipeline.Pipeline) error {
 	s := pipelineSummary(p)
+	pr := s.Profile
 	fmt.Fprintf(w, "pipeline: p4ctl isolation + ACL, target %s (arch %s), cookie %s\n", s.Target, s.Arch, s.Cookie)
+	fmt.Fprintf(w, "target:   %s\n", pr.Description)
+	fmt.Fprintf(w, "compiler: %s\n", pr.Compiler)
+	fmt.Fprintf(w, "artifacts: %s\n", pr.Source)
+	if pr.NoConfig != "" {
+		fmt.Fprintf(w, "device config: none: %s\n", pr.NoConfig)
+	} else {
+		fmt.Fprintf(w, "device config: %s, %d bytes (formats: %s)\n", pr.Format, pr.ConfigBytes, strings.Join(pr.Formats, ", "))
+	}
+	fmt.Fprintf(w, "CPU port: %d; pipeline upgrade: %s\n", pr.CPUPort, map[bool]string{true: "RECONCILE_AND_COMMIT, else VERIFY_AND_COMMIT and a rewrite", false: "VERIFY_AND_COMMIT and a rewrite"}[pr.Reconcile])
+	var lim []string
+	if pr.Limits.RangeAsMask {
+		lim = append(lim, "range entries as value/mask blocks")
+	}
+	if pr.Limits.NoMulticast {
+		lim = append(lim, "no packet replication (no flood groups)")
+	}
+	if len(lim) > 0 {
+		fmt.Fprintf(w, "limits:   %s\n", strings.Join(lim, "; "))
+	}
+	if f := pr.Fit; f != nil {
+		fmt.Fprintf(w, "memory:   every table at its size takes %.0f of %d SRAM and %.0f of %d TCAM blocks of a %s pipe\n", f.SRAMBlocks, f.SRAMTotal, f.TCAMBlocks, f.TCAMTotal, f.Budget)
+	}
 	for _, t := range s.Tables {
 		var attrs []string
 		attrs = append(attrs, fmt.Sprintf("size %d", t.Size))

@@ -186,8 +186,14 @@ within --timeout is named in the error.`,
 						}
 					}
 				}
-				if fit != "" {
-					f := budget.Fit(in, d.Tables)
+				// A device of a hardware target is placed into its own
+				// pipe; --fit places every device into the one named.
+				b, place := budget, fit != ""
+				if t, err := pipeline.LookupTarget(c.Model().Devices[dev].Target); err == nil && !place {
+					b, place = pipeline.Budgets[t.Budget]
+				}
+				if place {
+					f := b.Fit(in, d.Tables)
 					d.Fit = &f
 				}
 				out.Devices[dev] = d
@@ -214,7 +220,7 @@ within --timeout is named in the error.`,
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "compile and print offline; write nothing")
 	api.flags(cmd.Flags())
 	cmd.Flags().BoolVar(&summary, "summary", false, "counts only, without the entries")
-	cmd.Flags().StringVar(&fit, "fit", "", "with --dry-run, also place each device's entries into a hardware pipe's memory (tofino, tofino2; docs/targets.md)")
+	cmd.Flags().StringVar(&fit, "fit", "", "with --dry-run, place every device's entries into this hardware pipe's memory (tofino, tofino2; docs/targets.md); devices of a hardware target are placed into their own without it")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every device is programmed with the change (default: on a terminal)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the commit, and then for the devices")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")

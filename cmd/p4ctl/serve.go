@@ -40,6 +40,7 @@ func newServeCmd() *cobra.Command {
 		applyFiles, sims                                                  []string
 		roles                                                             [3][]string // viewer, operator, admin
 		historyRetention                                                  int
+		pipelineDirs, configFormats                                       map[string]string
 		join                                                              apiClient
 		apiTLS, deviceTLS                                                 tlsconf.Files
 	)
@@ -70,7 +71,8 @@ an in-process simulated device there (for trying p4ctl without switches), and
 			join.tls.Cert, join.tls.Key = apiTLS.Cert, apiTLS.Key
 			return serve(ctx, log, serveConfig{nodeID: nodeID, dataDir: dataDir, apiAddr: apiAddr, raftAddr: raftAddr,
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
-				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, historyRetention: historyRetention}, cmd)
+				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, historyRetention: historyRetention,
+				pipelineDirs: pipelineDirs, configFormats: configFormats}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -95,6 +97,8 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringSliceVar(&applyFiles, "apply", nil, "policy file to apply once this node leads (repeatable)")
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringToStringVar(&pipelineDirs, "pipeline-dir", nil, "TARGET=DIR: the pipeline for a target's devices from a compiler's output (bf-p4c or p4c-dpdk, laid out as in docs/targets.md) instead of the embedded build (repeatable)")
+	f.StringToStringVar(&configFormats, "config-format", nil, "TARGET=FORMAT: the device config format of a target (tofino: bfrt or legacy; docs/targets.md) (repeatable)")
 	return cmd
 }
 
@@ -138,6 +142,9 @@ type serveConfig struct {
 	// this node reaches the leader to forward writes.
 	join              apiClient
 	apiTLS, deviceTLS tlsconf.Files
+	// Per target: a compiler's output directory and a device config
+	// format, for the pipeline resolver.
+	pipelineDirs, configFormats map[string]string
 	roles             [3][]string // client certificate patterns of viewer, operator, admin
 	insecureListen    bool
 	historyRetention  int
@@ -193,6 +200,10 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 			return fmt.Errorf("device TLS (--device-tls-*): %w", err)
 		}
 	}
+	targets, err := pipeline.NewResolver(sc.pipelineDirs, sc.configFormats)
+	if err != nil {
+		return err
+	}
 	for _, addr := range sc.sims {
 		lis, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -214,7 +225,7 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		return err
 	}
 	defer node.Close()
-	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, Logger: log, DeviceTLS: deviceTLS})
+	ctl := controller.New(controller.Config{Node: node, Targets: targets.Pipeline, Logger: log, DeviceTLS: deviceTLS})
 	if sc.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(node, ctl, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -234,6 +234,9 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 	if err != nil {
 		return err
 	}
+	if err := p.Pushable(); err != nil {
+		return err
+	}
 	pushStart := time.Now()
 	pushed, err := s.EnsurePipeline(ctx, p)
 	if err != nil {

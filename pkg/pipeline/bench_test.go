@@ -10,7 +10,7 @@ func policyEntry(b *testing.B, in *Info, i uint64) *p4v1.TableEntry {
 	e, err := in.NewEntry("ingress.policy_port").
 		Exact("src_identity", Uint(i&0xffff)).Exact("dst_identity", Uint(i>>16&0xffff)).
 		Exact("ip_proto", Uint(6)).Exact("l4_dst_port", Uint(5432)).
-		Action("policy_allow", P("rank", Uint(100))).Build()
+		Action("policy_port_allow", P("rank", Uint(100))).Build()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,18 +33,6 @@ type Profile struct {
 	PipeScope []uint32
 }
 
-// Device config formats.
-const (
-	// FormatBfrt is a serialized BfPipelineConfig: what stratum_bfrt,
-	// stratum_tdi and IPDK's infrap4d take.
-	FormatBfrt = "bfrt"
-	// FormatLegacy is the packing of the PI Tofino implementation (and of
-	// Stratum's older stratum_bf): the name, tofino.bin and context.json,
-	// each behind its length as a 32-bit little-endian integer. It holds
-	// one profile and no bfrt.json.
-	FormatLegacy = "legacy"
-)
-
 // Pack encodes a as the p4_device_config of format.
 func (a Artifacts) Pack(format string) ([]byte, error) {
 	if a.Name == "" {

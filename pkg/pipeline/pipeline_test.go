@@ -67,7 +67,7 @@ func TestEmbeddedPipelineContract(t *testing.T) {
 		}
 	}
 	for _, a := range []string{"set_port", "set_segment", "set_src_identity", "set_dst_identity", "acl_allow", "acl_deny", "acl_punt",
-		"policy_allow", "policy_deny", "policy_punt", "set_dst_port_class", "set_src_port_class", "forward", "set_egress_port"} {
+		"policy_port_allow", "policy_pair_deny", "reply_range_allow", "set_dst_port_class", "set_src_port_class", "forward", "set_egress_port"} {
 		if _, ok := p.Info.Action(a); !ok {
 			t.Errorf("action %s missing", a)
 		}
@@ -90,7 +90,7 @@ func TestEmbeddedPipelineContract(t *testing.T) {
 }
 
 func TestUnknownTarget(t *testing.T) {
-	if _, err := Embedded("tofino"); err == nil || !strings.Contains(err.Error(), `unknown target "tofino"`) {
+	if _, err := Embedded("netfpga"); err == nil || !strings.Contains(err.Error(), `unknown target "netfpga"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
