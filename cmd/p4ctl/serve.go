@@ -145,9 +145,9 @@ type serveConfig struct {
 	// Per target: a compiler's output directory and a device config
 	// format, for the pipeline resolver.
 	pipelineDirs, configFormats map[string]string
-	roles             [3][]string // client certificate patterns of viewer, operator, admin
-	insecureListen    bool
-	historyRetention  int
+	roles                       [3][]string // client certificate patterns of viewer, operator, admin
+	insecureListen              bool
+	historyRetention            int
 }
 
 // peerDial are the gRPC options for reaching another member's API.
