@@ -12,6 +12,13 @@ P4C       ?= p4c-bm2-ss
 P4_MAIN   := p4src/v1model/main.p4
 P4_OUT    ?= p4src/build/v1model
 P4_SRCS   := $(P4_MAIN) $(wildcard p4src/include/*.p4)
+# The other architectures (docs/targets.md): p4c-dpdk builds the PNA main,
+# bf-p4c the Tofino ones, where those compilers are installed.
+P4C_DPDK  ?= p4c-dpdk
+BF_P4C    ?= bf-p4c
+P4_OUT_PNA  ?= p4src/build/pna
+P4_OUT_TNA  ?= p4src/build/tna
+P4_OUT_T2NA ?= p4src/build/t2na
 
 # Fuzz targets as package:Function; `make test` gives each FUZZ_SHORT,
 # `make fuzz` FUZZ_LONG.
@@ -56,7 +63,7 @@ OC_MODELS     := release/models/interfaces/openconfig-interfaces.yang release/mo
 # Modules openconfig-p4rt imports for parts the agent does not serve.
 OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,openconfig-system,openconfig-network-instance,openconfig-acl,openconfig-qos,openconfig-routing-policy,openconfig-bfd,openconfig-keychain,openconfig-defined-sets
 
-.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 fuzz clean lab lab-check lab-deps lab-tier
+.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier
 
 all: build
 
@@ -105,13 +112,18 @@ lab: build lab-deps
 lab-check: build lab-deps
 	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --check
 
-# The lab tier of `make test`: lab-check where it can run, one line where
+# Every scenario of docs/lab.md, each asserting and printing its figure.
+lab-test: build lab-deps
+	mn -c >/dev/null 2>&1 || true
+	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --test
+
+# The lab tier of `make test`: lab-test where it can run, one line where
 # it cannot.
 lab-tier: build
 	@if [ "$$(id -u)" != 0 ] || ! command -v simple_switch_grpc >/dev/null || ! command -v ethtool >/dev/null || \
 		! command -v nc >/dev/null || ! $(LAB_PYTHON) -c 'import mininet, yaml' 2>/dev/null; then \
 		echo "lab tier: skipped (needs root, simple_switch_grpc, ethtool, nc, and $(LAB_PYTHON) with mininet and yaml)"; \
-	else mn -c >/dev/null 2>&1; $(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --check; fi
+	else mn -c >/dev/null 2>&1; $(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --test; fi
 
 gen-oc:
 	@test -n "$(OC_YANG_DIR)" -a -d "$(OC_YANG_DIR)/release/models" || \
@@ -148,6 +160,27 @@ p4: $(P4_SRCS)
 	$(P4C) --arch v1model --std p4-16 \
 		--p4runtime-files $(P4_OUT)/p4info.txtpb \
 		-o $(P4_OUT)/bmv2.json $(P4_MAIN)
+
+# PNA for the P4 DPDK target: P4Info, bfrt.json, and the one profile
+# (pipe/) with context.json and the pipeline spec.
+p4-pna:
+	@command -v $(P4C_DPDK) >/dev/null || { echo "p4c-dpdk not found (PATH or $(P4_TOOLS))"; exit 1; }
+	mkdir -p $(P4_OUT_PNA)/pipe
+	$(P4C_DPDK) --arch pna --std p4-16 \
+		--p4runtime-files $(P4_OUT_PNA)/p4info.txtpb \
+		--bf-rt-schema $(P4_OUT_PNA)/bfrt.json --context $(P4_OUT_PNA)/pipe/context.json \
+		-o $(P4_OUT_PNA)/pipe/pipe.spec p4src/pna/main.p4
+
+# Tofino 1 and 2: bf-p4c writes bfrt.json and pipe/{context.json,
+# tofino.bin|tofino2.bin} into the output directory, and its resource
+# reports beside them.
+p4-tna:
+	@command -v $(BF_P4C) >/dev/null || { echo "bf-p4c not found (PATH or $(P4_TOOLS)); docs/targets.md"; exit 1; }
+	$(BF_P4C) --target tofino --arch tna --std p4-16 --p4runtime-files $(P4_OUT_TNA)/p4info.txtpb -o $(P4_OUT_TNA) p4src/tna/main.p4
+
+p4-t2na:
+	@command -v $(BF_P4C) >/dev/null || { echo "bf-p4c not found (PATH or $(P4_TOOLS)); docs/targets.md"; exit 1; }
+	$(BF_P4C) --target tofino2 --arch t2na --std p4-16 --p4runtime-files $(P4_OUT_T2NA)/p4info.txtpb -o $(P4_OUT_T2NA) p4src/t2na/main.p4
 
 generate:
 	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler"; exit 1; }
