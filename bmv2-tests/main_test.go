@@ -170,7 +170,7 @@ func programScenario(ctx context.Context, s *p4rt.Session, in *pipeline.Info) er
 				pipeline.P("community", U(pc.community)), pipeline.P("punt_arp", U(0))))
 		add(in.NewEntry("egress.ports").Exact("egress_port", U(uint64(h.port))).
 			Action("set_egress_port", pipeline.P("segment", U(pc.segment)), pipeline.P("role", U(pc.role)),
-				pipeline.P("community", U(pc.community))))
+				pipeline.P("community", U(pc.community)), pipeline.P("port", U(uint64(h.port)))))
 		add(in.NewEntry("ingress.src_identity_v4").Exact("ingress_port", U(uint64(h.port))).
 			Exact("src_mac", h.mac).Exact("src_ip", h.ip4.AsSlice()).
 			Action("set_src_identity", pipeline.P("identity", U(pc.identity))))
@@ -194,9 +194,9 @@ func programScenario(ctx context.Context, s *p4rt.Session, in *pipeline.Info) er
 	// web -> db tcp/5432 and its reply (source port 5432 with ACK).
 	rank := pipeline.P("rank", U(1614))
 	env.pg5432 = add(in.NewEntry("ingress.policy_port").Exact("src_identity", U(identityWeb)).Exact("dst_identity", U(identityDB)).
-		Exact("ip_proto", U(6)).Exact("l4_dst_port", U(5432)).Action("policy_allow", rank))
+		Exact("ip_proto", U(6)).Exact("l4_dst_port", U(5432)).Action("policy_port_allow", rank))
 	add(in.NewEntry("ingress.reply_port").Exact("src_identity", U(identityDB)).Exact("dst_identity", U(identityWeb)).
-		Exact("ip_proto", U(6)).Exact("l4_src_port", U(5432)).Exact("tcp_ack", U(1)).Action("policy_allow", rank))
+		Exact("ip_proto", U(6)).Exact("l4_src_port", U(5432)).Exact("tcp_ack", U(1)).Action("reply_port_allow", rank))
 	if len(errs) > 0 {
 		return errs[0]
 	}

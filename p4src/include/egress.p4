@@ -3,6 +3,15 @@
 //
 // The architecture main copies its egress port into meta.egress_port before
 // applying IsoEgress, and drops the packet when meta.drop is set after it.
+// A main whose architecture sends a packet only from an action parameter
+// (PNA's send_to_port) defines EGRESS_TX(port): egress.ports carries the
+// port it is keyed on as the action's parameter, and EGRESS_TX sends the
+// packet there; the packet-out path looks the port up too, for that.
+
+#ifndef EGRESS_TX
+#define EGRESS_TX(port)
+#define EGRESS_TX_ON_BYPASS 0
+#endif
 
 #ifndef P4CTL_EGRESS_P4
 #define P4CTL_EGRESS_P4
@@ -17,7 +26,8 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     @name(".set_egress_port")
-    action set_egress_port(segment_t segment, bit<2> role, community_t community) {
+    action set_egress_port(segment_t segment, bit<2> role, community_t community, PORT_T port) {
+        EGRESS_TX(port);
         meta.egress_role = role;
         meta.egress_community = community;
         // A port of another segment is never a destination, except uplinks,
@@ -50,6 +60,11 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
             return;
         }
         if (meta.bypass == 1) {
+            if (EGRESS_TX_ON_BYPASS == 1) {
+                // Only to send it: packet-out skips the port checks.
+                ports.apply();
+                meta.drop = 0;
+            }
             return;
         }
         // Never back out of the port the packet came in on.

@@ -1,11 +1,16 @@
 // Header, metadata and constant definitions shared by every architecture.
 //
 // Nothing in this file depends on an architecture: the per-architecture main
-// (v1model/main.p4, later TNA and PNA) defines PORT_T, the type of a port
-// number on its target, before including it.
+// (v1model, tna, t2na, pna) defines PORT_T, the type of a port number on
+// its target, before including it, and PORT_PAD_BITS where PORT_T plus 7
+// bits is not a whole number of bytes.
 
 #ifndef P4CTL_HEADERS_P4
 #define P4CTL_HEADERS_P4
+
+#ifndef PORT_PAD_BITS
+#define PORT_PAD_BITS 7
+#endif
 
 typedef bit<48> mac_t;
 typedef bit<32> ipv4_t;
@@ -44,14 +49,14 @@ const identity_t IDENTITY_UNKNOWN = 0;
 @controller_header("packet_out")
 header packet_out_h {
     PORT_T egress_port;
-    bit<7> _pad;
+    bit<PORT_PAD_BITS> _pad;
 }
 
 // Prepended to every packet sent to the controller.
 @controller_header("packet_in")
 header packet_in_h {
     PORT_T ingress_port;
-    bit<7> _pad;
+    bit<PORT_PAD_BITS> _pad;
 }
 
 header ethernet_h {
@@ -166,25 +171,42 @@ struct local_metadata_t {
     bit<1> is_ipv6;
     ipv4_t src_ip4;
     ipv4_t dst_ip4;
-    bit<8> ip_proto;
-    bit<16> l4_src;
-    bit<16> l4_dst;
     bit<8> tcp_flags;
 
+    // The policy tables' keys lie in two runs of adjacent fields, so that
+    // every policy table's key is one contiguous run: the P4 DPDK target
+    // makes a table exact match (the only kind with direct counters) only
+    // then. Run 1: l4_dst | src_id dst_id ip_proto | tcp_ack l4_src
+    // serves policy_pair, _proto, _port and reply_proto, _port; run 2,
+    // copies written where the originals are (not copied from them, which
+    // the compiler would fold back), serves policy_range and reply_range.
+    bit<16> l4_dst;
     identity_t src_id;
     identity_t dst_id;
+    bit<8> ip_proto;
+    bit<1> tcp_ack;        // TCP with ACK set (replies)
+    bit<16> l4_src;
+
+    bit<16> dst_port_class; // atom of the L4 destination port's ranges
+    identity_t src_id2;
+    identity_t dst_id2;
+    bit<8> ip_proto2;
+    bit<1> tcp_ack2;
+    bit<16> src_port_class; // atom of the L4 source port's ranges
+
     bit<2> acl_verdict;
     bit<2> policy_verdict;
     bit<16> policy_rank;   // rank of the policy entry that decided so far
     bit<2> cand_verdict;   // the last policy lookup's entry
     bit<16> cand_rank;     // 0: that lookup missed
-    bit<16> dst_port_class; // atom of the L4 destination port's ranges
-    bit<16> src_port_class; // atom of the L4 source port's ranges
-    bit<1> tcp_ack;        // TCP with ACK set (replies)
 
     // Egress port state.
     bit<2> egress_role;
     community_t egress_community;
+
+    // Frame length for byte counters, set by a main whose counters take
+    // the length from the program (PNA); unused elsewhere.
+    bit<32> frame_len;
 }
 
 #endif

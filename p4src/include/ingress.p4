@@ -6,26 +6,57 @@
 //   TABLE_COUNTERS(name)        the table property that attaches it
 //   PORT_COUNTER(name)          declare a packets+bytes counter indexed by port
 //   COUNT_PORT(name, port)      count one packet on it
+//   COUNT_DIRECT(name)          count a hit on a direct counter, in the
+//                               hit entry's action (empty where the
+//                               architecture counts hits by itself)
 // and maps the results in local_metadata_t (drop, to_cpu, flood,
 // mcast_group, egress_port) onto its own intrinsic metadata.
 //
 // Table and action names are global (leading dot) so that the P4Info is the
 // same on every architecture and the controller needs one name list.
+//
+// Table sizes are TABLE_SIZE_<TABLE> (the table's name in capitals); an
+// architecture main defines those its target sizes differently, and
+// pkg/pipeline's profile for the target carries the same numbers.
 
 #ifndef P4CTL_INGRESS_P4
 #define P4CTL_INGRESS_P4
 
+// Shared defaults, sized for a software target: a million identity-pair
+// rules in the policy tables. Hardware mains size every table themselves.
+#define TABLE_SIZE_IDENTITY 131072
+#define TABLE_SIZE_ACL 8192
+#define TABLE_SIZE_PORT_CLASS 4096
 #ifndef TABLE_SIZE_PORTS
 #define TABLE_SIZE_PORTS 1024
 #endif
 #ifndef TABLE_SIZE_SEGMENTS
 #define TABLE_SIZE_SEGMENTS 4096
 #endif
-#ifndef TABLE_SIZE_IDENTITY
-#define TABLE_SIZE_IDENTITY 131072
+#ifndef TABLE_SIZE_SRC_IDENTITY_V4
+#define TABLE_SIZE_SRC_IDENTITY_V4 TABLE_SIZE_IDENTITY
 #endif
-// Policy tables are exact match: sized for a million identity-pair rules
-// on a software target; hardware profiles give their own budgets.
+#ifndef TABLE_SIZE_SRC_IDENTITY_V6
+#define TABLE_SIZE_SRC_IDENTITY_V6 TABLE_SIZE_IDENTITY
+#endif
+#ifndef TABLE_SIZE_DST_IDENTITY_V4
+#define TABLE_SIZE_DST_IDENTITY_V4 TABLE_SIZE_IDENTITY
+#endif
+#ifndef TABLE_SIZE_DST_IDENTITY_V6
+#define TABLE_SIZE_DST_IDENTITY_V6 TABLE_SIZE_IDENTITY
+#endif
+#ifndef TABLE_SIZE_ACL_V4
+#define TABLE_SIZE_ACL_V4 TABLE_SIZE_ACL
+#endif
+#ifndef TABLE_SIZE_ACL_V6
+#define TABLE_SIZE_ACL_V6 TABLE_SIZE_ACL
+#endif
+#ifndef TABLE_SIZE_DST_PORT_CLASS
+#define TABLE_SIZE_DST_PORT_CLASS TABLE_SIZE_PORT_CLASS
+#endif
+#ifndef TABLE_SIZE_SRC_PORT_CLASS
+#define TABLE_SIZE_SRC_PORT_CLASS TABLE_SIZE_PORT_CLASS
+#endif
 #ifndef TABLE_SIZE_POLICY_PAIR
 #define TABLE_SIZE_POLICY_PAIR 131072
 #endif
@@ -38,11 +69,14 @@
 #ifndef TABLE_SIZE_POLICY_RANGE
 #define TABLE_SIZE_POLICY_RANGE 524288
 #endif
-#ifndef TABLE_SIZE_PORT_CLASS
-#define TABLE_SIZE_PORT_CLASS 4096
+#ifndef TABLE_SIZE_REPLY_PROTO
+#define TABLE_SIZE_REPLY_PROTO TABLE_SIZE_POLICY_PROTO
 #endif
-#ifndef TABLE_SIZE_ACL
-#define TABLE_SIZE_ACL 8192
+#ifndef TABLE_SIZE_REPLY_PORT
+#define TABLE_SIZE_REPLY_PORT TABLE_SIZE_POLICY_PORT
+#endif
+#ifndef TABLE_SIZE_REPLY_RANGE
+#define TABLE_SIZE_REPLY_RANGE TABLE_SIZE_POLICY_RANGE
 #endif
 #ifndef TABLE_SIZE_L2
 #define TABLE_SIZE_L2 131072
@@ -126,6 +160,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     @name(".set_src_identity")
     action set_src_identity(identity_t identity) {
         meta.src_id = identity;
+        meta.src_id2 = identity;
     }
 
     // (port, MAC, IPv4) must belong to a registered endpoint. ARP is checked
@@ -142,7 +177,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly drop;
         }
         const default_action = drop();
-        size = TABLE_SIZE_IDENTITY;
+        size = TABLE_SIZE_SRC_IDENTITY_V4;
     }
 
     @name(".ingress.src_identity_v6")
@@ -157,7 +192,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly drop;
         }
         const default_action = drop();
-        size = TABLE_SIZE_IDENTITY;
+        size = TABLE_SIZE_SRC_IDENTITY_V6;
     }
 
     // ---- 5. destination identity --------------------------------------------
@@ -165,6 +200,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     @name(".set_dst_identity")
     action set_dst_identity(identity_t identity) {
         meta.dst_id = identity;
+        meta.dst_id2 = identity;
     }
 
     // A miss leaves dst_id = IDENTITY_UNKNOWN.
@@ -179,7 +215,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly NoAction;
         }
         const default_action = NoAction();
-        size = TABLE_SIZE_IDENTITY;
+        size = TABLE_SIZE_DST_IDENTITY_V4;
     }
 
     @name(".ingress.dst_identity_v6")
@@ -193,7 +229,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly NoAction;
         }
         const default_action = NoAction();
-        size = TABLE_SIZE_IDENTITY;
+        size = TABLE_SIZE_DST_IDENTITY_V6;
     }
 
     // ---- 7. infrastructure ACL, before the policy ---------------------------
@@ -230,7 +266,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly NoAction;
         }
         const default_action = NoAction();
-        size = TABLE_SIZE_ACL;
+        size = TABLE_SIZE_ACL_V4;
     }
 
     @name(".ingress.acl_v6")
@@ -250,7 +286,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly NoAction;
         }
         const default_action = NoAction();
-        size = TABLE_SIZE_ACL;
+        size = TABLE_SIZE_ACL_V6;
     }
 
     // ---- 6. identity-pair policy --------------------------------------------
@@ -266,23 +302,31 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     // priority (docs/policy.md), so the verdict is the one a single
     // ternary table with those priorities would give (docs/pipeline.md).
 
-    @name(".policy_allow")
-    action policy_allow(bit<16> rank) {
-        meta.cand_verdict = VERDICT_ALLOW;
-        meta.cand_rank = rank;
+    // Each policy table has actions of its own, because an architecture
+    // that counts hits in the action (TNA, PNA) ties an action calling a
+    // direct counter to that counter's table.
+#define POLICY_ACTION(act, pname, verdict, ctr) \
+    @name(pname) \
+    action act(bit<16> rank) { \
+        meta.cand_verdict = verdict; \
+        meta.cand_rank = rank; \
+        COUNT_DIRECT(ctr); \
     }
-
-    @name(".policy_deny")
-    action policy_deny(bit<16> rank) {
-        meta.cand_verdict = VERDICT_DENY;
-        meta.cand_rank = rank;
-    }
-
-    @name(".policy_punt")
-    action policy_punt(bit<16> rank) {
-        meta.cand_verdict = VERDICT_PUNT;
-        meta.cand_rank = rank;
-    }
+    POLICY_ACTION(policy_pair_allow, ".policy_pair_allow", VERDICT_ALLOW, policy_pair_counter)
+    POLICY_ACTION(policy_pair_deny, ".policy_pair_deny", VERDICT_DENY, policy_pair_counter)
+    POLICY_ACTION(policy_pair_punt, ".policy_pair_punt", VERDICT_PUNT, policy_pair_counter)
+    POLICY_ACTION(policy_proto_allow, ".policy_proto_allow", VERDICT_ALLOW, policy_proto_counter)
+    POLICY_ACTION(policy_proto_deny, ".policy_proto_deny", VERDICT_DENY, policy_proto_counter)
+    POLICY_ACTION(policy_proto_punt, ".policy_proto_punt", VERDICT_PUNT, policy_proto_counter)
+    POLICY_ACTION(policy_port_allow, ".policy_port_allow", VERDICT_ALLOW, policy_port_counter)
+    POLICY_ACTION(policy_port_deny, ".policy_port_deny", VERDICT_DENY, policy_port_counter)
+    POLICY_ACTION(policy_port_punt, ".policy_port_punt", VERDICT_PUNT, policy_port_counter)
+    POLICY_ACTION(policy_range_allow, ".policy_range_allow", VERDICT_ALLOW, policy_range_counter)
+    POLICY_ACTION(policy_range_deny, ".policy_range_deny", VERDICT_DENY, policy_range_counter)
+    POLICY_ACTION(policy_range_punt, ".policy_range_punt", VERDICT_PUNT, policy_range_counter)
+    POLICY_ACTION(reply_proto_allow, ".reply_proto_allow", VERDICT_ALLOW, reply_proto_counter)
+    POLICY_ACTION(reply_port_allow, ".reply_port_allow", VERDICT_ALLOW, reply_port_counter)
+    POLICY_ACTION(reply_range_allow, ".reply_range_allow", VERDICT_ALLOW, reply_range_counter)
 
     @name(".set_dst_port_class")
     action set_dst_port_class(bit<16> port_class) {
@@ -311,7 +355,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly NoAction;
         }
         const default_action = NoAction();
-        size = TABLE_SIZE_PORT_CLASS;
+        size = TABLE_SIZE_DST_PORT_CLASS;
     }
 
     @name(".ingress.src_port_class")
@@ -326,7 +370,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             @defaultonly NoAction;
         }
         const default_action = NoAction();
-        size = TABLE_SIZE_PORT_CLASS;
+        size = TABLE_SIZE_SRC_PORT_CLASS;
     }
 
     // Rules of any protocol.
@@ -337,9 +381,9 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             meta.dst_id: exact @name("dst_identity");
         }
         actions = {
-            policy_allow;
-            policy_deny;
-            policy_punt;
+            policy_pair_allow;
+            policy_pair_deny;
+            policy_pair_punt;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -356,9 +400,9 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             meta.ip_proto: exact @name("ip_proto");
         }
         actions = {
-            policy_allow;
-            policy_deny;
-            policy_punt;
+            policy_proto_allow;
+            policy_proto_deny;
+            policy_proto_punt;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -376,9 +420,9 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             meta.l4_dst: exact @name("l4_dst_port");
         }
         actions = {
-            policy_allow;
-            policy_deny;
-            policy_punt;
+            policy_port_allow;
+            policy_port_deny;
+            policy_port_punt;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -390,15 +434,15 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     @name(".ingress.policy_range")
     table policy_range {
         key = {
-            meta.src_id: exact @name("src_identity");
-            meta.dst_id: exact @name("dst_identity");
-            meta.ip_proto: exact @name("ip_proto");
+            meta.src_id2: exact @name("src_identity");
+            meta.dst_id2: exact @name("dst_identity");
+            meta.ip_proto2: exact @name("ip_proto");
             meta.dst_port_class: exact @name("dst_port_class");
         }
         actions = {
-            policy_allow;
-            policy_deny;
-            policy_punt;
+            policy_range_allow;
+            policy_range_deny;
+            policy_range_punt;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -416,12 +460,12 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             meta.tcp_ack: exact @name("tcp_ack");
         }
         actions = {
-            policy_allow;
+            reply_proto_allow;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
         TABLE_COUNTERS(reply_proto_counter);
-        size = TABLE_SIZE_POLICY_PROTO;
+        size = TABLE_SIZE_REPLY_PROTO;
     }
 
     // Replies from one service port.
@@ -435,31 +479,31 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             meta.tcp_ack: exact @name("tcp_ack");
         }
         actions = {
-            policy_allow;
+            reply_port_allow;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
         TABLE_COUNTERS(reply_port_counter);
-        size = TABLE_SIZE_POLICY_PORT;
+        size = TABLE_SIZE_REPLY_PORT;
     }
 
     // Replies from a service port range, per atom.
     @name(".ingress.reply_range")
     table reply_range {
         key = {
-            meta.src_id: exact @name("src_identity");
-            meta.dst_id: exact @name("dst_identity");
-            meta.ip_proto: exact @name("ip_proto");
+            meta.src_id2: exact @name("src_identity");
+            meta.dst_id2: exact @name("dst_identity");
+            meta.ip_proto2: exact @name("ip_proto");
             meta.src_port_class: exact @name("src_port_class");
-            meta.tcp_ack: exact @name("tcp_ack");
+            meta.tcp_ack2: exact @name("tcp_ack");
         }
         actions = {
-            policy_allow;
+            reply_range_allow;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
         TABLE_COUNTERS(reply_range_counter);
-        size = TABLE_SIZE_POLICY_RANGE;
+        size = TABLE_SIZE_REPLY_RANGE;
     }
 
     // ---- 8. L2 forwarding ---------------------------------------------------
@@ -498,6 +542,8 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         meta.forward = 0;
         meta.src_id = IDENTITY_UNKNOWN;
         meta.dst_id = IDENTITY_UNKNOWN;
+        meta.src_id2 = IDENTITY_UNKNOWN;
+        meta.dst_id2 = IDENTITY_UNKNOWN;
         meta.acl_verdict = VERDICT_NONE;
         meta.policy_verdict = VERDICT_NONE;
         meta.policy_rank = 0;
@@ -506,7 +552,9 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         meta.dst_port_class = 0;
         meta.src_port_class = 0;
         meta.tcp_ack = 0;
+        meta.tcp_ack2 = 0;
         meta.ip_proto = 0;
+        meta.ip_proto2 = 0;
         meta.l4_src = 0;
         meta.l4_dst = 0;
         meta.tcp_flags = 0;
@@ -549,15 +597,18 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             meta.src_ip4 = hdr.ipv4.src_addr;
             meta.dst_ip4 = hdr.ipv4.dst_addr;
             meta.ip_proto = hdr.ipv4.protocol;
+            meta.ip_proto2 = hdr.ipv4.protocol;
         } else if (hdr.ipv6.isValid()) {
             meta.is_ipv6 = 1;
             meta.ip_proto = hdr.ipv6.next_hdr;
+            meta.ip_proto2 = hdr.ipv6.next_hdr;
         }
         if (hdr.tcp.isValid()) {
             meta.l4_src = hdr.tcp.src_port;
             meta.l4_dst = hdr.tcp.dst_port;
             meta.tcp_flags = hdr.tcp.flags;
             meta.tcp_ack = hdr.tcp.flags[4:4];
+            meta.tcp_ack2 = hdr.tcp.flags[4:4];
         } else if (hdr.udp.isValid()) {
             meta.l4_src = hdr.udp.src_port;
             meta.l4_dst = hdr.udp.dst_port;

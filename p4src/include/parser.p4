@@ -1,22 +1,16 @@
 // Architecture-neutral parser and deparser helpers.
 //
 // IsoParser is a sub-parser: the architecture main copies the ingress port
-// into meta.ingress_port and then applies it. CPU_PORT and PORT_T come from
-// the architecture main.
+// into meta.ingress_port and then applies it. It takes the packet-out
+// header from the CPU port, then IsoFrameParser the frame; an architecture
+// that parses the frame again in egress (TNA) applies IsoFrameParser
+// alone. CPU_PORT and PORT_T come from the architecture main.
 
 #ifndef P4CTL_PARSER_P4
 #define P4CTL_PARSER_P4
 
-parser IsoParser(packet_in pkt, out headers_t hdr, inout local_metadata_t meta) {
+parser IsoFrameParser(packet_in pkt, inout headers_t hdr) {
     state start {
-        transition select(meta.ingress_port) {
-            CPU_PORT: parse_packet_out;
-            default: parse_ethernet;
-        }
-    }
-
-    state parse_packet_out {
-        pkt.extract(hdr.packet_out);
         transition parse_ethernet;
     }
 
@@ -72,6 +66,27 @@ parser IsoParser(packet_in pkt, out headers_t hdr, inout local_metadata_t meta) 
 
     state parse_icmp {
         pkt.extract(hdr.icmp);
+        transition accept;
+    }
+}
+
+parser IsoParser(packet_in pkt, out headers_t hdr, inout local_metadata_t meta) {
+    IsoFrameParser() frame;
+
+    state start {
+        transition select(meta.ingress_port) {
+            CPU_PORT: parse_packet_out;
+            default: parse_frame;
+        }
+    }
+
+    state parse_packet_out {
+        pkt.extract(hdr.packet_out);
+        transition parse_frame;
+    }
+
+    state parse_frame {
+        frame.apply(pkt, hdr);
         transition accept;
     }
 }

@@ -11,6 +11,8 @@
 #define TABLE_COUNTERS(name) counters = name
 #define PORT_COUNTER(name) counter(512, CounterType.packets_and_bytes) name
 #define COUNT_PORT(name, port) name.count((bit<32>)(port))
+// BMv2 counts a direct counter on every hit of its table.
+#define COUNT_DIRECT(name)
 
 #include "../include/headers.p4"
 

@@ -75,7 +75,7 @@ func policyEntry(in *pipeline.Info, i int) (*p4v1.TableEntry, error) {
 		Exact("dst_identity", U(uint64(i)>>16&0xffff)).
 		Exact("ip_proto", U(6)).
 		Exact("l4_dst_port", U(5432)).
-		Action("policy_allow", pipeline.P("rank", U(1614))).Build()
+		Action("policy_port_allow", pipeline.P("rank", U(1614))).Build()
 }
 
 // ceilingEntry is entry i of the ceiling table: a distinct (segment, MAC).

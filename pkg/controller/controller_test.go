@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -371,8 +372,9 @@ func TestDeviceRejectsPipeline(t *testing.T) {
 	d1, d2 := startSim(t, ""), startSim(t, "")
 	n := node(t, "n1", t.TempDir(), true)
 	waitLeader(t, n)
-	// Target "lab-broken" is our pipeline without its device config, which
-	// the device refuses (a target whose compiler output does not load).
+	// Target "lab-broken" is our pipeline without its device config, as a
+	// target whose compiler was not available is (pipeline.Pipeline's
+	// NoConfig): the worker must report it and push nothing.
 	targets := func(name string) (*pipeline.Pipeline, error) {
 		if name != "lab-broken" {
 			return pipeline.Embedded(name)
@@ -383,6 +385,7 @@ func TestDeviceRejectsPipeline(t *testing.T) {
 		}
 		broken := *p
 		broken.DeviceConfig, broken.Cookie = nil, p.Cookie+1
+		broken.NoConfig = errors.New("target lab-broken: no p4_device_config was built")
 		return &broken, nil
 	}
 	c, _ := runControllerWith(t, n, targets)

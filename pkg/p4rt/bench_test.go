@@ -77,7 +77,7 @@ func policyB(b *testing.B, in *pipeline.Info, i uint64) *p4v1.TableEntry {
 		Exact("src_identity", U(i&0xffff)).
 		Exact("dst_identity", U(i>>16&0xffff)).
 		Exact("ip_proto", U(6)).
-		Action("policy_allow", pipeline.P("rank", U(10))).Build()
+		Action("policy_proto_allow", pipeline.P("rank", U(10))).Build()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -263,3 +263,74 @@ func TestResolver(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedDPDK: the dpdk target's device config is a BfPipelineConfig
+// holding the committed build's files.
+func TestEmbeddedDPDK(t *testing.T) {
+	p, err := Embedded("dpdk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Pushable(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := UnpackBfrt(p.DeviceConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := fs.ReadFile(p4src.Build, "build/pna/pipe/pipe.spec")
+	ctx, _ := fs.ReadFile(p4src.Build, "build/pna/pipe/context.json")
+	bfrt, _ := fs.ReadFile(p4src.Build, "build/pna/bfrt.json")
+	if a.Name != "p4ctl" || len(a.Profiles) != 1 || a.Profiles[0].Name != "pipe" || !bytes.Equal(a.Profiles[0].Binary, spec) ||
+		!bytes.Equal(a.Profiles[0].Context, ctx) || !bytes.Equal(a.BfRt, bfrt) || len(spec) == 0 {
+		t.Errorf("dpdk config: name %q, %d profiles", a.Name, len(a.Profiles))
+	}
+}
+
+// TestArchitecturesShareNames: every architecture's P4Info names its
+// tables, match fields, actions and action parameters as v1model's does,
+// with the same ids, so the controller has one name list. Widths may
+// differ where the architecture's port type does.
+func TestArchitecturesShareNames(t *testing.T) {
+	ref, err := Embedded("bmv2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := func(in *Info) map[string]uint32 {
+		out := map[string]uint32{}
+		for _, tb := range in.Tables() {
+			out["table "+tb.Name] = tb.ID
+			for _, f := range tb.Fields {
+				out["field "+tb.Name+"/"+f.Name] = f.ID
+			}
+			for _, r := range tb.Actions {
+				out["action "+tb.Name+"/"+r.Action.Name] = r.Action.ID
+				for _, prm := range r.Action.Params {
+					out["param "+r.Action.Name+"/"+prm.Name] = prm.ID
+				}
+			}
+		}
+		return out
+	}
+	want := shape(ref.Info)
+	for _, name := range TargetNames() {
+		p, err := Embedded(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Source == "modelled" {
+			continue
+		}
+		got := shape(p.Info)
+		for k, id := range want {
+			if got[k] != id {
+				t.Errorf("%s: %s has id %d, v1model %d", name, k, got[k], id)
+			}
+		}
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("%s: %s is not in v1model's P4Info", name, k)
+			}
+		}
+	}
+}

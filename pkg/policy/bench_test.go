@@ -409,3 +409,42 @@ func mixedModel(tb testing.TB) *Model {
 	}
 	return m
 }
+
+// TestMixedWorldOnTofino compiles the mixed world with every device on
+// the tofino and the tofino2 profiles: the compiler's capacity check
+// takes each profile's table sizes and memory budget, and the world
+// fits both.
+func TestMixedWorldOnTofino(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 endpoints: not in -short")
+	}
+	for _, target := range []string{"tofino", "tofino2"} {
+		m := mixedModel(t)
+		var devs []Object
+		for _, d := range m.Devices {
+			dd := *d
+			dd.Target = target
+			devs = append(devs, &dd)
+		}
+		m2, _, err := m.With(devs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Compile(testTargets, m2)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		p, err := testTargets(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		budget := pipeline.Budgets[p.Target.Budget]
+		worst := pipeline.Fit{}
+		for dev := range m2.Devices {
+			if f := budget.Fit(c.DeviceInfo(dev), c.Counts(dev)); f.SRAMBlocks > worst.SRAMBlocks {
+				worst = f
+			}
+		}
+		t.Logf("%s: the fullest device takes %.1f of %d SRAM and %.1f of %d TCAM blocks", target, worst.SRAMBlocks, worst.SRAMTotal, worst.TCAMBlocks, worst.TCAMTotal)
+	}
+}

@@ -1068,14 +1068,15 @@ func (c *Compiler) DeviceEntries(name string) ([]*p4v1.TableEntry, []*p4v1.Multi
 	var keys []rowKey
 	c.deviceRows(dev, func(k rowKey, _ row) { keys = append(keys, k) })
 	slices.SortFunc(keys, compareKeys)
+	lim := limitsOf(c.model, name)
 	out := make([]*p4v1.TableEntry, 0, len(keys))
 	for _, k := range keys {
 		r, _ := c.row(k)
-		e, err := k.entry(in, r.val)
+		es, err := k.entries(in, r.val, lim)
 		if err != nil {
 			return nil, nil, fmt.Errorf("device %s: %w", name, err)
 		}
-		out = append(out, e)
+		out = append(out, es...)
 	}
 	var groups []*p4v1.MulticastGroupEntry
 	g := groupsOf(c.model, name)

@@ -349,10 +349,22 @@ func TestTargetChecks(t *testing.T) {
 		t.Errorf("wide port: err = %v", err)
 	}
 	d := *m.Devices["leaf1"]
-	d.Target = "tofino"
+	d.Target = "netfpga"
 	m4, _, _ := m.With([]Object{&d}, nil)
-	if _, err := Compile(testTargets, m4); err == nil || !strings.Contains(err.Error(), "Device leaf1: target") {
+	if _, err := Compile(testTargets, m4); err == nil || !strings.Contains(err.Error(), "Device leaf1: target") || !strings.Contains(err.Error(), `unknown target "netfpga"`) {
 		t.Errorf("unknown target: err = %v", err)
+	}
+	// A Tofino device compiles against its profile's modelled pipeline
+	// (no bf-p4c build is embedded), whose CPU port is 320.
+	d.Target = "tofino"
+	m5, _, _ := m.With([]Object{&d}, nil)
+	if _, err := Compile(testTargets, m5); err != nil {
+		t.Errorf("tofino: %v", err)
+	}
+	p.Port, p.Device = 320, "leaf1"
+	m6, _, _ := m5.With([]Object{&p}, nil)
+	if _, err := Compile(testTargets, m6); err == nil || !strings.Contains(err.Error(), "port 320 is target tofino's CPU port") {
+		t.Errorf("tofino CPU port: err = %v", err)
 	}
 }
 
@@ -522,5 +534,111 @@ func TestCheckDeterministic(t *testing.T) {
 		if !strings.Contains(firstWarnings[i], w) {
 			t.Errorf("warning %d is %q, want %s", i, firstWarnings[i], w)
 		}
+	}
+}
+
+func toUint(b []byte) uint64 {
+	v, _ := pipeline.ToUint64(b)
+	return v
+}
+
+// classOf evaluates a port class table's entries for one segment,
+// protocol and port the way a range match does: the class of the entry
+// whose range holds the port, or -1.
+func classOf(t *testing.T, in *pipeline.Info, es []*p4v1.TableEntry, table string, seg, proto uint64, port uint16) int {
+	t.Helper()
+	tb, _ := in.Table(table)
+	class := -1
+	for _, e := range es {
+		if e.GetTableId() != tb.ID {
+			continue
+		}
+		var s, pr uint64
+		var lo, hi uint16
+		for _, f := range e.GetMatch() {
+			switch fl, _ := tb.FieldByID(f.GetFieldId()); fl.Name {
+			case "segment":
+				s = toUint(f.GetExact().GetValue())
+			case "ip_proto":
+				pr = toUint(f.GetExact().GetValue())
+			default:
+				lo, hi = uint16(toUint(f.GetRange().GetLow())), uint16(toUint(f.GetRange().GetHigh()))
+			}
+		}
+		if s == seg && pr == proto && lo <= port && port <= hi {
+			if class != -1 {
+				t.Fatalf("%s: port %d in two entries", table, port)
+			}
+			class = int(toUint(e.GetAction().GetAction().GetParams()[0].GetValue()))
+		}
+	}
+	return class
+}
+
+// TestRangeAsMaskTarget: on the dpdk target every port class entry is a
+// range a value and mask can express (an aligned block), the blocks
+// classify every port as the BMv2 entries do, and no flood group is
+// written.
+func TestRangeAsMaskTarget(t *testing.T) {
+	m := exampleModel(t)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := *m.Devices["leaf1"]
+	dev.Target = "dpdk"
+	m2, _, err := m.With([]Object{&dev}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Compile(testTargets, m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm, bgroups, err := c.DeviceEntries("leaf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, dgroups, err := c2.DeviceEntries("leaf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bgroups) == 0 || len(dgroups) != 0 {
+		t.Errorf("flood groups: bmv2 %d, dpdk %d (want some, none)", len(bgroups), len(dgroups))
+	}
+	in, in2 := c.DeviceInfo("leaf1"), c2.DeviceInfo("leaf1")
+	blocks := 0
+	for _, table := range []string{"ingress.dst_port_class", "ingress.src_port_class"} {
+		tb, _ := in2.Table(table)
+		for _, e := range dp {
+			if e.GetTableId() != tb.ID {
+				continue
+			}
+			for _, f := range e.GetMatch() {
+				if r := f.GetRange(); r != nil {
+					lo, hi := toUint(r.GetLow()), toUint(r.GetHigh())
+					size := hi - lo + 1
+					if size&(size-1) != 0 || lo&(size-1) != 0 {
+						t.Errorf("%s: range %d-%d is not an aligned block", table, lo, hi)
+					}
+					blocks++
+				}
+			}
+		}
+		for _, seg := range []uint64{1, 2} {
+			for _, proto := range []uint64{6, 17} {
+				for port := 0; port < 1<<16; port += 7 {
+					if a, b := classOf(t, in, bm, table, seg, proto, uint16(port)), classOf(t, in2, dp, table, seg, proto, uint16(port)); a != b {
+						t.Fatalf("%s segment %d proto %d port %d: bmv2 class %d, dpdk class %d", table, seg, proto, port, a, b)
+					}
+				}
+			}
+		}
+	}
+	if blocks == 0 {
+		t.Fatal("the example has no port class entries to check")
+	}
+	if got, want := c2.Counts("leaf1")["ingress.dst_port_class"]+c2.Counts("leaf1")["ingress.src_port_class"], blocks; got != want {
+		t.Errorf("Counts gives %d class entries, the device gets %d", got, want)
 	}
 }

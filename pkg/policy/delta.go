@@ -196,7 +196,7 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 			before := old.present && wasOn(pl)
 			r, now := c.row(k)
 			after := now && c.placeOn(dev, pl)
-			if err := d.change(name, k, before, after, old.val, r.val, in, in); err != nil {
+			if err := d.change(name, k, before, after, old.val, r.val, in, in, limitsOf(a, name), limitsOf(b, name)); err != nil {
 				return nil, err
 			}
 		}
@@ -209,30 +209,46 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 }
 
 // change records row k's change on device dev: present before (with
-// value old, in the P4Info oldIn) and after (cur, in). Nothing is recorded
-// when it did not change.
-func (d *Delta) change(dev string, k rowKey, before, after bool, old, cur rowVal, oldIn, in *pipeline.Info) error {
-	var e *p4v1.TableEntry
-	var err error
-	switch {
-	case before && after && old == cur, !before && !after:
+// value old, in the P4Info oldIn and the target limits oldLim) and after
+// (cur, in, lim). Nothing is recorded when it did not change.
+func (d *Delta) change(dev string, k rowKey, before, after bool, old, cur rowVal, oldIn, in *pipeline.Info, oldLim, lim pipeline.Limits) error {
+	if before && after && old == cur || !before && !after {
 		return nil
-	case after:
-		e, err = k.entry(in, cur)
-	default:
-		e, err = k.entry(oldIn, old)
+	}
+	wrap := func(err error) error { return fmt.Errorf("device %s: %w", dev, err) }
+	dd := d.dev(dev)
+	if before && after && oldLim != lim {
+		// The target changed how it takes the row: delete the old
+		// entries, insert the new ones.
+		olds, err := k.entries(oldIn, old, oldLim)
+		if err != nil {
+			return wrap(err)
+		}
+		news, err := k.entries(in, cur, lim)
+		if err != nil {
+			return wrap(err)
+		}
+		dd.Delete = append(dd.Delete, olds...)
+		dd.Insert = append(dd.Insert, news...)
+		return nil
+	}
+	var es []*p4v1.TableEntry
+	var err error
+	if after {
+		es, err = k.entries(in, cur, lim)
+	} else {
+		es, err = k.entries(oldIn, old, oldLim)
 	}
 	if err != nil {
-		return fmt.Errorf("device %s: %w", dev, err)
+		return wrap(err)
 	}
-	dd := d.dev(dev)
 	switch {
 	case before && after:
-		dd.Modify = append(dd.Modify, e)
+		dd.Modify = append(dd.Modify, es...)
 	case after:
-		dd.Insert = append(dd.Insert, e)
+		dd.Insert = append(dd.Insert, es...)
 	default:
-		dd.Delete = append(dd.Delete, e)
+		dd.Delete = append(dd.Delete, es...)
 	}
 	return nil
 }
@@ -254,9 +270,15 @@ func compareKeys(x, y rowKey) int {
 }
 
 // groupsOf is the multicast groups model m gives device dev: one per
-// segment with ports there, id = segment id, replicating to those ports.
+// segment with ports there, id = segment id, replicating to those ports;
+// none on a target that does not replicate packets.
 func groupsOf(m *Model, dev string) map[uint32][]uint32 {
 	out := map[uint32][]uint32{}
+	if d, ok := m.Devices[dev]; ok {
+		if t, err := pipeline.LookupTarget(d.Target); err == nil && t.Limits.NoMulticast {
+			return out
+		}
+	}
 	for _, p := range m.Ports {
 		if p.Device != dev {
 			continue
@@ -397,7 +419,7 @@ func diffCompilers(a, b *Compiler) (*Delta, error) {
 			}
 		}
 		for _, c := range changes {
-			if err := d.change(name, c.k, c.had, c.has, c.ov, c.nv, oldIn, in); err != nil {
+			if err := d.change(name, c.k, c.had, c.has, c.ov, c.nv, oldIn, in, limitsOf(a.model, name), limitsOf(b.model, name)); err != nil {
 				return nil, err
 			}
 		}
@@ -471,6 +493,25 @@ func (c *Compiler) Counts(name string) map[string]int {
 	for t, n := range c.devCounts[dev] {
 		if n > 0 {
 			out[tableNames[t]] = n
+		}
+	}
+	if lim := limitsOf(c.model, name); lim.RangeAsMask {
+		// Port class rows take one entry per aligned block there.
+		n := map[int]int{}
+		for pl, rows := range c.rows {
+			if pl.kind != onSegment || !c.placeOn(dev, pl) {
+				continue
+			}
+			for k := range rows {
+				if k.t == tDstClass || k.t == tSrcClass {
+					n[int(k.t)] += k.blocks(lim)
+				}
+			}
+		}
+		for _, t := range []int{int(tDstClass), int(tSrcClass)} {
+			if n[t] > 0 {
+				out[tableNames[t]] = n[t]
+			}
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
@@ -127,6 +128,49 @@ func (k *rowKey) place() place {
 	return place{onDevice, k.dev}
 }
 
+// entries builds the P4Runtime entries of a row on a device with P4Info
+// in and limits lim: one, except for a port class row on a target that
+// compiles range as a wildcard (pipeline.Limits.RangeAsMask), which gets
+// one range entry per aligned block of its range, each a value and mask.
+func (k *rowKey) entries(in *pipeline.Info, v rowVal, lim pipeline.Limits) ([]*p4v1.TableEntry, error) {
+	if !lim.RangeAsMask || (k.t != tDstClass && k.t != tSrcClass) {
+		e, err := k.entry(in, v)
+		if err != nil {
+			return nil, err
+		}
+		return []*p4v1.TableEntry{e}, nil
+	}
+	var out []*p4v1.TableEntry
+	for _, blk := range rangeToTernary(k.dp.lo, k.dp.hi) {
+		part := *k
+		part.dp = portMatch{blk.lo, blk.lo | ^blk.hi}
+		e, err := part.entry(in, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// blocks is how many entries row k takes under lim.
+func (k *rowKey) blocks(lim pipeline.Limits) int {
+	if !lim.RangeAsMask || (k.t != tDstClass && k.t != tSrcClass) {
+		return 1
+	}
+	return len(rangeToTernary(k.dp.lo, k.dp.hi))
+}
+
+// limitsOf is the limits of device dev's target in m.
+func limitsOf(m *Model, dev string) pipeline.Limits {
+	if d, ok := m.Devices[dev]; ok {
+		if t, err := pipeline.LookupTarget(d.Target); err == nil {
+			return t.Limits
+		}
+	}
+	return pipeline.Limits{}
+}
+
 // entry builds the P4Runtime entry of a row with the device's P4Info.
 func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 	U := pipeline.Uint
@@ -139,7 +183,7 @@ func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 			P("community", U(uint64(v.p[2]))), P("punt_arp", U(uint64(v.p[3]))))
 	case tEgressPorts:
 		b.Exact("egress_port", U(uint64(k.n1))).Action("set_egress_port", P("segment", U(uint64(v.p[0]))), P("role", U(uint64(v.p[1]))),
-			P("community", U(uint64(v.p[2]))))
+			P("community", U(uint64(v.p[2]))), P("port", U(uint64(k.n1))))
 	case tSegments:
 		b.Exact("segment", U(uint64(k.n1))).Action("set_segment", P("default_allow", U(uint64(v.p[0]))), P("flood_group", U(uint64(v.p[1]))))
 	case tSrc4, tSrc6:
@@ -175,7 +219,8 @@ func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 		if k.t == tRepProto || k.t == tRepPort || k.t == tRepRange {
 			b.Exact("tcp_ack", U(uint64(k.flags)))
 		}
-		b.Action("policy_"+v.action.String(), P("rank", U(uint64(v.p[0]))))
+		// Each policy table has actions of its own: <table>_<verdict>.
+		b.Action(strings.TrimPrefix(tableNames[k.t], "ingress.")+"_"+v.action.String(), P("rank", U(uint64(v.p[0]))))
 	case tACL4, tACL6:
 		b.Ternary("segment", U(uint64(k.n1)), U(0xffff))
 		if k.b1 > 0 {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
@@ -371,20 +372,21 @@ func (t *tracer) policy() (string, string, error) {
 	}
 	var bestEntry *p4v1.TableEntry
 	var bestAct map[string]uint64
+	var bestTable string
 	for _, s := range steps {
 		e, act, err := t.lookup(s.table, s.key)
 		if err != nil {
 			return "", "", err
 		}
 		if e != nil && (bestEntry == nil || act["rank"] > bestAct["rank"]) {
-			bestEntry, bestAct = e, act
+			bestEntry, bestAct, bestTable = e, act, s.table
 		}
 	}
 	if bestEntry == nil {
 		return "", "", nil
 	}
 	t.res.Policy = firstRef(t.refs[pipeline.EntryKey(bestEntry)])
-	return actionVerdict(bestAct, "policy_"), fmt.Sprintf("policy entry (rank %d)", bestAct["rank"]), nil
+	return actionVerdict(bestAct, strings.TrimPrefix(bestTable, "ingress.")+"_"), fmt.Sprintf("policy entry (rank %d)", bestAct["rank"]), nil
 }
 
 // portClass looks an L4 port up in a port class table: its class, or -1.

@@ -202,7 +202,7 @@ func testReadBack(t *testing.T, tgt Target) {
 	build(in.NewEntry("ingress.dst_port_class").Exact("segment", U(10)).Exact("ip_proto", U(6)).
 		Range("l4_dst_port", U(8000), U(8080)).Priority(1).Action("set_dst_port_class", pipeline.P("port_class", U(8000))))
 	build(in.NewEntry("ingress.policy_port").Exact("src_identity", U(1)).Exact("dst_identity", U(2)).Exact("ip_proto", U(6)).
-		Exact("l4_dst_port", U(5432)).Action("policy_allow", pipeline.P("rank", U(1614))))
+		Exact("l4_dst_port", U(5432)).Action("policy_port_allow", pipeline.P("rank", U(1614))))
 	build(in.NewEntry("ingress.dst_identity_v4").Exact("segment", U(10)).LPM("dst_ip", []byte{10, 1, 0, 0}, 16).
 		Action("set_dst_identity", pipeline.P("identity", U(7))))
 	build(in.NewEntry("ingress.l2").Exact("segment", U(10)).Exact("dst_mac", []byte{2, 0, 0, 0, 0, 1}).
