@@ -58,12 +58,37 @@ var readDesc = &grpc.StreamDesc{StreamName: "Read", ServerStreams: true}
 // entry's key and action in the canonical encodings of pipeline.EntryKey
 // and pipeline.ActionKey. The slices are only valid during the call.
 func (s *Session) ReadKeys(ctx context.Context, tableIDs []uint32, fn func(key, action []byte) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	req := &p4v1.ReadRequest{DeviceId: s.deviceID, Role: s.role}
 	for _, id := range tableIDs {
 		req.Entities = append(req.Entities, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: id}}})
 	}
+	return s.readRaw(ctx, req, func(p *keyParser) error { return fn(p.key, p.action) })
+}
+
+// ReadCounters reads the direct counter of every entry of the given
+// tables (each must have one) and calls fn with the entry's key, in the
+// encoding of pipeline.EntryKey, and its packet and byte counts. Like
+// ReadKeys it parses the wire bytes and allocates nothing per entry; the
+// key is only valid during the call. An entry the device returns without
+// counter data is an error naming its table.
+func (s *Session) ReadCounters(ctx context.Context, tableIDs []uint32, fn func(key []byte, packets, bytes int64) error) error {
+	req := &p4v1.ReadRequest{DeviceId: s.deviceID, Role: s.role}
+	for _, id := range tableIDs {
+		req.Entities = append(req.Entities, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: id, CounterData: &p4v1.CounterData{}}}})
+	}
+	return s.readRaw(ctx, req, func(p *keyParser) error {
+		if !p.hasCounter {
+			return fmt.Errorf("an entry of table %d came without counter data", binary.BigEndian.Uint32(p.key))
+		}
+		return fn(p.key, p.packets, p.bytes)
+	})
+}
+
+// readRaw sends req and calls fn with the parser positioned on each table
+// entry of the responses.
+func (s *Session) readRaw(ctx context.Context, req *p4v1.ReadRequest, fn func(p *keyParser) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	st, err := s.conn.NewStream(ctx, readDesc, "/p4.v1.P4Runtime/Read", grpc.ForceCodec(rawCodec{}))
 	if err != nil {
 		return fmt.Errorf("p4rt %s: read: %w", s.addr, err)
@@ -84,7 +109,7 @@ func (s *Session) ReadKeys(ctx context.Context, tableIDs []uint32, fn func(key, 
 		if err != nil {
 			return fmt.Errorf("p4rt %s: read: %w", s.addr, err)
 		}
-		if err := p.response(m.b, fn); err != nil {
+		if err := p.response(m.b, func(_, _ []byte) error { return fn(&p) }); err != nil {
 			return fmt.Errorf("p4rt %s: read: %w", s.addr, err)
 		}
 	}
@@ -110,6 +135,9 @@ type keyParser struct {
 	key     []byte
 	action  []byte
 	te      []byte
+	// The entry's counter_data, when it has one.
+	hasCounter     bool
+	packets, bytes int64
 }
 
 var errWire = errors.New("malformed ReadResponse")
@@ -180,6 +208,7 @@ func (p *keyParser) response(b []byte, fn func(key, action []byte) error) error 
 
 func (p *keyParser) entry(b []byte) error {
 	p.matches, p.params = p.matches[:0], p.params[:0]
+	p.hasCounter, p.packets, p.bytes = false, 0, 0
 	var table, prio uint32
 	var isDefault, hasAction bool
 	var actionID uint32
@@ -232,6 +261,17 @@ func (p *keyParser) entry(b []byte) error {
 			prio = uint32(v)
 		case num == 8 && typ == protowire.VarintType:
 			isDefault = v != 0
+		case num == 7 && typ == protowire.BytesType: // counter_data
+			p.hasCounter = true
+			return fields(bs, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+				switch {
+				case num == 1 && typ == protowire.VarintType:
+					p.bytes = int64(v)
+				case num == 2 && typ == protowire.VarintType:
+					p.packets = int64(v)
+				}
+				return nil
+			})
 		}
 		return nil
 	})
