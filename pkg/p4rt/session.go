@@ -117,12 +117,14 @@ type Session struct {
 	stream p4v1.P4Runtime_StreamChannelClient // current stream, nil while down; guarded by sendMu
 
 	packetIn chan *p4v1.PacketIn
+	digests  chan *p4v1.DigestList
 	events   chan Mastership // capacity 1, holds the latest state
 
 	mu          sync.Mutex
 	state       Mastership
 	answered    chan struct{} // closed at the first arbitration answer or stream failure
 	droppedPkts uint64
+	droppedDigs uint64
 }
 
 // Connect starts a session with the device at addr and returns at once; the
@@ -174,6 +176,7 @@ func Connect(addr string, o Options) (*Session, error) {
 		cancel:   cancel,
 		done:     make(chan struct{}),
 		packetIn: make(chan *p4v1.PacketIn, buf),
+		digests:  make(chan *p4v1.DigestList, buf),
 		events:   make(chan Mastership, 1),
 		answered: make(chan struct{}),
 	}
@@ -343,6 +346,16 @@ func (s *Session) serveStream() error {
 			default:
 				s.mu.Lock()
 				s.droppedPkts++
+				s.mu.Unlock()
+			}
+		case *p4v1.StreamMessageResponse_Digest:
+			select {
+			case s.digests <- u.Digest:
+			default:
+				// Unacknowledged: the device sends the list again after
+				// its ack timeout.
+				s.mu.Lock()
+				s.droppedDigs++
 				s.mu.Unlock()
 			}
 		case *p4v1.StreamMessageResponse_Error:

@@ -205,6 +205,7 @@ type Info struct {
 	directByID      map[uint32]*Counter
 	packetMetadata  map[string]*PacketMetadata
 	packetMetaByID  map[uint32]*PacketMetadata
+	digests         map[string]*Digest
 	tableNamesOrder []string
 }
 
@@ -331,6 +332,10 @@ func NewInfo(p4info *p4cfg.P4Info) (*Info, error) {
 		if err := addUnique(in.packetMetadata, in.packetMetaByID, pm.Name, pm.ID, pm, "controller packet metadata"); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if in.digests, err = digestsOf(p4info); err != nil {
+		return nil, err
 	}
 	sort.Strings(in.tableNamesOrder)
 	return in, nil

@@ -90,6 +90,7 @@ func (s *Server) commit(cfg *p4v1.ForwardingPipelineConfig, info *pipeline.Info)
 		s.tables[t.ID] = newTable(t, size)
 	}
 	s.groups = map[uint32]*p4v1.MulticastGroupEntry{}
+	s.digests = map[uint32]*digestState{}
 	s.indexed = map[uint32][]counterData{}
 	for _, c := range info.Counters() {
 		s.indexed[c.ID] = make([]counterData, c.Size)

@@ -191,16 +191,25 @@ func (s *Server) collectCounters(out []*p4v1.Entity, q *p4v1.CounterEntry) ([]*p
 // rawFrame is a ReadResponse already in wire form; simCodec sends it as is.
 type rawFrame struct{ b []byte }
 
-// rawTableRead answers a read of whole tables (no counters, no single
-// entry) from each entry's stored encoding, framed into ReadResponses of
-// readBatch entities: the common bulk read, without building messages.
-// Callers hold mu.
+// rawTableRead answers a read of whole tables (no single entry) from each
+// entry's stored encoding, framed into ReadResponses of readBatch
+// entities: the common bulk reads, of entries or of entries with their
+// direct counters, without building messages. Callers hold mu.
 func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 	var tables []*table
-	for _, e := range req.GetEntities() {
+	counters := false
+	for i, e := range req.GetEntities() {
 		q := e.GetTableEntry()
-		if q == nil || len(q.GetMatch()) > 0 || q.GetPriority() != 0 || q.GetIsDefaultAction() || q.GetCounterData() != nil || q.GetAction() != nil {
+		if q == nil || len(q.GetMatch()) > 0 || q.GetPriority() != 0 || q.GetIsDefaultAction() || q.GetAction() != nil {
 			return nil, false
+		}
+		if c := q.GetCounterData(); c != nil {
+			if c.GetByteCount() != 0 || c.GetPacketCount() != 0 || i > 0 && !counters {
+				return nil, false
+			}
+			counters = true
+		} else if counters {
+			return nil, false // mixed: the message path
 		}
 		if q.GetTableId() == 0 {
 			for _, t := range s.info.Tables() {
@@ -218,13 +227,37 @@ func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 	var buf []byte
 	n := 0
 	for _, t := range tables {
+		withCounter := counters && t.info.DirectCounterID != 0
 		for _, se := range t.entries {
-			// ReadResponse.entities (1) { Entity.table_entry (2) { ... } }
-			inner := protowire.SizeTag(2) + protowire.SizeBytes(len(se.wire))
+			// ReadResponse.entities (1) { Entity.table_entry (2) { ... } };
+			// a direct counter is TableEntry.counter_data (7) appended to
+			// the stored fields.
+			te := len(se.wire)
+			var cd int
+			if withCounter {
+				cd = protowire.SizeTag(1) + protowire.SizeVarint(uint64(se.counter.bytes)) +
+					protowire.SizeTag(2) + protowire.SizeVarint(uint64(se.counter.packets))
+				te += protowire.SizeTag(7) + protowire.SizeBytes(cd)
+			}
+			inner := protowire.SizeTag(2) + protowire.SizeBytes(te)
+			if buf == nil {
+				// A frame's worth of entries like this one, so that the
+				// buffer is not grown (and copied) on the way.
+				buf = make([]byte, 0, readBatch*(protowire.SizeTag(1)+protowire.SizeBytes(inner)+4))
+			}
 			buf = protowire.AppendTag(buf, 1, protowire.BytesType)
 			buf = protowire.AppendVarint(buf, uint64(inner))
 			buf = protowire.AppendTag(buf, 2, protowire.BytesType)
-			buf = protowire.AppendBytes(buf, se.wire)
+			buf = protowire.AppendVarint(buf, uint64(te))
+			buf = append(buf, se.wire...)
+			if withCounter {
+				buf = protowire.AppendTag(buf, 7, protowire.BytesType)
+				buf = protowire.AppendVarint(buf, uint64(cd))
+				buf = protowire.AppendTag(buf, 1, protowire.VarintType)
+				buf = protowire.AppendVarint(buf, uint64(se.counter.bytes))
+				buf = protowire.AppendTag(buf, 2, protowire.VarintType)
+				buf = protowire.AppendVarint(buf, uint64(se.counter.packets))
+			}
 			if n++; n == readBatch {
 				frames = append(frames, &rawFrame{buf})
 				buf, n = nil, 0

@@ -67,6 +67,7 @@ type Server struct {
 	tables  map[uint32]*table
 	groups  map[uint32]*p4v1.MulticastGroupEntry
 	indexed map[uint32][]counterData
+	digests map[uint32]*digestState // configured digests, by id
 
 	// The table entries' encodings in WriteRequests decoded by the codec
 	// and not yet applied, by request.

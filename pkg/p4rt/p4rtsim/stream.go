@@ -80,6 +80,10 @@ func (s *Server) StreamChannel(srv p4v1.P4Runtime_StreamChannelServer) error {
 			}
 		case *p4v1.StreamMessageRequest_Packet:
 			s.packetOut(st, u.Packet)
+		case *p4v1.StreamMessageRequest_DigestAck:
+			s.mu.Lock()
+			s.ackDigest(u.DigestAck)
+			s.mu.Unlock()
 		default:
 			st.send(&p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Error{Error: &p4v1.StreamError{
 				CanonicalCode: int32(codes.Unimplemented), Message: "stream message type not supported by the simulator",

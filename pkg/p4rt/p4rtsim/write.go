@@ -143,6 +143,8 @@ func (s *Server) apply(u *p4v1.Update, raw []byte) error {
 		return s.applyDirectCounter(u.GetType(), e.DirectCounterEntry)
 	case *p4v1.Entity_CounterEntry:
 		return s.applyCounter(u.GetType(), e.CounterEntry)
+	case *p4v1.Entity_DigestEntry:
+		return s.applyDigest(u.GetType(), e.DigestEntry)
 	case nil:
 		return status.Error(codes.InvalidArgument, "update without entity")
 	default:
