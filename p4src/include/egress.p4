@@ -26,10 +26,11 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     @name(".set_egress_port")
-    action set_egress_port(segment_t segment, bit<2> role, community_t community, PORT_T port) {
+    action set_egress_port(segment_t segment, bit<2> role, community_t community, bit<1> tagged, PORT_T port) {
         EGRESS_TX(port);
         meta.egress_role = role;
         meta.egress_community = community;
+        meta.egress_tagged = tagged;
         // A port of another segment is never a destination, except uplinks,
         // which carry every segment.
         if (role != ROLE_UPLINK && segment != meta.segment) {
@@ -53,6 +54,7 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
 
     apply {
         meta.drop = 0;
+        meta.egress_tagged = 0;
         if (meta.egress_port == CPU_PORT) {
             hdr.packet_in.setValid();
             hdr.packet_in.ingress_port = meta.ingress_port;
@@ -76,6 +78,14 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
         if (meta.drop == 1) {
             return;
         }
+        // Split horizon: what came from an uplink leaves through another
+        // only over a fabric link, which carries the spanning tree's
+        // floods and paths; other uplinks (a network outside, or links not
+        // seen yet) would close a loop.
+        if (meta.from_uplink == 1 && meta.egress_role == ROLE_UPLINK && meta.egress_tagged == 0) {
+            meta.drop = 1;
+            return;
+        }
         // 9. PVLAN: isolated reaches only promiscuous and uplink ports;
         // community also reaches its own community; promiscuous and uplink
         // reach everything.
@@ -93,6 +103,18 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
                 meta.drop = 1;
                 return;
             }
+        }
+        // 10. Onto a fabric link: tag the frame with the segment, role and
+        // community it was sent from.
+        if (meta.egress_tagged == 1) {
+            hdr.fabric.setValid();
+            hdr.fabric.version = FABRIC_VERSION;
+            hdr.fabric._pad = 0;
+            hdr.fabric.role = meta.role;
+            hdr.fabric.segment = meta.segment;
+            hdr.fabric.community = meta.community;
+            hdr.fabric.ether_type = hdr.ethernet.ether_type;
+            hdr.ethernet.ether_type = ETHERTYPE_FABRIC;
         }
         COUNT_PORT(port_counter, meta.egress_port);
     }

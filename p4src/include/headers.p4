@@ -24,6 +24,9 @@ const bit<16> ETHERTYPE_IPV4 = 0x0800;
 const bit<16> ETHERTYPE_ARP  = 0x0806;
 const bit<16> ETHERTYPE_IPV6 = 0x86dd;
 const bit<16> ETHERTYPE_LLDP = 0x88cc;
+// The fabric tag between p4ctl switches (IEEE 802 local experimental
+// ethertype 1).
+const bit<16> ETHERTYPE_FABRIC = 0x88b5;
 
 const bit<8> PROTO_ICMP   = 1;
 const bit<8> PROTO_TCP    = 6;
@@ -64,6 +67,21 @@ header ethernet_h {
     mac_t src_addr;
     bit<16> ether_type;
 }
+
+// Carried on an uplink between two p4ctl switches, right after the
+// Ethernet header: the segment and the PVLAN role and community of the
+// port the frame first entered the fabric on, so that the last switch
+// applies the sender's isolation, not the uplink's (docs/pipeline.md).
+header fabric_h {
+    bit<8> version;    // FABRIC_VERSION
+    bit<6> _pad;
+    bit<2> role;
+    segment_t segment;
+    community_t community;
+    bit<16> ether_type; // of the frame inside
+}
+
+const bit<8> FABRIC_VERSION = 1;
 
 header arp_h {
     bit<16> htype;
@@ -134,12 +152,38 @@ struct headers_t {
     packet_out_h packet_out;
     packet_in_h packet_in;
     ethernet_h ethernet;
+    fabric_h fabric;
     arp_h arp;
     ipv4_h ipv4;
     ipv6_h ipv6;
     tcp_h tcp;
     udp_h udp;
     icmp_h icmp;
+}
+
+// What decided a deny (denial_t.denied_by).
+const bit<8> DENIED_BY_ACL     = 1;
+const bit<8> DENIED_BY_POLICY  = 2;
+const bit<8> DENIED_BY_DEFAULT = 3;
+
+// A denied packet, as a main that reports denials sends it to the
+// controller (a digest): enough to find the flow, its endpoints and the
+// entry that decided, and to trace it again. Addresses are IPv4 in the
+// low 32 bits when ip_version is 4.
+struct denial_t {
+    segment_t segment;
+    bit<16> ingress_port;
+    identity_t src_identity;
+    identity_t dst_identity;
+    bit<8> ip_version;
+    bit<128> src_addr;
+    bit<128> dst_addr;
+    bit<8> ip_proto;
+    bit<16> l4_src;
+    bit<16> l4_dst;
+    bit<8> tcp_flags;
+    bit<8> denied_by;
+    bit<16> rank; // the deciding policy entry's rank; 0 for the ACL and the default
 }
 
 // Verdicts of the ACL and policy stages.
@@ -159,6 +203,9 @@ struct local_metadata_t {
     bit<1> to_cpu;        // send to the controller with packet_in
     bit<1> bypass;        // packet-out: no policy, no egress checks
     bit<1> forward;       // ingress decided to forward at L2
+    bit<1> from_uplink;   // it came in on an uplink (split horizon)
+    bit<1> denied;        // dropped by a deny verdict: a main may report it
+    bit<8> denied_by;     // DENIED_BY_*
 
     // Port and segment state.
     segment_t segment;
@@ -203,6 +250,7 @@ struct local_metadata_t {
     // Egress port state.
     bit<2> egress_role;
     community_t egress_community;
+    bit<1> egress_tagged;  // the egress port is a fabric link: push the tag
 
     // Frame length for byte counters, set by a main whose counters take
     // the length from the program (PNA); unused elsewhere.

@@ -535,11 +535,16 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     apply {
+        // The role egress isolates by: the port's, or a fabric tag's.
+        bit<2> sender_role = ROLE_ISOLATED;
         meta.drop = 0;
         meta.to_cpu = 0;
         meta.flood = 0;
         meta.bypass = 0;
         meta.forward = 0;
+        meta.from_uplink = 0;
+        meta.denied = 0;
+        meta.denied_by = 0;
         meta.src_id = IDENTITY_UNKNOWN;
         meta.dst_id = IDENTITY_UNKNOWN;
         meta.src_id2 = IDENTITY_UNKNOWN;
@@ -584,9 +589,29 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         if (meta.drop == 1) {
             return;
         }
-        segments.apply();
-        if (meta.drop == 1) {
-            return;
+        sender_role = meta.role;
+        if (hdr.fabric.isValid()) {
+            // 2a. A fabric tag comes only from another p4ctl switch, over an
+            // uplink; elsewhere it would let a host pick its segment.
+            if (meta.role != ROLE_UPLINK || hdr.fabric.version != FABRIC_VERSION
+                    || hdr.fabric.ether_type == ETHERTYPE_FABRIC) {
+                meta.drop = 1;
+                return;
+            }
+            // The frame keeps the segment, role and community of the port
+            // it entered the fabric on; the segment's flood group has the
+            // segment's id on every switch.
+            meta.segment = hdr.fabric.segment;
+            meta.community = hdr.fabric.community;
+            meta.mcast_group = hdr.fabric.segment;
+            sender_role = hdr.fabric.role;
+            hdr.ethernet.ether_type = hdr.fabric.ether_type;
+            hdr.fabric.setInvalid();
+        } else {
+            segments.apply();
+            if (meta.drop == 1) {
+                return;
+            }
         }
 
         // Normalise the flow fields.
@@ -615,7 +640,10 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         }
 
         if (meta.role == ROLE_UPLINK) {
-            // Traffic from another switch was checked at its first hop.
+            // Traffic from another switch was checked at its first hop;
+            // egress isolates it by the role it was sent from.
+            meta.role = sender_role;
+            meta.from_uplink = 1;
             meta.forward = 1;
         } else if (hdr.arp.isValid() || hdr.ipv4.isValid() || hdr.ipv6.isValid()) {
             bool is_nd = hdr.ipv6.isValid() && hdr.icmp.isValid()
@@ -653,7 +681,9 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
                 }
                 // 6. Identity policy, then the segment default.
                 bit<2> verdict = meta.acl_verdict;
+                meta.denied_by = DENIED_BY_ACL;
                 if (verdict == VERDICT_NONE) {
+                    meta.denied_by = DENIED_BY_POLICY;
                     POLICY_LOOKUP(policy_pair.apply());
                     POLICY_LOOKUP(policy_proto.apply());
                     POLICY_LOOKUP(policy_port.apply());
@@ -668,6 +698,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
                     verdict = meta.policy_verdict;
                 }
                 if (verdict == VERDICT_NONE) {
+                    meta.denied_by = DENIED_BY_DEFAULT;
                     if (meta.default_allow == 1) {
                         verdict = VERDICT_ALLOW;
                     } else {
@@ -681,6 +712,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
                     return;
                 } else {
                     meta.drop = 1;
+                    meta.denied = 1;
                     return;
                 }
             }

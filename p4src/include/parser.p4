@@ -17,6 +17,18 @@ parser IsoFrameParser(packet_in pkt, inout headers_t hdr) {
     state parse_ethernet {
         pkt.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
+            ETHERTYPE_FABRIC: parse_fabric;
+            ETHERTYPE_IPV4: parse_ipv4;
+            ETHERTYPE_IPV6: parse_ipv6;
+            ETHERTYPE_ARP: parse_arp;
+            default: accept;
+        }
+    }
+
+    // One tag at most: ingress drops a frame with a tag inside its tag.
+    state parse_fabric {
+        pkt.extract(hdr.fabric);
+        transition select(hdr.fabric.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
             ETHERTYPE_IPV6: parse_ipv6;
             ETHERTYPE_ARP: parse_arp;
@@ -97,6 +109,7 @@ control IsoDeparser(packet_out pkt, in headers_t hdr) {
     apply {
         pkt.emit(hdr.packet_in);
         pkt.emit(hdr.ethernet);
+        pkt.emit(hdr.fabric);
         pkt.emit(hdr.arp);
         pkt.emit(hdr.ipv4);
         pkt.emit(hdr.ipv6);

@@ -5,7 +5,8 @@
 //
 // Tofino parses the packet again in egress and keeps no metadata across
 // the traffic manager, so ingress bridges what the egress checks need
-// (ingress port, segment, role, community, packet-out bypass) in a header
+// (ingress port, segment, role, community, whether it came from an uplink,
+// packet-out bypass) in a header
 // of its own in front of the frame.
 
 #define PORT_T PortId_t
@@ -23,7 +24,8 @@
 
 header bridge_h {
     PortId_t ingress_port;
-    bit<6> _pad0;
+    bit<5> _pad0;
+    bit<1> from_uplink;
     bit<1> bypass;
     segment_t segment;
     bit<6> _pad1;
@@ -69,6 +71,7 @@ control TofinoIngress(inout headers_t hdr, inout tofino_metadata_t meta,
         meta.bridge.ingress_port = meta.iso.ingress_port;
         meta.bridge._pad0 = 0;
         meta.bridge.bypass = meta.iso.bypass;
+        meta.bridge.from_uplink = meta.iso.from_uplink;
         meta.bridge.segment = meta.iso.segment;
         meta.bridge._pad1 = 0;
         meta.bridge.role = meta.iso.role;
@@ -93,6 +96,7 @@ parser TofinoEgressParser(packet_in pkt, out headers_t hdr, out tofino_metadata_
         pkt.extract(meta.bridge);
         meta.iso.ingress_port = meta.bridge.ingress_port;
         meta.iso.bypass = meta.bridge.bypass;
+        meta.iso.from_uplink = meta.bridge.from_uplink;
         meta.iso.segment = meta.bridge.segment;
         meta.iso.role = meta.bridge.role;
         meta.iso.community = meta.bridge.community;

@@ -38,12 +38,72 @@ control V1VerifyChecksum(inout headers_t hdr, inout local_metadata_t meta) {
     apply { }
 }
 
+// Denied packets are reported to the controller as denial_t digests,
+// rate-limited here so that a scan cannot flood the CPU path: a flow
+// (segment, source, destination, protocol, destination port) is reported
+// once per epoch of 2^23 us (8.4 s), as a 4096-slot hash set of the epoch
+// each slot last reported in says; and a source at most
+// DENIAL_SOURCE_BUDGET times per epoch, counted in 1024 slots by source.
+// A flow whose slot another flow took in the same epoch is not reported
+// in it (a missed report, never an extra one).
+#define DENIAL_FLOW_SLOTS 4096
+#define DENIAL_SOURCE_SLOTS 1024
+#define DENIAL_SOURCE_BUDGET 16
+
+control V1Denials(in headers_t hdr, in local_metadata_t meta, in standard_metadata_t std) {
+    register<bit<32>>(DENIAL_FLOW_SLOTS) denial_flow_epoch;
+    register<bit<32>>(DENIAL_SOURCE_SLOTS) denial_source_epoch;
+    register<bit<8>>(DENIAL_SOURCE_SLOTS) denial_source_count;
+
+    apply {
+        bit<128> src = (bit<128>)meta.src_ip4;
+        bit<128> dst = (bit<128>)meta.dst_ip4;
+        bit<8> version = 4;
+        if (meta.is_ipv6 == 1) {
+            src = hdr.ipv6.src_addr;
+            dst = hdr.ipv6.dst_addr;
+            version = 6;
+        }
+        // Epoch + 1, so that a slot never written (0) is no epoch.
+        bit<32> epoch = (bit<32>)(std.ingress_global_timestamp >> 23) + 1;
+        bit<32> flow = 0;
+        hash(flow, HashAlgorithm.crc32, 32w0, {meta.segment, src, dst, meta.ip_proto, meta.l4_dst}, (bit<32>)DENIAL_FLOW_SLOTS);
+        bit<32> flow_epoch = 0;
+        denial_flow_epoch.read(flow_epoch, flow);
+        if (flow_epoch == epoch) {
+            return; // reported in this epoch
+        }
+        bit<32> source = 0;
+        hash(source, HashAlgorithm.crc32, 32w0, {meta.segment, src}, (bit<32>)DENIAL_SOURCE_SLOTS);
+        bit<32> source_epoch = 0;
+        bit<8> count = 0;
+        denial_source_epoch.read(source_epoch, source);
+        denial_source_count.read(count, source);
+        if (source_epoch != epoch) {
+            count = 0;
+        }
+        if (count >= DENIAL_SOURCE_BUDGET) {
+            return; // this source's reports for the epoch are spent
+        }
+        denial_flow_epoch.write(flow, epoch);
+        denial_source_epoch.write(source, epoch);
+        denial_source_count.write(source, count + 1);
+        digest<denial_t>(1, {meta.segment, (bit<16>)meta.ingress_port, meta.src_id, meta.dst_id, version, src, dst,
+                             meta.ip_proto, meta.l4_src, meta.l4_dst, meta.tcp_flags, meta.denied_by,
+                             meta.policy_rank});
+    }
+}
+
 control V1Ingress(inout headers_t hdr, inout local_metadata_t meta,
                   inout standard_metadata_t std) {
     IsoIngress() iso;
+    V1Denials() denials;
     apply {
         iso.apply(hdr, meta);
         if (meta.drop == 1) {
+            if (meta.denied == 1) {
+                denials.apply(hdr, meta, std);
+            }
             mark_to_drop(std);
         } else if (meta.to_cpu == 1) {
             std.egress_spec = CPU_PORT;
