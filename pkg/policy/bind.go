@@ -18,12 +18,13 @@ type Binder struct {
 }
 
 // Bind returns m with every endpoint that names a host placed where
-// locate sees that host, and the endpoints it could not place, each with
-// the reason. An endpoint whose host is not seen, or is seen on a port it
+// locate sees that host and with the links between devices the topology
+// sees (the fabric: fabric.go), and the endpoints it could not place, each
+// with the reason. An endpoint whose host is not seen, or is seen on a port it
 // cannot use (another segment's, an uplink, one the model does not
 // declare), stays unplaced and is compiled nowhere. m is not changed; when
-// no endpoint names a host, the result is m itself.
-func (b *Binder) Bind(m *Model, locate Locate) (*Model, []string) {
+// no endpoint names a host and there are no links, the result is m itself.
+func (b *Binder) Bind(m *Model, locate Locate, links []Link) (*Model, []string) {
 	if b.copies == nil {
 		b.copies = map[*Endpoint]*Endpoint{}
 	}
@@ -69,8 +70,13 @@ func (b *Binder) Bind(m *Model, locate Locate) (*Model, []string) {
 		n.Endpoints[name] = c
 	}
 	maps.DeleteFunc(b.copies, func(e, _ *Endpoint) bool { return !keep[e] })
-	if n == nil {
+	links = NormalizeLinks(links)
+	if n == nil && len(links) == 0 {
 		return m, unplaced
 	}
+	if n == nil {
+		n = &Model{Devices: m.Devices, Segments: m.Segments, Ports: m.Ports, Endpoints: m.Endpoints, Policies: m.Policies, ids: m.ids}
+	}
+	n.Links = links
 	return n, unplaced
 }

@@ -129,7 +129,7 @@ func TestBind(t *testing.T) {
 	c := NewCompiler(testTargets)
 
 	// Not seen: the endpoint is compiled nowhere.
-	bound, unplaced := b.Bind(m, locate)
+	bound, unplaced := b.Bind(m, locate, nil)
 	if bound != m || len(unplaced) != 1 || !strings.Contains(unplaced[0], "not seen") {
 		t.Fatalf("unseen host: same model %v, unplaced %q", bound == m, unplaced)
 	}
@@ -141,7 +141,7 @@ func TestBind(t *testing.T) {
 	// Seen on port 2: placed there; the compiler adds its rows and those
 	// of the policy it is now a side of.
 	seen["web-01.example"] = location{"leaf1", 2}
-	bound, unplaced = b.Bind(m, locate)
+	bound, unplaced = b.Bind(m, locate, nil)
 	if len(unplaced) != 0 || bound.Endpoints["web"].Device != "leaf1" || bound.Endpoints["web"].Port != 2 {
 		t.Fatalf("bound %+v, unplaced %q", bound.Endpoints["web"], unplaced)
 	}
@@ -184,7 +184,7 @@ func TestBind(t *testing.T) {
 	}
 
 	// The same locations again: nothing changes, not even a pointer.
-	again, _ := b.Bind(m, locate)
+	again, _ := b.Bind(m, locate, nil)
 	if again.Endpoints["web"] != bound.Endpoints["web"] {
 		t.Error("rebinding to the same port made a new endpoint")
 	}
@@ -194,7 +194,7 @@ func TestBind(t *testing.T) {
 
 	// The host moves to port 1: its entries move, nothing else changes.
 	seen["web-01.example"] = location{"leaf1", 1}
-	moved, _ := b.Bind(m, locate)
+	moved, _ := b.Bind(m, locate, nil)
 	d, err = c.Update(moved)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +219,7 @@ func TestBind(t *testing.T) {
 		{location{"leaf9", 1}, `unknown device "leaf9"`},
 	} {
 		seen["web-01.example"] = tt.at
-		bound, unplaced := b.Bind(m, locate)
+		bound, unplaced := b.Bind(m, locate, nil)
 		if len(unplaced) != 1 || !strings.Contains(unplaced[0], tt.want) || bound.Endpoints["web"].Placed() {
 			t.Errorf("at %v: unplaced %q, endpoint %+v", tt.at, unplaced, bound.Endpoints["web"])
 		}

@@ -51,6 +51,8 @@ type Compiler struct {
 	// everything cannot exhaust memory, and the state is discarded.
 	overflow error
 
+	fab *fabric // the model's fabric (fabric.go)
+
 	j *journal // records changes while an update runs
 }
 
@@ -135,6 +137,7 @@ func (c *Compiler) reset(m *Model) {
 	c.devCounts = map[uint32]*[numTables]int{}
 	c.devSizes = map[uint32]*[numTables]int{}
 	c.overflow = nil
+	c.fab = fabricOf(m)
 }
 
 // Model is the model the compiled rows enforce.
@@ -150,7 +153,7 @@ var ErrCapacity = errors.New("does not fit")
 // one full compilation.
 func (c *Compiler) Try(m *Model) error {
 	prev := c.model
-	if !sameMaps(prev.Segments, m.Segments) || !sameMaps(prev.Devices, m.Devices) {
+	if c.needsFull(m) {
 		// Update would recompile everything and diff it, there and back:
 		// building the trial model aside and dropping it is the same
 		// check without the diffs, and leaves the compiler untouched.
@@ -175,7 +178,7 @@ func (c *Compiler) Try(m *Model) error {
 // at (a segment or device change is compiled aside instead).
 func (c *Compiler) DeltaTo(m *Model) (*Delta, error) {
 	prev := c.model
-	if !sameMaps(prev.Segments, m.Segments) || !sameMaps(prev.Devices, m.Devices) {
+	if c.needsFull(m) {
 		if err := c.checkTargets(m, nil); err != nil {
 			return nil, err
 		}
@@ -203,7 +206,7 @@ func (c *Compiler) DeltaTo(m *Model) (*Delta, error) {
 // model.
 func (c *Compiler) Update(m *Model) (*Delta, error) {
 	old := c.model
-	if !sameMaps(old.Segments, m.Segments) || !sameMaps(old.Devices, m.Devices) {
+	if c.needsFull(m) {
 		if err := c.checkTargets(m, nil); err != nil {
 			return nil, err
 		}
@@ -238,6 +241,12 @@ func (c *Compiler) Update(m *Model) (*Delta, error) {
 	}
 	c.j = nil
 	return d, nil
+}
+
+// needsFull reports whether moving to m takes a full recompile: its
+// segments, devices or fabric differ from the compiled model's.
+func (c *Compiler) needsFull(m *Model) bool {
+	return !sameMaps(c.model.Segments, m.Segments) || !sameMaps(c.model.Devices, m.Devices) || !fabricOf(m).equal(c.fab)
 }
 
 // full recompiles m from scratch, keeping identity ids, and diffs the
@@ -358,6 +367,7 @@ func portKeysNamed(m *Model, name string) []PortKey {
 // additions, so that an identity's policies are evaluated once.
 func (c *Compiler) apply(a, b *Model) {
 	c.model = b
+	c.fab = fabricOf(b) // equal to a's unless the compiler is new (needsFull)
 	for _, s := range b.Segments {
 		c.segByID[uint32(s.ID)] = s
 	}
@@ -611,8 +621,12 @@ func (c *Compiler) portRows(p *Port) (rowKey, rowVal, rowKey, rowVal) {
 	if p.PuntARP {
 		punt = 1
 	}
+	tagged := uint32(0)
+	if c.fab.tagged[PortKey{p.Device, p.Port}] {
+		tagged = 1
+	}
 	return rowKey{t: tPorts, dev: dev, n1: p.Port}, rowVal{p: [4]uint32{seg, uint32(p.Role), uint32(p.Community), punt}},
-		rowKey{t: tEgressPorts, dev: dev, n1: p.Port}, rowVal{p: [4]uint32{seg, uint32(p.Role), uint32(p.Community)}}
+		rowKey{t: tEgressPorts, dev: dev, n1: p.Port}, rowVal{p: [4]uint32{seg, uint32(p.Role), uint32(p.Community), tagged}}
 }
 
 func (c *Compiler) addPort(p *Port) {
@@ -683,6 +697,10 @@ func (c *Compiler) endpointRows(e *Endpoint, id uint32, fn func(rowKey, rowVal))
 		fn(rowKey{t: dst, n1: seg, a1: ip, b1: uint8(ip.BitLen())}, rowVal{p: [4]uint32{id}})
 	}
 	fn(rowKey{t: tL2, dev: dev, n1: seg, mac: mac}, rowVal{p: [4]uint32{e.Port}})
+	// Every other switch of the fabric forwards to it along the tree.
+	c.fab.remoteL2(e, func(other string, port uint32) {
+		fn(rowKey{t: tL2, dev: c.device(other), n1: seg, mac: mac}, rowVal{p: [4]uint32{port}})
+	})
 }
 
 func (c *Compiler) addEndpoint(e *Endpoint) {

@@ -270,8 +270,10 @@ func compareKeys(x, y rowKey) int {
 }
 
 // groupsOf is the multicast groups model m gives device dev: one per
-// segment with ports there, id = segment id, replicating to those ports;
-// none on a target that does not replicate packets.
+// segment with ports there, id = segment id, replicating to those ports
+// and, on a switch of the fabric, one for every segment, replicating also
+// to the switch's tree ports; none on a target that does not replicate
+// packets.
 func groupsOf(m *Model, dev string) map[uint32][]uint32 {
 	out := map[uint32][]uint32{}
 	if d, ok := m.Devices[dev]; ok {
@@ -279,9 +281,10 @@ func groupsOf(m *Model, dev string) map[uint32][]uint32 {
 			return out
 		}
 	}
-	for _, p := range m.Ports {
-		if p.Device != dev {
-			continue
+	f := fabricOf(m)
+	for k, p := range m.Ports {
+		if p.Device != dev || f.tagged[k] {
+			continue // a fabric link floods only on the tree
 		}
 		s, ok := m.Segments[p.Segment]
 		if !ok {
@@ -289,8 +292,16 @@ func groupsOf(m *Model, dev string) map[uint32][]uint32 {
 		}
 		out[uint32(s.ID)] = append(out[uint32(s.ID)], p.Port)
 	}
-	for _, ports := range out {
+	if f.member(dev) {
+		// A segment's frames may come over the fabric to any switch of
+		// it, and are flooded along the tree.
+		for _, s := range m.Segments {
+			out[uint32(s.ID)] = append(out[uint32(s.ID)], f.tree[dev]...)
+		}
+	}
+	for id, ports := range out {
 		slices.Sort(ports)
+		out[id] = slices.Compact(ports)
 	}
 	return out
 }

@@ -23,6 +23,11 @@ type Model struct {
 	Endpoints map[string]*Endpoint
 	Policies  map[string]*Policy
 
+	// Links are the cables between devices the topology sees, normalized
+	// (NormalizeLinks): runtime state set by Binder.Bind, never replicated
+	// and never validated; the compiler uses those between uplinks.
+	Links []Link
+
 	// base and touched record what With changed, so that the compiler
 	// need not compare whole models to find one changed endpoint. base is
 	// weak: a strong pointer would chain every model ever made to the

@@ -183,7 +183,7 @@ func (k *rowKey) entry(in *pipeline.Info, v rowVal) (*p4v1.TableEntry, error) {
 			P("community", U(uint64(v.p[2]))), P("punt_arp", U(uint64(v.p[3]))))
 	case tEgressPorts:
 		b.Exact("egress_port", U(uint64(k.n1))).Action("set_egress_port", P("segment", U(uint64(v.p[0]))), P("role", U(uint64(v.p[1]))),
-			P("community", U(uint64(v.p[2]))), P("port", U(uint64(k.n1))))
+			P("community", U(uint64(v.p[2]))), P("tagged", U(uint64(v.p[3]))), P("port", U(uint64(k.n1))))
 	case tSegments:
 		b.Exact("segment", U(uint64(k.n1))).Action("set_segment", P("default_allow", U(uint64(v.p[0]))), P("flood_group", U(uint64(v.p[1]))))
 	case tSrc4, tSrc6:

@@ -23,6 +23,17 @@ type Packet struct {
 	Proto          int // ProtoAny is not allowed; 0 is a protocol too
 	SPort, DPort   uint16
 	TCPFlags       uint8
+	// Tag, when set, is the fabric tag the packet arrives with (from
+	// another p4ctl switch, on an uplink).
+	Tag *FabricTag
+}
+
+// FabricTag is what a p4ctl switch writes on a frame it sends onto a
+// fabric link: the segment, role and community the frame was sent from.
+type FabricTag struct {
+	Segment   uint16
+	Role      Role
+	Community uint16
 }
 
 // TraceHit is one table entry the packet hit.
@@ -134,7 +145,8 @@ type tracer struct {
 
 	// From the port and segment stages.
 	seg       uint64
-	role      Role
+	role      Role // the ingress port's
+	sender    Role // the role egress isolates by: the port's, or the tag's
 	community uint64
 	segment   map[string]uint64 // the segment entry's parameters
 	// Flow fields, as the pipeline normalises them.
@@ -213,11 +225,23 @@ func (t *tracer) port() (bool, error) {
 		return t.done(VerdictDeny, fmt.Sprintf("port %d is not configured", t.p.InPort))
 	}
 	t.seg, t.role, t.community = port["segment"], Role(port["role"]), port["community"]
+	t.sender = t.role
+	if tag := t.p.Tag; tag != nil {
+		if t.role != RoleUplink {
+			return t.done(VerdictDeny, fmt.Sprintf("a fabric tag on port %d, which is not an uplink", t.p.InPort))
+		}
+		t.seg, t.sender, t.community = uint64(tag.Segment), tag.Role, uint64(tag.Community)
+	}
 	return false, nil
 }
 
 // segmentStage is ingress.segments: the segment's default and flood group.
 func (t *tracer) segmentStage() (bool, error) {
+	if t.p.Tag != nil {
+		// A tagged frame floods to the group of its segment's id.
+		t.segment = map[string]uint64{"flood_group": t.seg}
+		return false, nil
+	}
 	_, segment, err := t.lookup("ingress.segments", map[string][]byte{"segment": pipeline.Uint(t.seg)})
 	if err != nil {
 		return true, err
@@ -440,7 +464,11 @@ func (t *tracer) egress(out []uint32) (*TraceResult, error) {
 			why = append(why, fmt.Sprintf("port %d is in another segment", eport))
 			continue
 		}
-		erole, role := Role(ep["role"]), t.role
+		if t.role == RoleUplink && Role(ep["role"]) == RoleUplink && ep["tagged"] == 0 {
+			why = append(why, fmt.Sprintf("split horizon: from uplink %d, uplink %d is not a fabric link", t.p.InPort, eport))
+			continue
+		}
+		erole, role := Role(ep["role"]), t.sender
 		blocked := erole == RoleIsolated && (role == RoleIsolated || role == RoleCommunity) ||
 			erole == RoleCommunity && (role == RoleIsolated || role == RoleCommunity && t.community != ep["community"])
 		if blocked {

@@ -270,16 +270,27 @@ func (t *Topology) SeeHost(at End, f lldp.Frame, source string, now time.Time) {
 
 // SetHosts replaces what source said of the hosts on device dev's ports
 // (a device's gNMI LLDP neighbor list, in full): hosts it no longer lists
-// are removed.
+// are removed. A neighbor that is one of p4ctl's probes (sent by whichever
+// node leads) is a link from the probe's switch port to dev's, not a
+// host: so every node learns the links, not only the leader, which alone
+// receives packet-ins.
 func (t *Topology) SetHosts(dev, source string, hosts []Host, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	keep := map[hostKey]bool{}
+	keepLinks := map[End]bool{}
 	changed := false
 	for _, h := range hosts {
 		h.At.Device, h.Source, h.LastSeen = dev, source, now
 		if h.ExpiresAt.IsZero() {
 			h.ExpiresAt = now.Add(24 * time.Hour) // the device ages its own neighbors
+		}
+		if from, ok := probeEnd(h.ChassisID, h.PortID); ok {
+			keepLinks[from] = true
+			old := t.links[from]
+			t.links[from] = &Link{From: from, To: h.At, Source: source, LastSeen: now, ExpiresAt: h.ExpiresAt}
+			changed = changed || old == nil || old.To != h.At
+			continue
 		}
 		k := hostKey{h.At, h.ChassisID, h.PortID}
 		keep[k] = true
@@ -288,11 +299,26 @@ func (t *Topology) SetHosts(dev, source string, hosts []Host, now time.Time) {
 		}
 		t.hosts[k] = &h
 	}
-	n := len(t.hosts)
+	n := len(t.hosts) + len(t.links)
 	maps.DeleteFunc(t.hosts, func(k hostKey, h *Host) bool { return k.at.Device == dev && h.Source == source && !keep[k] })
-	if changed || len(t.hosts) != n {
+	maps.DeleteFunc(t.links, func(from End, l *Link) bool { return l.To.Device == dev && l.Source == source && !keepLinks[from] })
+	if changed || len(t.hosts)+len(t.links) != n {
 		t.changed()
 	}
+}
+
+// probeEnd is the switch port a p4ctl probe was sent from, given the
+// chassis and port IDs a neighbor table shows for it.
+func probeEnd(chassis, port string) (End, bool) {
+	dev, ok := strings.CutPrefix(chassis, chassisPrefix)
+	if !ok || dev == "" {
+		return End{}, false
+	}
+	p, err := strconv.ParseUint(port, 10, 32)
+	if err != nil {
+		return End{}, false
+	}
+	return End{dev, uint32(p)}, true
 }
 
 // HostLocation is where the host called name is seen: the port it was

@@ -186,3 +186,31 @@ func FuzzHandlePacketIn(f *testing.F) {
 		}
 	})
 }
+
+// TestProbeOverGNMIIsALink: a device that lists one of p4ctl's probes
+// among its LLDP neighbors reports a link, as the packet-in would, so
+// followers (which get no packet-ins) know the links too; the link goes
+// when the device stops listing it, and never places a host.
+func TestProbeOverGNMIIsALink(t *testing.T) {
+	topo := New()
+	topo.SetHosts("leaf1", SourceGNMI, []Host{
+		{Name: "p4ctl node1", ChassisID: "p4ctl:spine1", PortID: "1", At: End{Port: 5}, Interface: "s1-eth5"},
+		{Name: "p4ctl node1", ChassisID: "p4ctl:spine2", PortID: "eth1", At: End{Port: 6}}, // not a probe's port ID
+	}, t0)
+	_, links, hosts := topo.Snapshot()
+	want := Link{From: End{"spine1", 1}, To: End{"leaf1", 5}}
+	if len(links) != 1 || links[0].From != want.From || links[0].To != want.To || links[0].Source != SourceGNMI {
+		t.Fatalf("links %+v, want %v -> %v from gNMI", links, want.From, want.To)
+	}
+	if len(hosts) != 1 || hosts[0].ChassisID != "p4ctl:spine2" {
+		t.Errorf("hosts %+v, want only the neighbor whose port ID is not a probe's", hosts)
+	}
+	v := topo.Version()
+	topo.SetHosts("leaf1", SourceGNMI, nil, t0.Add(time.Second))
+	if _, links, _ := topo.Snapshot(); len(links) != 0 {
+		t.Errorf("link kept after the device stopped listing it: %+v", links)
+	}
+	if topo.Version() == v {
+		t.Error("removing the link was not a change")
+	}
+}
