@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -134,11 +137,14 @@ func (a *apiClient) session(cmd *cobra.Command, d time.Duration) (p4ctlv1.Contro
 
 func newGetCmd() *cobra.Command {
 	var (
-		api    apiClient
-		output string
+		api      apiClient
+		output   string
+		counters bool
+		follow   bool
+		since    time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "get devices|segments|ports|endpoints|policies|links|hosts [NAME...]",
+		Use:   "get devices|segments|ports|endpoints|policies|links|hosts|denials [NAME...]",
 		Short: "Show objects, device status and topology from a running controller",
 		Long: `get shows the declared objects of a kind (-o yaml gives them as documents;
 devices, in every format, are one object: their settings and the leader's
@@ -146,7 +152,13 @@ view of their state),
 with what the controller observes: devices' sessions and entries, ports'
 oper status and neighbors (gNMI, LLDP), and where endpoints that name a
 host are placed. links are the switch-to-switch links learned by LLDP
-through the pipeline; hosts are the hosts heard on device ports.`,
+through the pipeline; hosts are the hosts heard on device ports.
+policies --counters reads every device's policy hit counters now (packets
+and bytes that hit each policy's entries, per device and per rule).
+denials [DEVICE] are the denied flows the switches reported (a sample,
+rate-limited in the data plane), one per source, destination, protocol and
+port, with first and last seen and how many reports; --since limits them
+to the recent, --follow streams changes until interrupted.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ctx, done, err := api.session(cmd, 30*time.Second)
@@ -156,6 +168,27 @@ through the pipeline; hosts are the hosts heard on device ports.`,
 			defer done()
 			w := cmd.OutOrStdout()
 			switch strings.ToLower(args[0]) {
+			case "denials", "denial":
+				if len(args) > 2 {
+					return fmt.Errorf("get denials takes one device at most")
+				}
+				dev := ""
+				if len(args) == 2 {
+					dev = args[1]
+				}
+				if follow {
+					// Until interrupted, not the client's default timeout.
+					var stop context.CancelFunc
+					ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+					defer stop()
+				}
+				if output == "yaml" {
+					output = "json"
+				}
+				if err := getDenials(ctx, c, w, output, dev, since, follow); err != nil {
+					return api.rpcErr(err)
+				}
+				return nil
 			case "links", "link", "hosts", "host":
 				resp, err := c.Topology(ctx, &p4ctlv1.TopologyRequest{FromLeader: true})
 				if err != nil {
@@ -166,6 +199,15 @@ through the pipeline; hosts are the hosts heard on device ports.`,
 			kind, err := apiserver.KindOf(args[0])
 			if err != nil {
 				return fmt.Errorf("%w, or links, hosts", err)
+			}
+			if counters {
+				if kind != policy.KindPolicy {
+					return fmt.Errorf("--counters is for policies, not %s", args[0])
+				}
+				if err := getCounters(ctx, c, w, output, args[1:]); err != nil {
+					return api.rpcErr(err)
+				}
+				return nil
 			}
 			if (kind == policy.KindPort || kind == policy.KindEndpoint) && output != "yaml" {
 				// Declared objects with what is observed of them.
@@ -251,6 +293,9 @@ through the pipeline; hosts are the hosts heard on device ports.`,
 	}
 	api.flags(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	cmd.Flags().BoolVar(&counters, "counters", false, "with policies: the hit counters, read from the devices now")
+	cmd.Flags().BoolVar(&follow, "follow", false, "with denials: stream changes until interrupted")
+	cmd.Flags().DurationVar(&since, "since", 0, "with denials: only flows seen in this last while (0: all held)")
 	return cmd
 }
 
@@ -270,6 +315,7 @@ type deviceJSON struct {
 	LastError      string           `json:"last_error" yaml:"last_error"`
 	PipelinePush   string           `json:"pipeline_push,omitempty" yaml:"pipeline_push,omitempty"`
 	PushGapMs      int64            `json:"push_gap_ms,omitempty" yaml:"push_gap_ms,omitempty"`
+	DenialLog      string           `json:"denial_log,omitempty" yaml:"denial_log,omitempty"`
 }
 
 // devicesJSON joins the devices' states with their declared settings
@@ -283,7 +329,7 @@ func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []d
 		}
 		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
 			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError(),
-			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs()}
+			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs(), DenialLog: d.GetDenialLog()}
 		if dd := decl[d.GetName()]; dd != nil {
 			j.DeviceID, j.Target, j.GNMI = dd.DeviceID, dd.Target, dd.GNMI
 		}
@@ -301,7 +347,7 @@ func printJSON(w io.Writer, v any) error {
 
 func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tLAST ERROR")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tDENIAL LOG\tLAST ERROR")
 	for _, d := range ds {
 		total := int64(0)
 		for _, n := range d.GetEntries() {
@@ -314,7 +360,11 @@ func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 		case d.GetPushGapMs() > 0:
 			push = fmt.Sprintf("%s (%d ms gap)", push, d.GetPushGapMs())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\n", d.GetName(), d.GetAddress(), d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, push, d.GetLastError())
+		dl := d.GetDenialLog()
+		if dl == "" {
+			dl = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, push, dl, d.GetLastError())
 	}
 	tw.Flush()
 }

@@ -39,7 +39,8 @@ func newServeCmd() *cobra.Command {
 		bootstrap, insecureListen                                         bool
 		applyFiles, sims                                                  []string
 		roles                                                             [3][]string // viewer, operator, admin
-		historyRetention                                                  int
+		historyRetention, counterSeries                                   int
+		counterInterval                                                   time.Duration
 		pipelineDirs, configFormats                                       map[string]string
 		join                                                              apiClient
 		apiTLS, deviceTLS                                                 tlsconf.Files
@@ -72,7 +73,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 			return serve(ctx, log, serveConfig{nodeID: nodeID, dataDir: dataDir, apiAddr: apiAddr, raftAddr: raftAddr,
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
 				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, historyRetention: historyRetention,
-				pipelineDirs: pipelineDirs, configFormats: configFormats}, cmd)
+				pipelineDirs: pipelineDirs, configFormats: configFormats, counterInterval: counterInterval, counterSeries: counterSeries}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -97,6 +98,8 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringSliceVar(&applyFiles, "apply", nil, "policy file to apply once this node leads (repeatable)")
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&counterInterval, "policy-counter-interval", 10*time.Second, "how often the leader reads every device's policy hit counters (negative: only on demand)")
+	f.IntVar(&counterSeries, "policy-counter-series", 1000, "Prometheus series of policy counters, (device, policy) pairs, beyond which policies are summed as policy=\"_other\"")
 	f.StringToStringVar(&pipelineDirs, "pipeline-dir", nil, "TARGET=DIR: the pipeline for a target's devices from a compiler's output (bf-p4c or p4c-dpdk, laid out as in docs/targets.md) instead of the embedded build (repeatable)")
 	f.StringToStringVar(&configFormats, "config-format", nil, "TARGET=FORMAT: the device config format of a target (tofino: bfrt or legacy; docs/targets.md) (repeatable)")
 	return cmd
@@ -148,6 +151,9 @@ type serveConfig struct {
 	roles                       [3][]string // client certificate patterns of viewer, operator, admin
 	insecureListen              bool
 	historyRetention            int
+	// Policy hit counters: the leader's read interval, the series cap.
+	counterInterval time.Duration
+	counterSeries   int
 }
 
 // peerDial are the gRPC options for reaching another member's API.
@@ -225,7 +231,8 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		return err
 	}
 	defer node.Close()
-	ctl := controller.New(controller.Config{Node: node, Targets: targets.Pipeline, Logger: log, DeviceTLS: deviceTLS})
+	ctl := controller.New(controller.Config{Node: node, Targets: targets.Pipeline, Logger: log, DeviceTLS: deviceTLS,
+		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries})
 	if sc.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(node, ctl, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -40,6 +40,8 @@ var methodRoles = map[string]Role{
 	p4ctlv1.Controller_ClusterStatus_FullMethodName: RoleViewer,
 	p4ctlv1.Controller_Watch_FullMethodName:         RoleViewer,
 	p4ctlv1.Controller_Topology_FullMethodName:      RoleViewer,
+	p4ctlv1.Controller_Counters_FullMethodName:      RoleViewer,
+	p4ctlv1.Controller_Denials_FullMethodName:       RoleViewer,
 	p4ctlv1.Controller_History_FullMethodName:       RoleViewer,
 	p4ctlv1.Controller_Diff_FullMethodName:          RoleViewer,
 	p4ctlv1.Controller_Rollback_FullMethodName:      RoleOperator,

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -211,6 +212,46 @@ func (s *Server) Devices(ctx context.Context, req *p4ctlv1.DevicesRequest) (*p4c
 	return &p4ctlv1.DevicesResponse{Node: s.node.ID(), Devices: DeviceStatuses(s.ctl.Devices())}, nil
 }
 
+// Counters answers with the policy hit counters this node has read,
+// reading the devices first when asked to.
+func (s *Server) Counters(ctx context.Context, req *p4ctlv1.CountersRequest) (*p4ctlv1.CountersResponse, error) {
+	if p := req.GetPolicy(); p != "" {
+		if _, ok := s.ctl.Model().Policies[p]; !ok {
+			return nil, status.Errorf(codes.NotFound, "policy %s: not in the model", p)
+		}
+	}
+	ds, err := s.ctl.Counters(ctx, req.GetDevice(), req.GetRefresh())
+	if errors.Is(err, controller.ErrNoDevice) {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	out := &p4ctlv1.CountersResponse{Node: s.node.ID()}
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	for _, d := range ds {
+		dc := &p4ctlv1.DeviceCounters{Device: d.Device, ReadAtUnixMs: ms(d.ReadAt), TookMs: d.Took.Milliseconds(), Entries: int64(d.Entries),
+			Unknown: int64(d.Unknown), Resets: d.Resets, LastResetUnixMs: ms(d.LastReset), ResetEntries: int64(d.ResetEntries), Error: d.Error}
+		for _, p := range d.Policies {
+			if req.GetPolicy() != "" && p.Policy != req.GetPolicy() {
+				continue
+			}
+			pc := &p4ctlv1.PolicyCounters{Policy: p.Policy, Packets: p.Packets, Bytes: p.Bytes}
+			for _, r := range p.Rules {
+				pc.Rules = append(pc.Rules, &p4ctlv1.RuleCounters{Rule: int32(r.Rule), Packets: r.Packets, Bytes: r.Bytes})
+			}
+			dc.Policies = append(dc.Policies, pc)
+		}
+		out.Devices = append(out.Devices, dc)
+	}
+	return out, nil
+}
+
 // DeviceStatuses converts the controller's device status to the API's.
 func DeviceStatuses(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
 	var out []*p4ctlv1.DeviceStatus
@@ -218,7 +259,7 @@ func DeviceStatuses(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
 		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
 			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{},
 			ModelIndex: d.ModelIndex, WriteDone: int64(d.WriteDone), WriteTotal: int64(d.WriteTotal),
-			PipelinePush: d.PipelinePush, PushGapMs: d.PushGap.Milliseconds()}
+			PipelinePush: d.PipelinePush, PushGapMs: d.PushGap.Milliseconds(), DenialLog: d.DenialLog}
 		for t, n := range d.Entries {
 			p.Entries[t] = int64(n)
 		}

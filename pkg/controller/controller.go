@@ -56,6 +56,13 @@ type Config struct {
 	// CounterInterval is how often devices' port counters are sampled over
 	// gNMI (default 10s).
 	CounterInterval time.Duration
+	// CounterReadInterval is how often the leader reads every device's
+	// policy counters (default 10s; negative: only on demand).
+	CounterReadInterval time.Duration
+	// MaxCounterSeries caps the Prometheus series of policy counters
+	// (device, policy); the rest are summed per device under
+	// policy="_other" (default 1000).
+	MaxCounterSeries int
 	// ProbeInterval is how often the leader sends LLDP out of every port
 	// of every device to find the links between switches (default 5s;
 	// links are held for four intervals).
@@ -86,6 +93,11 @@ type DeviceStatus struct {
 	// entry was written again.
 	PipelinePush string        `json:"pipeline_push,omitempty"`
 	PushGap      time.Duration `json:"push_gap,omitempty"`
+	// DenialLog is whether the device reports denied flows: "on", "not
+	// supported: ..." (its pipeline has no denial digest), "off: ..." (the
+	// digest could not be configured); empty before the pipeline reached
+	// it from this node.
+	DenialLog string `json:"denial_log,omitempty"`
 }
 
 // Controller runs the devices of one node.
@@ -115,7 +127,9 @@ type Controller struct {
 	// gnmiWatches are the gNMI subscriptions, by device.
 	gnmiWatches map[string]*gnmiWatch
 
-	metrics metrics
+	metrics  metrics
+	counters *counterStore
+	denials  *denialLog
 }
 
 // Event is a change a watcher hears of: the model the node enforces now
@@ -170,6 +184,12 @@ func New(cfg Config) *Controller {
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = 5 * time.Second
 	}
+	if cfg.CounterReadInterval == 0 {
+		cfg.CounterReadInterval = 10 * time.Second
+	}
+	if cfg.MaxCounterSeries <= 0 {
+		cfg.MaxCounterSeries = 1000
+	}
 	if cfg.Topology == nil {
 		cfg.Topology = topo.New()
 	}
@@ -177,7 +197,7 @@ func New(cfg Config) *Controller {
 		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
 	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
-		subs: map[chan Event]struct{}{}, metrics: newMetrics(), topo: cfg.Topology, source: policy.NewModel(),
+		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), topo: cfg.Topology, source: policy.NewModel(),
 		gnmiWatches: map[string]*gnmiWatch{}}
 }
 
@@ -195,6 +215,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.term = c.cfg.Node.Term()
 	c.mu.Unlock()
 	c.sync(ctx, &wg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.countersLoop(ctx)
+	}()
 	// Links and hosts are forgotten when not heard again in time: wake up
 	// for the next expiry.
 	expiry := time.NewTimer(time.Hour)
@@ -253,7 +278,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 	if src == c.source && version == c.topoSeen {
 		return
 	}
-	m, unplaced := c.binder.Bind(src, c.topo.HostLocation)
+	m, unplaced := c.binder.Bind(src, c.topo.HostLocation, c.fabricLinks())
 	if !slices.Equal(unplaced, c.unplaced) {
 		for _, u := range unplaced {
 			c.log.Info("endpoint not placed", "reason", u)
@@ -390,7 +415,7 @@ func (c *Controller) Diff(file string, docs []byte) (*Diff, error) {
 		return nil, err
 	}
 	var b policy.Binder
-	placed, _ := b.Bind(next, c.topo.HostLocation)
+	placed, _ := b.Bind(next, c.topo.HostLocation, c.fabricLinks())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, err := c.compiler.DeltaTo(placed)
@@ -417,7 +442,7 @@ func (c *Controller) Devices() []DeviceStatus {
 // incremental compiles rather than a full one.
 func (c *Controller) try(m *policy.Model) error {
 	var b policy.Binder // the controller's own binder is for real compiles
-	placed, _ := b.Bind(m, c.topo.HostLocation)
+	placed, _ := b.Bind(m, c.topo.HostLocation, c.fabricLinks())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.compiler.Try(placed)
@@ -521,6 +546,24 @@ var ErrNoDevice = errors.New("no such device")
 // only in what the session does not depend on, keeps its session.
 func sameSession(a, b *policy.Device) bool {
 	return a.Name == b.Name && a.Address == b.Address && a.DeviceID == b.DeviceID && a.Target == b.Target
+}
+
+// fabricLinks are the links between devices that the topology sees in
+// both directions: a cable that carries LLDP one way only is not one to
+// forward over.
+func (c *Controller) fabricLinks() []policy.Link {
+	_, links, _ := c.topo.Snapshot()
+	seen := map[[2]topo.End]bool{}
+	for _, l := range links {
+		seen[[2]topo.End{l.From, l.To}] = true
+	}
+	var out []policy.Link
+	for _, l := range links {
+		if seen[[2]topo.End{l.To, l.From}] {
+			out = append(out, policy.Link{A: policy.PortKey{Device: l.From.Device, Port: l.From.Port}, B: policy.PortKey{Device: l.To.Device, Port: l.To.Port}})
+		}
+	}
+	return out
 }
 
 // probePorts are the ports of device dev to send LLDP probes out of: the

@@ -24,6 +24,7 @@ import (
 type simDevice struct {
 	t      testing.TB
 	addr   string
+	srv    *p4rtsim.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -52,6 +53,7 @@ func startSimWith(t testing.TB, addr string, o p4rtsim.Options) *simDevice {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &simDevice{t: t, addr: lis.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	srv := p4rtsim.New(o)
+	d.srv = srv
 	go func() {
 		defer close(d.done)
 		srv.Serve(ctx, lis)

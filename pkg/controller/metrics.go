@@ -22,6 +22,10 @@ type metrics struct {
 	connected *prometheus.Desc
 	primary   *prometheus.Desc
 	inSync    *prometheus.Desc
+	// Policy hit counters (counters.go), from this node's totals.
+	policyPackets, policyBytes, counterResets *prometheus.Desc
+	// The denied-flow log (denials.go).
+	denialReports, denialDropped, denialFlows *prometheus.Desc
 }
 
 func newMetrics() metrics {
@@ -48,6 +52,19 @@ func newMetrics() metrics {
 		connected: prometheus.NewDesc("p4ctl_device_connected", "1 when this node's P4Runtime stream to the device is up.", []string{"device"}, nil),
 		primary:   prometheus.NewDesc("p4ctl_device_primary", "1 when this node is the device's primary controller.", []string{"device"}, nil),
 		inSync:    prometheus.NewDesc("p4ctl_device_in_sync", "1 when the device equals the desired state.", []string{"device"}, nil),
+		policyPackets: prometheus.NewDesc("p4ctl_policy_packets_total",
+			"Packets that hit a policy's entries on a device, from the policy tables' direct counters. Beyond the series cap, policies are summed under policy=\"_other\".",
+			[]string{"device", "policy"}, nil),
+		policyBytes: prometheus.NewDesc("p4ctl_policy_bytes_total",
+			"Bytes that hit a policy's entries on a device (as policy_packets_total).", []string{"device", "policy"}, nil),
+		counterResets: prometheus.NewDesc("p4ctl_policy_counter_resets_total",
+			"Reads that found a device's policy counters gone down (entries rewritten, a pipeline pushed, a restart): hits between the read before and the reset are lost.",
+			[]string{"device"}, nil),
+		denialReports: prometheus.NewDesc("p4ctl_denial_reports_total",
+			"Denied packets the data plane reported (a rate-limited sample), by device and segment.", []string{"device", "segment"}, nil),
+		denialDropped: prometheus.NewDesc("p4ctl_denial_reports_dropped_total",
+			"Denial reports not logged: malformed, or naming a segment or identity the model does not have.", []string{"device", "reason"}, nil),
+		denialFlows: prometheus.NewDesc("p4ctl_denial_flows", "Denied-flow records held (at most 10,000).", nil, nil),
 	}
 }
 
@@ -79,7 +96,8 @@ func (c *Controller) Describe(ch chan<- *prometheus.Desc) {
 	m.write.Describe(ch)
 	m.changes.Describe(ch)
 	m.failures.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.entries, m.connected, m.primary, m.inSync} {
+	for _, d := range []*prometheus.Desc{m.entries, m.connected, m.primary, m.inSync, m.policyPackets, m.policyBytes, m.counterResets,
+		m.denialReports, m.denialDropped, m.denialFlows} {
 		ch <- d
 	}
 }
@@ -103,6 +121,57 @@ func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.inSync, prometheus.GaugeValue, flag(d.InSync), d.Name)
 		for _, t := range slices.Sorted(maps.Keys(d.Entries)) {
 			ch <- prometheus.MustNewConstMetric(m.entries, prometheus.GaugeValue, float64(d.Entries[t]), d.Name, t)
+		}
+	}
+	c.collectCounters(ch)
+	reports, dropped, flows := c.denials.counts()
+	for k, n := range reports {
+		ch <- prometheus.MustNewConstMetric(m.denialReports, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
+	for k, n := range dropped {
+		ch <- prometheus.MustNewConstMetric(m.denialDropped, prometheus.CounterValue, float64(n), k[0], k[1])
+	}
+	ch <- prometheus.MustNewConstMetric(m.denialFlows, prometheus.GaugeValue, float64(flows))
+}
+
+// collectCounters emits the policy hit counters. Each (device, policy)
+// gets a series of its own, first come first served, until
+// Config.MaxCounterSeries are taken; the rest of a device's policies are
+// summed into policy="_other". Admission lasts for the process, so every
+// series, _other included, only goes up.
+func (c *Controller) collectCounters(ch chan<- prometheus.Metric) {
+	m := c.metrics
+	s := c.counters
+	s.mu.Lock()
+	devs := slices.Sorted(maps.Keys(s.devs))
+	s.mu.Unlock()
+	for _, name := range devs {
+		st := s.device(name).snapshot()
+		if st.ReadAt.IsZero() {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(m.counterResets, prometheus.CounterValue, float64(st.Resets), name)
+		var other hits
+		others := false
+		for _, p := range st.Policies {
+			k := [2]string{name, p.Policy}
+			s.mu.Lock()
+			own := s.series[k]
+			if !own && len(s.series) < c.cfg.MaxCounterSeries {
+				s.series[k], own = true, true
+			}
+			s.mu.Unlock()
+			if !own {
+				other.add(hits{p.Packets, p.Bytes})
+				others = true
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(m.policyPackets, prometheus.CounterValue, float64(p.Packets), name, p.Policy)
+			ch <- prometheus.MustNewConstMetric(m.policyBytes, prometheus.CounterValue, float64(p.Bytes), name, p.Policy)
+		}
+		if others {
+			ch <- prometheus.MustNewConstMetric(m.policyPackets, prometheus.CounterValue, float64(other.packets), name, "_other")
+			ch <- prometheus.MustNewConstMetric(m.policyBytes, prometheus.CounterValue, float64(other.bytes), name, "_other")
 		}
 	}
 }

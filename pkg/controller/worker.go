@@ -29,6 +29,7 @@ type worker struct {
 	done   chan struct{} // closed when run returns
 
 	mu      sync.Mutex
+	sess    *p4rt.Session  // the session run holds now, for reads from other goroutines
 	pending []pendingDelta // deltas after the last full sync
 	full    bool           // a full reconcile is needed
 	st      DeviceStatus
@@ -120,8 +121,12 @@ func (w *worker) run(parent context.Context) {
 		w.mu.Lock()
 		w.full = true // a new session starts with a full reconcile
 		w.pending = nil
+		w.sess = s
 		w.mu.Unlock()
 		w.serve(ctx, s, leader)
+		w.mu.Lock()
+		w.sess = nil
+		w.mu.Unlock()
 		s.Close()
 		w.update(func(st *DeviceStatus) { st.Connected, st.Primary, st.InSync = false, false, false })
 	}
@@ -141,6 +146,9 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 			return
 		case pin := <-s.PacketIn():
 			w.packetIn(pin)
+			continue
+		case dl := <-s.Digests():
+			w.digest(s, dl)
 			continue
 		case <-probe.C:
 			if leader && s.IsPrimary() {
@@ -259,6 +267,7 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	w.c.metrics.observeWrite(w.dev.Name, "reconcile", start, plan)
+	w.configureDenials(ctx, s, p)
 	w.c.log.Info("device reconciled", "device", w.dev.Name, "pipeline_push", string(pushed), "plan", plan.String(), "took", time.Since(start).Round(time.Millisecond))
 	w.update(func(st *DeviceStatus) {
 		st.PipelineCookie, st.Entries, st.InSync, st.LastError, st.ModelIndex = p.Cookie, want.counts, true, "", want.index

@@ -77,9 +77,16 @@ func replyProtos(proto int) []int {
 // set, UDP from the service port, ICMP back. An allow of any protocol
 // answers with TCP, UDP, ICMP and ICMPv6.
 func (c *Compiler) pairRows(p *Policy, f, t uint32, fn func(rowKey, rowVal)) {
+	c.pairRuleRows(p, f, t, func(k rowKey, v rowVal, _ int) { fn(k, v) })
+}
+
+// pairRuleRows is pairRows, saying which rule (its index in p.Rules) each
+// row comes from.
+func (c *Compiler) pairRuleRows(p *Policy, f, t uint32, each func(rowKey, rowVal, int)) {
 	seg := c.segID(p.Segment)
 	for i := range p.Rules {
 		r := &p.Rules[i]
+		fn := func(k rowKey, v rowVal) { each(k, v, i) }
 		ruleItems(r, func(pr *PortRange) {
 			v := ruleVal(p, r, pr)
 			fwd := rowKey{n1: f, n2: t, proto: uint8(r.Proto)}

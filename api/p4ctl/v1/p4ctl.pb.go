@@ -451,8 +451,12 @@ type DeviceStatus struct {
 	// ran none), reconcile_and_commit (state kept) or verify_and_commit
 	// (tables emptied and written again, for push_gap_ms); empty when the
 	// node found it running.
-	PipelinePush  string `protobuf:"bytes,12,opt,name=pipeline_push,json=pipelinePush,proto3" json:"pipeline_push,omitempty"`
-	PushGapMs     int64  `protobuf:"varint,13,opt,name=push_gap_ms,json=pushGapMs,proto3" json:"push_gap_ms,omitempty"`
+	PipelinePush string `protobuf:"bytes,12,opt,name=pipeline_push,json=pipelinePush,proto3" json:"pipeline_push,omitempty"`
+	PushGapMs    int64  `protobuf:"varint,13,opt,name=push_gap_ms,json=pushGapMs,proto3" json:"push_gap_ms,omitempty"`
+	// Whether the device reports denied flows: "on", "not supported: ..."
+	// (its pipeline has no denial digest) or "off: ..." (the digest could
+	// not be configured).
+	DenialLog     string `protobuf:"bytes,14,opt,name=denial_log,json=denialLog,proto3" json:"denial_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +580,13 @@ func (x *DeviceStatus) GetPushGapMs() int64 {
 		return x.PushGapMs
 	}
 	return 0
+}
+
+func (x *DeviceStatus) GetDenialLog() string {
+	if x != nil {
+		return x.DenialLog
+	}
+	return ""
 }
 
 type DevicesResponse struct {
@@ -2367,6 +2378,631 @@ func (x *RollbackRequest) GetRevision() uint64 {
 	return 0
 }
 
+type CountersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`    // empty: every device
+	Policy        string                 `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`    // empty: every policy
+	Refresh       bool                   `protobuf:"varint,3,opt,name=refresh,proto3" json:"refresh,omitempty"` // read the devices before answering
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountersRequest) Reset() {
+	*x = CountersRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountersRequest) ProtoMessage() {}
+
+func (x *CountersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountersRequest.ProtoReflect.Descriptor instead.
+func (*CountersRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CountersRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *CountersRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *CountersRequest) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
+type RuleCounters struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          int32                  `protobuf:"varint,1,opt,name=rule,proto3" json:"rule,omitempty"` // index in the policy's rules; -1 when not known
+	Packets       uint64                 `protobuf:"varint,2,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleCounters) Reset() {
+	*x = RuleCounters{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleCounters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleCounters) ProtoMessage() {}
+
+func (x *RuleCounters) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleCounters.ProtoReflect.Descriptor instead.
+func (*RuleCounters) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RuleCounters) GetRule() int32 {
+	if x != nil {
+		return x.Rule
+	}
+	return 0
+}
+
+func (x *RuleCounters) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *RuleCounters) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+type PolicyCounters struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Packets       uint64                 `protobuf:"varint,2,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Rules         []*RuleCounters        `protobuf:"bytes,4,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyCounters) Reset() {
+	*x = PolicyCounters{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyCounters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyCounters) ProtoMessage() {}
+
+func (x *PolicyCounters) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyCounters.ProtoReflect.Descriptor instead.
+func (*PolicyCounters) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PolicyCounters) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *PolicyCounters) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *PolicyCounters) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *PolicyCounters) GetRules() []*RuleCounters {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+type DeviceCounters struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Device       string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	ReadAtUnixMs int64                  `protobuf:"varint,2,opt,name=read_at_unix_ms,json=readAtUnixMs,proto3" json:"read_at_unix_ms,omitempty"` // 0 before the first read
+	TookMs       int64                  `protobuf:"varint,3,opt,name=took_ms,json=tookMs,proto3" json:"took_ms,omitempty"`
+	Entries      int64                  `protobuf:"varint,4,opt,name=entries,proto3" json:"entries,omitempty"` // counted entries the last read returned
+	Unknown      int64                  `protobuf:"varint,5,opt,name=unknown,proto3" json:"unknown,omitempty"` // entries it returned that the model does not have
+	// Reads that found counters gone down (entries rewritten, a pipeline
+	// pushed, the switch restarted): hits between the read before and the
+	// reset are lost, the rest kept.
+	Resets          uint64            `protobuf:"varint,6,opt,name=resets,proto3" json:"resets,omitempty"`
+	LastResetUnixMs int64             `protobuf:"varint,7,opt,name=last_reset_unix_ms,json=lastResetUnixMs,proto3" json:"last_reset_unix_ms,omitempty"`
+	ResetEntries    int64             `protobuf:"varint,8,opt,name=reset_entries,json=resetEntries,proto3" json:"reset_entries,omitempty"`
+	Error           string            `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	Policies        []*PolicyCounters `protobuf:"bytes,10,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeviceCounters) Reset() {
+	*x = DeviceCounters{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceCounters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceCounters) ProtoMessage() {}
+
+func (x *DeviceCounters) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceCounters.ProtoReflect.Descriptor instead.
+func (*DeviceCounters) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeviceCounters) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceCounters) GetReadAtUnixMs() int64 {
+	if x != nil {
+		return x.ReadAtUnixMs
+	}
+	return 0
+}
+
+func (x *DeviceCounters) GetTookMs() int64 {
+	if x != nil {
+		return x.TookMs
+	}
+	return 0
+}
+
+func (x *DeviceCounters) GetEntries() int64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *DeviceCounters) GetUnknown() int64 {
+	if x != nil {
+		return x.Unknown
+	}
+	return 0
+}
+
+func (x *DeviceCounters) GetResets() uint64 {
+	if x != nil {
+		return x.Resets
+	}
+	return 0
+}
+
+func (x *DeviceCounters) GetLastResetUnixMs() int64 {
+	if x != nil {
+		return x.LastResetUnixMs
+	}
+	return 0
+}
+
+func (x *DeviceCounters) GetResetEntries() int64 {
+	if x != nil {
+		return x.ResetEntries
+	}
+	return 0
+}
+
+func (x *DeviceCounters) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DeviceCounters) GetPolicies() []*PolicyCounters {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type CountersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Devices       []*DeviceCounters      `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountersResponse) Reset() {
+	*x = CountersResponse{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountersResponse) ProtoMessage() {}
+
+func (x *CountersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountersResponse.ProtoReflect.Descriptor instead.
+func (*CountersResponse) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CountersResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *CountersResponse) GetDevices() []*DeviceCounters {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type DenialsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`                                 // empty: every device
+	SinceUnixMs   int64                  `protobuf:"varint,2,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"` // 0: every record held
+	Follow        bool                   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DenialsRequest) Reset() {
+	*x = DenialsRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DenialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DenialsRequest) ProtoMessage() {}
+
+func (x *DenialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DenialsRequest.ProtoReflect.Descriptor instead.
+func (*DenialsRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *DenialsRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DenialsRequest) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *DenialsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// One denied flow: (device, segment, source, destination, protocol,
+// destination port), from the switch's rate-limited reports.
+type DenialRecord struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Device         string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Segment        string                 `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
+	InPort         uint32                 `protobuf:"varint,3,opt,name=in_port,json=inPort,proto3" json:"in_port,omitempty"`
+	Src            string                 `protobuf:"bytes,4,opt,name=src,proto3" json:"src,omitempty"`
+	Dst            string                 `protobuf:"bytes,5,opt,name=dst,proto3" json:"dst,omitempty"`
+	Proto          int32                  `protobuf:"varint,6,opt,name=proto,proto3" json:"proto,omitempty"`
+	Sport          uint32                 `protobuf:"varint,7,opt,name=sport,proto3" json:"sport,omitempty"` // of the first report
+	Dport          uint32                 `protobuf:"varint,8,opt,name=dport,proto3" json:"dport,omitempty"`
+	TcpFlags       uint32                 `protobuf:"varint,9,opt,name=tcp_flags,json=tcpFlags,proto3" json:"tcp_flags,omitempty"`
+	SrcIdentity    uint32                 `protobuf:"varint,10,opt,name=src_identity,json=srcIdentity,proto3" json:"src_identity,omitempty"`
+	DstIdentity    uint32                 `protobuf:"varint,11,opt,name=dst_identity,json=dstIdentity,proto3" json:"dst_identity,omitempty"`
+	SrcEndpoint    string                 `protobuf:"bytes,12,opt,name=src_endpoint,json=srcEndpoint,proto3" json:"src_endpoint,omitempty"`
+	DstEndpoint    string                 `protobuf:"bytes,13,opt,name=dst_endpoint,json=dstEndpoint,proto3" json:"dst_endpoint,omitempty"`
+	DeniedBy       string                 `protobuf:"bytes,14,opt,name=denied_by,json=deniedBy,proto3" json:"denied_by,omitempty"` // acl, policy or default, as the switch says
+	Rank           uint32                 `protobuf:"varint,15,opt,name=rank,proto3" json:"rank,omitempty"`
+	Policy         string                 `protobuf:"bytes,16,opt,name=policy,proto3" json:"policy,omitempty"` // the deciding policy, by the trace
+	Trace          string                 `protobuf:"bytes,17,opt,name=trace,proto3" json:"trace,omitempty"`   // the trace's verdict and reason at the first report
+	TraceDisagrees bool                   `protobuf:"varint,18,opt,name=trace_disagrees,json=traceDisagrees,proto3" json:"trace_disagrees,omitempty"`
+	FirstUnixMs    int64                  `protobuf:"varint,19,opt,name=first_unix_ms,json=firstUnixMs,proto3" json:"first_unix_ms,omitempty"`
+	LastUnixMs     int64                  `protobuf:"varint,20,opt,name=last_unix_ms,json=lastUnixMs,proto3" json:"last_unix_ms,omitempty"`
+	Count          uint64                 `protobuf:"varint,21,opt,name=count,proto3" json:"count,omitempty"` // reports (a sample: packets are at least this many)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DenialRecord) Reset() {
+	*x = DenialRecord{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DenialRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DenialRecord) ProtoMessage() {}
+
+func (x *DenialRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DenialRecord.ProtoReflect.Descriptor instead.
+func (*DenialRecord) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DenialRecord) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetInPort() uint32 {
+	if x != nil {
+		return x.InPort
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetProto() int32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetSport() uint32 {
+	if x != nil {
+		return x.Sport
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetDport() uint32 {
+	if x != nil {
+		return x.Dport
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetTcpFlags() uint32 {
+	if x != nil {
+		return x.TcpFlags
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetSrcIdentity() uint32 {
+	if x != nil {
+		return x.SrcIdentity
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetDstIdentity() uint32 {
+	if x != nil {
+		return x.DstIdentity
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetSrcEndpoint() string {
+	if x != nil {
+		return x.SrcEndpoint
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetDstEndpoint() string {
+	if x != nil {
+		return x.DstEndpoint
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetDeniedBy() string {
+	if x != nil {
+		return x.DeniedBy
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetRank() uint32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetTrace() string {
+	if x != nil {
+		return x.Trace
+	}
+	return ""
+}
+
+func (x *DenialRecord) GetTraceDisagrees() bool {
+	if x != nil {
+		return x.TraceDisagrees
+	}
+	return false
+}
+
+func (x *DenialRecord) GetFirstUnixMs() int64 {
+	if x != nil {
+		return x.FirstUnixMs
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetLastUnixMs() int64 {
+	if x != nil {
+		return x.LastUnixMs
+	}
+	return 0
+}
+
+func (x *DenialRecord) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 var File_p4ctl_v1_p4ctl_proto protoreflect.FileDescriptor
 
 const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
@@ -2396,7 +3032,7 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\"1\n" +
 	"\x0eDevicesRequest\x12\x1f\n" +
 	"\vfrom_leader\x18\x01 \x01(\bR\n" +
-	"fromLeader\"\xf6\x03\n" +
+	"fromLeader\"\x95\x04\n" +
 	"\fDeviceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
@@ -2415,7 +3051,9 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\vwrite_total\x18\v \x01(\x03R\n" +
 	"writeTotal\x12#\n" +
 	"\rpipeline_push\x18\f \x01(\tR\fpipelinePush\x12\x1e\n" +
-	"\vpush_gap_ms\x18\r \x01(\x03R\tpushGapMs\x1a:\n" +
+	"\vpush_gap_ms\x18\r \x01(\x03R\tpushGapMs\x12\x1d\n" +
+	"\n" +
+	"denial_log\x18\x0e \x01(\tR\tdenialLog\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"W\n" +
@@ -2557,7 +3195,63 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\adevices\x18\x02 \x03(\v2\x16.p4ctl.v1.DeviceChangeR\adevices\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"-\n" +
 	"\x0fRollbackRequest\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision2\xa2\x06\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\"[\n" +
+	"\x0fCountersRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
+	"\x06policy\x18\x02 \x01(\tR\x06policy\x12\x18\n" +
+	"\arefresh\x18\x03 \x01(\bR\arefresh\"R\n" +
+	"\fRuleCounters\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\x05R\x04rule\x12\x18\n" +
+	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\"\x86\x01\n" +
+	"\x0ePolicyCounters\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x18\n" +
+	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12,\n" +
+	"\x05rules\x18\x04 \x03(\v2\x16.p4ctl.v1.RuleCountersR\x05rules\"\xd2\x02\n" +
+	"\x0eDeviceCounters\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12%\n" +
+	"\x0fread_at_unix_ms\x18\x02 \x01(\x03R\freadAtUnixMs\x12\x17\n" +
+	"\atook_ms\x18\x03 \x01(\x03R\x06tookMs\x12\x18\n" +
+	"\aentries\x18\x04 \x01(\x03R\aentries\x12\x18\n" +
+	"\aunknown\x18\x05 \x01(\x03R\aunknown\x12\x16\n" +
+	"\x06resets\x18\x06 \x01(\x04R\x06resets\x12+\n" +
+	"\x12last_reset_unix_ms\x18\a \x01(\x03R\x0flastResetUnixMs\x12#\n" +
+	"\rreset_entries\x18\b \x01(\x03R\fresetEntries\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x124\n" +
+	"\bpolicies\x18\n" +
+	" \x03(\v2\x18.p4ctl.v1.PolicyCountersR\bpolicies\"Z\n" +
+	"\x10CountersResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x122\n" +
+	"\adevices\x18\x02 \x03(\v2\x18.p4ctl.v1.DeviceCountersR\adevices\"d\n" +
+	"\x0eDenialsRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\"\n" +
+	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\"\xcc\x04\n" +
+	"\fDenialRecord\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
+	"\asegment\x18\x02 \x01(\tR\asegment\x12\x17\n" +
+	"\ain_port\x18\x03 \x01(\rR\x06inPort\x12\x10\n" +
+	"\x03src\x18\x04 \x01(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\x05 \x01(\tR\x03dst\x12\x14\n" +
+	"\x05proto\x18\x06 \x01(\x05R\x05proto\x12\x14\n" +
+	"\x05sport\x18\a \x01(\rR\x05sport\x12\x14\n" +
+	"\x05dport\x18\b \x01(\rR\x05dport\x12\x1b\n" +
+	"\ttcp_flags\x18\t \x01(\rR\btcpFlags\x12!\n" +
+	"\fsrc_identity\x18\n" +
+	" \x01(\rR\vsrcIdentity\x12!\n" +
+	"\fdst_identity\x18\v \x01(\rR\vdstIdentity\x12!\n" +
+	"\fsrc_endpoint\x18\f \x01(\tR\vsrcEndpoint\x12!\n" +
+	"\fdst_endpoint\x18\r \x01(\tR\vdstEndpoint\x12\x1b\n" +
+	"\tdenied_by\x18\x0e \x01(\tR\bdeniedBy\x12\x12\n" +
+	"\x04rank\x18\x0f \x01(\rR\x04rank\x12\x16\n" +
+	"\x06policy\x18\x10 \x01(\tR\x06policy\x12\x14\n" +
+	"\x05trace\x18\x11 \x01(\tR\x05trace\x12'\n" +
+	"\x0ftrace_disagrees\x18\x12 \x01(\bR\x0etraceDisagrees\x12\"\n" +
+	"\rfirst_unix_ms\x18\x13 \x01(\x03R\vfirstUnixMs\x12 \n" +
+	"\flast_unix_ms\x18\x14 \x01(\x03R\n" +
+	"lastUnixMs\x12\x14\n" +
+	"\x05count\x18\x15 \x01(\x04R\x05count2\xa4\a\n" +
 	"\n" +
 	"Controller\x128\n" +
 	"\x05Apply\x12\x16.p4ctl.v1.ApplyRequest\x1a\x17.p4ctl.v1.ApplyResponse\x12;\n" +
@@ -2572,7 +3266,9 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\bTopology\x12\x19.p4ctl.v1.TopologyRequest\x1a\x1a.p4ctl.v1.TopologyResponse\x12>\n" +
 	"\aHistory\x12\x18.p4ctl.v1.HistoryRequest\x1a\x19.p4ctl.v1.HistoryResponse\x125\n" +
 	"\x04Diff\x12\x15.p4ctl.v1.DiffRequest\x1a\x16.p4ctl.v1.DiffResponse\x12>\n" +
-	"\bRollback\x12\x19.p4ctl.v1.RollbackRequest\x1a\x17.p4ctl.v1.ApplyResponseB-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
+	"\bRollback\x12\x19.p4ctl.v1.RollbackRequest\x1a\x17.p4ctl.v1.ApplyResponse\x12A\n" +
+	"\bCounters\x12\x19.p4ctl.v1.CountersRequest\x1a\x1a.p4ctl.v1.CountersResponse\x12=\n" +
+	"\aDenials\x12\x18.p4ctl.v1.DenialsRequest\x1a\x16.p4ctl.v1.DenialRecord0\x01B-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
 
 var (
 	file_p4ctl_v1_p4ctl_proto_rawDescOnce sync.Once
@@ -2586,7 +3282,7 @@ func file_p4ctl_v1_p4ctl_proto_rawDescGZIP() []byte {
 	return file_p4ctl_v1_p4ctl_proto_rawDescData
 }
 
-var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*ApplyRequest)(nil),          // 0: p4ctl.v1.ApplyRequest
 	(*ApplyResponse)(nil),         // 1: p4ctl.v1.ApplyResponse
@@ -2624,11 +3320,18 @@ var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*DeviceChange)(nil),          // 33: p4ctl.v1.DeviceChange
 	(*DiffResponse)(nil),          // 34: p4ctl.v1.DiffResponse
 	(*RollbackRequest)(nil),       // 35: p4ctl.v1.RollbackRequest
-	nil,                           // 36: p4ctl.v1.DeviceStatus.EntriesEntry
+	(*CountersRequest)(nil),       // 36: p4ctl.v1.CountersRequest
+	(*RuleCounters)(nil),          // 37: p4ctl.v1.RuleCounters
+	(*PolicyCounters)(nil),        // 38: p4ctl.v1.PolicyCounters
+	(*DeviceCounters)(nil),        // 39: p4ctl.v1.DeviceCounters
+	(*CountersResponse)(nil),      // 40: p4ctl.v1.CountersResponse
+	(*DenialsRequest)(nil),        // 41: p4ctl.v1.DenialsRequest
+	(*DenialRecord)(nil),          // 42: p4ctl.v1.DenialRecord
+	nil,                           // 43: p4ctl.v1.DeviceStatus.EntriesEntry
 }
 var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	2,  // 0: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
-	36, // 1: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
+	43, // 1: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
 	8,  // 2: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
 	11, // 3: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
 	14, // 4: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
@@ -2639,37 +3342,44 @@ var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	29, // 9: p4ctl.v1.HistoryResponse.revisions:type_name -> p4ctl.v1.Revision
 	32, // 10: p4ctl.v1.DiffResponse.objects:type_name -> p4ctl.v1.ObjectChange
 	33, // 11: p4ctl.v1.DiffResponse.devices:type_name -> p4ctl.v1.DeviceChange
-	0,  // 12: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
-	3,  // 13: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
-	5,  // 14: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
-	7,  // 15: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
-	10, // 16: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
-	13, // 17: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
-	16, // 18: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
-	18, // 19: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
-	20, // 20: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
-	22, // 21: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
-	28, // 22: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
-	31, // 23: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
-	35, // 24: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
-	1,  // 25: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
-	4,  // 26: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
-	6,  // 27: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
-	9,  // 28: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
-	12, // 29: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
-	15, // 30: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
-	17, // 31: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
-	19, // 32: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
-	21, // 33: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
-	27, // 34: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
-	30, // 35: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
-	34, // 36: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
-	1,  // 37: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
-	25, // [25:38] is the sub-list for method output_type
-	12, // [12:25] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	37, // 12: p4ctl.v1.PolicyCounters.rules:type_name -> p4ctl.v1.RuleCounters
+	38, // 13: p4ctl.v1.DeviceCounters.policies:type_name -> p4ctl.v1.PolicyCounters
+	39, // 14: p4ctl.v1.CountersResponse.devices:type_name -> p4ctl.v1.DeviceCounters
+	0,  // 15: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
+	3,  // 16: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
+	5,  // 17: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
+	7,  // 18: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
+	10, // 19: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
+	13, // 20: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
+	16, // 21: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
+	18, // 22: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
+	20, // 23: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
+	22, // 24: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
+	28, // 25: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
+	31, // 26: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
+	35, // 27: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
+	36, // 28: p4ctl.v1.Controller.Counters:input_type -> p4ctl.v1.CountersRequest
+	41, // 29: p4ctl.v1.Controller.Denials:input_type -> p4ctl.v1.DenialsRequest
+	1,  // 30: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
+	4,  // 31: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
+	6,  // 32: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
+	9,  // 33: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
+	12, // 34: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
+	15, // 35: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
+	17, // 36: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
+	19, // 37: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
+	21, // 38: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
+	27, // 39: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
+	30, // 40: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
+	34, // 41: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
+	1,  // 42: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
+	40, // 43: p4ctl.v1.Controller.Counters:output_type -> p4ctl.v1.CountersResponse
+	42, // 44: p4ctl.v1.Controller.Denials:output_type -> p4ctl.v1.DenialRecord
+	30, // [30:45] is the sub-list for method output_type
+	15, // [15:30] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_p4ctl_v1_p4ctl_proto_init() }
@@ -2687,7 +3397,7 @@ func file_p4ctl_v1_p4ctl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_p4ctl_v1_p4ctl_proto_rawDesc), len(file_p4ctl_v1_p4ctl_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

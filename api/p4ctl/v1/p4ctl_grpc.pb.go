@@ -35,6 +35,8 @@ const (
 	Controller_History_FullMethodName       = "/p4ctl.v1.Controller/History"
 	Controller_Diff_FullMethodName          = "/p4ctl.v1.Controller/Diff"
 	Controller_Rollback_FullMethodName      = "/p4ctl.v1.Controller/Rollback"
+	Controller_Counters_FullMethodName      = "/p4ctl.v1.Controller/Counters"
+	Controller_Denials_FullMethodName       = "/p4ctl.v1.Controller/Denials"
 )
 
 // ControllerClient is the client API for Controller service.
@@ -74,6 +76,15 @@ type ControllerClient interface {
 	// Rollback brings the model back to what it was right after a revision,
 	// as one change checked like any apply.
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
+	// Counters reports the policy tables' hit counters summed per policy
+	// and rule, per device, as the answering node has read them (read now
+	// when refresh is set; the leader also reads them on an interval).
+	Counters(ctx context.Context, in *CountersRequest, opts ...grpc.CallOption) (*CountersResponse, error)
+	// Denials streams the denied-flow records the answering node holds
+	// (last seen at or after since), then, with follow, every record as it
+	// changes until the client goes away. Only the leader (primary of the
+	// devices) receives the switches' reports.
+	Denials(ctx context.Context, in *DenialsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DenialRecord], error)
 }
 
 type controllerClient struct {
@@ -223,6 +234,35 @@ func (c *controllerClient) Rollback(ctx context.Context, in *RollbackRequest, op
 	return out, nil
 }
 
+func (c *controllerClient) Counters(ctx context.Context, in *CountersRequest, opts ...grpc.CallOption) (*CountersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CountersResponse)
+	err := c.cc.Invoke(ctx, Controller_Counters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) Denials(ctx context.Context, in *DenialsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DenialRecord], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Controller_ServiceDesc.Streams[1], Controller_Denials_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DenialsRequest, DenialRecord]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_DenialsClient = grpc.ServerStreamingClient[DenialRecord]
+
 // ControllerServer is the server API for Controller service.
 // All implementations must embed UnimplementedControllerServer
 // for forward compatibility.
@@ -260,6 +300,15 @@ type ControllerServer interface {
 	// Rollback brings the model back to what it was right after a revision,
 	// as one change checked like any apply.
 	Rollback(context.Context, *RollbackRequest) (*ApplyResponse, error)
+	// Counters reports the policy tables' hit counters summed per policy
+	// and rule, per device, as the answering node has read them (read now
+	// when refresh is set; the leader also reads them on an interval).
+	Counters(context.Context, *CountersRequest) (*CountersResponse, error)
+	// Denials streams the denied-flow records the answering node holds
+	// (last seen at or after since), then, with follow, every record as it
+	// changes until the client goes away. Only the leader (primary of the
+	// devices) receives the switches' reports.
+	Denials(*DenialsRequest, grpc.ServerStreamingServer[DenialRecord]) error
 	mustEmbedUnimplementedControllerServer()
 }
 
@@ -308,6 +357,12 @@ func (UnimplementedControllerServer) Diff(context.Context, *DiffRequest) (*DiffR
 }
 func (UnimplementedControllerServer) Rollback(context.Context, *RollbackRequest) (*ApplyResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Rollback not implemented")
+}
+func (UnimplementedControllerServer) Counters(context.Context, *CountersRequest) (*CountersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Counters not implemented")
+}
+func (UnimplementedControllerServer) Denials(*DenialsRequest, grpc.ServerStreamingServer[DenialRecord]) error {
+	return status.Errorf(codes.Unimplemented, "method Denials not implemented")
 }
 func (UnimplementedControllerServer) mustEmbedUnimplementedControllerServer() {}
 func (UnimplementedControllerServer) testEmbeddedByValue()                    {}
@@ -557,6 +612,35 @@ func _Controller_Rollback_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Controller_Counters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CountersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).Counters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_Counters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).Counters(ctx, req.(*CountersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_Denials_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DenialsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControllerServer).Denials(m, &grpc.GenericServerStream[DenialsRequest, DenialRecord]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_DenialsServer = grpc.ServerStreamingServer[DenialRecord]
+
 // Controller_ServiceDesc is the grpc.ServiceDesc for Controller service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -612,11 +696,20 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Rollback",
 			Handler:    _Controller_Rollback_Handler,
 		},
+		{
+			MethodName: "Counters",
+			Handler:    _Controller_Counters_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Controller_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Denials",
+			Handler:       _Controller_Denials_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"encoding/json"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/controller"
+)
+
+// denialView is one denied flow in json.
+type denialView struct {
+	Device         string `json:"device"`
+	Segment        string `json:"segment"`
+	InPort         uint32 `json:"in_port"`
+	Src            string `json:"src"`
+	SrcEndpoint    string `json:"src_endpoint,omitempty"`
+	SrcIdentity    uint32 `json:"src_identity"`
+	Dst            string `json:"dst"`
+	DstEndpoint    string `json:"dst_endpoint,omitempty"`
+	DstIdentity    uint32 `json:"dst_identity"`
+	Proto          string `json:"proto"`
+	SPort          uint32 `json:"sport"`
+	DPort          uint32 `json:"dport"`
+	DeniedBy       string `json:"denied_by"`
+	Policy         string `json:"policy,omitempty"`
+	Trace          string `json:"trace"`
+	TraceDisagrees bool   `json:"trace_disagrees,omitempty"`
+	First          string `json:"first_seen"`
+	Last           string `json:"last_seen"`
+	Count          uint64 `json:"count"`
+}
+
+func denialOf(r *p4ctlv1.DenialRecord) denialView {
+	return denialView{Device: r.GetDevice(), Segment: r.GetSegment(), InPort: r.GetInPort(), Src: r.GetSrc(), SrcEndpoint: r.GetSrcEndpoint(),
+		SrcIdentity: r.GetSrcIdentity(), Dst: r.GetDst(), DstEndpoint: r.GetDstEndpoint(), DstIdentity: r.GetDstIdentity(),
+		Proto: controller.ProtoName(int(r.GetProto())), SPort: r.GetSport(), DPort: r.GetDport(), DeniedBy: r.GetDeniedBy(), Policy: r.GetPolicy(),
+		Trace: r.GetTrace(), TraceDisagrees: r.GetTraceDisagrees(), First: unixMs(r.GetFirstUnixMs()), Last: unixMs(r.GetLastUnixMs()), Count: r.GetCount()}
+}
+
+// getDenials prints the denied-flow records, and with follow every change
+// until interrupted. json is one object per line.
+func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, output, device string, since time.Duration, follow bool) error {
+	req := &p4ctlv1.DenialsRequest{Device: device, Follow: follow}
+	if since > 0 {
+		req.SinceUnixMs = time.Now().Add(-since).UnixMilli()
+	}
+	st, err := c.Denials(ctx, req)
+	if err != nil {
+		return err
+	}
+	var tw *tabwriter.Writer
+	switch output {
+	case "table":
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "LAST SEEN\tDEVICE\tSEGMENT\tFROM\tTO\tPROTO/PORT\tCOUNT\tDENIED BY")
+	case "json":
+	default:
+		return fmt.Errorf("unknown output format %q (table or json)", output)
+	}
+	end := func(x string) string {
+		if x == "" {
+			return "-"
+		}
+		return x
+	}
+	for {
+		r, err := st.Recv()
+		if errors.Is(err, io.EOF) || err != nil && ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		v := denialOf(r)
+		if tw == nil {
+			if err := printJSONLine(w, v); err != nil {
+				return err
+			}
+			continue
+		}
+		by := v.DeniedBy
+		if v.Policy != "" {
+			by += " (" + v.Policy + ")"
+		}
+		if v.TraceDisagrees {
+			by += "; trace now: " + v.Trace
+		}
+		port := v.Proto
+		if v.Proto == "tcp" || v.Proto == "udp" {
+			port = fmt.Sprintf("%s/%d", v.Proto, v.DPort)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s %s\t%s\t%d\t%s\n", v.Last, v.Device, v.Segment, v.Src, "("+end(v.SrcEndpoint)+")",
+			v.Dst, "("+end(v.DstEndpoint)+")", port, v.Count, by)
+		if follow {
+			tw.Flush()
+		}
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}
+
+func printJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

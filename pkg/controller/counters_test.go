@@ -1,0 +1,204 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// policyPortEntry is leaf1's entry of table in the compiled state whose
+// port field (l4_dst_port or l4_src_port) is port.
+func policyPortEntry(t *testing.T, c *Controller, table, field string, port uint64) *p4v1.TableEntry {
+	t.Helper()
+	c.mu.Lock()
+	es, _, err := c.compiler.DeviceEntries("leaf1")
+	in := c.compiler.DeviceInfo("leaf1")
+	c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := in.Table(table)
+	f, _ := tb.Field(field)
+	for _, e := range es {
+		if e.GetTableId() != tb.ID {
+			continue
+		}
+		for _, m := range e.GetMatch() {
+			if v, _ := pipeline.ToUint64(m.GetExact().GetValue()); m.GetFieldId() == f.ID && v == port {
+				return e
+			}
+		}
+	}
+	t.Fatalf("no %s entry with %s %d", table, field, port)
+	return nil
+}
+
+func policyHits(t *testing.T, c *Controller, policy string) (packets, bytes uint64, rules []RuleCounters, dc DeviceCounters) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := c.Counters(ctx, "leaf1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Error != "" {
+		t.Fatalf("counters %+v", out)
+	}
+	for _, p := range out[0].Policies {
+		if p.Policy == policy {
+			return p.Packets, p.Bytes, p.Rules, out[0]
+		}
+	}
+	return 0, 0, nil, out[0]
+}
+
+// TestPolicyCounters: hits the device counts on a policy's entries, in
+// both directions, are summed on the policy and its rule; a later read
+// adds only what is new; a counter that goes down is a reset, reported,
+// and what it counts after is still added; Prometheus shows the totals,
+// within the series cap.
+func TestPolicyCounters(t *testing.T) {
+	_, c, d1, _, _ := exampleInSync(t)
+	fwd := policyPortEntry(t, c, "ingress.policy_port", "l4_dst_port", 8080)
+	rev := policyPortEntry(t, c, "ingress.reply_port", "l4_src_port", 8080)
+	if !d1.srv.AddDirectCounter(fwd, 10, 1000) || !d1.srv.AddDirectCounter(rev, 5, 300) {
+		t.Fatal("the sim does not hold the compiled entries")
+	}
+	p, b, rules, dc := policyHits(t, c, "web-to-app")
+	if p != 15 || b != 1300 || len(rules) != 1 || rules[0] != (RuleCounters{Rule: 0, Packets: 15, Bytes: 1300}) {
+		t.Fatalf("web-to-app: %d packets %d bytes, rules %+v; want 15, 1300 on rule 0", p, b, rules)
+	}
+	if dc.Entries == 0 || dc.Resets != 0 || dc.Unknown != 0 {
+		t.Errorf("device counters %+v", dc)
+	}
+
+	d1.srv.AddDirectCounter(fwd, 3, 100)
+	if p, b, _, _ := policyHits(t, c, "web-to-app"); p != 18 || b != 1400 {
+		t.Errorf("after 3 more packets: %d packets %d bytes, want 18, 1400", p, b)
+	}
+
+	// The forward entry's counter starts again (rewritten, say) and counts
+	// 2 packets.
+	d1.srv.AddDirectCounter(fwd, -13+2, -1100+50)
+	p, b, _, dc = policyHits(t, c, "web-to-app")
+	if p != 20 || b != 1450 {
+		t.Errorf("after a reset and 2 packets: %d packets %d bytes, want 20, 1450", p, b)
+	}
+	if dc.Resets != 1 || dc.ResetEntries != 1 || dc.LastReset.IsZero() {
+		t.Errorf("reset not reported: %+v", dc)
+	}
+
+	// Prometheus: the totals, then the cap.
+	want := `
+# HELP p4ctl_policy_packets_total Packets that hit a policy's entries on a device, from the policy tables' direct counters. Beyond the series cap, policies are summed under policy="_other".
+# TYPE p4ctl_policy_packets_total counter
+p4ctl_policy_packets_total{device="leaf1",policy="web-to-app"} 20
+`
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "p4ctl_policy_packets_total"); err != nil {
+		t.Error(err)
+	}
+	// Another policy's hits, with no room for its series: summed as _other.
+	db := policyPortEntry(t, c, "ingress.policy_port", "l4_dst_port", 5432)
+	d1.srv.AddDirectCounter(db, 7, 700)
+	c.cfg.MaxCounterSeries = 1
+	policyHits(t, c, "app-to-db")
+	want = `
+# HELP p4ctl_policy_packets_total Packets that hit a policy's entries on a device, from the policy tables' direct counters. Beyond the series cap, policies are summed under policy="_other".
+# TYPE p4ctl_policy_packets_total counter
+p4ctl_policy_packets_total{device="leaf1",policy="_other"} 7
+p4ctl_policy_packets_total{device="leaf1",policy="web-to-app"} 20
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "p4ctl_policy_packets_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// counterWorld is one device with 2*side endpoints, each an identity of
+// its own, and one policy from the first half to the second on ports
+// tcp ports: side*side*ports policy_port entries and as many reply_port
+// entries, all counted.
+func counterWorld(addr string, side, ports int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kind: Device\nname: leaf1\naddress: %s\n---\nkind: Segment\nname: prod\nid: 10\ndefault: deny\n", addr)
+	for i := range 2 * side {
+		half := "a"
+		if i >= side {
+			half = "b"
+		}
+		fmt.Fprintf(&b, "---\nkind: Port\ndevice: leaf1\nport: %d\nsegment: prod\nrole: promiscuous\n", i+1)
+		fmt.Fprintf(&b, "---\nkind: Endpoint\nname: e%d\nsegment: prod\nmac: 02:00:00:00:%02x:%02x\nips: [10.9.%d.%d]\ndevice: leaf1\nport: %d\nlabels: {side: %s, n: \"%d\"}\n",
+			i, i/256, i%256, i/256, i%256, i+1, half, i)
+	}
+	var ps []string
+	for p := range ports {
+		ps = append(ps, fmt.Sprint(20000+p))
+	}
+	fmt.Fprintf(&b, "---\nkind: Policy\nname: a-to-b\nsegment: prod\nfrom: {side: a}\nto: {side: b}\nrules:\n  - {proto: tcp, ports: [%s]}\n", strings.Join(ps, ", "))
+	return []byte(b.String())
+}
+
+// BenchmarkPolicyCounters1M: one read of a device's 1,000,000 counted
+// entries (500,000 policy_port, 500,000 reply_port) from the simulator,
+// summed per policy and rule; the index is built before the timer. B/op
+// includes the simulator's encoding of its responses, in the same
+// process (BenchmarkReadCounters100k in pkg/p4rt measures that part with
+// the client's parse).
+func BenchmarkPolicyCounters1M(b *testing.B) {
+	d := startSim(b, "")
+	n := node(b, "n1", b.TempDir(), true)
+	waitLeader(b, n)
+	c := New(Config{Node: n, Targets: pipeline.Embedded, RetryInterval: 200 * time.Millisecond, CounterReadInterval: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	actx, acancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer acancel()
+	res, err := c.Apply(actx, "world.yaml", counterWorld(d.addr, 100, 50))
+	if err != nil {
+		b.Fatal(err)
+	}
+	eventually(b, 10*time.Minute, func() bool {
+		st := c.Devices()
+		return len(st) == 1 && st[0].InSync && st[0].ModelIndex >= res.Index
+	}, func() string { return fmt.Sprintf("%+v", c.Devices()) })
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	if err := c.ReadCounters(actx, "leaf1"); err != nil { // builds the index
+		b.Fatal(err)
+	}
+	kept := heap() - before
+	out, _ := c.Counters(actx, "leaf1", false)
+	entries := out[0].Entries
+	if entries != 1000000 {
+		b.Fatalf("%d counted entries, want 1,000,000", entries)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.ReadCounters(actx, "leaf1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	// The index and each entry's last counts, held between reads.
+	b.ReportMetric(float64(kept)/float64(entries), "kept-B/entry")
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/read")
+}
