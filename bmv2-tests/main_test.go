@@ -170,7 +170,7 @@ func programScenario(ctx context.Context, s *p4rt.Session, in *pipeline.Info) er
 				pipeline.P("community", U(pc.community)), pipeline.P("punt_arp", U(0))))
 		add(in.NewEntry("egress.ports").Exact("egress_port", U(uint64(h.port))).
 			Action("set_egress_port", pipeline.P("segment", U(pc.segment)), pipeline.P("role", U(pc.role)),
-				pipeline.P("community", U(pc.community)), pipeline.P("port", U(uint64(h.port)))))
+				pipeline.P("community", U(pc.community)), pipeline.P("tagged", U(0)), pipeline.P("port", U(uint64(h.port)))))
 		add(in.NewEntry("ingress.src_identity_v4").Exact("ingress_port", U(uint64(h.port))).
 			Exact("src_mac", h.mac).Exact("src_ip", h.ip4.AsSlice()).
 			Action("set_src_identity", pipeline.P("identity", U(pc.identity))))
