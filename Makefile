@@ -98,32 +98,37 @@ bmv2-test:
 
 # The Mininet lab (docs/lab.md): BMv2 switches and hosts from a policy
 # file, a three-node p4ctl cluster applying it; the Mininet CLI, or with
-# lab-check a few flows whose verdicts the policy decides. Root, Debian's
-# mininet and python3-yaml, and simple_switch_grpc.
+# lab-check a few flows whose verdicts the policy decides. TOPO=single
+# (one switch, examples/segmentation.yaml) or TOPO=fabric (2 leaves x 2
+# spines, examples/fabric.yaml); POLICY overrides the topology's file.
+# Root, Debian's mininet and python3-yaml, and simple_switch_grpc.
 LAB_PYTHON ?= /usr/bin/python3
-POLICY     ?= examples/segmentation.yaml
+TOPO       ?= single
+POLICY     ?=
+LAB_ARGS    = --topo $(TOPO) $(if $(POLICY),--policy $(POLICY))
 lab-deps:
 	@command -v simple_switch_grpc >/dev/null || { echo "lab: simple_switch_grpc not found (BMv2 with PI, in $(P4_TOOLS) or on PATH; docs/lab.md)"; exit 1; }
 	@$(LAB_PYTHON) -c 'import mininet, yaml' 2>/dev/null || { echo "lab: $(LAB_PYTHON) lacks mininet or yaml: apt-get install mininet python3-yaml"; exit 1; }
 
 lab: build lab-deps
-	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY)
+	$(LAB_PYTHON) lab/p4ctl_lab.py $(LAB_ARGS)
 
 lab-check: build lab-deps
-	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --check
+	$(LAB_PYTHON) lab/p4ctl_lab.py $(LAB_ARGS) --check
 
 # Every scenario of docs/lab.md, each asserting and printing its figure.
 lab-test: build lab-deps
 	mn -c >/dev/null 2>&1 || true
-	$(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --test
+	$(LAB_PYTHON) lab/p4ctl_lab.py $(LAB_ARGS) --test
 
-# The lab tier of `make test`: lab-test where it can run, one line where
-# it cannot.
+# The lab tier of `make test`: lab-test on both topologies where it can
+# run, one line where it cannot.
 lab-tier: build
 	@if [ "$$(id -u)" != 0 ] || ! command -v simple_switch_grpc >/dev/null || ! command -v ethtool >/dev/null || \
 		! command -v nc >/dev/null || ! $(LAB_PYTHON) -c 'import mininet, yaml' 2>/dev/null; then \
 		echo "lab tier: skipped (needs root, simple_switch_grpc, ethtool, nc, and $(LAB_PYTHON) with mininet and yaml)"; \
-	else mn -c >/dev/null 2>&1; $(LAB_PYTHON) lab/p4ctl_lab.py --policy $(POLICY) --test; fi
+	else mn -c >/dev/null 2>&1; $(LAB_PYTHON) lab/p4ctl_lab.py --topo single --test && \
+		mn -c >/dev/null 2>&1 && $(LAB_PYTHON) lab/p4ctl_lab.py --topo fabric --test; fi
 
 gen-oc:
 	@test -n "$(OC_YANG_DIR)" -a -d "$(OC_YANG_DIR)/release/models" || \

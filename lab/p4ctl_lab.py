@@ -3,7 +3,9 @@
 
 The topology comes from a policy file: every Device is a BMv2
 simple_switch_grpc switch, every Endpoint placed on a device port is a
-Mininet host with the endpoint's MAC and addresses on that port. A three
+Mininet host with the endpoint's MAC and addresses on that port; the
+fabric topology adds the cables between switches' uplinks (which p4ctl
+learns by LLDP, not from the lab). A three
 node p4ctl cluster runs on loopback and applies the file (its devices'
 addresses rewritten to the lab's switches). Then the Mininet CLI; with
 --check the policy's flows (TCP and UDP, IPv4 and IPv6, PVLAN roles,
@@ -11,8 +13,8 @@ segments) and a live policy change; with --test also the scenarios of
 failure and scale: a switch restarted, the leader killed under traffic,
 100,000 entries applied. Every check prints its verdict and its figure.
 
-Run as root from the repository: make lab [POLICY=file], make lab-check,
-make lab-test.
+Run as root from the repository: make lab [TOPO=single|fabric]
+[POLICY=file], make lab-check, make lab-test.
 """
 
 import argparse
@@ -35,6 +37,17 @@ GRPC_BASE = 50050  # device i listens on GRPC_BASE + i
 GNMI_BASE = 50150  # device i's port agent (gNMI, LLDP) on GNMI_BASE + i
 CPU_PORT = 510
 MOVER = "web-2"    # the endpoint the host-move scenario moves
+FABRIC_MTU = 9000  # on cables between switches: frames there carry an 8-byte tag
+
+# Topologies: the policy file, the cables between switch ports (device,
+# port, device, port), and the device the MOVER moves to (None: a spare
+# port of its own switch).
+TOPOLOGIES = {
+    "single": {"policy": "examples/segmentation.yaml", "cables": [], "move_to": None},
+    "fabric": {"policy": "examples/fabric.yaml", "move_to": "leaf1",
+               "cables": [("leaf1", 5, "spine1", 1), ("leaf1", 6, "spine2", 1),
+                          ("leaf2", 5, "spine1", 2), ("leaf2", 6, "spine2", 2)]},
+}
 
 
 class BMv2Switch(Switch):
@@ -91,12 +104,13 @@ def load(policy):
     return docs
 
 
-def build(docs, log_dir):
-    """The Mininet network of the policy's devices and placed endpoints,
-    and the policy with the devices' addresses rewritten and their port
-    agents named. The MOVER endpoint's host also gets a second link, to a
-    spare port of its switch that the lab declares like its first (the
-    port it moves to); returns that spare port's number, or None."""
+def build(docs, log_dir, cables, move_to):
+    """The Mininet network of the policy's devices, placed endpoints and
+    cables, and the policy with the devices' addresses rewritten and their
+    port agents named. The MOVER endpoint's host also gets a second link,
+    to a spare port of move_to (or of its own switch) that the lab
+    declares like its first (the port it moves to); returns that spare
+    (device, port), or None."""
     net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False)
     switches = {}
     for i, d in enumerate(x for x in docs if x.get("kind") == "Device"):
@@ -113,16 +127,28 @@ def build(docs, log_dir):
         h = net.addHost(name, cls=Host, mac=e["mac"], ip=None)
         net.addLink(h, switches[e["device"]], port2=e["port"])
         hosts[e["name"]] = (h, e)
+    for a, pa, b, pb in cables:
+        net.addLink(switches[a], switches[b], port1=pa, port2=pb)
     spare = None
     if MOVER in hosts:
         h, e = hosts[MOVER]
-        ports = [x for x in docs if x.get("kind") == "Port" and x.get("device") == e["device"]]
-        used = {x["port"] for x in ports}
-        spare = next(n for n in range(1, CPU_PORT) if n not in used)
-        first = next(x for x in ports if x["port"] == e["port"])
-        docs.append(dict(first, port=spare))
-        net.addLink(h, switches[e["device"]], port2=spare)
+        target = move_to or e["device"]
+        first = next(x for x in docs if x.get("kind") == "Port" and x.get("device") == e["device"] and x["port"] == e["port"])
+        used = {x["port"] for x in docs if x.get("kind") == "Port" and x.get("device") == target}
+        port = next(n for n in range(1, CPU_PORT) if n not in used)
+        docs.append(dict(first, device=target, port=port))
+        net.addLink(h, switches[target], port2=port)
+        spare = (target, port)
     return net, hosts, spare
+
+
+def fabric_mtu(net):
+    """Cables between switches carry the fabric tag: room for it."""
+    for link in net.links:
+        a, b = link.intf1, link.intf2
+        if isinstance(a.node, BMv2Switch) and isinstance(b.node, BMv2Switch):
+            for intf in (a, b):
+                subprocess.run(["ip", "link", "set", "dev", intf.name, "mtu", str(FABRIC_MTU)], check=True)
 
 
 def configure(hosts):
@@ -137,7 +163,10 @@ def configure(hosts):
         h.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.%s.accept_ra=0" % intf)
         for ip in e.get("ips", []):
             if ":" in ip:
-                h.cmd("ip -6 addr add %s/64 dev %s nodad" % (ip, intf))
+                # /32 like IPv4's /16: every lab address is on-link, so
+                # what keeps two hosts apart is the switch, not a missing
+                # route on the host.
+                h.cmd("ip -6 addr add %s/32 dev %s nodad" % (ip, intf))
             else:
                 h.cmd("ip addr add %s/16 dev %s" % (ip, intf))
 
@@ -233,6 +262,22 @@ class Cluster:
             time.sleep(0.2)
         sys.exit("lab: devices not in sync within %ds: %s" % (seconds, self.devices()))
 
+    def wait_links(self, n, seconds):
+        """Until every node knows n links (both directions of every cable):
+        followers learn them from the switches' port agents over gNMI."""
+        start = time.time()
+        while time.time() < start + seconds:
+            ok = True
+            for k in self.alive():
+                out = subprocess.run([self.p4ctl, "get", "links", "-o", "json", "--server", self.api(k)],
+                                     capture_output=True, text=True)
+                if out.returncode != 0 or len(json.loads(out.stdout or "[]")) < n:
+                    ok = False
+            if ok:
+                return time.time() - start
+            time.sleep(0.3)
+        sys.exit("lab: the nodes did not learn %d links within %ds: %s" % (n, seconds, self.run("get", "links", check=False).stdout))
+
     def stop(self):
         for p in self.procs:
             p.terminate()
@@ -297,6 +342,8 @@ def check(hosts):
         ("guest-1", "app-1", T, 8080, False, False, "the guest segment cannot reach prod"),
         ("guest-1", "app-1", T, 8080, True, False, "nor over IPv6"),
         ("web-1", "guest-1", T, 80, False, False, "prod cannot reach the guest segment"),
+        ("guest-1", "guest-2", T, 80, False, False, "isolated guest ports never reach each other, even in a default-allow segment"),
+        ("web-2", "db-1", T, 5432, False, False, "the other web server does not reach the database either"),
     ]
     passed = failed = 0
     for src, dst, proto, port, v6, want, what in cases:
@@ -308,8 +355,10 @@ def check(hosts):
         verdict = "PASS" if ok == want else "FAIL"
         failed += verdict == "FAIL"
         passed += verdict == "PASS"
+        a, b = hosts[src][1]["device"], hosts[dst][1]["device"]
+        where = a if a == b else "%s->%s" % (a, b)
         print("%s  %-7s -> %-7s %s/%-5d %s: %s (%.2fs)" % (verdict, src, dst, proto, port, "v6" if v6 else "v4",
-                                                        "open" if ok else "refused", took) + "  " + what)
+                                                        "open" if ok else "refused", took) + "  [%s] " % where + what)
     return passed, failed
 
 
@@ -546,10 +595,11 @@ def scale_apply(cluster, work, device, entries=100000):
 
 
 def host_move(cluster, hosts, work, spare):
-    """The MOVER endpoint, placed by host name, moves to the spare port:
-    its LLDP is heard there by the switch's port agent, p4ctl places it on
-    the new port, and its policy follows. The figure is the time from the
-    move to the first allowed connection from the new port."""
+    """The MOVER endpoint, placed by host name, moves to the spare port (of
+    its own switch, or of another leaf in the fabric): its LLDP is heard
+    there by that switch's port agent, p4ctl places it on the new port,
+    and its policy follows. The figure is the time from the move to the
+    first allowed connection from the new port."""
     if MOVER not in hosts or "app-1" not in hosts or spare is None:
         return 0, 0
     h, e = hosts[MOVER]
@@ -565,7 +615,7 @@ def host_move(cluster, hosts, work, spare):
             return None
         eps = json.loads(out.stdout)
         ep = eps[0] if isinstance(eps, list) and eps else eps
-        return ep.get("port") if isinstance(ep, dict) else None
+        return (ep.get("device"), ep.get("port")) if isinstance(ep, dict) else None
 
     # Wait until the switch hears the host on its first port, then place
     # the endpoint by host name instead of by port.
@@ -579,7 +629,7 @@ def host_move(cluster, hosts, work, spare):
         print("FAIL  host %s is not seen by any device within 30s: %s" % (MOVER, cluster.run("get", "hosts", check=False).stdout))
         return 0, 1
     cluster.run("apply", "-f", path, "--wait")
-    if seen_on() != e["port"] or not flow(hosts, MOVER, "app-1", 8080)[0]:
+    if seen_on() != (e["device"], e["port"]) or not flow(hosts, MOVER, "app-1", 8080)[0]:
         print("FAIL  %s placed by host name: port %s, web-to-app %s" % (MOVER, seen_on(), flow(hosts, MOVER, "app-1", 8080)[0]))
         return 0, 1
     old, new = h.intfList()[0].name, h.intfList()[1].name
@@ -590,7 +640,7 @@ def host_move(cluster, hosts, work, spare):
     h.cmd("ip link set %s address %s" % (new, e["mac"]))
     h.cmd("ethtool -K %s rx off tx off sg off >/dev/null 2>&1" % new)
     for ip in e["ips"]:
-        h.cmd("ip %s addr add %s/%d dev %s%s" % ("-6" if ":" in ip else "", ip, 64 if ":" in ip else 16, new, " nodad" if ":" in ip else ""))
+        h.cmd("ip %s addr add %s/%d dev %s%s" % ("-6" if ":" in ip else "", ip, 32 if ":" in ip else 16, new, " nodad" if ":" in ip else ""))
     h.cmd("ip link set %s up" % new)
     opened = None
     while time.time() < moved + 60:
@@ -603,18 +653,20 @@ def host_move(cluster, hosts, work, spare):
     denied = flow(hosts, MOVER, "db-1", 5432)[0] if "db-1" in hosts else False
     isolated = flow(hosts, "web-1", MOVER, 8080)[0] if "web-1" in hosts else False
     if opened is None or port != spare or denied or isolated:
-        print("FAIL  %s moved to port %d: now on port %s, web-to-app %s, db %s, from web-1 %s" %
-              (MOVER, spare, port, "never opened" if opened is None else "open", "open" if denied else "refused",
+        print("FAIL  %s moved to %s/%d: now on %s, web-to-app %s, db %s, from web-1 %s" %
+              (MOVER, spare[0], spare[1], port, "never opened" if opened is None else "open", "open" if denied else "refused",
                "open" if isolated else "refused"))
         return 0, 1
-    print("PASS  %s moved from port %d to port %d: placed there by LLDP, first allowed connection %.2fs after the move; "
-          "still denied the db, still isolated from web-1" % (MOVER, e["port"], spare, opened))
+    print("PASS  %s moved from %s/%d to %s/%d: placed there by LLDP, first allowed connection %.2fs after the move; "
+          "still denied the db, still isolated from web-1" % (MOVER, e["device"], e["port"], spare[0], spare[1], opened))
     return 1, 0
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policy", default="examples/segmentation.yaml")
+    ap.add_argument("--topo", default="single", choices=sorted(TOPOLOGIES),
+                    help="single: one switch; fabric: 2 leaves x 2 spines (docs/lab.md)")
+    ap.add_argument("--policy", default=None, help="the policy file (default: the topology's)")
     ap.add_argument("--p4ctl", default="bin/p4ctl")
     ap.add_argument("--check", action="store_true", help="run the policy checks and exit instead of the CLI")
     ap.add_argument("--test", action="store_true", help="the checks, then a switch restart, a leader kill and 100,000 entries")
@@ -626,13 +678,15 @@ def main():
         sys.exit("lab: %s not found: build BMv2's simple_switch_grpc with PI (docs/lab.md); apt-get install mininet netcat-openbsd ethtool python3-yaml" % ", ".join(missing))
     setLogLevel("warning")
     work = tempfile.mkdtemp(prefix="p4ctl-lab-")
-    docs = load(a.policy)
-    net, hosts, spare = build(docs, work)
+    topo = TOPOLOGIES[a.topo]
+    docs = load(a.policy or topo["policy"])
+    net, hosts, spare = build(docs, work, topo["cables"], topo["move_to"])
     policy_file = os.path.join(work, "policy.yaml")
     with open(policy_file, "w") as f:
         yaml.safe_dump_all(docs, f, sort_keys=False)
     net.build()
     net.start()
+    fabric_mtu(net)
     configure(hosts)
     cluster = None
     p4ctl = os.path.abspath(a.p4ctl)
@@ -642,8 +696,13 @@ def main():
     try:
         cluster = Cluster(p4ctl, policy_file, work)
         took = cluster.wait_in_sync(60)
-        print("lab: %d switches, %d hosts, 3 p4ctl nodes; every device in sync %.1fs after the third node started (logs in %s)" %
-              (len(net.switches), len(hosts), took, work))
+        print("lab: %s: %d switches, %d hosts, 3 p4ctl nodes; every device in sync %.1fs after the third node started (logs in %s)" %
+              (a.topo, len(net.switches), len(hosts), took, work))
+        if topo["cables"]:
+            learned = cluster.wait_links(2 * len(topo["cables"]), 60)
+            took = cluster.wait_in_sync(60)
+            print("lab: every node knows the %d cables (both directions) %.1fs later; devices in sync again %.1fs after that" %
+                  (len(topo["cables"]), learned, took))
         if a.check or a.test:
             passed, failed = check(hosts)
             steps = [lambda: live_change(cluster, hosts, work)]
