@@ -201,6 +201,32 @@ func TestFabricAcrossTwoSwitches(t *testing.T) {
 	if reports == 0 || reports > 100 || flows > int(reports) {
 		t.Errorf("port scan: %d reports, %d records; want 1-100 reports, a record per reported flow", reports, flows)
 	}
+
+	// The policy counters, read from both switches: each allowed packet
+	// counted once, on the policy and rule that allowed it, at its first
+	// hop: web to db 12 times on leaf1 (IPv4 and IPv6 share the identity
+	// pair's entry), db's reply once on leaf2, and web-peers once on leaf1
+	// (allowed there; PVLAN dropped it at leaf2).
+	cs, err := ctl.Counters(ctx, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := map[string]uint64{}
+	for _, d := range cs {
+		if d.Error != "" {
+			t.Errorf("%s: %s", d.Device, d.Error)
+		}
+		for _, p := range d.Policies {
+			hits[d.Device+"/"+p.Policy] = p.Packets
+			if len(p.Rules) != 1 || p.Rules[0].Rule != 0 || p.Rules[0].Packets != p.Packets {
+				t.Errorf("%s/%s: rules %+v, want all on rule 0", d.Device, p.Policy, p.Rules)
+			}
+		}
+	}
+	want := map[string]uint64{"leaf1/web-to-db": 12, "leaf2/web-to-db": 1, "leaf1/web-peers": 1}
+	if fmt.Sprint(hits) != fmt.Sprint(want) {
+		t.Errorf("policy hits %v, want %v", hits, want)
+	}
 }
 
 func deviceStatus(ctl *controller.Controller, name string) controller.DeviceStatus {
