@@ -234,6 +234,12 @@ log-level: warn
 		{[]string{"get", "hosts"}, "HOST"},
 		{[]string{"get", "ports", "-o", "json"}, `"declared": true`},
 		{[]string{"get", "endpoints"}, "leaf1/"},
+		// Counters read now: the simulator counts nothing, so every
+		// policy that has entries shows 0; no denial reported yet.
+		{[]string{"get", "policies", "--counters"}, "web-to-app       leaf1   0        0      0: 0, 1: 0, 2: 0"},
+		{[]string{"get", "policies", "web-to-app", "--counters", "-o", "json"}, `"policy": "web-to-app"`},
+		{[]string{"get", "denials"}, "LAST SEEN"},
+		{[]string{"get", "devices"}, "DENIAL LOG"},
 	} {
 		o, err := run(t, append(tt.args, mtls...)...)
 		if err != nil || !strings.Contains(o, tt.want) {
@@ -242,6 +248,14 @@ log-level: warn
 	}
 	if o, err := run(t, append([]string{"get", "switches"}, mtls...)...); err == nil || !strings.Contains(err.Error(), "links, hosts") {
 		t.Errorf("get switches: err %v\n%s", err, o)
+	}
+	for _, args := range [][]string{
+		{"get", "policies", "no-such-policy", "--counters"},
+		{"get", "endpoints", "--counters"},
+	} {
+		if o, err := run(t, append(args, mtls...)...); err == nil {
+			t.Errorf("%v succeeded:\n%s", args, o)
+		}
 	}
 
 	// Without a client certificate, or without TLS, the API refuses.

@@ -184,10 +184,8 @@ func (c *Controller) ReadCounters(ctx context.Context, dev string) error {
 	defer d.mu.Unlock()
 	d.index, d.model, d.last = idx, m, last
 	for a, h := range delta {
-		if h == (hits{}) {
-			continue
-		}
 		attr := &idx.Attrs[a]
+		// Every rule with entries on the device is listed, hits or not.
 		counted := map[string]bool{}
 		for _, r := range attr.Rules {
 			rh := d.rules[r]

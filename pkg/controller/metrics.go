@@ -57,7 +57,7 @@ func newMetrics() metrics {
 			[]string{"device", "policy"}, nil),
 		policyBytes: prometheus.NewDesc("p4ctl_policy_bytes_total",
 			"Bytes that hit a policy's entries on a device (as policy_packets_total).", []string{"device", "policy"}, nil),
-		counterResets: prometheus.NewDesc("p4ctl_policy_counter_resets_total",
+		counterResets: prometheus.NewDesc("p4ctl_policy_resets_total",
 			"Reads that found a device's policy counters gone down (entries rewritten, a pipeline pushed, a restart): hits between the read before and the reset are lost.",
 			[]string{"device"}, nil),
 		denialReports: prometheus.NewDesc("p4ctl_denial_reports_total",
