@@ -25,7 +25,7 @@ P4_OUT_T2NA ?= p4src/build/t2na
 FUZZ      := pkg/pipeline:FuzzEncode pkg/pipeline:FuzzCheckEntry \
              pkg/pipeline:FuzzCompactRoundTrip pkg/p4rt:FuzzKeyParser \
              pkg/p4rt/p4rtsim:FuzzRawEntries pkg/policy:FuzzParse pkg/lldp:FuzzParse pkg/lldp:FuzzParseNeighbors \
-             pkg/topo:FuzzHandlePacketIn pkg/gnmi/agent:FuzzPortMap
+             pkg/topo:FuzzHandlePacketIn pkg/gnmi/agent:FuzzPortMap pkg/pipeline:FuzzDigestDecode
 FUZZ_SHORT ?= 10s
 FUZZ_LONG  ?= 60s
 # A run that fails without writing a failing input hit the fuzzer's own
