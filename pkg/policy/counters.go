@@ -1,9 +1,13 @@
 package policy
 
 import (
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -91,8 +95,10 @@ var indexSeed = maphash.MakeSeed()
 
 // CounterIndex builds the index of device dev's entries in tables with
 // direct counters (the identity-pair policy tables of the pipelines
-// here). It costs about what compiling those entries does; callers
-// rebuild it when the model changes, not per read.
+// here). Callers rebuild it when the model changes, not per read; it
+// encodes keys straight from the rows (no P4Runtime messages), and
+// expands each policy's rules once per identity pair to find the rule of
+// each row.
 func (c *Compiler) CounterIndex(dev string) (*CounterIndex, error) {
 	in, err := c.info(c.model, dev)
 	if err != nil {
@@ -103,19 +109,21 @@ func (c *Compiler) CounterIndex(dev string) (*CounterIndex, error) {
 		return nil, fmt.Errorf("device %s: not in the model", dev)
 	}
 	x := &CounterIndex{seed: indexSeed, slot: map[uint64]uint32{}}
-	counted := map[table]bool{}
+	kc, err := newKeyCoder(in)
+	if err != nil {
+		return nil, err
+	}
 	for t := tPolPair; t <= tRepRange; t++ {
-		if tb, ok := in.Table(tableNames[t]); ok && tb.DirectCounterID != 0 {
-			counted[t] = true
-			x.Tables = append(x.Tables, tb.ID)
+		if kc.counted[t] {
+			x.Tables = append(x.Tables, kc.ids[t])
 		}
 	}
-	if len(counted) == 0 {
+	if len(x.Tables) == 0 {
 		return x, nil
 	}
 	// Rows by the (policy, pair) whose rules decide them, so that each
-	// policy's rules are expanded once per pair to find the rule of each
-	// row.
+	// policy's rules are expanded once per pair. A row that more than
+	// one policy decides (equal ranks) is gathered apart.
 	type group struct {
 		pol  string
 		f, t uint32
@@ -125,10 +133,11 @@ func (c *Compiler) CounterIndex(dev string) (*CounterIndex, error) {
 		v rowVal
 	}
 	groups := map[group][]member{}
-	var alone []member // rows no policy decides (cannot happen; kept unattributed)
+	multi := map[rowKey][]RuleRef{}
+	var alone []rowKey // rows no policy decides (not expected): unattributed
 	n := 0
 	c.deviceRows(di, func(k rowKey, r row) {
-		if !counted[k.t] {
+		if !kc.counted[k.t] {
 			return
 		}
 		n++
@@ -136,90 +145,60 @@ func (c *Compiler) CounterIndex(dev string) (*CounterIndex, error) {
 		if k.t == tRepProto || k.t == tRepPort || k.t == tRepRange {
 			f, t = k.n2, k.n1 // a reply row is keyed from the server
 		}
-		any := false
+		deciders := 0
 		for i, ref := range r.refs() {
 			if ref == "" || !r.deciding(i) || strings.HasPrefix(ref, KindSegment+" ") {
 				continue
 			}
-			g := group{ref, f, t}
-			groups[g] = append(groups[g], member{k, r.val})
-			any = true
+			deciders++
+			groups[group{ref, f, t}] = append(groups[group{ref, f, t}], member{k, r.val})
 		}
-		if !any {
-			alone = append(alone, member{k, r.val})
+		switch {
+		case deciders == 0:
+			alone = append(alone, k)
+		case deciders > 1:
+			multi[k] = nil
 		}
 	})
 	x.slot = make(map[uint64]uint32, n)
 	x.hashes = make([]uint64, 0, n)
 	x.attr = make([]uint32, 0, n)
-	rules := map[rowKey][]RuleRef{}
-	for g, ms := range groups {
-		p := c.model.Policies[g.pol]
-		if p == nil {
-			continue
-		}
-		want := make(map[rowKey]rowVal, len(ms))
-		for _, m := range ms {
-			want[m.k] = m.v
-		}
-		found := map[rowKey]bool{}
-		c.pairRuleRows(p, g.f, g.t, func(k rowKey, v rowVal, rule int) {
-			if w, ok := want[k]; ok && w == v && !found[k] {
-				found[k] = true // the first rule of the policy that gives it
-				rules[k] = append(rules[k], RuleRef{Policy: g.pol, Rule: rule})
+	type single struct {
+		t    table
+		rule RuleRef
+	}
+	singles := map[single]uint32{}
+	multis := map[string]uint32{}
+	attrOf := func(t table, rs []RuleRef) uint32 {
+		if len(rs) == 1 {
+			k := single{t, rs[0]}
+			id, ok := singles[k]
+			if !ok {
+				id = uint32(len(x.Attrs))
+				singles[k] = id
+				x.Attrs = append(x.Attrs, Attribution{Table: tableNames[t], Rules: rs})
 			}
-		})
-		for _, m := range ms {
-			if !found[m.k] {
-				rules[m.k] = append(rules[m.k], RuleRef{Policy: g.pol, Rule: -1})
-			}
+			return id
 		}
-	}
-	for _, m := range alone {
-		rules[m.k] = nil
-	}
-	attrIDs := map[string]uint32{}
-	keyOf := func(k rowKey) (string, error) {
-		v := rowVal{}
-		if r, ok := c.row(k); ok {
-			v = r.val
-		}
-		e, err := k.entry(in, v)
-		if err != nil {
-			return "", err
-		}
-		return pipeline.EntryKey(e), nil
-	}
-	var clashes map[uint64]bool
-	order := make([]rowKey, 0, len(rules)) // entry number -> row
-	for k := range rules {
-		order = append(order, k)
-	}
-	for _, k := range order {
-		rs := rules[k]
-		slices.SortFunc(rs, func(a, b RuleRef) int {
-			if a.Policy != b.Policy {
-				return strings.Compare(a.Policy, b.Policy)
-			}
-			return a.Rule - b.Rule
-		})
-		rs = slices.Compact(rs)
 		var sig strings.Builder
-		sig.WriteString(tableNames[k.t])
+		sig.WriteString(tableNames[t])
 		for _, r := range rs {
-			fmt.Fprintf(&sig, "|%s#%d", r.Policy, r.Rule)
+			sig.WriteString("|" + r.Policy + "#" + strconv.Itoa(r.Rule))
 		}
-		id, ok := attrIDs[sig.String()]
+		id, ok := multis[sig.String()]
 		if !ok {
 			id = uint32(len(x.Attrs))
-			attrIDs[sig.String()] = id
-			x.Attrs = append(x.Attrs, Attribution{Table: tableNames[k.t], Rules: rs})
+			multis[sig.String()] = id
+			x.Attrs = append(x.Attrs, Attribution{Table: tableNames[t], Rules: rs})
 		}
-		key, err := keyOf(k)
-		if err != nil {
-			return nil, err
-		}
-		h := maphash.String(x.seed, key)
+		return id
+	}
+	var keys []rowKey // entry number -> row, kept only to resolve hash clashes
+	var clashes map[uint64]bool
+	var buf []byte
+	emit := func(k rowKey, rs []RuleRef) {
+		buf = kc.append(buf[:0], &k)
+		h := maphash.Bytes(x.seed, buf)
 		if _, dup := x.slot[h]; dup {
 			if clashes == nil {
 				clashes = map[uint64]bool{}
@@ -229,21 +208,124 @@ func (c *Compiler) CounterIndex(dev string) (*CounterIndex, error) {
 			x.slot[h] = uint32(len(x.attr))
 		}
 		x.hashes = append(x.hashes, h)
-		x.attr = append(x.attr, id)
+		x.attr = append(x.attr, attrOf(k.t, rs))
+		keys = append(keys, k)
+	}
+	for g, ms := range groups {
+		p := c.model.Policies[g.pol]
+		want := make(map[rowKey]rowVal, len(ms))
+		for _, m := range ms {
+			want[m.k] = m.v
+		}
+		found := make(map[rowKey]int, len(ms))
+		if p != nil {
+			c.pairRuleRows(p, g.f, g.t, func(k rowKey, v rowVal, rule int) {
+				if w, ok := want[k]; ok && w == v {
+					if _, seen := found[k]; !seen {
+						found[k] = rule // the first rule of the policy that gives it
+					}
+				}
+			})
+		}
+		for _, m := range ms {
+			rule, ok := found[m.k]
+			if !ok {
+				rule = -1
+			}
+			ref := RuleRef{Policy: g.pol, Rule: rule}
+			if rs, isMulti := multi[m.k]; isMulti {
+				multi[m.k] = append(rs, ref)
+				continue
+			}
+			emit(m.k, []RuleRef{ref})
+		}
+	}
+	for k, rs := range multi {
+		slices.SortFunc(rs, func(a, b RuleRef) int {
+			if a.Policy != b.Policy {
+				return strings.Compare(a.Policy, b.Policy)
+			}
+			return a.Rule - b.Rule
+		})
+		emit(k, slices.Compact(rs))
+	}
+	for _, k := range alone {
+		emit(k, nil)
 	}
 	if clashes != nil {
 		// Two of the model's keys share a hash (about never): those
 		// entries are found by their whole keys instead.
 		x.clashed = map[string]uint32{}
-		for num, k := range order {
+		for num, k := range keys {
 			if clashes[x.hashes[num]] {
-				key, err := keyOf(k)
-				if err != nil {
-					return nil, err
-				}
-				x.clashed[key] = uint32(num)
+				x.clashed[string(kc.append(nil, &k))] = uint32(num)
 			}
 		}
 	}
 	return x, nil
+}
+
+// keyCoder writes the EntryKey encoding of policy-table rows
+// (pipeline.EntryKey of what rowKey.entry would build) without building
+// the entries: table id, priority 0, then each exact field by field id.
+type keyCoder struct {
+	counted map[table]bool
+	ids     map[table]uint32
+	fields  map[table][]keyField // by field id
+}
+
+type keyField struct {
+	id  uint32
+	get func(*rowKey) uint64
+}
+
+// The fields of the policy tables (p4src/include/ingress.p4) and where
+// each row keeps them (rows.go, entry).
+var policyFields = map[string]func(*rowKey) uint64{
+	"src_identity":   func(k *rowKey) uint64 { return uint64(k.n1) },
+	"dst_identity":   func(k *rowKey) uint64 { return uint64(k.n2) },
+	"ip_proto":       func(k *rowKey) uint64 { return uint64(k.proto) },
+	"l4_dst_port":    func(k *rowKey) uint64 { return uint64(k.dp.lo) },
+	"dst_port_class": func(k *rowKey) uint64 { return uint64(k.dp.lo) },
+	"l4_src_port":    func(k *rowKey) uint64 { return uint64(k.sp.lo) },
+	"src_port_class": func(k *rowKey) uint64 { return uint64(k.sp.lo) },
+	"tcp_ack":        func(k *rowKey) uint64 { return uint64(k.flags) },
+}
+
+func newKeyCoder(in *pipeline.Info) (*keyCoder, error) {
+	kc := &keyCoder{counted: map[table]bool{}, ids: map[table]uint32{}, fields: map[table][]keyField{}}
+	for t := tPolPair; t <= tRepRange; t++ {
+		tb, ok := in.Table(tableNames[t])
+		if !ok || tb.DirectCounterID == 0 {
+			continue
+		}
+		var fs []keyField
+		for _, f := range tb.Fields {
+			get, ok := policyFields[f.Name]
+			if !ok || f.Kind != pipeline.MatchExact {
+				return nil, fmt.Errorf("%s: field %s is not one the compiler writes", tb.Name, f.Name)
+			}
+			fs = append(fs, keyField{f.ID, get})
+		}
+		slices.SortFunc(fs, func(a, b keyField) int { return cmp.Compare(a.id, b.id) })
+		kc.counted[t], kc.ids[t], kc.fields[t] = true, tb.ID, fs
+	}
+	return kc, nil
+}
+
+// append appends k's entry key to b.
+func (kc *keyCoder) append(b []byte, k *rowKey) []byte {
+	b = binary.BigEndian.AppendUint32(b, kc.ids[k.t])
+	b = binary.BigEndian.AppendUint32(b, 0) // exact tables: no priority
+	for _, f := range kc.fields[k.t] {
+		b = binary.BigEndian.AppendUint32(b, f.id)
+		b = append(b, 'e')
+		v := f.get(k)
+		n := max(1, (bits.Len64(v)+7)/8) // canonical: no leading zero bytes, zero is one byte
+		b = append(b, byte(n))
+		for i := n - 1; i >= 0; i-- {
+			b = append(b, byte(v>>(8*i)))
+		}
+	}
+	return b
 }
