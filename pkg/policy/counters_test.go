@@ -113,3 +113,76 @@ func TestCounterIndexCarry(t *testing.T) {
 		t.Errorf("%d entries carried; before %d, after %d (app-to-db's gone, the rest kept)", shared, before.Len(), after.Len())
 	}
 }
+
+// TestCounterIndexGenerated: on generated deployments (many policies,
+// rules of ranges and single ports, identities shared by many endpoints),
+// every counted entry of every device is in its index, under the key the
+// device reports (pipeline.EntryKey), with a rule of a policy that the
+// entry's producers name.
+func TestCounterIndexGenerated(t *testing.T) {
+	s := scale{devices: 3, portsPerDevice: 12, segments: 2, endpoints: 300, policies: 40, apps: 4, tiers: 3}
+	for seed := uint64(1); seed <= 3; seed++ {
+		m, _, err := Build(generate(s, seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Compile(testTargets, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for dev := range m.Devices {
+			x, err := c.CounterIndex(dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, _, err := c.DeviceEntries(dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := c.DeviceInfo(dev)
+			refs := c.entryRefs(dev, in)
+			counted := 0
+			for _, e := range entries {
+				if !slices.Contains(x.Tables, e.GetTableId()) {
+					continue
+				}
+				counted++
+				key := pipeline.EntryKey(e)
+				_, a, ok := x.Entry([]byte(key))
+				if !ok {
+					t.Fatalf("seed %d %s: %s not in the index", seed, dev, in.FormatEntry(e))
+				}
+				tb, _ := in.TableByID(e.GetTableId())
+				vals := map[string]uint64{}
+				for _, mt := range e.GetMatch() {
+					f, _ := tb.FieldByID(mt.GetFieldId())
+					vals[f.Name], _ = pipeline.ToUint64(mt.GetExact().GetValue())
+				}
+				for _, r := range x.Attrs[a].Rules {
+					p := m.Policies[r.Policy]
+					if p == nil || r.Rule < 0 || r.Rule >= len(p.Rules) || !slices.Contains(refs[key], r.Policy) {
+						t.Fatalf("seed %d %s: %s attributed to %s#%d; its producers are %v", seed, dev, in.FormatEntry(e), r.Policy, r.Rule, refs[key])
+					}
+					// From the policy as written: the rule's protocol is
+					// the entry's (replies of an any-protocol rule are per
+					// protocol), and a single-port entry's port is one of
+					// the rule's.
+					rule := p.Rules[r.Rule]
+					if proto, ok := vals["ip_proto"]; ok && rule.Proto != ProtoAny && uint64(rule.Proto) != proto {
+						t.Errorf("seed %d %s: %s attributed to %s#%d of protocol %d", seed, dev, in.FormatEntry(e), r.Policy, r.Rule, rule.Proto)
+					}
+					port, single := vals["l4_dst_port"]
+					if sp, ok := vals["l4_src_port"]; ok {
+						port, single = sp, true
+					}
+					if single && !slices.ContainsFunc(rule.Ports, func(pr PortRange) bool { return uint64(pr.Lo) == port && pr.Hi == pr.Lo }) {
+						t.Errorf("seed %d %s: %s attributed to %s#%d, whose ports %v lack %d", seed, dev, in.FormatEntry(e), r.Policy, r.Rule, rule.Ports, port)
+					}
+				}
+			}
+			if counted != x.Len() {
+				t.Errorf("seed %d %s: index of %d entries, device has %d counted", seed, dev, x.Len(), counted)
+			}
+		}
+	}
+}
