@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
-	"google.golang.org/grpc"
 
 	"github.com/p4ctl/p4ctl/pkg/controller"
-	"github.com/p4ctl/p4ctl/pkg/pipeline"
 	"github.com/p4ctl/p4ctl/pkg/policy"
 )
 
@@ -31,43 +29,7 @@ func TestFabricAcrossTwoSwitches(t *testing.T) {
 	requireBMv2(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	a, b := fmt.Sprintf("p4f%da", os.Getpid()%100000), fmt.Sprintf("p4f%db", os.Getpid()%100000)
-	if err := ip("link", "add", a, "type", "veth", "peer", "name", b); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ip("link", "del", a) })
-	sw1, err := Start(ctx, Config{Ports: []uint32{1}, Attach: map[uint32]string{9: a}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sw1.Stop)
-	sw2, err := Start(ctx, Config{Ports: []uint32{2, 3}, Attach: map[uint32]string{5: b}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sw2.Stop)
-	ns := map[string]string{"leaf1": sw1.NS, "leaf2": sw2.NS}
-
-	node := leaderNode(ctx, t, "bmv2-fabric")
-	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, ProbeInterval: 200 * time.Millisecond,
-		RetryInterval: 200 * time.Millisecond,
-		DialOptions: func(d *policy.Device) []grpc.DialOption {
-			return []grpc.DialOption{grpc.WithContextDialer(netnsDialer(ns[d.Name]))}
-		}})
-	cctx, ccancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ctl.Run(cctx) }()
-	t.Cleanup(func() { ccancel(); <-done })
-
-	fixture, err := os.ReadFile("../testdata/fabric-traffic.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := strings.NewReplacer("LEAF1_ADDR", GRPCAddr, "LEAF2_ADDR", GRPCAddr).Replace(string(fixture))
-	start := time.Now()
-	if _, err := ctl.Apply(ctx, "fabric-traffic.yaml", []byte(docs)); err != nil {
-		t.Fatal(err)
-	}
+	sw1, sw2, ctl, start := twoLeaves(ctx, t, "fabric", []uint32{1}, []uint32{2, 3}, "fabric-traffic.yaml")
 	// In sync with the cable in the compiled state: leaf1 forwards db's
 	// MAC out of its uplink.
 	dbMAC := mustMAC("02:00:00:00:0a:04")

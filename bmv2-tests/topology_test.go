@@ -34,44 +34,7 @@ func TestTwoSwitchTopology(t *testing.T) {
 	requireBMv2(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	a, b := fmt.Sprintf("p4l%da", os.Getpid()%100000), fmt.Sprintf("p4l%db", os.Getpid()%100000)
-	if err := ip("link", "add", a, "type", "veth", "peer", "name", b); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ip("link", "del", a) }) // gone already once a namespace took it
-	sw1, err := Start(ctx, Config{Ports: []uint32{1}, Attach: map[uint32]string{9: a}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sw1.Stop)
-	sw2, err := Start(ctx, Config{Ports: []uint32{2}, Attach: map[uint32]string{5: b}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sw2.Stop)
-	ns := map[string]string{"leaf1": sw1.NS, "leaf2": sw2.NS}
-
-	node := leaderNode(ctx, t, "bmv2-topo")
-	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, ProbeInterval: 200 * time.Millisecond,
-		RetryInterval: 200 * time.Millisecond,
-		DialOptions: func(d *policy.Device) []grpc.DialOption {
-			return []grpc.DialOption{grpc.WithContextDialer(netnsDialer(ns[d.Name]))}
-		}})
-	cctx, ccancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ctl.Run(cctx) }()
-	t.Cleanup(func() { ccancel(); <-done })
-
-	fixture, err := os.ReadFile("../testdata/fabric.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Both leaves answer on the same address, each in its own namespace.
-	docs := strings.NewReplacer("LEAF1_ADDR", GRPCAddr, "LEAF2_ADDR", GRPCAddr).Replace(string(fixture))
-	start := time.Now()
-	if _, err := ctl.Apply(ctx, "fabric.yaml", []byte(docs)); err != nil {
-		t.Fatal(err)
-	}
+	sw1, sw2, ctl, start := twoLeaves(ctx, t, "topo", []uint32{1}, []uint32{2}, "fabric.yaml")
 	waitFor(t, ctx, func() bool {
 		_, links, _ := ctl.Topology().Snapshot()
 		return len(links) == 2
@@ -149,6 +112,54 @@ func TestTwoSwitchTopology(t *testing.T) {
 	if n1, n2 := holdsWeb(sw1), holdsWeb(sw2); n1 != 1 || n2 < 2 {
 		t.Errorf("after the move: web's MAC in %d leaf1 entries and %d leaf2 entries, want 1 and 2 or more", n1, n2)
 	}
+}
+
+// twoLeaves starts two BMv2 switches joined by a veth pair (leaf1 port 9
+// to leaf2 port 5), leaf1 with host ports ports1 and leaf2 with ports2,
+// and a one-node controller on them that probes every 200 ms; it applies
+// fixture (LEAF1_ADDR and LEAF2_ADDR: each leaf's address, the same in
+// its own namespace) and returns when the apply is committed, with the
+// time the apply was sent.
+func twoLeaves(ctx context.Context, t *testing.T, name string, ports1, ports2 []uint32, fixture string) (*Switch, *Switch, *controller.Controller, time.Time) {
+	t.Helper()
+	a, b := fmt.Sprintf("p4%s%da", name[:1], os.Getpid()%100000), fmt.Sprintf("p4%s%db", name[:1], os.Getpid()%100000)
+	if err := ip("link", "add", a, "type", "veth", "peer", "name", b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ip("link", "del", a) }) // gone already once a namespace took it
+	sw1, err := Start(ctx, Config{Ports: ports1, Attach: map[uint32]string{9: a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sw1.Stop)
+	sw2, err := Start(ctx, Config{Ports: ports2, Attach: map[uint32]string{5: b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sw2.Stop)
+	ns := map[string]string{"leaf1": sw1.NS, "leaf2": sw2.NS}
+
+	node := leaderNode(ctx, t, "bmv2-"+name)
+	ctl := controller.New(controller.Config{Node: node, Targets: pipeline.Embedded, ProbeInterval: 200 * time.Millisecond,
+		RetryInterval: 200 * time.Millisecond,
+		DialOptions: func(d *policy.Device) []grpc.DialOption {
+			return []grpc.DialOption{grpc.WithContextDialer(netnsDialer(ns[d.Name]))}
+		}})
+	cctx, ccancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ctl.Run(cctx) }()
+	t.Cleanup(func() { ccancel(); <-done })
+
+	b0, err := os.ReadFile("../testdata/" + fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.NewReplacer("LEAF1_ADDR", GRPCAddr, "LEAF2_ADDR", GRPCAddr).Replace(string(b0))
+	start := time.Now()
+	if _, err := ctl.Apply(ctx, fixture, []byte(docs)); err != nil {
+		t.Fatal(err)
+	}
+	return sw1, sw2, ctl, start
 }
 
 // waitFor polls cond until it holds or ctx ends.
