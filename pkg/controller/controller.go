@@ -157,17 +157,23 @@ func (c *Controller) Subscribe() (<-chan Event, func()) {
 // publish sends e to every watcher. Callers hold mu.
 func (c *Controller) publish(e Event) {
 	for ch := range c.subs {
+		sendDropOldest(ch, e)
+	}
+}
+
+// sendDropOldest sends v on the buffered channel ch without blocking:
+// when ch is full, its oldest value makes room.
+func sendDropOldest[T any](ch chan T, v T) {
+	select {
+	case ch <- v:
+	default:
 		select {
-		case ch <- e:
+		case <-ch:
 		default:
-			select { // drop the oldest
-			case <-ch:
-			default:
-			}
-			select {
-			case ch <- e:
-			default:
-			}
+		}
+		select {
+		case ch <- v:
+		default:
 		}
 	}
 }

@@ -190,17 +190,11 @@ func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 	}
 
 	l.mu.Lock()
-	if r := l.records[k]; r != nil {
-		r.Last, r.Count = now, r.Count+1
-		l.seq++
-		r.Seq = l.seq
-		l.reports[[2]string{dev, name}]++
-		cp := *r
-		l.publish(cp)
-		l.mu.Unlock()
+	seen := l.again(k, now)
+	l.mu.Unlock()
+	if seen {
 		return
 	}
-	l.mu.Unlock()
 
 	// A new flow: name what the report says, and trace it.
 	r := &Denial{Device: dev, InPort: uint32(u64(v["ingress_port"])), Src: src, Dst: dst, Proto: int(k.proto),
@@ -223,12 +217,7 @@ func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old := l.records[k]; old != nil { // another report came first
-		old.Last, old.Count = now, old.Count+1
-		l.seq++
-		old.Seq = l.seq
-		l.reports[[2]string{dev, name}]++
-		l.publish(*old)
+	if l.again(k, now) { // another report of the flow came first
 		return
 	}
 	if len(l.records) >= l.max {
@@ -242,6 +231,21 @@ func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 		c.log.Warn("a denied flow traces as not denied (the model changed since?)", "device", dev, "src", src, "dst", dst, "trace", r.Trace)
 	}
 	l.publish(*r)
+}
+
+// again counts a report of a flow the log has, if it has it. Callers
+// hold mu.
+func (l *denialLog) again(k denialKey, now time.Time) bool {
+	r := l.records[k]
+	if r == nil {
+		return false
+	}
+	r.Last, r.Count = now, r.Count+1
+	l.seq++
+	r.Seq = l.seq
+	l.reports[[2]string{k.device, r.Segment}]++
+	l.publish(*r)
+	return true
 }
 
 // evict drops the least recently seen record. Callers hold mu.
@@ -273,18 +277,7 @@ func (l *denialLog) invalid(c *Controller, dev, reason, detail string) {
 // publish sends r to every follower. Callers hold mu.
 func (l *denialLog) publish(r Denial) {
 	for ch := range l.subs {
-		select {
-		case ch <- r:
-		default:
-			select { // drop the oldest
-			case <-ch:
-			default:
-			}
-			select {
-			case ch <- r:
-			default:
-			}
-		}
+		sendDropOldest(ch, r)
 	}
 }
 
