@@ -47,8 +47,7 @@ type CounterIndex struct {
 	// Attrs are the distinct attributions; Entry returns an index into it.
 	Attrs []Attribution
 
-	seed    maphash.Seed
-	slot    map[uint64]uint32 // key hash -> entry number
+	slot    map[uint64]uint32 // key hash (with indexSeed) -> entry number
 	clashed map[string]uint32 // keys whose hash another key has too
 	hashes  []uint64          // entry number -> key hash
 	attr    []uint32          // entry number -> attribution
@@ -60,13 +59,12 @@ func (x *CounterIndex) Len() int { return len(x.attr) }
 // Entry finds the entry with key (an EntryKey encoding): its number, in
 // 0..Len()-1, and its attribution.
 func (x *CounterIndex) Entry(key []byte) (entry int, attr int, ok bool) {
-	h := maphash.Bytes(x.seed, key)
 	if x.clashed != nil {
 		if n, found := x.clashed[string(key)]; found {
 			return int(n), int(x.attr[n]), true
 		}
 	}
-	n, found := x.slot[h]
+	n, found := x.slot[maphash.Bytes(indexSeed, key)]
 	if !found {
 		return 0, 0, false
 	}
@@ -79,11 +77,8 @@ func (x *CounterIndex) Carry(old *CounterIndex, fn func(oldEntry, newEntry int))
 	if old == nil {
 		return
 	}
-	if old.seed != x.seed {
-		return // built apart: no shared hashes (never from CounterIndex)
-	}
 	for i, h := range old.hashes {
-		if n, ok := x.slot[h]; ok && x.hashes[n] == h {
+		if n, ok := x.slot[h]; ok {
 			fn(i, int(n))
 		}
 	}
@@ -108,7 +103,7 @@ func (c *Compiler) CounterIndex(dev string) (*CounterIndex, error) {
 	if !ok {
 		return nil, fmt.Errorf("device %s: not in the model", dev)
 	}
-	x := &CounterIndex{seed: indexSeed, slot: map[uint64]uint32{}}
+	x := &CounterIndex{slot: map[uint64]uint32{}}
 	kc, err := newKeyCoder(in)
 	if err != nil {
 		return nil, err
@@ -198,7 +193,7 @@ func (c *Compiler) CounterIndex(dev string) (*CounterIndex, error) {
 	var buf []byte
 	emit := func(k rowKey, rs []RuleRef) {
 		buf = kc.append(buf[:0], &k)
-		h := maphash.Bytes(x.seed, buf)
+		h := maphash.Bytes(indexSeed, buf)
 		if _, dup := x.slot[h]; dup {
 			if clashes == nil {
 				clashes = map[uint64]bool{}
