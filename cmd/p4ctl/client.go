@@ -260,12 +260,7 @@ to the recent, --follow streams changes until interrupted.`,
 				if output == "json" {
 					return printJSON(w, view)
 				}
-				enc := yaml.NewEncoder(w)
-				enc.SetIndent(2)
-				if err := enc.Encode(view); err != nil {
-					return err
-				}
-				return enc.Close()
+				return printYAML(w, view)
 			}
 			var hdr metadata.MD
 			resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]}, grpc.Header(&hdr))
@@ -336,6 +331,15 @@ func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []d
 		out = append(out, j)
 	}
 	return out
+}
+
+func printYAML(w io.Writer, v any) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return enc.Close()
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -8,8 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
 )
 
@@ -97,12 +95,7 @@ func getCounters(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, o
 	case "json":
 		return printJSON(w, all)
 	case "yaml":
-		enc := yaml.NewEncoder(w)
-		enc.SetIndent(2)
-		if err := enc.Encode(all); err != nil {
-			return err
-		}
-		return enc.Close()
+		return printYAML(w, all)
 	case "table":
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "POLICY\tDEVICE\tPACKETS\tBYTES\tBY RULE (#: packets)")
