@@ -250,15 +250,14 @@ func (d *devCounters) snapshot() DeviceCounters {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.st
+	rules := make(map[string][]RuleCounters, len(d.policies))
+	for r, rh := range d.rules {
+		rules[r.Policy] = append(rules[r.Policy], RuleCounters{Rule: r.Rule, Packets: rh.packets, Bytes: rh.bytes})
+	}
 	st.Policies = make([]PolicyCounters, 0, len(d.policies))
 	for _, name := range slices.Sorted(maps.Keys(d.policies)) {
 		h := d.policies[name]
-		pc := PolicyCounters{Policy: name, Packets: h.packets, Bytes: h.bytes}
-		for r, rh := range d.rules {
-			if r.Policy == name {
-				pc.Rules = append(pc.Rules, RuleCounters{Rule: r.Rule, Packets: rh.packets, Bytes: rh.bytes})
-			}
-		}
+		pc := PolicyCounters{Policy: name, Packets: h.packets, Bytes: h.bytes, Rules: rules[name]}
 		slices.SortFunc(pc.Rules, func(a, b RuleCounters) int { return a.Rule - b.Rule })
 		st.Policies = append(st.Policies, pc)
 	}
