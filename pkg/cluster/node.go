@@ -13,7 +13,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -22,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,6 +32,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/p4ctl/p4ctl/pkg/policy"
+	"github.com/p4ctl/p4ctl/pkg/tlsconf"
 )
 
 // Config configures a node.
@@ -56,6 +60,53 @@ type Config struct {
 	// HistoryRetention is how many revisions to keep (0:
 	// DefaultHistoryRetention; negative: all).
 	HistoryRetention int
+	// TLS, when set, carries raft between members over mutual TLS: a
+	// peer is admitted only with a certificate of the cluster CA that
+	// names a member (tlsconf.Peers), and a plaintext peer is refused.
+	// Nil: plaintext TCP, on a loopback address unless InsecureListen.
+	TLS *tlsconf.Peers
+	// PeerRecheck is how often live TLS connections' peers are verified
+	// again (0: DefaultPeerRecheck).
+	PeerRecheck time.Duration
+	// InsecureListen lets plaintext raft listen on an address other than
+	// loopback, where anyone who reaches it could append to the log.
+	InsecureListen bool
+	// Refusals logs and counts refused raft peers; nil: a log of the
+	// node's own, once a minute per peer and reason.
+	Refusals *tlsconf.RefusalLog
+}
+
+// ValidateConfig reports what is wrong with cfg, naming the setting.
+func ValidateConfig(cfg Config) error {
+	if cfg.ID == "" {
+		return errors.New("cluster: node id is empty")
+	}
+	if cfg.PeerRecheck < 0 {
+		return fmt.Errorf("cluster: peer recheck interval %s is negative", cfg.PeerRecheck)
+	}
+	if cfg.TLS == nil && !cfg.InsecureListen && !loopbackAddr(cfg.RaftAddr) {
+		return fmt.Errorf("cluster: raft address %s: without TLS raft listens on loopback only, since any peer that reaches it could append to the log; give the node TLS (--tls-cert, --tls-key, --tls-ca), or --insecure-listen", cfg.RaftAddr)
+	}
+	if cfg.TLS != nil {
+		if err := cfg.TLS.Self(); err != nil {
+			return fmt.Errorf("cluster: raft TLS: %w", err)
+		}
+	}
+	return nil
+}
+
+// loopbackAddr reports whether addr's host is a loopback address or
+// localhost.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // logCacheSize is how many recent log entries are kept decoded in memory
@@ -77,6 +128,7 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *fsm
 	transport *raft.NetworkTransport
+	layer     *streamLayer
 	store     *raftboltdb.BoltStore
 
 	changes    chan uint64 // coalesced: the newest applied index
@@ -137,8 +189,8 @@ func (w slogWriter) Write(p []byte) (int, error) {
 // cluster; otherwise it waits to be joined, or rejoins the cluster its
 // state names.
 func Start(cfg Config) (*Node, error) {
-	if cfg.ID == "" {
-		return nil, errors.New("cluster: node id is empty")
+	if err := ValidateConfig(cfg); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -192,8 +244,17 @@ func Start(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err)
 	}
+	recheck := cfg.PeerRecheck
+	if recheck == 0 {
+		recheck = DefaultPeerRecheck
+	}
+	refusals := cfg.Refusals
+	if refusals == nil {
+		refusals = tlsconf.NewRefusalLog(log, time.Minute)
+	}
 	// Advertise the address actually bound (port 0 picks one).
-	transport := raft.NewNetworkTransportWithLogger(&tcpLayer{lis: lis}, 3, 10*time.Second, rc.Logger)
+	n.layer = newStreamLayer(lis, cfg.TLS, recheck, log, refusals)
+	transport := raft.NewNetworkTransportWithLogger(n.layer, 3, 10*time.Second, rc.Logger)
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		transport.Close()
@@ -216,6 +277,12 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft, n.transport, n.store = r, transport, store
+	if existing {
+		if err := n.checkMembersMode(); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
 	if cfg.Bootstrap && !existing {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}})
 		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
@@ -466,12 +533,9 @@ func (n *Node) Join(ctx context.Context, id, addr string) error {
 			return fmt.Errorf("cluster: join of %s at %s refused: that raft address is member %s's: %w", id, addr, sid, ErrMembership)
 		}
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cluster: join %s: cannot reach its raft address %s: %w", id, addr, err)
+	if err := n.checkPeer(id, addr, timeoutOf(ctx)); err != nil {
+		return fmt.Errorf("cluster: join %s: %w", id, err)
 	}
-	c.Close()
 	add := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx))
 	if err := add.Error(); err != nil {
 		return n.leadershipErr(fmt.Sprintf("join %s at %s", id, addr), err)
@@ -594,13 +658,70 @@ func (n *Node) Close() error {
 	return err
 }
 
-// tcpLayer is raft's StreamLayer over a listener we opened ourselves, so
-// that port 0 works and the advertised address is the bound one.
-type tcpLayer struct{ lis *net.TCPListener }
+// checkPeer reaches the member id at addr as raft will: over TLS with its
+// certificate checked when this node has TLS (saying so when the member
+// turns out to speak plaintext), else in plaintext.
+func (n *Node) checkPeer(id, addr string, timeout time.Duration) error {
+	c, err := n.layer.Dial(raft.ServerAddress(addr), min(timeout, 5*time.Second))
+	if err != nil {
+		if plaintextPeer(err) {
+			return fmt.Errorf("member %s at %s speaks plaintext raft and this node uses TLS: a cluster cannot mix TLS and plaintext members (start %s with --tls-cert, --tls-key and --tls-ca): %w", id, addr, id, err)
+		}
+		return fmt.Errorf("cannot reach its raft address %s: %w", addr, err)
+	}
+	return c.Close()
+}
 
-func (t *tcpLayer) Accept() (net.Conn, error) { return t.lis.Accept() }
-func (t *tcpLayer) Close() error              { return t.lis.Close() }
-func (t *tcpLayer) Addr() net.Addr            { return t.lis.Addr() }
-func (t *tcpLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
+// plaintextPeer reports whether a TLS dial failed because the other side
+// does not speak TLS: a plaintext raft node reads the handshake as an
+// unknown RPC and hangs up, where a TLS node that refuses this one's
+// certificate says so with an alert.
+func plaintextPeer(err error) bool {
+	var alert tls.AlertError
+	var rh tls.RecordHeaderError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &alert):
+		return false
+	case errors.As(err, &rh), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return true
+	case errors.As(err, &op) && op.Op == "dial":
+		return false
+	}
+	return false
+}
+
+// checkMembersMode, on a TLS node restarted on its state, refuses to
+// start when a member that can be reached now speaks plaintext raft: raft
+// would otherwise fail on every connection without saying why. (A
+// plaintext node among TLS members is refused by them, and each logs
+// why.)
+func (n *Node) checkMembersMode() error {
+	if n.cfg.TLS == nil {
+		return nil
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(f.Configuration().Servers))
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == n.cfg.ID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := n.layer.Dial(srv.Address, time.Second)
+			if err == nil {
+				c.Close()
+			} else if plaintextPeer(err) {
+				errs <- fmt.Errorf("cluster: member %s at %s speaks plaintext raft and this node was started with TLS: a cluster cannot mix TLS and plaintext members", srv.ID, srv.Address)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

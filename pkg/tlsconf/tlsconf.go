@@ -6,12 +6,7 @@ package tlsconf
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"os"
-	"sync"
-	"time"
 )
 
 // Files names the PEM files of one TLS endpoint. All are optional, but
@@ -44,7 +39,9 @@ func (f Files) check() error {
 
 // Client returns the configuration for dialling a server: the server is
 // verified against CA (the system roots when CA is empty), and Cert/Key,
-// when given, are presented for mutual TLS.
+// when given, are presented for mutual TLS (read again when they change).
+// The CA is read once: a client's connections verify the server's name,
+// which only crypto/tls's own verification sees for every kind of address.
 func (f Files) Client() (*tls.Config, error) {
 	if err := f.check(); err != nil {
 		return nil, err
@@ -69,7 +66,8 @@ func (f Files) Client() (*tls.Config, error) {
 
 // Server returns the configuration for serving: Cert and Key are
 // required; with CA, clients must present a certificate it verifies
-// (mutual TLS).
+// (mutual TLS), checked against the CA file's current contents at every
+// handshake.
 func (f Files) Server() (*tls.Config, error) {
 	if err := f.check(); err != nil {
 		return nil, err
@@ -84,71 +82,35 @@ func (f Files) Server() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.get() }}
 	if f.CA != "" {
-		pool, err := loadPool(f.CA)
+		ca, err := newCAPool(f.CA)
 		if err != nil {
 			return nil, err
 		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		base := cfg.Clone()
+		base.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := base.Clone()
+			c.ClientCAs = ca.get()
+			return c, nil
+		}
+		// For a caller that inspects the configuration.
+		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, ca.get()
 	}
 	return cfg, nil
 }
 
-func loadPool(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
+// ServerRequestingClientCerts is Server's configuration without the CA:
+// clients are asked for a certificate but the handshake verifies none and
+// accepts a client without one. Every request on such a connection must
+// be authenticated by the caller (pkg/access), which can then refuse it
+// with a reason the client sees, where a refused handshake shows the
+// client nothing but a broken connection.
+func (f Files) ServerRequestingClientCerts() (*tls.Config, error) {
+	f.CA = ""
+	cfg, err := f.Server()
 	if err != nil {
-		return nil, fmt.Errorf("CA bundle: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("CA bundle %s: no PEM certificate in it", file)
-	}
-	return pool, nil
-}
-
-// keyPair is a certificate and key loaded from files, loaded again when
-// either file's modification time changes. The check is two stats per
-// handshake; gRPC connections are long-lived, so that is rare.
-type keyPair struct {
-	cert, key string
-
-	mu      sync.Mutex
-	current *tls.Certificate
-	stamp   [2]time.Time
-}
-
-func newKeyPair(cert, key string) (*keyPair, error) {
-	kp := &keyPair{cert: cert, key: key}
-	if _, err := kp.get(); err != nil {
 		return nil, err
 	}
-	return kp, nil
-}
-
-func (kp *keyPair) get() (*tls.Certificate, error) {
-	kp.mu.Lock()
-	defer kp.mu.Unlock()
-	var stamp [2]time.Time
-	for i, f := range []string{kp.cert, kp.key} {
-		st, err := os.Stat(f)
-		if err != nil {
-			if kp.current != nil {
-				return kp.current, nil // keep serving the last good pair
-			}
-			return nil, fmt.Errorf("certificate: %w", err)
-		}
-		stamp[i] = st.ModTime()
-	}
-	if kp.current != nil && stamp == kp.stamp {
-		return kp.current, nil
-	}
-	c, err := tls.LoadX509KeyPair(kp.cert, kp.key)
-	if err != nil {
-		if kp.current != nil {
-			return kp.current, nil // a half-written rotation: keep the last good pair
-		}
-		return nil, fmt.Errorf("certificate %s, key %s: %w", kp.cert, kp.key, err)
-	}
-	kp.current, kp.stamp = &c, stamp
-	return kp.current, nil
+	cfg.ClientAuth = tls.RequestClientCert
+	return cfg, nil
 }

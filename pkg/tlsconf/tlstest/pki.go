@@ -1,6 +1,6 @@
 // Package tlstest writes a throw-away PKI (a CA, a server certificate for
-// 127.0.0.1 and localhost, and a client certificate) as PEM files for
-// tests of TLS and mutual TLS.
+// 127.0.0.1 and localhost, a client certificate, a cluster member's, and
+// a CA nobody trusts) as PEM files for tests of TLS and mutual TLS.
 package tlstest
 
 import (
@@ -23,9 +23,15 @@ type PKI struct {
 	CA                    string
 	ServerCert, ServerKey string
 	ClientCert, ClientKey string
-	// OtherCA is a CA that signed nothing here: peers that trust only it
-	// must fail to verify.
+	// OtherCA is a CA no peer here trusts: peers that trust only it must
+	// fail to verify, and a certificate it signed (Other) must be refused.
 	OtherCA string
+	// MemberCert and MemberKey are a cluster member's certificate (CN
+	// "p4ctl test member", for both server and client authentication).
+	MemberCert, MemberKey string
+
+	other    *x509.Certificate
+	otherKey *ecdsa.PrivateKey
 
 	caCert *x509.Certificate
 	caKey  *ecdsa.PrivateKey
@@ -39,11 +45,79 @@ func New(t testing.TB) *PKI {
 	p := &PKI{dir: t.TempDir(), serial: 10}
 	p.caCert, p.caKey = newCA(t, "p4ctl test CA")
 	p.CA = p.write(t, "ca.pem", "CERTIFICATE", p.caCert.Raw)
-	other, _ := newCA(t, "another CA")
-	p.OtherCA = p.write(t, "other-ca.pem", "CERTIFICATE", other.Raw)
+	p.other, p.otherKey = newCA(t, "another CA")
+	p.OtherCA = p.write(t, "other-ca.pem", "CERTIFICATE", p.other.Raw)
 	p.ServerCert, p.ServerKey = p.Issue(t, "server", x509.ExtKeyUsageServerAuth)
 	p.ClientCert, p.ClientKey = p.Issue(t, "client", x509.ExtKeyUsageClientAuth)
+	p.MemberCert, p.MemberKey = p.IssueWith(t, "member", Options{})
 	return p
+}
+
+// Options shape a certificate IssueWith writes.
+type Options struct {
+	// CN is the subject's common name (default "p4ctl test " + name).
+	CN string
+	// Usages are its extended key usages (default: server and client).
+	Usages []x509.ExtKeyUsage
+	// NotBefore and NotAfter bound its validity (default: an hour ago to
+	// a day from now).
+	NotBefore, NotAfter time.Time
+	// ByOther signs it with OtherCA instead of CA.
+	ByOther bool
+}
+
+// IssueWith writes a certificate and key shaped by o under name and
+// returns their paths; it is for 127.0.0.1, ::1 and localhost.
+func (p *PKI) IssueWith(t testing.TB, name string, o Options) (cert, key string) {
+	t.Helper()
+	if o.CN == "" {
+		o.CN = "p4ctl test " + name
+	}
+	if o.Usages == nil {
+		o.Usages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	if o.NotBefore.IsZero() {
+		o.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if o.NotAfter.IsZero() {
+		o.NotAfter = time.Now().Add(24 * time.Hour)
+	}
+	ca, caKey := p.caCert, p.caKey
+	if o.ByOther {
+		ca, caKey = p.other, p.otherKey
+	}
+	k := newKey(t)
+	p.serial++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: o.CN},
+		NotBefore: o.NotBefore, NotAfter: o.NotAfter, ExtKeyUsage: o.Usages, KeyUsage: x509.KeyUsageDigitalSignature,
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}, DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "PRIVATE KEY", kder)
+}
+
+// RotateCA replaces the CA file's contents with a new CA (the old one is
+// no longer trusted by whoever reads the file again) and returns a PKI
+// whose Issue and IssueWith sign with the new CA and write into the same
+// directory.
+func (p *PKI) RotateCA(t testing.TB) *PKI {
+	t.Helper()
+	q := *p
+	q.caCert, q.caKey = newCA(t, "p4ctl test CA, rotated")
+	q.serial += 1000
+	q.CA = p.write(t, "ca.pem", "CERTIFICATE", q.caCert.Raw)
+	// Make the change visible on file systems with coarse timestamps.
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(q.CA, later, later); err != nil {
+		t.Fatal(err)
+	}
+	return &q
 }
 
 // Issue writes a new certificate and key signed by the CA under name and
@@ -70,6 +144,10 @@ func (p *PKI) Issue(t testing.TB, name string, usage x509.ExtKeyUsage) (cert, ke
 	}
 	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "PRIVATE KEY", kder)
 }
+
+// Path is the path of a file New, Issue or IssueWith wrote by name (as
+// "name.pem" or "name-key.pem").
+func (p *PKI) Path(file string) string { return filepath.Join(p.dir, file) }
 
 func (p *PKI) write(t testing.TB, name, typ string, der []byte) string {
 	t.Helper()
