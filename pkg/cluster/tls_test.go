@@ -255,7 +255,6 @@ func TestRaftTLSCertificateExpiry(t *testing.T) {
 	}
 }
 
-
 // TestRaftMixedModes: a TLS leader refuses to add a plaintext node, and a
 // plaintext node refuses a TLS connection; each says which member and
 // why.

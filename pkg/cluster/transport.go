@@ -210,4 +210,3 @@ func (c *plainConn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
