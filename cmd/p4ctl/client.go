@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -54,14 +55,15 @@ func tlsClientFlags(fs *pflag.FlagSet, prefix, what string, f *tlsconf.Files) {
 // dialOptions returns the gRPC transport for f: TLS when any setting is
 // given, plaintext otherwise.
 func dialOptions(f tlsconf.Files) ([]grpc.DialOption, error) {
+	size := grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(apiserver.MaxMessageSize), grpc.MaxCallSendMsgSize(apiserver.MaxMessageSize))
 	if !f.Enabled() {
-		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), size}, nil
 	}
 	cfg, err := f.Client()
 	if err != nil {
 		return nil, err
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}, nil
+	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg)), size}, nil
 }
 
 // dial connects to the API of a running node.
@@ -79,10 +81,23 @@ func (a *apiClient) dial() (p4ctlv1.ControllerClient, func(), error) {
 
 // rpcErr turns a gRPC status into its message, naming the server.
 func (a *apiClient) rpcErr(err error) error {
-	if st, ok := status.FromError(err); ok {
-		return fmt.Errorf("%s: %s (%s)", a.server, st.Message(), st.Code())
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
 	}
-	return err
+	if st.Code() == codes.Unavailable {
+		// A TLS client of a plaintext server, or the reverse, sees only a
+		// broken connection: say which it is.
+		if speaks, perr := tlsconf.Probe(a.server, 2*time.Second); perr == nil {
+			switch {
+			case speaks && !a.tls.Enabled():
+				return fmt.Errorf("%s serves TLS and this client dialled in plaintext: give --tls-ca (and --tls-cert/--tls-key for mutual TLS): %s (%s)", a.server, st.Message(), st.Code())
+			case !speaks && a.tls.Enabled():
+				return fmt.Errorf("%s serves plaintext and this client dialled with TLS: drop the --tls-* flags: %s (%s)", a.server, st.Message(), st.Code())
+			}
+		}
+	}
+	return fmt.Errorf("%s: %s (%s)", a.server, st.Message(), st.Code())
 }
 
 func withTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"io"
+	stdlog "log"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,9 +23,9 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/access"
 	"github.com/p4ctl/p4ctl/pkg/apiserver"
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/controller"
@@ -36,9 +39,9 @@ const defaultAPIAddr = "127.0.0.1:9600"
 func newServeCmd() *cobra.Command {
 	var (
 		config, nodeID, dataDir, apiAddr, raftAddr, logLevel, metricsAddr string
-		bootstrap, insecureListen                                         bool
+		bootstrap, insecureListen, pprof                                  bool
 		applyFiles, sims                                                  []string
-		roles                                                             [3][]string // viewer, operator, admin
+		roles                                                             [4][]string // viewer, operator, admin, member
 		historyRetention, counterSeries                                   int
 		counterInterval                                                   time.Duration
 		pipelineDirs, configFormats                                       map[string]string
@@ -72,7 +75,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 			join.tls.Cert, join.tls.Key = apiTLS.Cert, apiTLS.Key
 			return serve(ctx, log, serveConfig{nodeID: nodeID, dataDir: dataDir, apiAddr: apiAddr, raftAddr: raftAddr,
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
-				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, historyRetention: historyRetention,
+				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, pprof: pprof, historyRetention: historyRetention,
 				pipelineDirs: pipelineDirs, configFormats: configFormats, counterInterval: counterInterval, counterSeries: counterSeries}, cmd)
 		},
 	}
@@ -84,16 +87,18 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringVar(&raftAddr, "raft-addr", "127.0.0.1:9601", "raft address")
 	f.BoolVar(&bootstrap, "bootstrap", false, "start a new cluster with this node (ignored when --data-dir has state)")
 	f.StringVar(&join.server, "join", "", "API address of a cluster member to join through")
-	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9602", "address of the Prometheus /metrics endpoint (empty: none)")
+	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9602", "address of the Prometheus /metrics endpoint (empty: none); over TLS with a viewer's client certificate when the node has TLS")
+	f.BoolVar(&pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on --metrics-addr (admin role with TLS)")
 	f.StringVar(&apiTLS.Cert, "tls-cert", "", "certificate (PEM) the API serves; turns TLS on for the API")
 	f.StringVar(&apiTLS.Key, "tls-key", "", "key (PEM) of --tls-cert")
 	f.StringVar(&apiTLS.CA, "tls-client-ca", "", "CA bundle (PEM): API clients must present a certificate it verifies (mutual TLS)")
-	f.StringVar(&join.tls.CA, "tls-ca", "", "CA bundle (PEM) that verifies other members' API certificates (join, forwarding to the leader)")
+	f.StringVar(&join.tls.CA, "tls-ca", "", "the cluster CA (PEM): verifies other members' certificates, on raft and on their API (join, forwarding to the leader)")
 	tlsClientFlags(f, "device-tls-", "the devices' P4Runtime servers", &deviceTLS)
 	for i, r := range []string{"viewer", "operator", "admin"} {
 		f.StringArrayVar(&roles[i], "role-"+r, nil, "client certificates with the "+r+" role: CN=name, DNS:name, URI:uri, EMAIL:address, IP:address or *; wildcards as in CN=ci-* (repeatable; needs --tls-client-ca)")
 	}
-	f.BoolVar(&insecureListen, "insecure-listen", false, "serve the API without TLS on an address other than loopback")
+	f.StringArrayVar(&roles[3], "role-member", nil, "certificates of cluster members (verified by --tls-ca), as --role-admin's patterns: only they speak raft and forward clients' calls (default: the --role-admin patterns)")
+	f.BoolVar(&insecureListen, "insecure-listen", false, "serve the API, raft and metrics without TLS on addresses other than loopback")
 	f.IntVar(&historyRetention, "history-retention", cluster.DefaultHistoryRetention, "revisions of the model to keep for history and rollback (-1: all)")
 	f.StringSliceVar(&applyFiles, "apply", nil, "policy file to apply once this node leads (repeatable)")
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
@@ -148,8 +153,8 @@ type serveConfig struct {
 	// Per target: a compiler's output directory and a device config
 	// format, for the pipeline resolver.
 	pipelineDirs, configFormats map[string]string
-	roles                       [3][]string // client certificate patterns of viewer, operator, admin
-	insecureListen              bool
+	roles                       [4][]string // certificate patterns of viewer, operator, admin, member
+	insecureListen, pprof       bool
 	historyRetention            int
 	// Policy hit counters: the leader's read interval, the series cap.
 	counterInterval time.Duration
@@ -170,31 +175,9 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	defer cancel()
 	errc := make(chan error, 4)
 	// Check every TLS setting before anything starts.
-	var apiOpts []grpc.ServerOption
-	if sc.apiTLS.Enabled() {
-		cfg, err := sc.apiTLS.Server()
-		if err != nil {
-			return fmt.Errorf("API TLS (--tls-*): %w", err)
-		}
-		apiOpts = append(apiOpts, grpc.Creds(credentials.NewTLS(cfg)))
-	} else if !isLoopback(sc.apiAddr) {
-		if !sc.insecureListen {
-			return fmt.Errorf("--api-addr %s: without TLS the API listens on loopback only; give --tls-cert/--tls-key (and --tls-client-ca for mutual TLS), or --insecure-listen", sc.apiAddr)
-		}
-		log.Warn("the API serves plaintext on a non-loopback address (--insecure-listen)", "api", sc.apiAddr)
-	}
-	var authz *apiserver.Authz
-	if len(sc.roles[0])+len(sc.roles[1])+len(sc.roles[2]) > 0 {
-		if sc.apiTLS.CA == "" {
-			return errors.New("--role-*: roles are bound to client certificates; give --tls-client-ca (mutual TLS)")
-		}
-		a, err := apiserver.NewAuthz(sc.roles[0], sc.roles[1], sc.roles[2])
-		if err != nil {
-			return fmt.Errorf("--role-*: %w", err)
-		}
-		authz = a
-	} else if sc.apiTLS.CA != "" {
-		log.Warn("mutual TLS without --role-*: every client with a verified certificate may do everything")
+	sec, err := sc.security(log)
+	if err != nil {
+		return err
 	}
 	peerDial, err := sc.peerDial()
 	if err != nil {
@@ -226,7 +209,7 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		return fmt.Errorf("--history-retention %d: keep at least 1 revision, or -1 for all", sc.historyRetention)
 	}
 	node, err := cluster.Start(cluster.Config{ID: sc.nodeID, RaftAddr: sc.raftAddr, DataDir: sc.dataDir, Bootstrap: sc.bootstrap, Logger: log,
-		HistoryRetention: sc.historyRetention})
+		HistoryRetention: sc.historyRetention, TLS: sec.raft, InsecureListen: sc.insecureListen, Refusals: sec.refusals})
 	if err != nil {
 		return err
 	}
@@ -235,12 +218,16 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries})
 	if sc.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(node, ctl, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		addr, err := serveMetrics(ctx, sc.metricsAddr, reg, errc)
+		reg.MustRegister(node, ctl, sec, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		addr, err := serveMetrics(ctx, sc.metricsAddr, reg, sec, sc.pprof, errc)
 		if err != nil {
 			return err
 		}
-		log.Info("metrics serving", "addr", "http://"+addr+"/metrics")
+		scheme := "http://"
+		if sec.metricsTLS != nil {
+			scheme = "https://"
+		}
+		log.Info("metrics serving", "addr", scheme+addr+"/metrics", "pprof", sc.pprof)
 	}
 	ctlDone := make(chan struct{})
 	go func() {
@@ -253,12 +240,14 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", sc.apiAddr, err)
 	}
-	api := apiserver.New(node, ctl, peerDial...)
-	api.Authorize(authz)
-	go func() { errc <- api.Serve(ctx, lis, apiOpts...) }()
+	api := apiserver.New(node, ctl, apiserver.Options{Forward: peerDial, Auth: sec.auth, Logger: log})
+	go func() { errc <- api.Serve(ctx, lis, sec.apiOpts...) }()
 	log.Info("p4ctl node serving", "node", sc.nodeID, "api", lis.Addr(), "raft", node.RaftAddr(), "data_dir", sc.dataDir)
 
 	if sc.join.server != "" {
+		if err := checkJoinMode(sc.join); err != nil {
+			return err
+		}
 		if err := joinCluster(ctx, sc.join, &p4ctlv1.JoinRequest{Id: sc.nodeID, RaftAddr: node.RaftAddr(), ApiAddr: lis.Addr().String()}); err != nil {
 			return err
 		}
@@ -318,16 +307,28 @@ func joinCluster(ctx context.Context, a apiClient, req *p4ctlv1.JoinRequest) err
 	return nil
 }
 
-// serveMetrics serves reg's metrics over HTTP at addr/metrics until ctx
-// ends, and returns the address it listens on.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, errc chan<- error) (string, error) {
+// serveMetrics serves reg's metrics at addr/metrics until ctx ends, and
+// with pprof Go's profiler at /debug/pprof/; over TLS to viewers (the
+// profiler to admins) when the node has TLS. It returns the address it
+// listens on.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, sec *security, pprof bool, errc chan<- error) (string, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("--metrics-addr %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle("/metrics", sec.auth.Handler("metrics", access.RoleViewer, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	if pprof {
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", httppprof.Index)
+		pp.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		pp.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+		mux.Handle("/debug/pprof/", sec.auth.Handler("pprof", access.RoleAdmin, pp))
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: sec.metricsTLS,
+		ErrorLog: stdlog.New(io.Discard, "", 0)} // refused handshakes are logged by the authenticator
 	go func() {
 		<-ctx.Done()
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -335,7 +336,13 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, er
 		_ = srv.Shutdown(c)
 	}()
 	go func() {
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if sec.metricsTLS != nil {
+			err = srv.ServeTLS(lis, "", "")
+		} else {
+			err = srv.Serve(lis)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("metrics: %w", err)
 		}
 	}()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p4ctl/p4ctl/pkg/tlsconf"
 	"github.com/p4ctl/p4ctl/pkg/tlsconf/tlstest"
 	"go.yaml.in/yaml/v3"
 )
@@ -84,8 +86,11 @@ tls-cert: %s
 tls-key: %s
 tls-client-ca: %s
 tls-ca: %s
+role-viewer: ["CN=p4ctl test viewer"]
+role-operator: ["CN=p4ctl test client"]
+role-member: ["CN=p4ctl test member"]
 log-level: warn
-`, filepath.Join(dir, "data"), raftAddr, sim, metrics, pki.ServerCert, pki.ServerKey, pki.CA, pki.CA))
+`, filepath.Join(dir, "data"), raftAddr, sim, metrics, pki.MemberCert, pki.MemberKey, pki.CA, pki.CA))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
@@ -269,9 +274,29 @@ log-level: warn
 		}
 	}
 
-	resp, err := http.Get("http://" + metrics + "/metrics")
+	// /metrics is served over TLS to viewers and above; a client without
+	// a certificate, or over plaintext, gets nothing.
+	scrape := func(cert, key string) (*http.Response, error) {
+		ctc, err := tlsconf.Files{CA: pki.CA, Cert: cert, Key: key}.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: ctc}, Timeout: 10 * time.Second}
+		return c.Get("https://" + metrics + "/metrics")
+	}
+	if resp, err := scrape("", ""); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without a client certificate: %v %v", resp, err)
+	}
+	if resp, err := http.Get("http://" + metrics + "/metrics"); err == nil && resp.StatusCode == http.StatusOK {
+		t.Errorf("/metrics over plaintext answered 200")
+	}
+	viewerCert, viewerKey := pki.Issue(t, "viewer", x509.ExtKeyUsageClientAuth)
+	resp, err := scrape(viewerCert, viewerKey)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics with a viewer's certificate: %s", resp.Status)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -286,6 +311,8 @@ log-level: warn
 		`p4ctl_device_entries{device="leaf1",table="ingress.policy_port"}`,
 		`p4ctl_device_write_seconds_count{device="leaf1",kind="reconcile"}`,
 		`p4ctl_device_changes_total{device="leaf1",op="insert"}`,
+		`p4ctl_refused_peers_total{listener="metrics",reason="no certificate"} 1`,
+		`p4ctl_refused_peers_total{listener="api",reason="no certificate"}`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -316,7 +343,15 @@ func TestServeConfigErrors(t *testing.T) {
 		{"config inside config", "config: other.yaml\n", `unknown setting "config"`},
 		{"half a certificate", fmt.Sprintf("data-dir: %s\ntls-cert: x.pem\n", filepath.Join(dir, "d")), "go together"},
 		{"certificate file missing", fmt.Sprintf("data-dir: %s\ntls-cert: x.pem\ntls-key: y.pem\n", filepath.Join(dir, "d")), "x.pem"},
-		{"roles without mutual TLS", fmt.Sprintf("data-dir: %s\nrole-viewer: [\"CN=monitor\"]\n", filepath.Join(dir, "d")), "roles are bound to client certificates; give --tls-client-ca"},
+		{"roles without mutual TLS", fmt.Sprintf("data-dir: %s\nrole-viewer: [\"CN=monitor\"]\n", filepath.Join(dir, "d")), "roles are bound to client certificates; give --tls-cert, --tls-key, --tls-ca and --tls-client-ca"},
+		{"TLS without the cluster CA", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\n", filepath.Join(dir, "d"), pki.MemberCert, pki.MemberKey),
+			"a TLS node needs --tls-cert, --tls-key and --tls-ca"},
+		{"roles naming no member", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\ntls-client-ca: %s\ntls-ca: %s\nrole-viewer: [\"CN=x\"]\n",
+			filepath.Join(dir, "d"), pki.MemberCert, pki.MemberKey, pki.CA, pki.CA), "no pattern names the cluster's members"},
+		{"a node certificate that is not a member's", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\ntls-client-ca: %s\ntls-ca: %s\nrole-member: [\"CN=ctl-*\"]\n",
+			filepath.Join(dir, "d"), pki.MemberCert, pki.MemberKey, pki.CA, pki.CA), "this node's own certificate as a member: certificate CN=p4ctl test member: not a cluster member"},
+		{"a node certificate only for servers", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\ntls-ca: %s\n",
+			filepath.Join(dir, "d"), pki.ServerCert, pki.ServerKey, pki.CA), "this node's own certificate as a member: certificate CN=p4ctl test server"},
 		{"a role pattern of nothing", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\ntls-client-ca: %s\ntls-ca: %s\nrole-admin: [\"SAN:x\"]\n",
 			filepath.Join(dir, "d"), pki.ServerCert, pki.ServerKey, pki.CA, pki.CA), `--role-*: admin role: pattern "SAN:x"`},
 	}
@@ -333,9 +368,13 @@ func TestServeConfigErrors(t *testing.T) {
 	if _, err := run(t, "serve", "--config", filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing config file: err = %v", err)
 	}
-	// Without TLS the API stays on loopback unless told otherwise.
-	_, err := run(t, "serve", "--data-dir", filepath.Join(dir, "e"), "--api-addr", "0.0.0.0:0", "--raft-addr", freeAddr(t), "--metrics-addr", "")
-	if err == nil || !strings.Contains(err.Error(), "without TLS the API listens on loopback only") {
-		t.Errorf("plaintext on all addresses: err = %v", err)
+	// Without TLS every listener stays on loopback unless told otherwise.
+	for _, flag := range []string{"--api-addr", "--raft-addr", "--metrics-addr"} {
+		args := map[string]string{"--api-addr": freeAddr(t), "--raft-addr": freeAddr(t), "--metrics-addr": ""}
+		args[flag] = "0.0.0.0:0"
+		_, err := run(t, "serve", "--data-dir", filepath.Join(dir, "e"), "--api-addr", args["--api-addr"], "--raft-addr", args["--raft-addr"], "--metrics-addr", args["--metrics-addr"])
+		if err == nil || !strings.Contains(err.Error(), flag+" 0.0.0.0:0: without TLS p4ctl listens on loopback only") {
+			t.Errorf("plaintext %s on all addresses: err = %v", flag, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"crypto/x509"
 	"net"
 	"strings"
@@ -11,9 +12,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/access"
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/controller"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -36,13 +39,21 @@ func TestAuthorization(t *testing.T) {
 	defer cancel()
 	ctl := controller.New(controller.Config{Node: n, Targets: pipeline.Embedded})
 	go ctl.Run(ctx)
-	az, err := NewAuthz([]string{"CN=p4ctl test viewer"}, []string{"CN=p4ctl test operator"}, []string{"CN=p4ctl test admin*"})
+	roles, err := access.NewRoles([]string{"CN=p4ctl test viewer"}, []string{"CN=p4ctl test operator"}, []string{"CN=p4ctl test admin*"},
+		[]string{"CN=p4ctl test member"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(n, ctl)
-	srv.Authorize(az)
-	stc, err := tlsconf.Files{Cert: pki.ServerCert, Key: pki.ServerKey, CA: pki.CA}.Server()
+	ca, err := tlsconf.NewVerifier(pki.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := access.NewAuthenticator(access.Config{TLS: true, Clients: ca, Members: ca, Roles: roles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(n, ctl, Options{Auth: auth})
+	stc, err := tlsconf.Files{Cert: pki.ServerCert, Key: pki.ServerKey}.ServerRequestingClientCerts()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +62,21 @@ func TestAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(ctx, lis, grpc.Creds(credentials.NewTLS(stc)))
+	expiredCert, expiredKey := pki.IssueWith(t, "expired", tlstest.Options{CN: "p4ctl test operator", NotAfter: time.Now().Add(-time.Minute)})
+	otherCert, otherKey := pki.IssueWith(t, "intruder", tlstest.Options{CN: "p4ctl test admin-9", ByOther: true})
 	client := func(name string) p4ctlv1.ControllerClient {
 		cert, key := pki.ClientCert, pki.ClientKey
-		if name != "" {
+		switch name {
+		case "":
+		case "none":
+			cert, key = "", ""
+		case "expired":
+			cert, key = expiredCert, expiredKey
+		case "other CA":
+			cert, key = otherCert, otherKey
+		case "member":
+			cert, key = pki.MemberCert, pki.MemberKey
+		default:
 			cert, key = pki.Issue(t, name, x509.ExtKeyUsageClientAuth)
 		}
 		ctc, err := tlsconf.Files{CA: pki.CA, Cert: cert, Key: key}.Client()
@@ -105,6 +128,12 @@ func TestAuthorization(t *testing.T) {
 		{"operator", "Leave", codes.PermissionDenied, "Leave needs the admin role; CN=p4ctl test operator has operator role"},
 		{"admin-1", "Leave", codes.FailedPrecondition, "nobody is not a member"}, // allowed, and refused by the cluster
 		{"", "Get", codes.PermissionDenied, "Get needs the viewer role; CN=p4ctl test client has no role"},
+		{"member", "Leave", codes.FailedPrecondition, "nobody is not a member"},
+		// Refused certificates: the client is told why, not shown a
+		// broken connection.
+		{"none", "Get", codes.Unauthenticated, "Get refused: client no certificate presented"},
+		{"expired", "Apply", codes.Unauthenticated, "Apply refused: client certificate CN=p4ctl test operator: expired at "},
+		{"other CA", "Get", codes.Unauthenticated, "Get refused: client certificate CN=p4ctl test admin-9: not signed by a CA this side trusts"},
 	}
 	for _, tc := range cases {
 		err := call(client(tc.cert), tc.method)
@@ -114,20 +143,64 @@ func TestAuthorization(t *testing.T) {
 	}
 }
 
-func TestAuthzPatterns(t *testing.T) {
-	for _, bad := range []string{"", "cn=x", "SAN:x", "CN=", "CN=[", "DNS:"} {
-		if _, err := NewAuthz([]string{bad}, nil, nil); err == nil {
-			t.Errorf("pattern %q accepted", bad)
-		}
-	}
-	az, err := NewAuthz(nil, []string{"DNS:ci.example.com", "*"}, []string{"URI:spiffe://p4ctl/ctl-*"})
+
+// TestHistoryClients: a revision records the client the API
+// authenticated. A client that claims another identity in the forwarding
+// header is recorded as itself; a member (which forwards clients' calls
+// to the leader) is believed.
+func TestHistoryClients(t *testing.T) {
+	pki := tlstest.New(t)
+	n, err := cluster.Start(cluster.Config{ID: "n1", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := az.RoleOf(&x509.Certificate{}); r != RoleOperator {
-		t.Errorf("any certificate: %s, want operator (*)", r)
+	t.Cleanup(func() { n.Close() })
+	until(t, "n1 leads", n.IsLeader)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctl := controller.New(controller.Config{Node: n, Targets: pipeline.Embedded})
+	go ctl.Run(ctx)
+	roles, err := access.NewRoles(nil, []string{"CN=p4ctl test client"}, nil, []string{"CN=p4ctl test member"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(az.grants) != 3 {
-		t.Errorf("grants %+v", az.grants)
+	ca, err := tlsconf.NewVerifier(pki.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := access.NewAuthenticator(access.Config{TLS: true, Clients: ca, Members: ca, Roles: roles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stc, err := tlsconf.Files{Cert: pki.ServerCert, Key: pki.ServerKey}.ServerRequestingClientCerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go New(n, ctl, Options{Auth: auth}).Serve(ctx, lis, grpc.Creds(credentials.NewTLS(stc)))
+	apply := func(cert, key, claim, seg string, id int) {
+		ctc, err := tlsconf.Files{CA: pki.CA, Cert: cert, Key: key}.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(ctc)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), HeaderClient, claim), 10*time.Second)
+		defer cancel()
+		if _, err := p4ctlv1.NewControllerClient(conn).Apply(c, &p4ctlv1.ApplyRequest{File: "x.yaml", Docs: []byte(fmt.Sprintf("kind: Segment\nname: %s\nid: %d\n", seg, id))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(pki.ClientCert, pki.ClientKey, "CN=ci-bot", "forged", 7)
+	apply(pki.MemberCert, pki.MemberKey, "CN=alice", "forwarded", 8)
+	h := n.History()
+	if len(h) != 2 || h[0].Client != "CN=p4ctl test client" || h[1].Client != "CN=alice" {
+		t.Fatalf("history clients: %+v", h)
 	}
 }

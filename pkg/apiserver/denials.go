@@ -17,11 +17,10 @@ import (
 func (s *Server) Denials(req *p4ctlv1.DenialsRequest, stream grpc.ServerStreamingServer[p4ctlv1.DenialRecord]) error {
 	ctx := stream.Context()
 	if !s.node.IsLeader() {
-		c, done, err := s.leaderClient(ctx)
+		c, err := s.leaderClient()
 		if err != nil {
 			return err
 		}
-		defer done()
 		up, err := c.Denials(ctx, req)
 		if err != nil {
 			return err

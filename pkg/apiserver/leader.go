@@ -2,20 +2,21 @@ package apiserver
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/access"
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 )
 
@@ -50,7 +51,7 @@ func onLeader[T any](ctx context.Context, s *Server, local func(context.Context)
 		if s.node.IsLeader() {
 			res, err = local(ctx)
 		} else {
-			res, err = forward(ctx, s, func(c p4ctlv1.ControllerClient) (T, error) { return remote(ctx, c) })
+			res, err = forward(s, func(c p4ctlv1.ControllerClient) (T, error) { return remote(ctx, c) })
 		}
 		code := status.Code(err)
 		if code == codes.DeadlineExceeded && ctx.Err() != nil && !s.node.IsLeader() {
@@ -108,33 +109,30 @@ func (s *Server) staleness(ctx context.Context, req any, info *grpc.UnaryServerI
 // identity of the client that sent it to the member.
 const HeaderClient = "p4ctl-client"
 
-// clientOf is who sent the call: the forwarding member's word when a
-// member forwarded it (a caller with the admin role, or any caller when
-// calls are not authorized), else the client certificate's subject, else
-// the peer's address.
+// clientOf is who sent the call, as recorded in history: for a call a
+// member forwarded (a peer whose certificate the cluster CA verified and
+// the member patterns name), the client the member authenticated; else
+// the caller's own verified certificate; else "unauthenticated" and its
+// address. What a caller says of itself in the header is believed from
+// members only.
 func (s *Server) clientOf(ctx context.Context) string {
-	self := "unknown"
-	var cert *x509.Certificate
-	if p, ok := peer.FromContext(ctx); ok {
-		self = "peer " + p.Addr.String()
-		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
-			cert = ti.State.VerifiedChains[0][0]
-			self = "CN=" + cert.Subject.CommonName
+	id, ok := access.FromContext(ctx)
+	if !ok {
+		// Not through the interceptors (an in-process caller).
+		var remote net.Addr
+		if p, ok := peer.FromContext(ctx); ok {
+			remote = p.Addr
 		}
+		id, _ = s.auth.Authenticate("api", remote, nil)
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(HeaderClient); len(v) == 1 && v[0] != "" {
-			trusted := s.authz == nil
-			if !trusted && cert != nil {
-				role, _ := s.authz.RoleOf(cert)
-				trusted = role >= RoleAdmin
-			}
-			if trusted {
+	if id.Role == access.RoleMember {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get(HeaderClient); len(v) == 1 && v[0] != "" {
 				return v[0]
 			}
 		}
 	}
-	return self
+	return id.Name
 }
 
 // withClient is ctx carrying the call's client for the change it makes
@@ -142,4 +140,22 @@ func (s *Server) clientOf(ctx context.Context) string {
 func (s *Server) withClient(ctx context.Context) context.Context {
 	c := s.clientOf(ctx)
 	return metadata.AppendToOutgoingContext(cluster.WithClient(ctx, c), HeaderClient, c)
+}
+
+// audit logs a change or membership call as this node finished it: who
+// asked, what, the revision it made, and the result.
+func (s *Server) audit(ctx context.Context, op, what string, index uint64, err error) {
+	attrs := []any{"op", op, "client", cluster.ClientOf(ctx), "what", what, "node", s.node.ID(), "leader", s.node.IsLeader()}
+	if index > 0 {
+		attrs = append(attrs, "revision", index)
+	}
+	if err != nil {
+		msg := status.Convert(err).Message()
+		if first, rest, ok := strings.Cut(msg, "\n"); ok {
+			msg = fmt.Sprintf("%s (and %d more lines)", first, strings.Count(rest, "\n")+1)
+		}
+		s.log.Info("api change refused", append(attrs, "result", status.Code(err).String(), "err", msg)...)
+		return
+	}
+	s.log.Info("api change", append(attrs, "result", "ok")...)
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/access"
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/controller"
 	"github.com/p4ctl/p4ctl/pkg/policy"
@@ -36,35 +37,58 @@ import (
 type Server struct {
 	p4ctlv1.UnimplementedControllerServer
 
-	node  *cluster.Node
-	ctl   *controller.Controller
-	authz *Authz // nil: every call allowed
-	// ForwardDial are the options for dialling the leader's API.
-	forwardDial []grpc.DialOption
+	node *cluster.Node
+	ctl  *controller.Controller
+	auth *access.Authenticator
+	log  *slog.Logger
+	// leaders holds a connection per leader API address, so forwarding
+	// pays for a (mutual TLS) handshake once per leader, not per call.
+	leaders *connCache
 }
 
-// New returns a server for node and its controller. forward are the dial
-// options used to reach the leader's API (nil: plaintext).
-func New(node *cluster.Node, ctl *controller.Controller, forward ...grpc.DialOption) *Server {
-	if forward == nil {
-		forward = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+// Options configure a Server.
+type Options struct {
+	// Forward are the options for dialling the leader's API (nil:
+	// plaintext).
+	Forward []grpc.DialOption
+	// Auth authenticates and authorizes every call (nil: no TLS, every
+	// caller unauthenticated with every right, as on loopback).
+	Auth *access.Authenticator
+	// Logger receives the audit of every change and membership call (nil:
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// New returns a server for node and its controller.
+func New(node *cluster.Node, ctl *controller.Controller, o Options) *Server {
+	if o.Forward == nil {
+		o.Forward = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	return &Server{node: node, ctl: ctl, forwardDial: forward}
+	if o.Auth == nil {
+		o.Auth, _ = access.NewAuthenticator(access.Config{})
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Server{node: node, ctl: ctl, auth: o.Auth, log: o.Logger, leaders: newConnCache(o.Forward)}
 }
 
-// Authorize makes every call check its client's role with a (see
-// Authz). Call it before Serve.
-func (s *Server) Authorize(a *Authz) { s.authz = a }
+// MaxMessageSize is the largest request the API takes (and answer it
+// sends): the policy parser's own limit, so any file that parses can be
+// applied.
+const MaxMessageSize = policy.MaxFileBytes
 
 // Serve serves the API on lis until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.ServerOption) error {
-	opts = append(opts, s.authz.Interceptors()...)
+	opts = append(opts, s.auth.Interceptors("api", RoleFor)...)
+	opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
 	gs := grpc.NewServer(append(opts, grpc.ChainUnaryInterceptor(s.staleness))...)
 	p4ctlv1.RegisterControllerServer(gs, s)
 	go func() {
 		<-ctx.Done()
 		gs.GracefulStop()
 	}()
+	defer s.leaders.close()
 	return gs.Serve(lis)
 }
 
@@ -91,40 +115,42 @@ func toStatus(err error) error {
 	return status.Error(codes.FailedPrecondition, err.Error())
 }
 
-// leaderClient dials the leader's API, when this node is not the leader.
-func (s *Server) leaderClient(ctx context.Context) (p4ctlv1.ControllerClient, func(), error) {
+// leaderClient is a client of the leader's API, when this node is not the
+// leader.
+func (s *Server) leaderClient() (p4ctlv1.ControllerClient, error) {
 	id, _ := s.node.Leader()
 	if id == "" {
-		return nil, nil, status.Error(codes.Unavailable, "no raft leader (no quorum?)")
+		return nil, status.Error(codes.Unavailable, "no raft leader (no quorum?)")
 	}
 	addr := s.node.APIAddr(id)
 	if addr == "" {
-		return nil, nil, status.Errorf(codes.Unavailable, "the leader %s has not published its API address", id)
+		return nil, status.Errorf(codes.Unavailable, "the leader %s has not published its API address", id)
 	}
-	conn, err := grpc.NewClient(addr, s.forwardDial...)
+	conn, err := s.leaders.get(addr)
 	if err != nil {
-		return nil, nil, status.Errorf(codes.Unavailable, "dial the leader %s at %s: %v", id, addr, err)
+		return nil, status.Errorf(codes.Unavailable, "dial the leader %s at %s: %v", id, addr, err)
 	}
-	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
+	return p4ctlv1.NewControllerClient(conn), nil
 }
 
 // forward sends a call to the leader's API.
-func forward[T any](ctx context.Context, s *Server, call func(p4ctlv1.ControllerClient) (T, error)) (T, error) {
-	var zero T
-	c, done, err := s.leaderClient(ctx)
+func forward[T any](s *Server, call func(p4ctlv1.ControllerClient) (T, error)) (T, error) {
+	c, err := s.leaderClient()
 	if err != nil {
+		var zero T
 		return zero, err
 	}
-	defer done()
 	return call(c)
 }
 
 func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
 	ctx = s.withClient(ctx)
-	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) { return s.apply(ctx, req) },
+	resp, err := onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) { return s.apply(ctx, req) },
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
 			return c.Apply(ctx, req)
 		})
+	s.audit(ctx, "apply", req.GetFile(), resp.GetIndex(), err)
+	return resp, err
 }
 
 func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
@@ -141,10 +167,16 @@ func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 
 func (s *Server) Delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
 	ctx = s.withClient(ctx)
-	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.DeleteResponse, error) { return s.delete(ctx, req) },
+	resp, err := onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.DeleteResponse, error) { return s.delete(ctx, req) },
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.DeleteResponse, error) {
 			return c.Delete(ctx, req)
 		})
+	var what []string
+	for _, o := range req.GetObjects() {
+		what = append(what, o.GetKind()+" "+o.GetName())
+	}
+	s.audit(ctx, "delete", strings.Join(what, ", "), resp.GetIndex(), err)
+	return resp, err
 }
 
 func (s *Server) delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
@@ -207,7 +239,7 @@ func (s *Server) Get(_ context.Context, req *p4ctlv1.GetRequest) (*p4ctlv1.GetRe
 
 func (s *Server) Devices(ctx context.Context, req *p4ctlv1.DevicesRequest) (*p4ctlv1.DevicesResponse, error) {
 	if req.GetFromLeader() && !s.node.IsLeader() {
-		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.DevicesResponse, error) { return c.Devices(ctx, req) })
+		return forward(s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.DevicesResponse, error) { return c.Devices(ctx, req) })
 	}
 	return &p4ctlv1.DevicesResponse{Node: s.node.ID(), Devices: DeviceStatuses(s.ctl.Devices())}, nil
 }
@@ -338,10 +370,13 @@ func (s *Server) ClusterStatus(context.Context, *p4ctlv1.ClusterStatusRequest) (
 }
 
 func (s *Server) Join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.JoinResponse, error) {
-	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.JoinResponse, error) { return s.join(ctx, req) },
+	ctx = s.withClient(ctx)
+	resp, err := onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.JoinResponse, error) { return s.join(ctx, req) },
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.JoinResponse, error) {
 			return c.Join(ctx, req)
 		})
+	s.audit(ctx, "join", fmt.Sprintf("%s raft %s api %s", req.GetId(), req.GetRaftAddr(), req.GetApiAddr()), 0, err)
+	return resp, err
 }
 
 func (s *Server) join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.JoinResponse, error) {
@@ -363,10 +398,13 @@ func (s *Server) join(ctx context.Context, req *p4ctlv1.JoinRequest) (*p4ctlv1.J
 }
 
 func (s *Server) Leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1.LeaveResponse, error) {
-	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.LeaveResponse, error) { return s.leave(ctx, req) },
+	ctx = s.withClient(ctx)
+	resp, err := onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.LeaveResponse, error) { return s.leave(ctx, req) },
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.LeaveResponse, error) {
 			return c.Leave(ctx, req)
 		})
+	s.audit(ctx, "leave", req.GetId(), 0, err)
+	return resp, err
 }
 
 func (s *Server) leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1.LeaveResponse, error) {
@@ -378,7 +416,7 @@ func (s *Server) leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1
 		// the leader itself left, it can no longer write). Forwarding
 		// dials the current leader's address, so the stale one is never
 		// used: say so and succeed.
-		slog.Warn("member left; its API address is still recorded", "member", req.GetId(), "err", err)
+		s.log.Warn("member left; its API address is still recorded", "member", req.GetId(), "err", err)
 	}
 	return &p4ctlv1.LeaveResponse{}, nil
 }
@@ -413,7 +451,7 @@ func (s *Server) Watch(_ *p4ctlv1.WatchRequest, stream p4ctlv1.Controller_WatchS
 // the network.
 func (s *Server) Topology(ctx context.Context, req *p4ctlv1.TopologyRequest) (*p4ctlv1.TopologyResponse, error) {
 	if req.GetFromLeader() && !s.node.IsLeader() {
-		return forward(ctx, s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.TopologyResponse, error) { return c.Topology(ctx, req) })
+		return forward(s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.TopologyResponse, error) { return c.Topology(ctx, req) })
 	}
 	ports, links, hosts := s.ctl.Topology().Snapshot()
 	resp := &p4ctlv1.TopologyResponse{Node: s.node.ID()}
@@ -484,7 +522,7 @@ func (s *Server) Diff(_ context.Context, req *p4ctlv1.DiffRequest) (*p4ctlv1.Dif
 
 func (s *Server) Rollback(ctx context.Context, req *p4ctlv1.RollbackRequest) (*p4ctlv1.ApplyResponse, error) {
 	ctx = s.withClient(ctx)
-	return onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) {
+	resp, err := onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) {
 		res, err := s.ctl.Rollback(ctx, req.GetRevision())
 		if err != nil {
 			return nil, toStatus(err)
@@ -493,4 +531,6 @@ func (s *Server) Rollback(ctx context.Context, req *p4ctlv1.RollbackRequest) (*p
 	}, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
 		return c.Rollback(ctx, req)
 	})
+	s.audit(ctx, "rollback", fmt.Sprintf("to revision %d", req.GetRevision()), resp.GetIndex(), err)
+	return resp, err
 }

@@ -46,7 +46,7 @@ func startMember(t *testing.T, id string, bootstrap bool) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(n, ctl)
+	srv := New(n, ctl, Options{})
 	apiDone := make(chan struct{})
 	go func() { defer close(apiDone); srv.Serve(ctx, lis) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
