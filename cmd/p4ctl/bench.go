@@ -26,7 +26,7 @@ func newBenchCmd() *cobra.Command {
 		entries, batch, inf int
 		batch1              int
 		deviceID            uint64
-		asJSON              bool
+		asJSON, force       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -42,7 +42,10 @@ RPC.
 
 --target sim starts p4ctl's simulator as a separate process on loopback, so
 the heap figure is the controller's alone. --target ADDR uses the device at
-ADDR: its pipeline is replaced, which empties its tables.`,
+ADDR: its pipeline is replaced, which empties its tables. A device that
+another client (a p4ctl controller, say) is primary of is refused, naming
+the pipeline and the entries a run would erase, unless --force: a run then
+takes mastership with an election id above the primary's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if entries <= 0 || batch <= 0 || inf <= 0 || batch1 < 0 {
@@ -66,7 +69,7 @@ ADDR: its pipeline is replaced, which empties its tables.`,
 				return fmt.Errorf("%d entries (+%d batch-1) do not fit %s (size %d on the device)", entries, batch1, bench.Table, tbl.Size)
 			}
 			cfg := bench.Config{Target: target, Addr: addr, DeviceID: deviceID, Pipeline: p,
-				Entries: entries, Batch: batch, InFlight: inf, Batch1Sample: batch1}
+				Entries: entries, Batch: batch, InFlight: inf, Batch1Sample: batch1, Force: force}
 			stderr := cmd.ErrOrStderr()
 			if f, ok := stderr.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) {
 				cfg.Progress = progressBar(stderr)
@@ -95,6 +98,7 @@ ADDR: its pipeline is replaced, which empties its tables.`,
 	f.IntVar(&batch1, "batch1", 1000, "entries also written one per RPC, for the naive rate (0: skip)")
 	f.Uint64Var(&deviceID, "device-id", 1, "P4Runtime device id")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&force, "force", false, "run on a device another client (a controller) is primary of: takes mastership from it, replaces its pipeline and erases its entries")
 	return cmd
 }
 

@@ -2,8 +2,8 @@ package apiserver
 
 import (
 	"context"
-	"fmt"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -142,7 +142,6 @@ func TestAuthorization(t *testing.T) {
 		}
 	}
 }
-
 
 // TestHistoryClients: a revision records the client the API
 // authenticated. A client that claims another identity in the forwarding

@@ -34,6 +34,10 @@ type Config struct {
 	Batch1Sample int
 	// Progress, if set, hears about each phase's advance.
 	Progress func(phase string, done, total int)
+	// Force runs on a device another client is primary of, taking
+	// mastership from it; without it such a device is refused
+	// (ErrOccupied) before anything is written.
+	Force bool
 }
 
 // Result is what a run measured. Rates are entries per second.
@@ -111,6 +115,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 
+	// Whose device is it? Nothing is built or written before the answer.
+	occ, err := Inspect(ctx, cfg.Addr, cfg.DeviceID, cfg.DialOptions)
+	if err != nil {
+		return r, err
+	}
+	if occ.Primary && !cfg.Force {
+		return r, refusal(cfg.Addr, occ)
+	}
+
 	// The desired entries, as the controller holds them.
 	before := heapInUse()
 	desired := p4rt.NewEntrySet(cfg.Entries)
@@ -151,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// alone: the reference limit. Only marshal + unmarshal are timed.
 	var wire int
 	var codec time.Duration
-	err := chunks(cfg.Batch, func(ups []*p4v1.Update) error {
+	err = chunks(cfg.Batch, func(ups []*p4v1.Update) error {
 		req := &p4v1.WriteRequest{DeviceId: cfg.DeviceID, ElectionId: &p4v1.Uint128{High: 1}, Updates: ups}
 		start := time.Now()
 		b, err := proto.Marshal(req)
@@ -173,8 +186,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	r.WireBytesPerEntry = float64(wire) / float64(cfg.Entries)
 	progress("codec", cfg.Entries, cfg.Entries)
 
-	election := p4rt.ElectionID{High: uint64(time.Now().Unix()), Low: uint64(time.Now().Nanosecond())}
-	s, err := p4rt.Open(ctx, cfg.Addr, p4rt.Options{DeviceID: cfg.DeviceID, ElectionID: election, DialOptions: cfg.DialOptions})
+	s, err := p4rt.Open(ctx, cfg.Addr, p4rt.Options{DeviceID: cfg.DeviceID, ElectionID: takeover(occ), DialOptions: cfg.DialOptions})
 	if err != nil {
 		return r, err
 	}

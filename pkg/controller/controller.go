@@ -75,6 +75,10 @@ type DeviceStatus struct {
 	Address        string         `json:"address"`
 	Connected      bool           `json:"connected"`
 	Primary        bool           `json:"primary"`
+	// PrimaryElectionID is the election id of the device's primary (or
+	// the highest it has seen) as it last told this node: this node's own
+	// when Primary.
+	PrimaryElectionID string `json:"primary_election_id,omitempty"`
 	InSync         bool           `json:"in_sync"`
 	PipelineCookie uint64         `json:"pipeline_cookie"`
 	Entries        map[string]int `json:"entries"`
@@ -263,11 +267,26 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-// election is the P4Runtime election id this node uses now: (term, 0) as
-// leader; as a follower a low id of its own, so followers differ.
+// ElectionPrefix is the upper half of the high word of every election id
+// a p4ctl leader uses ("p4ct" in ASCII): the lower half carries the raft
+// term, so a newer leader outranks an older one, and the prefix outranks
+// the ids other P4Runtime clients pick (p4runtime-shell's (0, 1), ONOS's
+// ids in the low word, a timestamp in seconds or nanoseconds in the high
+// word: all below 0x70346374 << 32). A client that wants the device from
+// a p4ctl leader has to choose to outrank it.
+const ElectionPrefix = uint64(0x70346374) << 32
+
+// LeaderElectionID is the election id of the leader of raft term term.
+func LeaderElectionID(term uint64) p4rt.ElectionID {
+	return p4rt.ElectionID{High: ElectionPrefix | term&0xffffffff}
+}
+
+// election is the P4Runtime election id this node uses now: as leader
+// LeaderElectionID(term); as a follower a low id of its own (below any
+// leader's), so followers differ.
 func (c *Controller) election() (p4rt.ElectionID, bool) {
 	if c.leader {
-		return p4rt.ElectionID{High: c.term}, true
+		return LeaderElectionID(c.term), true
 	}
 	h := fnv.New32a()
 	h.Write([]byte(c.cfg.Node.ID()))

@@ -336,7 +336,7 @@ func TestFailover(t *testing.T) {
 	// a late write from it is refused.
 	ctx, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel2()
-	old, err := p4rt.Connect(d1.addr, p4rt.Options{DeviceID: 1, ElectionID: p4rt.ElectionID{High: 1}})
+	old, err := p4rt.Connect(d1.addr, p4rt.Options{DeviceID: 1, ElectionID: LeaderElectionID(1)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,6 +143,9 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 					continue series
 				}
 			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue(), true
+			}
 			return m.GetCounter().GetValue(), true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/policy"
@@ -157,11 +158,19 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 			continue
 		case m := <-s.MastershipChanges():
 			w.update(func(st *DeviceStatus) {
-				st.Connected, st.Primary = m.Err == nil, m.Primary
-				if m.Err != nil {
+				st.Connected, st.Primary, st.PrimaryElectionID = m.Err == nil, m.Primary, m.PrimaryID.String()
+				switch {
+				case m.Err != nil:
 					st.LastError, st.InSync = m.Err.Error(), false
+				case leader && !m.Primary:
+					// Another client took the device: whatever it writes
+					// is not the policy, and this node cannot write.
+					st.LastError, st.InSync = lostMastership(m, s.ElectionID()), false
 				}
 			})
+			if leader && m.Err == nil && !m.Primary {
+				w.c.log.Warn("device mastership lost to another client", "device", w.dev.Name, "primary_election_id", m.PrimaryID, "election_id", s.ElectionID())
+			}
 			if m.Err != nil || !m.Primary {
 				// Reconnected streams start over with a full reconcile.
 				w.mu.Lock()
@@ -359,4 +368,17 @@ func (w *worker) packetIn(pin *p4v1.PacketIn) {
 	if err := w.c.topo.HandlePacketIn(w.dev.Name, uint32(port), b, time.Now()); err != nil {
 		w.c.log.Debug("lldp packet-in", "err", err)
 	}
+}
+
+// lostMastership says why a leader's session is not primary: another
+// client holds a higher election id, or held one (a device keeps the
+// highest it has seen, and names no primary below it after that client
+// leaves).
+func lostMastership(m p4rt.Mastership, own p4rt.ElectionID) string {
+	if m.Answer == codes.NotFound {
+		return fmt.Sprintf("not primary: the device has no primary and has seen election id %s, above this node's %s (another P4Runtime client took it and left); this node writes nothing until that id is released or a client with a lower one takes over",
+			m.PrimaryID, own)
+	}
+	return fmt.Sprintf("not primary: another P4Runtime client is primary with election id %s, above this node's %s; the device holds that client's entries, not the policy, until it disconnects",
+		m.PrimaryID, own)
 }

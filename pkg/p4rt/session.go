@@ -239,6 +239,9 @@ func (s *Session) Mastership() Mastership {
 // intermediate ones but always sees the last.
 func (s *Session) MastershipChanges() <-chan Mastership { return s.events }
 
+// ElectionID is the session's own election id.
+func (s *Session) ElectionID() ElectionID { return s.election }
+
 // IsPrimary reports whether the device last named this session primary.
 func (s *Session) IsPrimary() bool { return s.Mastership().Primary }
 
