@@ -71,18 +71,18 @@ type Config struct {
 
 // DeviceStatus is what the controller knows of one device.
 type DeviceStatus struct {
-	Name           string         `json:"name"`
-	Address        string         `json:"address"`
-	Connected      bool           `json:"connected"`
-	Primary        bool           `json:"primary"`
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	Connected bool   `json:"connected"`
+	Primary   bool   `json:"primary"`
 	// PrimaryElectionID is the election id of the device's primary (or
 	// the highest it has seen) as it last told this node: this node's own
 	// when Primary.
-	PrimaryElectionID string `json:"primary_election_id,omitempty"`
-	InSync         bool           `json:"in_sync"`
-	PipelineCookie uint64         `json:"pipeline_cookie"`
-	Entries        map[string]int `json:"entries"`
-	LastError      string         `json:"last_error"`
+	PrimaryElectionID string         `json:"primary_election_id,omitempty"`
+	InSync            bool           `json:"in_sync"`
+	PipelineCookie    uint64         `json:"pipeline_cookie"`
+	Entries           map[string]int `json:"entries"`
+	LastError         string         `json:"last_error"`
 	// ModelIndex is the raft index of the model the device was last
 	// brought to (equal to it when InSync).
 	ModelIndex uint64 `json:"model_index"`
