@@ -137,7 +137,7 @@ func TestRaftTLSRefusesIntruders(t *testing.T) {
 		{"a viewer's certificate", clientTLS(t, viewerCert, viewerKey)},
 		{"plaintext", nil},
 	}
-	attack := func(tr *raft.NetworkTransport) (appendErr, voteErr error, resp raft.AppendEntriesResponse) {
+	attack := func(tr *raft.NetworkTransport) (resp raft.AppendEntriesResponse, appendErr, voteErr error) {
 		term := follower.Term()
 		lastIdx := follower.raft.LastIndex()
 		req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("intruder"), Addr: []byte(tr.LocalAddr())},
@@ -152,7 +152,7 @@ func TestRaftTLSRefusesIntruders(t *testing.T) {
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			appendErr, voteErr, _ := attack(attacker(t, tt.tls))
+			_, appendErr, voteErr := attack(attacker(t, tt.tls))
 			t.Logf("AppendEntries: %v; RequestVote: %v", appendErr, voteErr)
 			if appendErr == nil || voteErr == nil {
 				t.Fatalf("AppendEntries: %v, RequestVote: %v; want both refused", appendErr, voteErr)
@@ -173,7 +173,7 @@ func TestRaftTLSRefusesIntruders(t *testing.T) {
 	// The control: a member's certificate is let in, and the follower
 	// takes the higher term (the leader steps down when it hears of it).
 	cert, key := pki.IssueWith(t, "rogue-member", tlstest.Options{CN: memberCN + "rogue"})
-	appendErr, _, resp := attack(attacker(t, clientTLS(t, cert, key)))
+	resp, appendErr, _ := attack(attacker(t, clientTLS(t, cert, key)))
 	if appendErr != nil {
 		t.Fatalf("a member's AppendEntries was refused: %v", appendErr)
 	}
