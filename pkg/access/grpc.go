@@ -48,7 +48,7 @@ func (a *Authenticator) Interceptors(listener string, need func(method string) R
 		}
 		id, err := a.Authenticate(listener, remote, cs)
 		if err != nil {
-			return nil, status.Errorf(codes.Unauthenticated, "%s refused: client %v", shortMethod(method), err)
+			return nil, status.Errorf(codes.Unauthenticated, "%s refused: %v", shortMethod(method), err)
 		}
 		if err := a.Require(listener, remote, id, need(method), false, shortMethod(method)); err != nil {
 			return nil, status.Error(codes.PermissionDenied, err.Error())

@@ -131,9 +131,9 @@ func TestAuthorization(t *testing.T) {
 		{"member", "Leave", codes.FailedPrecondition, "nobody is not a member"},
 		// Refused certificates: the client is told why, not shown a
 		// broken connection.
-		{"none", "Get", codes.Unauthenticated, "Get refused: client no certificate presented"},
-		{"expired", "Apply", codes.Unauthenticated, "Apply refused: client certificate CN=p4ctl test operator: expired at "},
-		{"other CA", "Get", codes.Unauthenticated, "Get refused: client certificate CN=p4ctl test admin-9: not signed by a CA this side trusts"},
+		{"none", "Get", codes.Unauthenticated, "Get refused: no certificate presented"},
+		{"expired", "Apply", codes.Unauthenticated, "Apply refused: certificate CN=p4ctl test operator: expired at "},
+		{"other CA", "Get", codes.Unauthenticated, "Get refused: certificate CN=p4ctl test admin-9: not signed by a CA this side trusts"},
 	}
 	for _, tc := range cases {
 		err := call(client(tc.cert), tc.method)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,10 +146,15 @@ func (c *peerConn) handshake(ctx context.Context) error {
 	c.once.Do(func() {
 		if err := c.Conn.HandshakeContext(ctx); err != nil {
 			c.err = err
-			reason := err
+			var reason error = err
 			var rh tls.RecordHeaderError
-			if errors.As(err, &rh) || errors.Is(err, io.EOF) {
-				reason = fmt.Errorf("%w (a member without TLS? this node's raft needs mutual TLS)", err)
+			var pe *tlsconf.PeerError
+			switch {
+			case errors.As(err, &pe):
+			case errors.As(err, &rh) || errors.Is(err, io.EOF):
+				reason = &tlsconf.PeerError{Reason: "plaintext", Err: fmt.Errorf("%w (a member without TLS? this node's raft needs mutual TLS)", err)}
+			case strings.Contains(err.Error(), "didn't provide a certificate"):
+				reason = &tlsconf.PeerError{Reason: tlsconf.ReasonNoCertificate, Err: err}
 			}
 			c.layer.refusals.Refused("raft", c.RemoteAddr(), reason)
 			c.Conn.Close()
