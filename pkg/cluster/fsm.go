@@ -32,6 +32,13 @@ type command struct {
 	// writes to the leader's API.
 	Member string `json:"member,omitempty"`
 	API    string `json:"api,omitempty"`
+	// Base is the model revision (the index of the last change to the
+	// model) the change was validated and checked against, capacity
+	// included: every node refuses it (ErrStale) when the model changed
+	// since, so two changes checked against the same model can never
+	// both commit. Nil in entries written before the field existed, which
+	// validate against whatever model they meet.
+	Base *uint64 `json:"base,omitempty"`
 }
 
 // Result is what the state machine made of a command.
@@ -56,6 +63,9 @@ type fsm struct {
 	model *policy.Model
 	apis  map[string]string // member id -> API address
 	index uint64
+	// revision is the index of the last entry that changed the model
+	// (0 for the empty model); a command's Base is checked against it.
+	revision uint64
 
 	history   []Revision // oldest first
 	retention int        // revisions kept (0: all)
@@ -100,6 +110,13 @@ func (f *fsm) current() (*policy.Model, uint64) {
 	return f.model, f.index
 }
 
+// currentRevision is the model with the revision it is at.
+func (f *fsm) currentRevision() (*policy.Model, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.model, f.revision
+}
+
 // next validates cmd against m and returns the model it leads to.
 func next(m *policy.Model, cmd command) (*policy.Model, Result, error) {
 	switch cmd.Op {
@@ -138,7 +155,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if p, ok := f.prepared(l.Data); ok {
 		n, res := p.next, p.res
 		f.record(revision(p.cmd, l.Index, f.model, n))
-		f.model, f.index = n, l.Index
+		f.model, f.index, f.revision = n, l.Index, l.Index
 		f.mu.Unlock()
 		res.Index = l.Index
 		if f.changed != nil {
@@ -162,10 +179,14 @@ func (f *fsm) Apply(l *raft.Log) any {
 		f.mu.Unlock()
 		return fsmResult{res: Result{Index: l.Index}}
 	}
-	n, res, err := next(f.model, cmd)
-	if err == nil {
+	var n *policy.Model
+	var res Result
+	var err error
+	if cmd.Base != nil && *cmd.Base != f.revision {
+		err = fmt.Errorf("%w: it was checked against revision %d and the model is at %d", ErrStale, *cmd.Base, f.revision)
+	} else if n, res, err = next(f.model, cmd); err == nil {
 		f.record(revision(cmd, l.Index, f.model, n))
-		f.model = n
+		f.model, f.revision = n, l.Index
 	}
 	f.index = l.Index
 	f.mu.Unlock()
@@ -190,11 +211,15 @@ func (f *fsm) api(id string) string {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &snapshot{model: f.model, apis: maps.Clone(f.apis), index: f.index, history: slices.Clone(f.history)}, nil
+	return &snapshot{model: f.model, apis: maps.Clone(f.apis), index: f.index, revision: f.revision, history: slices.Clone(f.history)}, nil
 }
 
 type snapshotData struct {
-	Index uint64            `json:"index"`
+	Index uint64 `json:"index"`
+	// Revision is the index of the last change to the model; snapshots
+	// from before the field existed take Index, which can only make a
+	// change prepared before the restore be prepared again.
+	Revision *uint64           `json:"revision,omitempty"`
 	APIs  map[string]string `json:"apis"`
 	Docs  string            `json:"docs"`
 	// Identities are the model's identity ids, which the documents alone
@@ -226,6 +251,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.model = m
 	f.index = data.Index
+	f.revision = data.Index
+	if data.Revision != nil {
+		f.revision = *data.Revision
+	}
 	f.apis = data.APIs
 	f.history = data.History
 	if over := len(f.history) - f.retention; f.retention > 0 && over > 0 {
@@ -242,15 +271,15 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 }
 
 type snapshot struct {
-	model   *policy.Model
-	apis    map[string]string
-	index   uint64
-	history []Revision
+	model           *policy.Model
+	apis            map[string]string
+	index, revision uint64
+	history         []Revision
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	ids := s.model.Identities()
-	b, err := json.Marshal(snapshotData{Index: s.index, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects())), Identities: &ids, History: s.history})
+	b, err := json.Marshal(snapshotData{Index: s.index, Revision: &s.revision, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects())), Identities: &ids, History: s.history})
 	if err != nil {
 		sink.Cancel()
 		return err

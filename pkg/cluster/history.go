@@ -102,7 +102,7 @@ func (n *Node) History() []Revision {
 // the history.
 func (n *Node) PrepareRollback(ctx context.Context, index uint64) (*Proposal, error) {
 	n.fsm.mu.RLock()
-	hist := slices.Clone(n.fsm.history)
+	hist, cur, rev := slices.Clone(n.fsm.history), n.fsm.model, n.fsm.revision
 	n.fsm.mu.RUnlock()
 	i := slices.IndexFunc(hist, func(r Revision) bool { return r.Index == index })
 	if i < 0 {
@@ -131,7 +131,6 @@ func (n *Node) PrepareRollback(ctx context.Context, index uint64) (*Proposal, er
 			state[o.Ref()] = o
 		}
 	}
-	cur, _ := n.Model()
 	var objs []policy.Object
 	var dels []policy.Deletion
 	for _, ref := range slices.Sorted(func(yield func(string) bool) {
@@ -150,5 +149,7 @@ func (n *Node) PrepareRollback(ctx context.Context, index uint64) (*Proposal, er
 	if len(objs)+len(dels) == 0 {
 		return nil, fmt.Errorf("cluster: the model is already as it was at revision %d", index)
 	}
-	return n.prepare(ctx, command{Op: "change", File: fmt.Sprintf("rollback to %d", index), Docs: string(policy.Marshal(objs)), Delete: dels})
+	// Prepared on the model the history was read with: a change in
+	// between makes it stale rather than half undone.
+	return n.prepareAt(ctx, command{Op: "change", File: fmt.Sprintf("rollback to %d", index), Docs: string(policy.Marshal(objs)), Delete: dels}, cur, rev)
 }

@@ -418,8 +418,14 @@ func (n *Node) PrepareDelete(ctx context.Context, dels []policy.Deletion) (*Prop
 }
 
 func (n *Node) prepare(ctx context.Context, cmd command) (*Proposal, error) {
+	m, rev := n.fsm.currentRevision()
+	return n.prepareAt(ctx, cmd, m, rev)
+}
+
+// prepareAt validates cmd against model m at revision rev.
+func (n *Node) prepareAt(ctx context.Context, cmd command, m *policy.Model, rev uint64) (*Proposal, error) {
 	cmd.Time, cmd.Client = time.Now().UTC(), ClientOf(ctx)
-	m, _ := n.Model()
+	cmd.Base = &rev
 	next, res, err := next(m, cmd)
 	if err != nil {
 		return nil, err
@@ -436,8 +442,10 @@ func (n *Node) prepare(ctx context.Context, cmd command) (*Proposal, error) {
 }
 
 // Commit replicates a prepared change and returns once it is committed
-// and applied. If other changes were applied since Prepare, every node
-// validates it again against the state it meets, and may refuse it.
+// and applied. If another change to the model was applied since Prepare,
+// every node refuses it with ErrStale, and nothing changes: prepare it
+// again (the caller's checks, such as capacity, held for the model it was
+// prepared on only).
 func (n *Node) Commit(ctx context.Context, p *Proposal) (Result, error) {
 	n.fsm.offer(p)
 	defer n.fsm.withdraw(p)
@@ -498,6 +506,10 @@ func (n *Node) SetAPIAddr(ctx context.Context, id, addr string) error {
 
 // APIAddr is member id's API address, if it recorded one.
 func (n *Node) APIAddr(id string) string { return n.fsm.api(id) }
+
+// ErrStale is wrapped by the refusal of a change prepared on a model that
+// another change replaced before it committed.
+var ErrStale = errors.New("the model changed since the change was prepared")
 
 // ErrMembership is wrapped by a join refused because it would corrupt
 // the membership: an id that a member has at another address, or an

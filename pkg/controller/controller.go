@@ -116,18 +116,21 @@ type Controller struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex // guards compiler, workers, leader, term, subs
-	compiler *policy.Compiler
-	workers  map[string]*worker
-	leader   bool
-	term     uint64
-	subs     map[chan Event]struct{}
-	index    uint64        // raft index of the compiled model
-	source   *policy.Model // the replicated model compiled (before placement)
-	topoSeen uint64        // topology version placed from
-	binder   policy.Binder
-	unplaced []string // endpoints naming a host that could not be placed, and why
-	topo     *topo.Topology
+	// proposeMu serializes changes from prepare to commit (propose); it is
+	// taken before mu, never while holding it.
+	proposeMu sync.Mutex
+	mu        sync.Mutex // guards compiler, workers, leader, term, subs
+	compiler  *policy.Compiler
+	workers   map[string]*worker
+	leader    bool
+	term      uint64
+	subs      map[chan Event]struct{}
+	index     uint64        // raft index of the compiled model
+	source    *policy.Model // the replicated model compiled (before placement)
+	topoSeen  uint64        // topology version placed from
+	binder    policy.Binder
+	unplaced  []string // endpoints naming a host that could not be placed, and why
+	topo      *topo.Topology
 	// gnmiWatches are the gNMI subscriptions, by device.
 	gnmiWatches map[string]*gnmiWatch
 
@@ -378,27 +381,13 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 // then commits them through raft.
 func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res cluster.Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("apply", start, err) }(time.Now())
-	p, err := c.cfg.Node.Prepare(ctx, file, docs)
-	if err != nil {
-		return cluster.Result{}, err
-	}
-	if err := c.try(p.Next()); err != nil {
-		return cluster.Result{}, err
-	}
-	return c.cfg.Node.Commit(ctx, p)
+	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.Prepare(ctx, file, docs) })
 }
 
 // Delete removes objects, after the same check as Apply.
 func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cluster.Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("delete", start, err) }(time.Now())
-	p, err := c.cfg.Node.PrepareDelete(ctx, dels)
-	if err != nil {
-		return cluster.Result{}, err
-	}
-	if err := c.try(p.Next()); err != nil {
-		return cluster.Result{}, err
-	}
-	return c.cfg.Node.Commit(ctx, p)
+	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.PrepareDelete(ctx, dels) })
 }
 
 // Rollback brings the model back to what it was right after revision
@@ -406,14 +395,37 @@ func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cl
 // Apply.
 func (c *Controller) Rollback(ctx context.Context, index uint64) (res cluster.Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("rollback", start, err) }(time.Now())
-	p, err := c.cfg.Node.PrepareRollback(ctx, index)
-	if err != nil {
-		return cluster.Result{}, err
+	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.PrepareRollback(ctx, index) })
+}
+
+// staleRetries bounds how often a change is prepared again because
+// another change reached the model first.
+const staleRetries = 5
+
+// propose prepares a change, checks that the model it leads to fits every
+// device, and commits it, one change at a time: the check holds for the
+// model the change was prepared on, and the state machine refuses the
+// change (cluster.ErrStale) if that model was replaced before it
+// committed, in which case it is prepared and checked again. So two
+// changes that each fit cannot commit together into a model that does not.
+func (c *Controller) propose(ctx context.Context, prepare func() (*cluster.Proposal, error)) (cluster.Result, error) {
+	c.proposeMu.Lock()
+	defer c.proposeMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		p, err := prepare()
+		if err != nil {
+			return cluster.Result{}, err
+		}
+		if err := c.try(p.Next()); err != nil {
+			return cluster.Result{}, err
+		}
+		res, err := c.cfg.Node.Commit(ctx, p)
+		if errors.Is(err, cluster.ErrStale) && attempt < staleRetries && ctx.Err() == nil {
+			c.log.Info("change prepared again: the model changed before it committed", "attempt", attempt+1, "err", err)
+			continue
+		}
+		return res, err
 	}
-	if err := c.try(p.Next()); err != nil {
-		return cluster.Result{}, err
-	}
-	return c.cfg.Node.Commit(ctx, p)
 }
 
 // Diff is what applying documents would change: the objects, and the
