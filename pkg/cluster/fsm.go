@@ -220,8 +220,8 @@ type snapshotData struct {
 	// from before the field existed take Index, which can only make a
 	// change prepared before the restore be prepared again.
 	Revision *uint64           `json:"revision,omitempty"`
-	APIs  map[string]string `json:"apis"`
-	Docs  string            `json:"docs"`
+	APIs     map[string]string `json:"apis"`
+	Docs     string            `json:"docs"`
 	// Identities are the model's identity ids, which the documents alone
 	// do not determine (they depend on the order of past changes).
 	Identities *policy.IdentityState `json:"identities,omitempty"`
