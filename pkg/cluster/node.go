@@ -334,6 +334,13 @@ func (n *Node) Leadership() <-chan bool { return n.leadership }
 // Model returns the current desired state and the log index it reflects.
 func (n *Node) Model() (*policy.Model, uint64) { return n.fsm.current() }
 
+// Revision is the model's revision: the log index of the last change to
+// it, 0 while no change ever reached it.
+func (n *Node) Revision() uint64 {
+	_, rev := n.fsm.currentRevision()
+	return rev
+}
+
 // RaftAddr is the address raft listens on.
 func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
 
@@ -403,6 +410,9 @@ type Proposal struct {
 // Next is the model the proposal leads to from the state it was prepared
 // on.
 func (p *Proposal) Next() *policy.Model { return p.next }
+
+// Base is the model revision the proposal was prepared on.
+func (p *Proposal) Base() uint64 { return *p.cmd.Base }
 
 // Prepare parses and validates documents against the current state:
 // what cannot validate is refused before it reaches the log. The change

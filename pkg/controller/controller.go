@@ -409,6 +409,22 @@ const staleRetries = 5
 // committed, in which case it is prepared and checked again. So two
 // changes that each fit cannot commit together into a model that does not.
 func (c *Controller) propose(ctx context.Context, prepare func() (*cluster.Proposal, error)) (cluster.Result, error) {
+	return c.proposeRetrying(ctx, staleRetries, prepare)
+}
+
+// applyAt applies docs only into the model at revision rev: anything else
+// is ErrStale, not prepared again.
+func (c *Controller) applyAt(ctx context.Context, file string, docs []byte, rev uint64) (cluster.Result, error) {
+	return c.proposeRetrying(ctx, 0, func() (*cluster.Proposal, error) {
+		p, err := c.cfg.Node.Prepare(ctx, file, docs)
+		if err == nil && p.Base() != rev {
+			return nil, fmt.Errorf("%w: the model is at revision %d, not %d", cluster.ErrStale, p.Base(), rev)
+		}
+		return p, err
+	})
+}
+
+func (c *Controller) proposeRetrying(ctx context.Context, retries int, prepare func() (*cluster.Proposal, error)) (cluster.Result, error) {
 	c.proposeMu.Lock()
 	defer c.proposeMu.Unlock()
 	for attempt := 0; ; attempt++ {
@@ -420,7 +436,7 @@ func (c *Controller) propose(ctx context.Context, prepare func() (*cluster.Propo
 			return cluster.Result{}, err
 		}
 		res, err := c.cfg.Node.Commit(ctx, p)
-		if errors.Is(err, cluster.ErrStale) && attempt < staleRetries && ctx.Err() == nil {
+		if errors.Is(err, cluster.ErrStale) && attempt < retries && ctx.Err() == nil {
 			c.log.Info("change prepared again: the model changed before it committed", "attempt", attempt+1, "err", err)
 			continue
 		}

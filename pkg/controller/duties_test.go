@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/policy"
 )
 
 // TestDutiesOnLeadership: a node that leads publishes its API address
@@ -50,5 +53,51 @@ func TestDutiesOnLeadership(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestBootFilesNotReappliedOnRestart: a node started with --apply seeds
+// the new cluster; after a change made through the API (an object
+// deleted) and a restart with the same boot file, the deleted object
+// stays deleted and nothing is committed for the file.
+func TestBootFilesNotReappliedOnRestart(t *testing.T) {
+	d1, d2 := startSim(t, ""), startSim(t, "")
+	boot := filepath.Join(t.TempDir(), "example.yaml")
+	if err := os.WriteFile(boot, exampleFor(t, d1.addr, d2.addr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	run := func() (*cluster.Node, *Controller, func()) {
+		n := node(t, "n1", dataDir, true)
+		waitLeader(t, n)
+		c, stopCtl := runController(t, n)
+		var applied atomic.Int32
+		d := &Duties{Node: n, Controller: c, NodeID: "n1", APIAddr: "127.0.0.1:9999", Apply: []string{boot},
+			Applied: func() { applied.Add(1) }, Every: 50 * time.Millisecond}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		eventually(t, 20*time.Second, func() bool { return applied.Load() == 1 }, func() string { return "boot duties not done" })
+		return n, c, func() { cancel(); <-done; stopCtl(); n.Close() }
+	}
+	n, c, stop := run()
+	if m, _ := n.Model(); m.Endpoints["web-2"] == nil {
+		t.Fatal("the boot file was not applied to the new cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Delete(ctx, []policy.Deletion{{Kind: policy.KindEndpoint, Name: "web-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	revBefore := n.Revision()
+	stop()
+
+	n, _, stop = run()
+	defer stop()
+	if m, _ := n.Model(); m.Endpoints["web-2"] != nil {
+		t.Fatal("the restart applied the boot file again: the deleted endpoint is back")
+	}
+	if rev := n.Revision(); rev != revBefore {
+		t.Errorf("revision %d after the restart, want %d: something was committed", rev, revBefore)
 	}
 }
