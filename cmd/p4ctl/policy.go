@@ -368,11 +368,9 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait bool, 
 	if len(files) == 0 {
 		return errors.New("no file given (-f FILE, or -f - for standard input)")
 	}
-	c, done, err := api.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
+	// Every file goes in one request: one change, all or nothing.
+	var req p4ctlv1.ApplyRequest
+	size := 0
 	for _, f := range files {
 		var b []byte
 		var err error
@@ -384,29 +382,49 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait bool, 
 		if err != nil {
 			return err
 		}
-		ctx, cancel := withTimeout(cmd, timeout)
-		start := time.Now()
-		stop := spinner(cmd.ErrOrStderr(), fmt.Sprintf("%s: validating and committing %s", f, sizeOf(len(b))))
-		resp, err := c.Apply(ctx, &p4ctlv1.ApplyRequest{File: f, Docs: b})
-		stop()
-		cancel()
-		if err != nil {
-			return api.rpcErr(err)
-		}
-		for _, w := range resp.GetWarnings() {
-			fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: %d objects applied (log index %d, %s)\n", f, resp.GetObjects(), resp.GetIndex(), time.Since(start).Round(time.Millisecond))
-		if wait {
-			ctx, cancel := withTimeout(cmd, timeout)
-			err := waitForDevices(ctx, c, resp.GetIndex(), cmd.ErrOrStderr())
-			cancel()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: every device programmed (%s)\n", f, time.Since(start).Round(time.Millisecond))
-		}
+		size += len(b)
+		req.Files = append(req.Files, &p4ctlv1.SourceFile{Name: f, Docs: b})
 	}
+	name := strings.Join(files, ", ")
+	c, done, err := api.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := withTimeout(cmd, timeout)
+	start := time.Now()
+	stop := spinner(cmd.ErrOrStderr(), fmt.Sprintf("%s: validating and committing %s", name, sizeOf(size)))
+	resp, err := c.Apply(ctx, &req)
+	stop()
+	cancel()
+	if err != nil {
+		return api.rpcErr(err)
+	}
+	for _, w := range resp.GetWarnings() {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %d objects applied (log index %d, %s)\n", name, resp.GetObjects(), resp.GetIndex(), time.Since(start).Round(time.Millisecond))
+	if !wait {
+		return nil
+	}
+	if !resp.GetAllDevices() && len(resp.GetDevices()) == 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: no device's entries change\n", name)
+		return nil
+	}
+	ctx, cancel = withTimeout(cmd, timeout)
+	defer cancel()
+	var only []string
+	if !resp.GetAllDevices() {
+		only = resp.GetDevices()
+	}
+	if err := waitForDevices(ctx, c, resp.GetIndex(), only, cmd.ErrOrStderr()); err != nil {
+		return err
+	}
+	what := "every device"
+	if only != nil {
+		what = strings.Join(only, ", ")
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s programmed (%s)\n", name, what, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -53,10 +53,13 @@ type syncProgress struct {
 	waitingOnNames []string
 }
 
-func progressOf(devs []*p4ctlv1.DeviceStatus, index uint64) syncProgress {
+func progressOf(devs []*p4ctlv1.DeviceStatus, index uint64, only []string) syncProgress {
 	var p syncProgress
-	p.devs = len(devs)
 	for _, d := range devs {
+		if only != nil && !slices.Contains(only, d.GetName()) {
+			continue
+		}
+		p.devs++
 		switch {
 		case d.GetInSync() && d.GetModelIndex() >= index && d.GetWriteTotal() == 0:
 			p.synced++
@@ -94,9 +97,10 @@ func (p syncProgress) bar(cols int) string {
 }
 
 // waitForDevices follows the leader's device status until every device
-// has reached model index, drawing a progress bar on a terminal. It
-// returns an error naming the devices that had not when ctx ends.
-func waitForDevices(ctx context.Context, c p4ctlv1.ControllerClient, index uint64, w io.Writer) error {
+// of only (all of them when only is nil) has reached model index, drawing
+// a progress bar on a terminal. It returns an error naming the devices
+// that had not when ctx ends, each with its last error.
+func waitForDevices(ctx context.Context, c p4ctlv1.ControllerClient, index uint64, only []string, w io.Writer) error {
 	tty := isTerminal(w)
 	cols := 100
 	if f, ok := w.(*os.File); ok && tty {
@@ -110,7 +114,7 @@ func waitForDevices(ctx context.Context, c p4ctlv1.ControllerClient, index uint6
 	for {
 		resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{FromLeader: true})
 		if err == nil {
-			last = progressOf(resp.GetDevices(), index)
+			last = progressOf(resp.GetDevices(), index, only)
 			if tty {
 				fmt.Fprintf(w, "\r%s\x1b[K", last.bar(cols))
 			}

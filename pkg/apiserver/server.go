@@ -4,6 +4,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -149,20 +150,42 @@ func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
 			return c.Apply(ctx, req)
 		})
-	s.audit(ctx, "apply", req.GetFile(), resp.GetIndex(), err)
+	s.audit(ctx, "apply", fileNames(req.GetFile(), req.GetFiles()), resp.GetIndex(), err)
 	return resp, err
 }
 
 func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
-	file := req.GetFile()
-	if file == "" {
-		file = "request"
-	}
-	res, err := s.ctl.Apply(ctx, file, req.GetDocs())
+	res, err := s.ctl.ApplyFiles(ctx, sources(req.GetFile(), req.GetDocs(), req.GetFiles()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &p4ctlv1.ApplyResponse{Index: res.Index, Objects: int32(res.Objects), Warnings: res.Warnings}, nil
+	return &p4ctlv1.ApplyResponse{Index: res.Index, Objects: int32(res.Objects), Warnings: res.Warnings,
+		Devices: res.Devices, AllDevices: res.AllDevices}, nil
+}
+
+// sources are a request's files: files when given, else the one of file
+// and docs.
+func sources(file string, docs []byte, files []*p4ctlv1.SourceFile) []cluster.Source {
+	if len(files) == 0 {
+		return []cluster.Source{{File: cmp.Or(file, "request"), Docs: string(docs)}}
+	}
+	out := make([]cluster.Source, len(files))
+	for i, f := range files {
+		out[i] = cluster.Source{File: cmp.Or(f.GetName(), fmt.Sprintf("request file %d", i+1)), Docs: string(f.GetDocs())}
+	}
+	return out
+}
+
+// fileNames names a request's files for the audit log.
+func fileNames(file string, files []*p4ctlv1.SourceFile) string {
+	if len(files) == 0 {
+		return file
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.GetName()
+	}
+	return strings.Join(names, ", ")
 }
 
 func (s *Server) Delete(ctx context.Context, req *p4ctlv1.DeleteRequest) (*p4ctlv1.DeleteResponse, error) {
@@ -493,11 +516,7 @@ func (s *Server) History(context.Context, *p4ctlv1.HistoryRequest) (*p4ctlv1.His
 }
 
 func (s *Server) Diff(_ context.Context, req *p4ctlv1.DiffRequest) (*p4ctlv1.DiffResponse, error) {
-	file := req.GetFile()
-	if file == "" {
-		file = "request"
-	}
-	d, err := s.ctl.Diff(file, req.GetDocs())
+	d, err := s.ctl.Diff(sources(req.GetFile(), req.GetDocs(), req.GetFiles()))
 	if err != nil {
 		return nil, toStatus(err)
 	}

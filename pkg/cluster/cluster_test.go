@@ -481,3 +481,35 @@ func TestHistory(t *testing.T) {
 		n.Close()
 	}
 }
+
+// TestApplyFiles: several files are one change, validated together (a
+// Port in one names a Segment in the other) and refused together (a bad
+// document in the second leaves the first uncommitted), errors naming
+// their file.
+func TestApplyFiles(t *testing.T) {
+	n := start(t, fast("n1", t.TempDir(), true))
+	waitLeader(t, n)
+	seg := Source{File: "seg.yaml", Docs: "kind: Segment\nname: s\nid: 5\n"}
+	dev := Source{File: "dev.yaml", Docs: "kind: Device\nname: d1\naddress: 127.0.0.1:1\n---\nkind: Port\ndevice: d1\nport: 1\nsegment: s\nrole: promiscuous\n"}
+	bad := Source{File: "bad.yaml", Docs: "kind: Segment\nname: t\nid: 5\n"}
+	p, err := n.PrepareFiles(ctxT(t, 10*time.Second), []Source{dev, bad})
+	if err == nil || !strings.Contains(err.Error(), `dev.yaml:5: Port d1/1: segment: unknown segment "s"`) {
+		t.Fatalf("a port naming a segment no file defines: %v", err)
+	}
+	if p, err = n.PrepareFiles(ctxT(t, 10*time.Second), []Source{seg, dev, bad}); err == nil || !strings.Contains(err.Error(), "bad.yaml:1: Segment t: id: segment id 5 is already s's (seg.yaml:1)") {
+		t.Fatalf("three files, the last bad: %v", err)
+	}
+	if m, _ := n.Model(); len(m.Segments) != 0 {
+		t.Fatal("a refused multi-file apply changed the model")
+	}
+	if p, err = n.PrepareFiles(ctxT(t, 10*time.Second), []Source{dev, seg}); err != nil {
+		t.Fatalf("a port before the segment it names, in another file: %v", err)
+	}
+	res, err := n.Commit(ctxT(t, 10*time.Second), p)
+	if err != nil || res.Objects != 3 {
+		t.Fatalf("commit: %+v %v", res, err)
+	}
+	if h := n.History(); len(h) != 1 || !strings.Contains(h[0].Summary, "apply dev.yaml seg.yaml: 3 added") {
+		t.Errorf("history %+v", h)
+	}
+}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -20,9 +21,12 @@ import (
 // delete. Documents travel as YAML text, so the log reads like the files
 // operators wrote.
 type command struct {
-	Op     string            `json:"op"` // "apply", "delete", "change" (both at once) or "member"
-	File   string            `json:"file,omitempty"`
-	Docs   string            `json:"docs,omitempty"`
+	Op   string `json:"op"` // "apply", "delete", "change" (both at once) or "member"
+	File string `json:"file,omitempty"`
+	Docs string `json:"docs,omitempty"`
+	// Files are the documents of an apply of several files at once, one
+	// change (File and Docs are then empty).
+	Files  []Source          `json:"files,omitempty"`
 	Delete []policy.Deletion `json:"delete,omitempty"`
 	// When the leader prepared the change, and for whom: its revision's
 	// time and client.
@@ -117,11 +121,47 @@ func (f *fsm) currentRevision() (*policy.Model, uint64) {
 	return f.model, f.revision
 }
 
+// Source is one file of documents.
+type Source struct {
+	File string `json:"file"`
+	Docs string `json:"docs"`
+}
+
+// parse parses cmd's documents, file by file.
+func (cmd command) parse() ([]policy.Object, error) {
+	if len(cmd.Files) == 0 {
+		return ParseSources([]Source{{cmd.File, cmd.Docs}})
+	}
+	return ParseSources(cmd.Files)
+}
+
+// ParseSources parses files of documents in order, with the errors of
+// every file.
+func ParseSources(srcs []Source) ([]policy.Object, error) {
+	var objs []policy.Object
+	var errs policy.Errors
+	for _, src := range srcs {
+		o, err := policy.Parse(src.File, strings.NewReader(src.Docs))
+		var pe policy.Errors
+		switch {
+		case errors.As(err, &pe):
+			errs = append(errs, pe...)
+		case err != nil:
+			return nil, err
+		}
+		objs = append(objs, o...)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return objs, nil
+}
+
 // next validates cmd against m and returns the model it leads to.
 func next(m *policy.Model, cmd command) (*policy.Model, Result, error) {
 	switch cmd.Op {
 	case "apply":
-		objs, err := policy.Parse(cmd.File, bytes.NewReader([]byte(cmd.Docs)))
+		objs, err := cmd.parse()
 		if err != nil {
 			return nil, Result{}, err
 		}

@@ -70,6 +70,9 @@ func revision(cmd command, index uint64, a, b *policy.Model) Revision {
 	if cmd.File != "" {
 		what += " " + cmd.File
 	}
+	for _, src := range cmd.Files {
+		what += " " + src.File
+	}
 	r.Summary = fmt.Sprintf("%s: %d added, %d changed, %d removed", what, len(r.Added), len(r.Changed), len(r.Removed))
 	if names := slices.Concat(r.Added, r.Changed, r.Removed); len(names) > 0 {
 		if len(names) > 4 {

@@ -10,6 +10,7 @@ package cluster
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -421,6 +422,16 @@ func (n *Node) Prepare(ctx context.Context, file string, docs []byte) (*Proposal
 	return n.prepare(ctx, command{Op: "apply", File: file, Docs: string(docs)})
 }
 
+// PrepareFiles is Prepare of several files as one change: validated
+// together (a Port in one may name a Segment in another), committed or
+// refused together, errors naming each document's file.
+func (n *Node) PrepareFiles(ctx context.Context, srcs []Source) (*Proposal, error) {
+	if len(srcs) == 1 {
+		return n.Prepare(ctx, srcs[0].File, []byte(srcs[0].Docs))
+	}
+	return n.prepare(ctx, command{Op: "apply", Files: srcs})
+}
+
 // PrepareDelete validates the removal of objects against the current
 // state.
 func (n *Node) PrepareDelete(ctx context.Context, dels []policy.Deletion) (*Proposal, error) {
@@ -442,7 +453,11 @@ func (n *Node) prepareAt(ctx context.Context, cmd command, m *policy.Model, rev 
 	}
 	if cmd.Op == "apply" && res.Objects == 0 {
 		// Nothing to commit: say so rather than log an empty change.
-		return nil, policy.Errors{&policy.Error{Src: policy.Source{File: cmd.File}, Msg: "no documents"}}
+		file := cmd.File
+		for _, src := range cmd.Files {
+			file = cmp.Or(file, src.File)
+		}
+		return nil, policy.Errors{&policy.Error{Src: policy.Source{File: file}, Msg: "no documents"}}
 	}
 	b, err := json.Marshal(cmd)
 	if err != nil {

@@ -10,7 +10,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -379,13 +378,28 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 // Apply checks documents against the current model and every device's
 // tables (a model that does not fit is refused before it is committed),
 // then commits them through raft.
-func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res cluster.Result, err error) {
+func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res Result, err error) {
+	return c.ApplyFiles(ctx, []cluster.Source{{File: file, Docs: string(docs)}})
+}
+
+// ApplyFiles applies several files as one change, all or nothing.
+func (c *Controller) ApplyFiles(ctx context.Context, srcs []cluster.Source) (res Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("apply", start, err) }(time.Now())
-	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.Prepare(ctx, file, docs) })
+	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.PrepareFiles(ctx, srcs) })
+}
+
+// Result is a committed change and the devices it writes to.
+type Result struct {
+	cluster.Result
+	// Devices are the devices whose entries or groups the change
+	// rewrites, sorted, unless AllDevices (a segment or device change,
+	// which is not diffed before commit).
+	Devices    []string
+	AllDevices bool
 }
 
 // Delete removes objects, after the same check as Apply.
-func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cluster.Result, err error) {
+func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("delete", start, err) }(time.Now())
 	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.PrepareDelete(ctx, dels) })
 }
@@ -393,7 +407,7 @@ func (c *Controller) Delete(ctx context.Context, dels []policy.Deletion) (res cl
 // Rollback brings the model back to what it was right after revision
 // index (see cluster.Node.PrepareRollback), after the same check as
 // Apply.
-func (c *Controller) Rollback(ctx context.Context, index uint64) (res cluster.Result, err error) {
+func (c *Controller) Rollback(ctx context.Context, index uint64) (res Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("rollback", start, err) }(time.Now())
 	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.PrepareRollback(ctx, index) })
 }
@@ -408,13 +422,13 @@ const staleRetries = 5
 // change (cluster.ErrStale) if that model was replaced before it
 // committed, in which case it is prepared and checked again. So two
 // changes that each fit cannot commit together into a model that does not.
-func (c *Controller) propose(ctx context.Context, prepare func() (*cluster.Proposal, error)) (cluster.Result, error) {
+func (c *Controller) propose(ctx context.Context, prepare func() (*cluster.Proposal, error)) (Result, error) {
 	return c.proposeRetrying(ctx, staleRetries, prepare)
 }
 
 // applyAt applies docs only into the model at revision rev: anything else
 // is ErrStale, not prepared again.
-func (c *Controller) applyAt(ctx context.Context, file string, docs []byte, rev uint64) (cluster.Result, error) {
+func (c *Controller) applyAt(ctx context.Context, file string, docs []byte, rev uint64) (Result, error) {
 	return c.proposeRetrying(ctx, 0, func() (*cluster.Proposal, error) {
 		p, err := c.cfg.Node.Prepare(ctx, file, docs)
 		if err == nil && p.Base() != rev {
@@ -424,18 +438,20 @@ func (c *Controller) applyAt(ctx context.Context, file string, docs []byte, rev 
 	})
 }
 
-func (c *Controller) proposeRetrying(ctx context.Context, retries int, prepare func() (*cluster.Proposal, error)) (cluster.Result, error) {
+func (c *Controller) proposeRetrying(ctx context.Context, retries int, prepare func() (*cluster.Proposal, error)) (Result, error) {
 	c.proposeMu.Lock()
 	defer c.proposeMu.Unlock()
 	for attempt := 0; ; attempt++ {
 		p, err := prepare()
 		if err != nil {
-			return cluster.Result{}, err
+			return Result{}, err
 		}
-		if err := c.try(p.Next()); err != nil {
-			return cluster.Result{}, err
+		devices, all, err := c.try(p.Next())
+		if err != nil {
+			return Result{}, err
 		}
-		res, err := c.cfg.Node.Commit(ctx, p)
+		cres, err := c.cfg.Node.Commit(ctx, p)
+		res := Result{Result: cres, Devices: devices, AllDevices: all}
 		if errors.Is(err, cluster.ErrStale) && attempt < retries && ctx.Err() == nil {
 			c.log.Info("change prepared again: the model changed before it committed", "attempt", attempt+1, "err", err)
 			continue
@@ -454,13 +470,13 @@ type Diff struct {
 
 // Diff works out what applying docs would change, checked as Apply
 // checks (validation, every device's capacity), and commits nothing.
-func (c *Controller) Diff(file string, docs []byte) (*Diff, error) {
-	objs, err := policy.Parse(file, bytes.NewReader(docs))
+func (c *Controller) Diff(srcs []cluster.Source) (*Diff, error) {
+	objs, err := cluster.ParseSources(srcs)
 	if err != nil {
 		return nil, err
 	}
 	if len(objs) == 0 {
-		return nil, policy.Errors{&policy.Error{Src: policy.Source{File: file}, Msg: "no documents"}}
+		return nil, policy.Errors{&policy.Error{Src: policy.Source{File: srcs[0].File}, Msg: "no documents"}}
 	}
 	cur, _ := c.cfg.Node.Model()
 	next, warnings, err := cur.With(objs, nil)
@@ -493,12 +509,14 @@ func (c *Controller) Devices() []DeviceStatus {
 // compiles and fits every device: a trial update of the live compiler,
 // undone at once, so a one-endpoint change on a large model costs two
 // incremental compiles rather than a full one.
-func (c *Controller) try(m *policy.Model) error {
+func (c *Controller) try(m *policy.Model) (devices []string, all bool, err error) {
 	var b policy.Binder // the controller's own binder is for real compiles
 	placed, _ := b.Bind(m, c.topo.HostLocation, c.fabricLinks())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.compiler.Try(placed)
+	// The compiler may not have reached the committed model yet: the
+	// devices it names then include those of the changes in between.
+	return c.compiler.TryTouched(placed)
 }
 
 // Model is the replicated model the controller enforces now (endpoints

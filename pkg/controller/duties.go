@@ -111,7 +111,7 @@ func (d *Duties) applyFiles(ctx context.Context, log *slog.Logger) {
 			continue
 		}
 		c, done := context.WithTimeout(ctx, 60*time.Second)
-		var res cluster.Result
+		var res Result
 		if i == 0 {
 			// Into the model found empty, or not at all: a client's change
 			// that got there first wins.

@@ -152,25 +152,41 @@ var ErrCapacity = errors.New("does not fit")
 // would cost a full compilation; a change of segments or devices costs
 // one full compilation.
 func (c *Compiler) Try(m *Model) error {
+	_, _, err := c.TryTouched(m)
+	return err
+}
+
+// TryTouched is Try that also says which devices the move from the
+// compiler's model to m writes to, sorted; all is true instead when that
+// is not worked out (a segment or device change, compiled aside without
+// a diff).
+func (c *Compiler) TryTouched(m *Model) (devices []string, all bool, err error) {
 	prev := c.model
 	if c.needsFull(m) {
 		// Update would recompile everything and diff it, there and back:
 		// building the trial model aside and dropping it is the same
 		// check without the diffs, and leaves the compiler untouched.
 		if err := c.checkTargets(m, nil); err != nil {
-			return err
+			return nil, false, err
 		}
 		_, err := c.rebuild(m)
-		return err
+		return nil, err == nil, err
 	}
-	if _, err := c.Update(m); err != nil {
-		return err
+	d, err := c.Update(m)
+	if err != nil {
+		return nil, false, err
 	}
+	for name, dd := range d.Devices {
+		if dd.Len() > 0 {
+			devices = append(devices, name)
+		}
+	}
+	slices.Sort(devices)
 	if _, err := c.Update(prev); err != nil {
 		// prev compiled before; failing now is a compiler bug.
-		return fmt.Errorf("policy: restoring the compiled model after a trial: %w", err)
+		return nil, false, fmt.Errorf("policy: restoring the compiled model after a trial: %w", err)
 	}
-	return nil
+	return devices, false, nil
 }
 
 // DeltaTo is what Update(m) would write to each device, without moving

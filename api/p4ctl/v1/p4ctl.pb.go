@@ -25,9 +25,12 @@ const (
 )
 
 type ApplyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"` // for error messages
-	Docs          []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"` // YAML documents
+	state protoimpl.MessageState `protogen:"open.v1"`
+	File  string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"` // for error messages
+	Docs  []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"` // YAML documents
+	// files, when set, are several files applied as one change, validated
+	// together and committed or refused together (file and docs unused).
+	Files         []*SourceFile `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -76,18 +79,82 @@ func (x *ApplyRequest) GetDocs() []byte {
 	return nil
 }
 
-type ApplyResponse struct {
+func (x *ApplyRequest) GetFiles() []*SourceFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// SourceFile is one file of YAML documents.
+type SourceFile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // raft log index it was committed at
-	Objects       int32                  `protobuf:"varint,2,opt,name=objects,proto3" json:"objects,omitempty"`
-	Warnings      []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // for error messages
+	Docs          []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceFile) Reset() {
+	*x = SourceFile{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceFile) ProtoMessage() {}
+
+func (x *SourceFile) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceFile.ProtoReflect.Descriptor instead.
+func (*SourceFile) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SourceFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SourceFile) GetDocs() []byte {
+	if x != nil {
+		return x.Docs
+	}
+	return nil
+}
+
+type ApplyResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Index    uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // raft log index it was committed at
+	Objects  int32                  `protobuf:"varint,2,opt,name=objects,proto3" json:"objects,omitempty"`
+	Warnings []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// devices are the devices the change writes to (sorted), unless
+	// all_devices: a segment or device change, not diffed before commit.
+	Devices       []string `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
+	AllDevices    bool     `protobuf:"varint,5,opt,name=all_devices,json=allDevices,proto3" json:"all_devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[1]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -99,7 +166,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[1]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -112,7 +179,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{1}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -136,6 +203,20 @@ func (x *ApplyResponse) GetWarnings() []string {
 	return nil
 }
 
+func (x *ApplyResponse) GetDevices() []string {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *ApplyResponse) GetAllDevices() bool {
+	if x != nil {
+		return x.AllDevices
+	}
+	return false
+}
+
 type ObjectRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // Device, Segment, Port, Endpoint, Policy
@@ -146,7 +227,7 @@ type ObjectRef struct {
 
 func (x *ObjectRef) Reset() {
 	*x = ObjectRef{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[2]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +239,7 @@ func (x *ObjectRef) String() string {
 func (*ObjectRef) ProtoMessage() {}
 
 func (x *ObjectRef) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[2]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +252,7 @@ func (x *ObjectRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectRef.ProtoReflect.Descriptor instead.
 func (*ObjectRef) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{2}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ObjectRef) GetKind() string {
@@ -197,7 +278,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[3]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -209,7 +290,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[3]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -222,7 +303,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{3}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeleteRequest) GetObjects() []*ObjectRef {
@@ -242,7 +323,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[4]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +335,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[4]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +348,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{4}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeleteResponse) GetIndex() uint64 {
@@ -294,7 +375,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[5]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +387,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[5]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +400,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{5}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetRequest) GetKind() string {
@@ -346,7 +427,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[6]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +439,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[6]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +452,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{6}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetResponse) GetDocs() []byte {
@@ -399,7 +480,7 @@ type DevicesRequest struct {
 
 func (x *DevicesRequest) Reset() {
 	*x = DevicesRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[7]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +492,7 @@ func (x *DevicesRequest) String() string {
 func (*DevicesRequest) ProtoMessage() {}
 
 func (x *DevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[7]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +505,7 @@ func (x *DevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DevicesRequest.ProtoReflect.Descriptor instead.
 func (*DevicesRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{7}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DevicesRequest) GetFromLeader() bool {
@@ -463,7 +544,7 @@ type DeviceStatus struct {
 
 func (x *DeviceStatus) Reset() {
 	*x = DeviceStatus{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[8]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +556,7 @@ func (x *DeviceStatus) String() string {
 func (*DeviceStatus) ProtoMessage() {}
 
 func (x *DeviceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[8]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +569,7 @@ func (x *DeviceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceStatus.ProtoReflect.Descriptor instead.
 func (*DeviceStatus) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{8}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeviceStatus) GetName() string {
@@ -599,7 +680,7 @@ type DevicesResponse struct {
 
 func (x *DevicesResponse) Reset() {
 	*x = DevicesResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[9]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +692,7 @@ func (x *DevicesResponse) String() string {
 func (*DevicesResponse) ProtoMessage() {}
 
 func (x *DevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[9]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +705,7 @@ func (x *DevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DevicesResponse.ProtoReflect.Descriptor instead.
 func (*DevicesResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{9}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DevicesResponse) GetNode() string {
@@ -659,7 +740,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[10]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +752,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[10]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +765,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{10}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TraceRequest) GetDevice() string {
@@ -768,7 +849,7 @@ type TraceHit struct {
 
 func (x *TraceHit) Reset() {
 	*x = TraceHit{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[11]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +861,7 @@ func (x *TraceHit) String() string {
 func (*TraceHit) ProtoMessage() {}
 
 func (x *TraceHit) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[11]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +874,7 @@ func (x *TraceHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceHit.ProtoReflect.Descriptor instead.
 func (*TraceHit) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{11}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TraceHit) GetTable() string {
@@ -830,7 +911,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[12]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +923,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[12]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +936,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{12}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TraceResponse) GetVerdict() string {
@@ -901,7 +982,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[13]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +994,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[13]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1007,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{13}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{14}
 }
 
 type Member struct {
@@ -942,7 +1023,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[14]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1035,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[14]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1048,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{14}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Member) GetId() string {
@@ -1020,7 +1101,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[15]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1113,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[15]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1126,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{15}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ClusterStatusResponse) GetNode() string {
@@ -1108,7 +1189,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[16]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1201,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[16]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1214,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{16}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinRequest) GetId() string {
@@ -1165,7 +1246,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[17]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1258,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[17]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1271,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{17}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{18}
 }
 
 type LeaveRequest struct {
@@ -1202,7 +1283,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[18]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1295,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[18]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1308,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{18}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LeaveRequest) GetId() string {
@@ -1245,7 +1326,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[19]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1338,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[19]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1351,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{19}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{20}
 }
 
 type WatchRequest struct {
@@ -1281,7 +1362,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[20]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1374,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[20]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1387,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{20}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{21}
 }
 
 type Event struct {
@@ -1322,7 +1403,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[21]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1415,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[21]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1428,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{21}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Event) GetEvent() isEvent_Event {
@@ -1402,7 +1483,7 @@ type TopologyRequest struct {
 
 func (x *TopologyRequest) Reset() {
 	*x = TopologyRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[22]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1495,7 @@ func (x *TopologyRequest) String() string {
 func (*TopologyRequest) ProtoMessage() {}
 
 func (x *TopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[22]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1508,7 @@ func (x *TopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyRequest.ProtoReflect.Descriptor instead.
 func (*TopologyRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{22}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TopologyRequest) GetFromLeader() bool {
@@ -1459,7 +1540,7 @@ type PortStatus struct {
 
 func (x *PortStatus) Reset() {
 	*x = PortStatus{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[23]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1552,7 @@ func (x *PortStatus) String() string {
 func (*PortStatus) ProtoMessage() {}
 
 func (x *PortStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[23]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1565,7 @@ func (x *PortStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortStatus.ProtoReflect.Descriptor instead.
 func (*PortStatus) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{23}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PortStatus) GetDevice() string {
@@ -1599,7 +1680,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[24]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1692,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[24]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1705,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{24}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Link) GetADevice() string {
@@ -1685,7 +1766,7 @@ type HostAttachment struct {
 
 func (x *HostAttachment) Reset() {
 	*x = HostAttachment{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[25]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1778,7 @@ func (x *HostAttachment) String() string {
 func (*HostAttachment) ProtoMessage() {}
 
 func (x *HostAttachment) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[25]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1791,7 @@ func (x *HostAttachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostAttachment.ProtoReflect.Descriptor instead.
 func (*HostAttachment) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{25}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HostAttachment) GetHost() string {
@@ -1782,7 +1863,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[26]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1875,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[26]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1888,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{26}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Placement) GetEndpoint() string {
@@ -1858,7 +1939,7 @@ type TopologyResponse struct {
 
 func (x *TopologyResponse) Reset() {
 	*x = TopologyResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[27]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +1951,7 @@ func (x *TopologyResponse) String() string {
 func (*TopologyResponse) ProtoMessage() {}
 
 func (x *TopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[27]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +1964,7 @@ func (x *TopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopologyResponse.ProtoReflect.Descriptor instead.
 func (*TopologyResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{27}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TopologyResponse) GetNode() string {
@@ -1929,7 +2010,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[28]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2022,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[28]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2035,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{28}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{29}
 }
 
 // Revision is one committed change.
@@ -1973,7 +2054,7 @@ type Revision struct {
 
 func (x *Revision) Reset() {
 	*x = Revision{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[29]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2066,7 @@ func (x *Revision) String() string {
 func (*Revision) ProtoMessage() {}
 
 func (x *Revision) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[29]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2079,7 @@ func (x *Revision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revision.ProtoReflect.Descriptor instead.
 func (*Revision) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{29}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Revision) GetIndex() uint64 {
@@ -2059,7 +2140,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[30]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2152,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[30]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2165,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{30}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HistoryResponse) GetRevisions() []*Revision {
@@ -2098,13 +2179,14 @@ type DiffRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
 	Docs          []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"`
+	Files         []*SourceFile          `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"` // as in ApplyRequest
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DiffRequest) Reset() {
 	*x = DiffRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[31]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2198,7 @@ func (x *DiffRequest) String() string {
 func (*DiffRequest) ProtoMessage() {}
 
 func (x *DiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[31]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2211,7 @@ func (x *DiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffRequest.ProtoReflect.Descriptor instead.
 func (*DiffRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{31}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DiffRequest) GetFile() string {
@@ -2146,6 +2228,13 @@ func (x *DiffRequest) GetDocs() []byte {
 	return nil
 }
 
+func (x *DiffRequest) GetFiles() []*SourceFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
 type ObjectChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`       // "Kind name"
@@ -2156,7 +2245,7 @@ type ObjectChange struct {
 
 func (x *ObjectChange) Reset() {
 	*x = ObjectChange{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[32]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2257,7 @@ func (x *ObjectChange) String() string {
 func (*ObjectChange) ProtoMessage() {}
 
 func (x *ObjectChange) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[32]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2270,7 @@ func (x *ObjectChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectChange.ProtoReflect.Descriptor instead.
 func (*ObjectChange) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{32}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ObjectChange) GetRef() string {
@@ -2211,7 +2300,7 @@ type DeviceChange struct {
 
 func (x *DeviceChange) Reset() {
 	*x = DeviceChange{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[33]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2312,7 @@ func (x *DeviceChange) String() string {
 func (*DeviceChange) ProtoMessage() {}
 
 func (x *DeviceChange) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[33]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2325,7 @@ func (x *DeviceChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceChange.ProtoReflect.Descriptor instead.
 func (*DeviceChange) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{33}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeviceChange) GetDevice() string {
@@ -2285,7 +2374,7 @@ type DiffResponse struct {
 
 func (x *DiffResponse) Reset() {
 	*x = DiffResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[34]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2386,7 @@ func (x *DiffResponse) String() string {
 func (*DiffResponse) ProtoMessage() {}
 
 func (x *DiffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[34]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2399,7 @@ func (x *DiffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffResponse.ProtoReflect.Descriptor instead.
 func (*DiffResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{34}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DiffResponse) GetObjects() []*ObjectChange {
@@ -2343,7 +2432,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[35]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2444,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[35]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2457,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{35}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RollbackRequest) GetRevision() uint64 {
@@ -2389,7 +2478,7 @@ type CountersRequest struct {
 
 func (x *CountersRequest) Reset() {
 	*x = CountersRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[36]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2490,7 @@ func (x *CountersRequest) String() string {
 func (*CountersRequest) ProtoMessage() {}
 
 func (x *CountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[36]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2503,7 @@ func (x *CountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersRequest.ProtoReflect.Descriptor instead.
 func (*CountersRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{36}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CountersRequest) GetDevice() string {
@@ -2449,7 +2538,7 @@ type RuleCounters struct {
 
 func (x *RuleCounters) Reset() {
 	*x = RuleCounters{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[37]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2550,7 @@ func (x *RuleCounters) String() string {
 func (*RuleCounters) ProtoMessage() {}
 
 func (x *RuleCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[37]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2563,7 @@ func (x *RuleCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleCounters.ProtoReflect.Descriptor instead.
 func (*RuleCounters) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{37}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RuleCounters) GetRule() int32 {
@@ -2510,7 +2599,7 @@ type PolicyCounters struct {
 
 func (x *PolicyCounters) Reset() {
 	*x = PolicyCounters{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[38]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +2611,7 @@ func (x *PolicyCounters) String() string {
 func (*PolicyCounters) ProtoMessage() {}
 
 func (x *PolicyCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[38]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +2624,7 @@ func (x *PolicyCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyCounters.ProtoReflect.Descriptor instead.
 func (*PolicyCounters) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{38}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PolicyCounters) GetPolicy() string {
@@ -2587,7 +2676,7 @@ type DeviceCounters struct {
 
 func (x *DeviceCounters) Reset() {
 	*x = DeviceCounters{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[39]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2688,7 @@ func (x *DeviceCounters) String() string {
 func (*DeviceCounters) ProtoMessage() {}
 
 func (x *DeviceCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[39]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2701,7 @@ func (x *DeviceCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceCounters.ProtoReflect.Descriptor instead.
 func (*DeviceCounters) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{39}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeviceCounters) GetDevice() string {
@@ -2695,7 +2784,7 @@ type CountersResponse struct {
 
 func (x *CountersResponse) Reset() {
 	*x = CountersResponse{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[40]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +2796,7 @@ func (x *CountersResponse) String() string {
 func (*CountersResponse) ProtoMessage() {}
 
 func (x *CountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[40]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +2809,7 @@ func (x *CountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersResponse.ProtoReflect.Descriptor instead.
 func (*CountersResponse) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{40}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CountersResponse) GetNode() string {
@@ -2748,7 +2837,7 @@ type DenialsRequest struct {
 
 func (x *DenialsRequest) Reset() {
 	*x = DenialsRequest{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[41]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2849,7 @@ func (x *DenialsRequest) String() string {
 func (*DenialsRequest) ProtoMessage() {}
 
 func (x *DenialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[41]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2862,7 @@ func (x *DenialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenialsRequest.ProtoReflect.Descriptor instead.
 func (*DenialsRequest) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{41}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DenialsRequest) GetDevice() string {
@@ -2828,7 +2917,7 @@ type DenialRecord struct {
 
 func (x *DenialRecord) Reset() {
 	*x = DenialRecord{}
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[42]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +2929,7 @@ func (x *DenialRecord) String() string {
 func (*DenialRecord) ProtoMessage() {}
 
 func (x *DenialRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[42]
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +2942,7 @@ func (x *DenialRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenialRecord.ProtoReflect.Descriptor instead.
 func (*DenialRecord) Descriptor() ([]byte, []int) {
-	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{42}
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DenialRecord) GetDevice() string {
@@ -3007,14 +3096,22 @@ var File_p4ctl_v1_p4ctl_proto protoreflect.FileDescriptor
 
 const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\n" +
-	"\x14p4ctl/v1/p4ctl.proto\x12\bp4ctl.v1\"6\n" +
+	"\x14p4ctl/v1/p4ctl.proto\x12\bp4ctl.v1\"b\n" +
 	"\fApplyRequest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
-	"\x04docs\x18\x02 \x01(\fR\x04docs\"[\n" +
+	"\x04docs\x18\x02 \x01(\fR\x04docs\x12*\n" +
+	"\x05files\x18\x03 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\"4\n" +
+	"\n" +
+	"SourceFile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04docs\x18\x02 \x01(\fR\x04docs\"\x96\x01\n" +
 	"\rApplyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
 	"\aobjects\x18\x02 \x01(\x05R\aobjects\x12\x1a\n" +
-	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"3\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x18\n" +
+	"\adevices\x18\x04 \x03(\tR\adevices\x12\x1f\n" +
+	"\vall_devices\x18\x05 \x01(\bR\n" +
+	"allDevices\"3\n" +
 	"\tObjectRef\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\">\n" +
@@ -3177,10 +3274,11 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\achanged\x18\x06 \x03(\tR\achanged\x12\x18\n" +
 	"\aremoved\x18\a \x03(\tR\aremoved\"C\n" +
 	"\x0fHistoryResponse\x120\n" +
-	"\trevisions\x18\x01 \x03(\v2\x12.p4ctl.v1.RevisionR\trevisions\"5\n" +
+	"\trevisions\x18\x01 \x03(\v2\x12.p4ctl.v1.RevisionR\trevisions\"a\n" +
 	"\vDiffRequest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
-	"\x04docs\x18\x02 \x01(\fR\x04docs\"8\n" +
+	"\x04docs\x18\x02 \x01(\fR\x04docs\x12*\n" +
+	"\x05files\x18\x03 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\"8\n" +
 	"\fObjectChange\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
 	"\x06change\x18\x02 \x01(\tR\x06change\"\x86\x01\n" +
@@ -3282,104 +3380,107 @@ func file_p4ctl_v1_p4ctl_proto_rawDescGZIP() []byte {
 	return file_p4ctl_v1_p4ctl_proto_rawDescData
 }
 
-var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*ApplyRequest)(nil),          // 0: p4ctl.v1.ApplyRequest
-	(*ApplyResponse)(nil),         // 1: p4ctl.v1.ApplyResponse
-	(*ObjectRef)(nil),             // 2: p4ctl.v1.ObjectRef
-	(*DeleteRequest)(nil),         // 3: p4ctl.v1.DeleteRequest
-	(*DeleteResponse)(nil),        // 4: p4ctl.v1.DeleteResponse
-	(*GetRequest)(nil),            // 5: p4ctl.v1.GetRequest
-	(*GetResponse)(nil),           // 6: p4ctl.v1.GetResponse
-	(*DevicesRequest)(nil),        // 7: p4ctl.v1.DevicesRequest
-	(*DeviceStatus)(nil),          // 8: p4ctl.v1.DeviceStatus
-	(*DevicesResponse)(nil),       // 9: p4ctl.v1.DevicesResponse
-	(*TraceRequest)(nil),          // 10: p4ctl.v1.TraceRequest
-	(*TraceHit)(nil),              // 11: p4ctl.v1.TraceHit
-	(*TraceResponse)(nil),         // 12: p4ctl.v1.TraceResponse
-	(*ClusterStatusRequest)(nil),  // 13: p4ctl.v1.ClusterStatusRequest
-	(*Member)(nil),                // 14: p4ctl.v1.Member
-	(*ClusterStatusResponse)(nil), // 15: p4ctl.v1.ClusterStatusResponse
-	(*JoinRequest)(nil),           // 16: p4ctl.v1.JoinRequest
-	(*JoinResponse)(nil),          // 17: p4ctl.v1.JoinResponse
-	(*LeaveRequest)(nil),          // 18: p4ctl.v1.LeaveRequest
-	(*LeaveResponse)(nil),         // 19: p4ctl.v1.LeaveResponse
-	(*WatchRequest)(nil),          // 20: p4ctl.v1.WatchRequest
-	(*Event)(nil),                 // 21: p4ctl.v1.Event
-	(*TopologyRequest)(nil),       // 22: p4ctl.v1.TopologyRequest
-	(*PortStatus)(nil),            // 23: p4ctl.v1.PortStatus
-	(*Link)(nil),                  // 24: p4ctl.v1.Link
-	(*HostAttachment)(nil),        // 25: p4ctl.v1.HostAttachment
-	(*Placement)(nil),             // 26: p4ctl.v1.Placement
-	(*TopologyResponse)(nil),      // 27: p4ctl.v1.TopologyResponse
-	(*HistoryRequest)(nil),        // 28: p4ctl.v1.HistoryRequest
-	(*Revision)(nil),              // 29: p4ctl.v1.Revision
-	(*HistoryResponse)(nil),       // 30: p4ctl.v1.HistoryResponse
-	(*DiffRequest)(nil),           // 31: p4ctl.v1.DiffRequest
-	(*ObjectChange)(nil),          // 32: p4ctl.v1.ObjectChange
-	(*DeviceChange)(nil),          // 33: p4ctl.v1.DeviceChange
-	(*DiffResponse)(nil),          // 34: p4ctl.v1.DiffResponse
-	(*RollbackRequest)(nil),       // 35: p4ctl.v1.RollbackRequest
-	(*CountersRequest)(nil),       // 36: p4ctl.v1.CountersRequest
-	(*RuleCounters)(nil),          // 37: p4ctl.v1.RuleCounters
-	(*PolicyCounters)(nil),        // 38: p4ctl.v1.PolicyCounters
-	(*DeviceCounters)(nil),        // 39: p4ctl.v1.DeviceCounters
-	(*CountersResponse)(nil),      // 40: p4ctl.v1.CountersResponse
-	(*DenialsRequest)(nil),        // 41: p4ctl.v1.DenialsRequest
-	(*DenialRecord)(nil),          // 42: p4ctl.v1.DenialRecord
-	nil,                           // 43: p4ctl.v1.DeviceStatus.EntriesEntry
+	(*SourceFile)(nil),            // 1: p4ctl.v1.SourceFile
+	(*ApplyResponse)(nil),         // 2: p4ctl.v1.ApplyResponse
+	(*ObjectRef)(nil),             // 3: p4ctl.v1.ObjectRef
+	(*DeleteRequest)(nil),         // 4: p4ctl.v1.DeleteRequest
+	(*DeleteResponse)(nil),        // 5: p4ctl.v1.DeleteResponse
+	(*GetRequest)(nil),            // 6: p4ctl.v1.GetRequest
+	(*GetResponse)(nil),           // 7: p4ctl.v1.GetResponse
+	(*DevicesRequest)(nil),        // 8: p4ctl.v1.DevicesRequest
+	(*DeviceStatus)(nil),          // 9: p4ctl.v1.DeviceStatus
+	(*DevicesResponse)(nil),       // 10: p4ctl.v1.DevicesResponse
+	(*TraceRequest)(nil),          // 11: p4ctl.v1.TraceRequest
+	(*TraceHit)(nil),              // 12: p4ctl.v1.TraceHit
+	(*TraceResponse)(nil),         // 13: p4ctl.v1.TraceResponse
+	(*ClusterStatusRequest)(nil),  // 14: p4ctl.v1.ClusterStatusRequest
+	(*Member)(nil),                // 15: p4ctl.v1.Member
+	(*ClusterStatusResponse)(nil), // 16: p4ctl.v1.ClusterStatusResponse
+	(*JoinRequest)(nil),           // 17: p4ctl.v1.JoinRequest
+	(*JoinResponse)(nil),          // 18: p4ctl.v1.JoinResponse
+	(*LeaveRequest)(nil),          // 19: p4ctl.v1.LeaveRequest
+	(*LeaveResponse)(nil),         // 20: p4ctl.v1.LeaveResponse
+	(*WatchRequest)(nil),          // 21: p4ctl.v1.WatchRequest
+	(*Event)(nil),                 // 22: p4ctl.v1.Event
+	(*TopologyRequest)(nil),       // 23: p4ctl.v1.TopologyRequest
+	(*PortStatus)(nil),            // 24: p4ctl.v1.PortStatus
+	(*Link)(nil),                  // 25: p4ctl.v1.Link
+	(*HostAttachment)(nil),        // 26: p4ctl.v1.HostAttachment
+	(*Placement)(nil),             // 27: p4ctl.v1.Placement
+	(*TopologyResponse)(nil),      // 28: p4ctl.v1.TopologyResponse
+	(*HistoryRequest)(nil),        // 29: p4ctl.v1.HistoryRequest
+	(*Revision)(nil),              // 30: p4ctl.v1.Revision
+	(*HistoryResponse)(nil),       // 31: p4ctl.v1.HistoryResponse
+	(*DiffRequest)(nil),           // 32: p4ctl.v1.DiffRequest
+	(*ObjectChange)(nil),          // 33: p4ctl.v1.ObjectChange
+	(*DeviceChange)(nil),          // 34: p4ctl.v1.DeviceChange
+	(*DiffResponse)(nil),          // 35: p4ctl.v1.DiffResponse
+	(*RollbackRequest)(nil),       // 36: p4ctl.v1.RollbackRequest
+	(*CountersRequest)(nil),       // 37: p4ctl.v1.CountersRequest
+	(*RuleCounters)(nil),          // 38: p4ctl.v1.RuleCounters
+	(*PolicyCounters)(nil),        // 39: p4ctl.v1.PolicyCounters
+	(*DeviceCounters)(nil),        // 40: p4ctl.v1.DeviceCounters
+	(*CountersResponse)(nil),      // 41: p4ctl.v1.CountersResponse
+	(*DenialsRequest)(nil),        // 42: p4ctl.v1.DenialsRequest
+	(*DenialRecord)(nil),          // 43: p4ctl.v1.DenialRecord
+	nil,                           // 44: p4ctl.v1.DeviceStatus.EntriesEntry
 }
 var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
-	2,  // 0: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
-	43, // 1: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
-	8,  // 2: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
-	11, // 3: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
-	14, // 4: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
-	23, // 5: p4ctl.v1.TopologyResponse.ports:type_name -> p4ctl.v1.PortStatus
-	24, // 6: p4ctl.v1.TopologyResponse.links:type_name -> p4ctl.v1.Link
-	25, // 7: p4ctl.v1.TopologyResponse.hosts:type_name -> p4ctl.v1.HostAttachment
-	26, // 8: p4ctl.v1.TopologyResponse.placements:type_name -> p4ctl.v1.Placement
-	29, // 9: p4ctl.v1.HistoryResponse.revisions:type_name -> p4ctl.v1.Revision
-	32, // 10: p4ctl.v1.DiffResponse.objects:type_name -> p4ctl.v1.ObjectChange
-	33, // 11: p4ctl.v1.DiffResponse.devices:type_name -> p4ctl.v1.DeviceChange
-	37, // 12: p4ctl.v1.PolicyCounters.rules:type_name -> p4ctl.v1.RuleCounters
-	38, // 13: p4ctl.v1.DeviceCounters.policies:type_name -> p4ctl.v1.PolicyCounters
-	39, // 14: p4ctl.v1.CountersResponse.devices:type_name -> p4ctl.v1.DeviceCounters
-	0,  // 15: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
-	3,  // 16: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
-	5,  // 17: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
-	7,  // 18: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
-	10, // 19: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
-	13, // 20: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
-	16, // 21: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
-	18, // 22: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
-	20, // 23: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
-	22, // 24: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
-	28, // 25: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
-	31, // 26: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
-	35, // 27: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
-	36, // 28: p4ctl.v1.Controller.Counters:input_type -> p4ctl.v1.CountersRequest
-	41, // 29: p4ctl.v1.Controller.Denials:input_type -> p4ctl.v1.DenialsRequest
-	1,  // 30: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
-	4,  // 31: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
-	6,  // 32: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
-	9,  // 33: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
-	12, // 34: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
-	15, // 35: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
-	17, // 36: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
-	19, // 37: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
-	21, // 38: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
-	27, // 39: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
-	30, // 40: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
-	34, // 41: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
-	1,  // 42: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
-	40, // 43: p4ctl.v1.Controller.Counters:output_type -> p4ctl.v1.CountersResponse
-	42, // 44: p4ctl.v1.Controller.Denials:output_type -> p4ctl.v1.DenialRecord
-	30, // [30:45] is the sub-list for method output_type
-	15, // [15:30] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	1,  // 0: p4ctl.v1.ApplyRequest.files:type_name -> p4ctl.v1.SourceFile
+	3,  // 1: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
+	44, // 2: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
+	9,  // 3: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
+	12, // 4: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
+	15, // 5: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
+	24, // 6: p4ctl.v1.TopologyResponse.ports:type_name -> p4ctl.v1.PortStatus
+	25, // 7: p4ctl.v1.TopologyResponse.links:type_name -> p4ctl.v1.Link
+	26, // 8: p4ctl.v1.TopologyResponse.hosts:type_name -> p4ctl.v1.HostAttachment
+	27, // 9: p4ctl.v1.TopologyResponse.placements:type_name -> p4ctl.v1.Placement
+	30, // 10: p4ctl.v1.HistoryResponse.revisions:type_name -> p4ctl.v1.Revision
+	1,  // 11: p4ctl.v1.DiffRequest.files:type_name -> p4ctl.v1.SourceFile
+	33, // 12: p4ctl.v1.DiffResponse.objects:type_name -> p4ctl.v1.ObjectChange
+	34, // 13: p4ctl.v1.DiffResponse.devices:type_name -> p4ctl.v1.DeviceChange
+	38, // 14: p4ctl.v1.PolicyCounters.rules:type_name -> p4ctl.v1.RuleCounters
+	39, // 15: p4ctl.v1.DeviceCounters.policies:type_name -> p4ctl.v1.PolicyCounters
+	40, // 16: p4ctl.v1.CountersResponse.devices:type_name -> p4ctl.v1.DeviceCounters
+	0,  // 17: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
+	4,  // 18: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
+	6,  // 19: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
+	8,  // 20: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
+	11, // 21: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
+	14, // 22: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
+	17, // 23: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
+	19, // 24: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
+	21, // 25: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
+	23, // 26: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
+	29, // 27: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
+	32, // 28: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
+	36, // 29: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
+	37, // 30: p4ctl.v1.Controller.Counters:input_type -> p4ctl.v1.CountersRequest
+	42, // 31: p4ctl.v1.Controller.Denials:input_type -> p4ctl.v1.DenialsRequest
+	2,  // 32: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
+	5,  // 33: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
+	7,  // 34: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
+	10, // 35: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
+	13, // 36: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
+	16, // 37: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
+	18, // 38: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
+	20, // 39: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
+	22, // 40: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
+	28, // 41: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
+	31, // 42: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
+	35, // 43: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
+	2,  // 44: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
+	41, // 45: p4ctl.v1.Controller.Counters:output_type -> p4ctl.v1.CountersResponse
+	43, // 46: p4ctl.v1.Controller.Denials:output_type -> p4ctl.v1.DenialRecord
+	32, // [32:47] is the sub-list for method output_type
+	17, // [17:32] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_p4ctl_v1_p4ctl_proto_init() }
@@ -3387,7 +3488,7 @@ func file_p4ctl_v1_p4ctl_proto_init() {
 	if File_p4ctl_v1_p4ctl_proto != nil {
 		return
 	}
-	file_p4ctl_v1_p4ctl_proto_msgTypes[21].OneofWrappers = []any{
+	file_p4ctl_v1_p4ctl_proto_msgTypes[22].OneofWrappers = []any{
 		(*Event_ModelIndex)(nil),
 		(*Event_Leader)(nil),
 	}
@@ -3397,7 +3498,7 @@ func file_p4ctl_v1_p4ctl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_p4ctl_v1_p4ctl_proto_rawDesc), len(file_p4ctl_v1_p4ctl_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

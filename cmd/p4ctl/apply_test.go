@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startServe runs `p4ctl serve --bootstrap` in-process on loopback with a
+// simulated device and returns the API address and the sim's.
+func startServe(t *testing.T) (api, sim string) {
+	t.Helper()
+	api, sim = freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() {
+		root := newRootCmd()
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{"serve", "--node-id", "n1", "--bootstrap", "--data-dir", filepath.Join(t.TempDir(), "data"), "--api-addr", api,
+			"--raft-addr", freeAddr(t), "--metrics-addr", "", "--sim", sim, "--log-level", "warn"})
+		done <- root.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v\n%s", err, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := run(t, "cluster", "status", "--server", api); err == nil {
+			return api, sim
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not answer within 20s:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestApplyFilesAndWait: several -f files are one change (a Port may name
+// a Segment of another file; a bad file applies none of them), and --wait
+// waits on the devices the change writes to, not on an unreachable device
+// it does not touch; a change that touches it names it and its error.
+func TestApplyFilesAndWait(t *testing.T) {
+	api, sim := startServe(t)
+	dir := t.TempDir()
+	example, err := os.ReadFile("../../examples/segmentation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "base.yaml")
+	writeFile(t, base, strings.Replace(string(example), "address: 127.0.0.1:9559", "address: "+sim, 1)+
+		"---\nkind: Device\nname: ghost\naddress: "+freeAddr(t)+"\n---\nkind: Port\ndevice: ghost\nport: 1\nsegment: guest\nrole: promiscuous\n")
+	if o, err := run(t, "apply", "-f", base, "--wait=false", "--server", api); err != nil {
+		t.Fatalf("apply: %v\n%s", err, o)
+	}
+	ports, segs, bad := filepath.Join(dir, "ports.yaml"), filepath.Join(dir, "segs.yaml"), filepath.Join(dir, "bad.yaml")
+	writeFile(t, ports, "kind: Port\ndevice: leaf1\nport: 30\nsegment: lab\nrole: promiscuous\n")
+	writeFile(t, segs, "kind: Segment\nname: lab\nid: 30\n")
+	writeFile(t, bad, "kind: Segment\nname: lab2\nid: 30\n")
+	o, err := run(t, "apply", "-f", segs, "-f", ports, "-f", bad, "--wait=false", "--server", api)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:1: Segment lab2: id: segment id 30 is already lab's ("+segs+":1)") {
+		t.Fatalf("three files, the last bad: %v\n%s", err, o)
+	}
+	if o, _ := run(t, "get", "segments", "--server", api); strings.Contains(o, "lab") {
+		t.Fatalf("a refused multi-file apply committed part of it:\n%s", o)
+	}
+	if o, err := run(t, "apply", "-f", ports, "-f", segs, "--wait=false", "--server", api); err != nil || !strings.Contains(o, "2 objects applied") {
+		t.Fatalf("a port and, in the next file, its segment: %v\n%s", err, o)
+	}
+
+	// An endpoint on leaf1: waits on leaf1 only.
+	ep := filepath.Join(dir, "ep.yaml")
+	writeFile(t, ep, "kind: Endpoint\nname: web-9\nsegment: prod\nmac: 02:00:00:00:00:99\nips: [10.0.0.99]\ndevice: leaf1\nport: 1\nlabels: {app: shop, tier: web}\n")
+	o, err = run(t, "apply", "-f", ep, "--wait", "--timeout", "20s", "--server", api)
+	if err != nil || !strings.Contains(o, "leaf1 programmed") {
+		t.Fatalf("apply --wait of a change to leaf1, with ghost unreachable: %v\n%s", err, o)
+	}
+	// A segment change is compiled in full: every device, ghost too.
+	writeFile(t, segs, "kind: Segment\nname: lab\nid: 30\ndefault: allow\n")
+	o, err = run(t, "apply", "-f", segs, "--wait", "--timeout", "3s", "--server", api)
+	if err == nil || !strings.Contains(err.Error(), "waiting on ghost") || !strings.Contains(err.Error(), "ghost: ") {
+		t.Fatalf("apply --wait of a change that reaches ghost: %v\n%s", err, o)
+	}
+}
