@@ -13,6 +13,7 @@ import (
 	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -173,7 +174,10 @@ func (sc serveConfig) peerDial() ([]grpc.DialOption, error) {
 func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Command) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 4)
+	// Every goroutine serve starts runs through tasks: the first error
+	// stops the node, later ones are dropped (never block a sender), and
+	// all are waited for before the raft node closes.
+	tasks := newTasks()
 	// Check every TLS setting before anything starts.
 	sec, err := sc.security(log)
 	if err != nil {
@@ -199,7 +203,7 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 			return fmt.Errorf("--sim %s: %w", addr, err)
 		}
 		sim := p4rtsim.New(p4rtsim.Options{DeviceID: 1, Logger: log.With("sim", addr)})
-		go func() { errc <- sim.Serve(ctx, lis) }()
+		tasks.run(func() error { return sim.Serve(ctx, lis) })
 		log.Info("simulated device serving", "addr", lis.Addr())
 	}
 	if sc.nodeID, err = cluster.NodeID(sc.dataDir, sc.nodeID); err != nil {
@@ -214,12 +218,14 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		return err
 	}
 	defer node.Close()
+	// Runs before node.Close: nothing that uses the node outlives it.
+	defer func() { cancel(); tasks.wait() }()
 	ctl := controller.New(controller.Config{Node: node, Targets: targets.Pipeline, Logger: log, DeviceTLS: deviceTLS,
 		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries})
 	if sc.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(node, ctl, sec, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		addr, err := serveMetrics(ctx, sc.metricsAddr, reg, sec, sc.pprof, errc)
+		addr, err := serveMetrics(ctx, sc.metricsAddr, reg, sec, sc.pprof, tasks)
 		if err != nil {
 			return err
 		}
@@ -229,19 +235,14 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 		}
 		log.Info("metrics serving", "addr", scheme+addr+"/metrics", "pprof", sc.pprof)
 	}
-	ctlDone := make(chan struct{})
-	go func() {
-		defer close(ctlDone)
-		ctl.Run(ctx)
-	}()
-	defer func() { cancel(); <-ctlDone }()
+	tasks.run(func() error { ctl.Run(ctx); return nil })
 
 	lis, err := net.Listen("tcp", sc.apiAddr)
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", sc.apiAddr, err)
 	}
 	api := apiserver.New(node, ctl, apiserver.Options{Forward: peerDial, Auth: sec.auth, Logger: log})
-	go func() { errc <- api.Serve(ctx, lis, sec.apiOpts...) }()
+	tasks.run(func() error { return api.Serve(ctx, lis, sec.apiOpts...) })
 	log.Info("p4ctl node serving", "node", sc.nodeID, "api", lis.Addr(), "raft", node.RaftAddr(), "data_dir", sc.dataDir)
 
 	if sc.join.server != "" {
@@ -255,16 +256,16 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	duties := &controller.Duties{Node: node, Controller: ctl, NodeID: sc.nodeID, APIAddr: lis.Addr().String(),
 		Apply: sc.apply, Logger: log, Applied: func() {
 			if len(sc.apply) > 0 {
-				go printStatus(ctx, cmd, node, ctl)
+				tasks.run(func() error { printStatus(ctx, cmd, node, ctl); return nil })
 			}
 		}}
-	go func() { errc <- duties.Run(ctx) }()
+	tasks.run(func() error { return duties.Run(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info("shutting down")
 			return nil
-		case err := <-errc:
+		case err := <-tasks.errc:
 			if err != nil && ctx.Err() == nil {
 				return err
 			}
@@ -311,7 +312,7 @@ func joinCluster(ctx context.Context, a apiClient, req *p4ctlv1.JoinRequest) err
 // with pprof Go's profiler at /debug/pprof/; over TLS to viewers (the
 // profiler to admins) when the node has TLS. It returns the address it
 // listens on.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, sec *security, pprof bool, errc chan<- error) (string, error) {
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, sec *security, pprof bool, tasks *tasks) (string, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("--metrics-addr %s: %w", addr, err)
@@ -329,13 +330,13 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, se
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: sec.metricsTLS,
 		ErrorLog: stdlog.New(io.Discard, "", 0)} // refused handshakes are logged by the authenticator
-	go func() {
+	tasks.run(func() error {
 		<-ctx.Done()
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(c)
-	}()
-	go func() {
+		return srv.Shutdown(c)
+	})
+	tasks.run(func() error {
 		var err error
 		if sec.metricsTLS != nil {
 			err = srv.ServeTLS(lis, "", "")
@@ -343,11 +344,36 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, se
 			err = srv.Serve(lis)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("metrics: %w", err)
+			return fmt.Errorf("metrics: %w", err)
 		}
-	}()
+		return nil
+	})
 	return lis.Addr().String(), nil
 }
+
+// tasks are the goroutines of a serving node: each runs through run, the
+// first error among them is in errc, and wait returns when all ended.
+type tasks struct {
+	wg   sync.WaitGroup
+	errc chan error // holds the first error; later ones are dropped
+}
+
+func newTasks() *tasks { return &tasks{errc: make(chan error, 1)} }
+
+func (t *tasks) run(f func() error) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		if err := f(); err != nil {
+			select {
+			case t.errc <- err:
+			default:
+			}
+		}
+	}()
+}
+
+func (t *tasks) wait() { t.wg.Wait() }
 
 // isLoopback reports whether addr's host is a loopback address or
 // localhost.

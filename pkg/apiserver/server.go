@@ -85,13 +85,32 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.Serve
 	opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
 	gs := grpc.NewServer(append(opts, grpc.ChainUnaryInterceptor(s.staleness))...)
 	p4ctlv1.RegisterControllerServer(gs, s)
+	// Serve returns once every call has ended (streams are given
+	// stopGrace to finish, then cut), so the node it serves can close.
+	ctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
-		gs.GracefulStop()
+		graceful := make(chan struct{})
+		go func() { gs.GracefulStop(); close(graceful) }()
+		select {
+		case <-graceful:
+		case <-time.After(stopGrace):
+			gs.Stop()
+			<-graceful
+		}
 	}()
-	defer s.leaders.close()
-	return gs.Serve(lis)
+	err := gs.Serve(lis)
+	cancel()
+	<-stopped
+	s.leaders.close()
+	return err
 }
+
+// stopGrace is how long Serve lets calls in flight finish once its
+// context ends.
+const stopGrace = 5 * time.Second
 
 // toStatus maps errors to gRPC codes the client can act on.
 func toStatus(err error) error {

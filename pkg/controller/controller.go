@@ -62,6 +62,11 @@ type Config struct {
 	// (device, policy); the rest are summed per device under
 	// policy="_other" (default 1000).
 	MaxCounterSeries int
+	// AnswerTimeout is how long a device may leave a new session without
+	// an arbitration answer before it is reported (last error, a sync
+	// failure): a device that accepts the connection and never speaks
+	// P4Runtime shows up then rather than never (default 5s).
+	AnswerTimeout time.Duration
 	// ProbeInterval is how often the leader sends LLDP out of every port
 	// of every device to find the links between switches (default 5s;
 	// links are held for four intervals).
@@ -192,6 +197,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = time.Second
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = 5 * time.Second
 	}
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = 5 * time.Second
@@ -338,7 +346,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 			w.stop()
 			prev = w
 		}
-		w := newWorker(c, dev)
+		w := newWorker(ctx, c, dev)
 		c.workers[name] = w
 		wg.Add(1)
 		go func() {
@@ -352,7 +360,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 					return
 				}
 			}
-			w.run(ctx)
+			w.run()
 		}()
 	}
 	for name, w := range c.workers {

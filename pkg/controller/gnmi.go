@@ -22,8 +22,20 @@ type gnmiWatch struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu        sync.Mutex
-	neighbors map[string]map[string]subscriber.NeighborInfo // interface -> id -> neighbor
+	mu        sync.Mutex                                    // taken before the topology's own lock
+	neighbors map[string]map[string]subscriber.NeighborInfo // interface -> id -> neighbor; guarded by mu
+	// stopped is set when the watch is dropped: a callback still under
+	// way then changes nothing, so a removed device's hosts stay removed.
+	stopped bool // guarded by mu
+}
+
+// stop ends the watch and forgets the hosts it reported.
+func (w *gnmiWatch) stop(c *Controller, device string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.cancel()
+	c.topo.SetHosts(device, topo.SourceGNMI, nil, time.Now())
 }
 
 // syncGNMI starts a subscription for every device with a gNMI address and
@@ -31,9 +43,8 @@ type gnmiWatch struct {
 func (c *Controller) syncGNMI(ctx context.Context, wg *sync.WaitGroup, m *policy.Model) {
 	for name, w := range c.gnmiWatches {
 		if d, ok := m.Devices[name]; !ok || d.GNMI != w.addr {
-			w.cancel()
+			w.stop(c, name)
 			delete(c.gnmiWatches, name)
-			c.topo.SetHosts(name, topo.SourceGNMI, nil, time.Now())
 		}
 	}
 	for name, d := range m.Devices {
@@ -86,6 +97,10 @@ func (c *Controller) onGNMI(w *gnmiWatch, e subscriber.Event) {
 			InPkts: ct.InPkts, OutPkts: ct.OutPkts, InErrors: ct.InErrors, OutErrors: ct.OutErrors, InDiscards: ct.InDiscards, OutDiscards: ct.OutDiscards}}, now)
 	case subscriber.Neighbor, subscriber.NeighborGone:
 		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
 		if w.neighbors[e.Interface] == nil {
 			w.neighbors[e.Interface] = map[string]subscriber.NeighborInfo{}
 		}
@@ -100,16 +115,24 @@ func (c *Controller) onGNMI(w *gnmiWatch, e subscriber.Event) {
 		// What the device said may be stale now: forget its neighbors
 		// until it says them again.
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		clear(w.neighbors)
-		w.mu.Unlock()
-		c.topo.SetHosts(e.Device, topo.SourceGNMI, nil, now)
+		if !w.stopped {
+			c.topo.SetHosts(e.Device, topo.SourceGNMI, nil, now)
+		}
 	}
 }
 
 // setGNMIHosts tells the topology every neighbor the device reports on a
 // port whose P4 id it has said.
 func (c *Controller) setGNMIHosts(w *gnmiWatch, dev string, now time.Time) {
+	// Held until the topology has the hosts, so stop cannot slip in
+	// between and have its removal overwritten.
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
 	var hosts []topo.Host
 	for ifn, byID := range w.neighbors {
 		port, ok := c.topo.PortID(dev, ifn)
@@ -120,6 +143,5 @@ func (c *Controller) setGNMIHosts(w *gnmiWatch, dev string, now time.Time) {
 			hosts = append(hosts, topo.Host{Name: n.SystemName, ChassisID: n.ChassisID, PortID: n.PortID, At: topo.End{Device: dev, Port: port}, Interface: ifn})
 		}
 	}
-	w.mu.Unlock()
 	c.topo.SetHosts(dev, topo.SourceGNMI, hosts, now)
 }

@@ -36,8 +36,10 @@ type worker struct {
 	st      DeviceStatus
 }
 
-func newWorker(c *Controller, dev *policy.Device) *worker {
-	ctx, cancel := context.WithCancel(context.Background())
+// newWorker makes the worker of dev, whose life ends with parent (the
+// controller's Run) or stop.
+func newWorker(parent context.Context, c *Controller, dev *policy.Device) *worker {
+	ctx, cancel := context.WithCancel(parent)
 	return &worker{c: c, dev: dev, kick: make(chan struct{}, 1), role: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		full: true, st: DeviceStatus{Name: dev.Name, Address: dev.Address}}
 }
@@ -89,17 +91,9 @@ func (w *worker) update(f func(*DeviceStatus)) {
 
 // run holds a session for the node's current role until the role changes,
 // then opens one for the new role, until ctx or stop ends it.
-func (w *worker) run(parent context.Context) {
+func (w *worker) run() {
 	defer close(w.done)
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	go func() {
-		select {
-		case <-w.ctx.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := w.ctx
 	log := w.c.log.With("device", w.dev.Name)
 	for ctx.Err() == nil {
 		w.c.mu.Lock()
@@ -139,12 +133,25 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 	probe := time.NewTicker(w.c.cfg.ProbeInterval)
 	defer probe.Stop()
 	probeSoon := false
+	// Until the device first answers the arbitration, a silent device
+	// (TCP accepted, no P4Runtime spoken) is reported when this fires.
+	silent := time.NewTimer(w.c.cfg.AnswerTimeout)
+	defer silent.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.role:
 			return
+		case <-silent.C:
+			msg := fmt.Sprintf("no arbitration answer from %s after %s (not a P4Runtime server, another device id, or hung)", w.dev.Address, w.c.cfg.AnswerTimeout)
+			if last := s.Mastership().Err; last != nil {
+				msg += ": " + last.Error()
+			}
+			w.update(func(st *DeviceStatus) { st.LastError, st.InSync = msg, false })
+			w.c.metrics.failures.WithLabelValues(w.dev.Name).Inc()
+			w.c.log.Warn("device silent", "device", w.dev.Name, "err", msg)
+			continue
 		case pin := <-s.PacketIn():
 			w.packetIn(pin)
 			continue
@@ -157,6 +164,13 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 			}
 			continue
 		case m := <-s.MastershipChanges():
+			if m.Err == nil {
+				silent.Stop()
+			} else {
+				// Every failed connection or broken stream is a failed
+				// attempt, so devices that never come up are counted too.
+				w.c.metrics.failures.WithLabelValues(w.dev.Name).Inc()
+			}
 			w.update(func(st *DeviceStatus) {
 				st.Connected, st.Primary, st.PrimaryElectionID = m.Err == nil, m.Primary, m.PrimaryID.String()
 				switch {
