@@ -94,3 +94,21 @@ func TestApplyFilesAndWait(t *testing.T) {
 		t.Fatalf("apply --wait of a change that reaches ghost: %v\n%s", err, o)
 	}
 }
+
+// TestServerList: --server takes several addresses and uses the first that
+// takes the connection; P4CTL_SERVER stands in for --server, and a flag
+// given wins over it.
+func TestServerList(t *testing.T) {
+	api, _ := startServe(t)
+	dead := freeAddr(t) // nothing listens there
+	if o, err := run(t, "cluster", "status", "-s", dead+", "+api); err != nil || !strings.Contains(o, "node n1") {
+		t.Fatalf("--server with a dead address first: %v\n%s", err, o)
+	}
+	t.Setenv("P4CTL_SERVER", dead+","+api)
+	if o, err := run(t, "cluster", "status"); err != nil || !strings.Contains(o, "node n1") {
+		t.Fatalf("P4CTL_SERVER: %v\n%s", err, o)
+	}
+	if _, err := run(t, "cluster", "status", "--server", dead); err == nil || !strings.Contains(err.Error(), dead) {
+		t.Fatalf("--server over P4CTL_SERVER: %v", err)
+	}
+}

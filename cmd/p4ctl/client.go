@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -22,6 +24,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
@@ -36,12 +40,34 @@ import (
 type apiClient struct {
 	server string
 	tls    tlsconf.Files
+	fs     *pflag.FlagSet // where --server was defined: to tell whether it was given
 }
 
-// flags adds --server and the --tls-* flags to fs.
+// envServer names the environment variable that gives the API addresses
+// when --server is not.
+const envServer = "P4CTL_SERVER"
+
+// flags adds --server (-s) and the --tls-* flags to fs.
 func (a *apiClient) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&a.server, "server", defaultAPIAddr, "API address of a controller node")
+	fs.StringVarP(&a.server, "server", "s", defaultAPIAddr, "API address of a controller node, or several comma-separated, tried in order until one takes the connection (default $"+envServer+", else "+defaultAPIAddr+")")
 	tlsClientFlags(fs, "tls-", "the API", &a.tls)
+	a.fs = fs
+}
+
+// servers are the API addresses to try, in order: --server, else
+// $P4CTL_SERVER, else the default.
+func (a *apiClient) servers() []string {
+	list := a.server
+	if env := os.Getenv(envServer); env != "" && a.fs != nil && !a.fs.Changed("server") {
+		list = env
+	}
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // tlsClientFlags adds the flags of a TLS client to fs, named prefix+ca etc.
@@ -66,15 +92,38 @@ func dialOptions(f tlsconf.Files) ([]grpc.DialOption, error) {
 	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg)), size}, nil
 }
 
-// dial connects to the API of a running node.
+// dial connects to the API of a running node: with several addresses, the
+// first that takes the connection (gRPC's pick_first over them, in
+// order; a node that refuses or goes away is passed over for the next).
 func (a *apiClient) dial() (p4ctlv1.ControllerClient, func(), error) {
 	opts, err := dialOptions(a.tls)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--tls-*: %w", err)
 	}
-	conn, err := grpc.NewClient(a.server, opts...)
+	servers := a.servers()
+	target := strings.Join(servers, ",")
+	switch len(servers) {
+	case 0:
+		return nil, nil, errors.New("--server: no address given")
+	case 1:
+		target = servers[0]
+	default:
+		r := manual.NewBuilderWithScheme("p4ctl-servers")
+		st := resolver.State{}
+		for _, s := range servers {
+			addr := resolver.Address{Addr: s}
+			if host, _, err := net.SplitHostPort(s); err == nil {
+				addr.ServerName = host // each node's certificate is checked for its own name
+			}
+			st.Addresses = append(st.Addresses, addr)
+		}
+		r.InitialState(st)
+		opts = append(opts, grpc.WithResolvers(r))
+		target = r.Scheme() + ":///servers"
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--server %s: %w", a.server, err)
+		return nil, nil, fmt.Errorf("--server %s: %w", strings.Join(servers, ","), err)
 	}
 	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
 }
@@ -85,19 +134,24 @@ func (a *apiClient) rpcErr(err error) error {
 	if !ok {
 		return err
 	}
+	servers := a.servers()
+	if len(servers) != 1 {
+		return fmt.Errorf("%s: %s (%s)", strings.Join(servers, ","), st.Message(), st.Code())
+	}
+	server := servers[0]
 	if st.Code() == codes.Unavailable {
 		// A TLS client of a plaintext server, or the reverse, sees only a
 		// broken connection: say which it is.
-		if speaks, perr := tlsconf.Probe(a.server, 2*time.Second); perr == nil {
+		if speaks, perr := tlsconf.Probe(server, 2*time.Second); perr == nil {
 			switch {
 			case speaks && !a.tls.Enabled():
-				return fmt.Errorf("%s serves TLS and this client dialled in plaintext: give --tls-ca (and --tls-cert/--tls-key for mutual TLS): %s (%s)", a.server, st.Message(), st.Code())
+				return fmt.Errorf("%s serves TLS and this client dialled in plaintext: give --tls-ca (and --tls-cert/--tls-key for mutual TLS): %s (%s)", server, st.Message(), st.Code())
 			case !speaks && a.tls.Enabled():
-				return fmt.Errorf("%s serves plaintext and this client dialled with TLS: drop the --tls-* flags: %s (%s)", a.server, st.Message(), st.Code())
+				return fmt.Errorf("%s serves plaintext and this client dialled with TLS: drop the --tls-* flags: %s (%s)", server, st.Message(), st.Code())
 			}
 		}
 	}
-	return fmt.Errorf("%s: %s (%s)", a.server, st.Message(), st.Code())
+	return fmt.Errorf("%s: %s (%s)", server, st.Message(), st.Code())
 }
 
 func withTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {
