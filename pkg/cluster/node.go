@@ -75,6 +75,10 @@ type Config struct {
 	// Refusals logs and counts refused raft peers; nil: a log of the
 	// node's own, once a minute per peer and reason.
 	Refusals *tlsconf.RefusalLog
+	// Transport, when set, carries raft instead of TCP at RaftAddr (which
+	// is then ignored): tests give raft's in-memory transport, whose
+	// Disconnect and DisconnectAll partition the cluster.
+	Transport raft.Transport
 }
 
 // ValidateConfig reports what is wrong with cfg, naming the setting.
@@ -85,7 +89,7 @@ func ValidateConfig(cfg Config) error {
 	if cfg.PeerRecheck < 0 {
 		return fmt.Errorf("cluster: peer recheck interval %s is negative", cfg.PeerRecheck)
 	}
-	if cfg.TLS == nil && !cfg.InsecureListen && !loopbackAddr(cfg.RaftAddr) {
+	if cfg.TLS == nil && cfg.Transport == nil && !cfg.InsecureListen && !loopbackAddr(cfg.RaftAddr) {
 		return fmt.Errorf("cluster: raft address %s: without TLS raft listens on loopback only, since any peer that reaches it could append to the log; give the node TLS (--tls-cert, --tls-key, --tls-ca), or --insecure-listen", cfg.RaftAddr)
 	}
 	if cfg.TLS != nil {
@@ -128,8 +132,8 @@ type Node struct {
 	log       *slog.Logger
 	raft      *raft.Raft
 	fsm       *fsm
-	transport *raft.NetworkTransport
-	layer     *streamLayer
+	transport raft.Transport
+	layer     *streamLayer // nil with Config.Transport
 	store     *raftboltdb.BoltStore
 
 	changes    chan uint64 // coalesced: the newest applied index
@@ -235,30 +239,33 @@ func Start(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	bind, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err)
+	var transport raft.Transport = cfg.Transport
+	if transport == nil {
+		bind, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("cluster: raft address %q: %w", cfg.RaftAddr, err)
+		}
+		lis, err := net.ListenTCP("tcp", bind)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err)
+		}
+		recheck := cfg.PeerRecheck
+		if recheck == 0 {
+			recheck = DefaultPeerRecheck
+		}
+		refusals := cfg.Refusals
+		if refusals == nil {
+			refusals = tlsconf.NewRefusalLog(log, time.Minute)
+		}
+		// Advertise the address actually bound (port 0 picks one).
+		n.layer = newStreamLayer(lis, cfg.TLS, recheck, log, refusals)
+		transport = raft.NewNetworkTransportWithLogger(n.layer, 3, 10*time.Second, rc.Logger)
 	}
-	lis, err := net.ListenTCP("tcp", bind)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err)
-	}
-	recheck := cfg.PeerRecheck
-	if recheck == 0 {
-		recheck = DefaultPeerRecheck
-	}
-	refusals := cfg.Refusals
-	if refusals == nil {
-		refusals = tlsconf.NewRefusalLog(log, time.Minute)
-	}
-	// Advertise the address actually bound (port 0 picks one).
-	n.layer = newStreamLayer(lis, cfg.TLS, recheck, log, refusals)
-	transport := raft.NewNetworkTransportWithLogger(n.layer, 3, 10*time.Second, rc.Logger)
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
-		transport.Close()
+		closeTransport(transport)
 		store.Close()
 		return nil, fmt.Errorf("cluster: read state: %w", err)
 	}
@@ -267,13 +274,13 @@ func Start(cfg Config) (*Node, error) {
 	// large apply (megabytes of YAML) pays for it once per follower.
 	logs, err := raft.NewLogCache(logCacheSize, store)
 	if err != nil {
-		transport.Close()
+		closeTransport(transport)
 		store.Close()
 		return nil, fmt.Errorf("cluster: log cache: %w", err)
 	}
 	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, transport)
 	if err != nil {
-		transport.Close()
+		closeTransport(transport)
 		store.Close()
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
@@ -295,6 +302,12 @@ func Start(cfg Config) (*Node, error) {
 	go n.forwardLeadership()
 	log.Info("raft node started", "raft_addr", transport.LocalAddr(), "existing_state", existing, "bootstrap", cfg.Bootstrap && !existing)
 	return n, nil
+}
+
+func closeTransport(t raft.Transport) {
+	if c, ok := t.(raft.WithClose); ok {
+		c.Close()
+	}
 }
 
 // forwardLeadership passes raft's leadership notices on to Leadership,
@@ -683,7 +696,7 @@ func (n *Node) Close() error {
 		close(n.done)
 		n.wg.Wait()
 		if n.transport != nil {
-			n.transport.Close()
+			closeTransport(n.transport)
 		}
 		if n.store != nil {
 			if cerr := n.store.Close(); err == nil {
@@ -699,6 +712,9 @@ func (n *Node) Close() error {
 // certificate checked when this node has TLS (saying so when the member
 // turns out to speak plaintext), else in plaintext.
 func (n *Node) checkPeer(id, addr string, timeout time.Duration) error {
+	if n.layer == nil {
+		return nil // a transport of the caller's: nothing to dial
+	}
 	c, err := n.layer.Dial(raft.ServerAddress(addr), min(timeout, 5*time.Second))
 	if err != nil {
 		if plaintextPeer(err) {
@@ -734,7 +750,7 @@ func plaintextPeer(err error) bool {
 // plaintext node among TLS members is refused by them, and each logs
 // why.)
 func (n *Node) checkMembersMode() error {
-	if n.cfg.TLS == nil {
+	if n.cfg.TLS == nil || n.layer == nil {
 		return nil
 	}
 	f := n.raft.GetConfiguration()

@@ -1,0 +1,135 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// TestPartitionedLeaderFenced: three nodes on raft's in-memory transport.
+// The leader is cut off from the other two, which elect a new leader;
+// the new leader's controller takes the devices with its higher election
+// id and brings them to the model, and a write from the cut-off old
+// leader's session is refused by the device itself. Healing the
+// partition leaves one leader and the devices in sync.
+func TestPartitionedLeaderFenced(t *testing.T) {
+	d1, d2 := startSim(t, ""), startSim(t, "")
+	var (
+		nodes []*cluster.Node
+		ctls  []*Controller
+		trs   []*raft.InmemTransport
+	)
+	for i := range 3 {
+		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("inmem-n%d", i+1)))
+		trs = append(trs, tr)
+	}
+	for i, a := range trs {
+		for j, b := range trs {
+			if i != j {
+				a.Connect(b.LocalAddr(), b)
+			}
+		}
+	}
+	for i, tr := range trs {
+		n, err := cluster.Start(cluster.Config{ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), Bootstrap: i == 0, Transport: tr,
+			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	waitLeader(t, nodes[0])
+	for _, n := range nodes[1:] {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := nodes[0].Join(ctx, n.ID(), n.RaftAddr())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		c, _ := runController(t, n)
+		ctls = append(ctls, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ctls[0].Apply(ctx, "example.yaml", exampleFor(t, d1.addr, d2.addr)); err != nil {
+		t.Fatal(err)
+	}
+	devs := map[string]*simDevice{"leaf1": d1, "leaf2": d2}
+	model := func() *policy.Model { m, _ := nodes[0].Model(); return m }
+	inSync(t, ctls[0], devs, model)
+
+	// Cut the leader (n1) off.
+	old := 0
+	trs[old].DisconnectAll()
+	for i, tr := range trs {
+		if i != old {
+			tr.Disconnect(trs[old].LocalAddr())
+		}
+	}
+	leader := waitLeader(t, nodes[1], nodes[2])
+	next := 1
+	if leader == nodes[2] {
+		next = 2
+	}
+	model = func() *policy.Model { m, _ := leader.Model(); return m }
+	eventually(t, 15*time.Second, func() bool {
+		for _, d := range ctls[next].Devices() {
+			if !d.Primary || !d.InSync {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("new leader's devices: %+v", ctls[next].Devices()) })
+	inSync(t, ctls[next], devs, model)
+
+	// The old leader's session to leaf1 writes: the device refuses it.
+	ctls[old].mu.Lock()
+	w := ctls[old].workers["leaf1"]
+	ctls[old].mu.Unlock()
+	w.mu.Lock()
+	s := w.sess
+	w.mu.Unlock()
+	if s == nil {
+		t.Fatal("the old leader holds no session to leaf1")
+	}
+	e, _ := pipeline.Embedded("bmv2")
+	seg, err := e.Info.NewEntry("ingress.segments").Exact("segment", pipeline.Uint(999)).
+		Action("set_segment", pipeline.P("default_allow", pipeline.Uint(1)), pipeline.P("flood_group", pipeline.Uint(999))).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: seg}}})
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "permission") && !strings.Contains(err.Error(), "primary") {
+		t.Fatalf("a write from the partitioned old leader: err = %v, want the device's refusal", err)
+	}
+	if got := d1.read(t); len(got) != len(want(t, ctls[next], "leaf1")) {
+		t.Errorf("leaf1 holds %d entries after the old leader's write, want %d", len(got), len(want(t, ctls[next], "leaf1")))
+	}
+
+	// Heal: one leader, devices still in sync.
+	for i, a := range trs {
+		for j, b := range trs {
+			if i != j {
+				a.Connect(b.LocalAddr(), b)
+			}
+		}
+	}
+	leader = waitLeader(t, nodes...)
+	for i, n := range nodes {
+		if n == leader {
+			inSync(t, ctls[i], devs, func() *policy.Model { m, _ := leader.Model(); return m })
+		}
+	}
+}
