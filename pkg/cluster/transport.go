@@ -44,15 +44,17 @@ type streamLayer struct {
 	log      *slog.Logger
 	refusals *tlsconf.RefusalLog
 
-	mu    sync.Mutex
-	conns map[*peerConn]struct{} // live TLS connections; guarded by mu
+	mu      sync.Mutex
+	conns   map[*peerConn]struct{}    // live TLS connections; guarded by mu
+	inbound map[*inboundConn]struct{} // accepted connections not yet closed by their handler; guarded by mu
 
 	done chan struct{}
 	wg   sync.WaitGroup
 }
 
 func newStreamLayer(lis net.Listener, peers *tlsconf.Peers, recheck time.Duration, log *slog.Logger, refusals *tlsconf.RefusalLog) *streamLayer {
-	l := &streamLayer{lis: lis, peers: peers, log: log, refusals: refusals, conns: map[*peerConn]struct{}{}, done: make(chan struct{})}
+	l := &streamLayer{lis: lis, peers: peers, log: log, refusals: refusals, conns: map[*peerConn]struct{}{},
+		inbound: map[*inboundConn]struct{}{}, done: make(chan struct{})}
 	if peers != nil {
 		l.wg.Add(1)
 		go l.recheck(recheck)
@@ -62,6 +64,14 @@ func newStreamLayer(lis net.Listener, peers *tlsconf.Peers, recheck time.Duratio
 
 func (l *streamLayer) Addr() net.Addr { return l.lis.Addr() }
 
+// closeWait bounds how long Close waits for raft's handlers of accepted
+// connections to return.
+const closeWait = 5 * time.Second
+
+// Close stops accepting, cuts every accepted connection and waits for
+// raft's handler of each to return: raft serves heartbeats from those
+// handlers, straight into its stable store, so none may still run when
+// the node closes the store.
 func (l *streamLayer) Close() error {
 	err := l.lis.Close()
 	select {
@@ -70,6 +80,43 @@ func (l *streamLayer) Close() error {
 		close(l.done)
 	}
 	l.wg.Wait()
+	l.mu.Lock()
+	conns := make([]*inboundConn, 0, len(l.inbound))
+	for c := range l.inbound {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	deadline := time.After(closeWait)
+	for _, c := range conns {
+		c.Conn.Close() // the handler's read fails, and it closes c
+		select {
+		case <-c.handled:
+		case <-deadline:
+			l.log.Warn("raft: a connection handler did not return at close", "peer", c.RemoteAddr())
+			return err
+		}
+	}
+	return err
+}
+
+// inboundConn is an accepted connection; handled is closed when raft's
+// handler closes it, on its way out.
+type inboundConn struct {
+	net.Conn
+	layer   *streamLayer
+	once    sync.Once
+	handled chan struct{}
+}
+
+func (c *inboundConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		c.layer.mu.Lock()
+		delete(c.layer.inbound, c)
+		c.layer.mu.Unlock()
+		err = c.Conn.Close()
+		close(c.handled)
+	})
 	return err
 }
 
@@ -81,10 +128,15 @@ func (l *streamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.peers == nil {
-		return &plainConn{Conn: c, layer: l}, nil
+	var conn net.Conn = &plainConn{Conn: c, layer: l}
+	if l.peers != nil {
+		conn = &peerConn{Conn: tls.Server(c, l.peers.Server()), layer: l, usage: x509.ExtKeyUsageClientAuth}
 	}
-	return &peerConn{Conn: tls.Server(c, l.peers.Server()), layer: l, usage: x509.ExtKeyUsageClientAuth}, nil
+	in := &inboundConn{Conn: conn, layer: l, handled: make(chan struct{})}
+	l.mu.Lock()
+	l.inbound[in] = struct{}{}
+	l.mu.Unlock()
+	return in, nil
 }
 
 // Dial connects to the member at addr; with TLS, it returns once the
