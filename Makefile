@@ -23,7 +23,7 @@ P4_OUT_T2NA ?= p4src/build/t2na
 # Fuzz targets as package:Function; `make test` gives each FUZZ_SHORT,
 # `make fuzz` FUZZ_LONG.
 FUZZ      := pkg/pipeline:FuzzEncode pkg/pipeline:FuzzCheckEntry \
-             pkg/pipeline:FuzzCompactRoundTrip pkg/p4rt:FuzzKeyParser \
+             pkg/pipeline:FuzzCompactRoundTrip pkg/pipeline:FuzzEntryKeyRoundTrip pkg/p4rt:FuzzKeyParser \
              pkg/p4rt/p4rtsim:FuzzRawEntries pkg/policy:FuzzParse pkg/lldp:FuzzParse pkg/lldp:FuzzParseNeighbors \
              pkg/topo:FuzzHandlePacketIn pkg/gnmi/agent:FuzzPortMap pkg/pipeline:FuzzDigestDecode
 FUZZ_SHORT ?= 10s

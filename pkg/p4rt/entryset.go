@@ -130,8 +130,12 @@ func (s *Session) PlanSet(ctx context.Context, desired *EntrySet, tableIDs ...ui
 	}
 	desired.gen++
 	gen := desired.gen
-	var p Plan
+	p := Plan{Held: make(map[uint32]int, len(tableIDs)), Sizes: s.tableSizes(tableIDs)}
+	for _, id := range tableIDs {
+		p.Held[id] = 0
+	}
 	err := s.ReadKeys(ctx, tableIDs, func(key, action []byte) error {
+		p.Held[pipeline.KeyTableID(key)]++
 		i, ok := desired.index[string(key)] // no allocation for the lookup
 		if !ok {
 			e, err := pipeline.DecodeEntry(string(key), string(action))
@@ -164,11 +168,27 @@ func (s *Session) PlanSet(ctx context.Context, desired *EntrySet, tableIDs ...ui
 		if v.seen == gen || len(v.key) < 4 {
 			continue
 		}
-		if want[be32(v.key)] {
+		if want[pipeline.KeyTableID(v.key)] {
 			p.insertIdx = append(p.insertIdx, uint32(i))
 		}
 	}
 	return p, nil
+}
+
+// tableSizes returns the P4Info sizes of the given tables in the pipeline
+// the device runs, or nil when the session does not know that pipeline.
+func (s *Session) tableSizes(tableIDs []uint32) map[uint32]int64 {
+	in := s.running.Load()
+	if in == nil {
+		return nil
+	}
+	out := make(map[uint32]int64, len(tableIDs))
+	for _, id := range tableIDs {
+		if t, ok := in.TableByID(id); ok && t.Size > 0 {
+			out[id] = t.Size
+		}
+	}
+	return out
 }
 
 // TableCounts returns the number of entries in the set per table id.
@@ -176,7 +196,7 @@ func (s *EntrySet) TableCounts() map[uint32]int {
 	out := map[uint32]int{}
 	for _, v := range s.vals {
 		if len(v.key) >= 4 {
-			out[be32(v.key)]++
+			out[pipeline.KeyTableID(v.key)]++
 		}
 	}
 	return out

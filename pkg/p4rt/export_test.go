@@ -6,10 +6,11 @@ package p4rt
 
 import (
 	"context"
-	"encoding/binary"
 	"slices"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
 // WriteBulk is the batched writer WritePlan uses.
@@ -59,6 +60,7 @@ func (s *Session) Reconcile(ctx context.Context, desired []*p4v1.TableEntry, o B
 		return Plan{}, err
 	}
 	p := Diff(desired, installed)
+	p.Sizes = s.tableSizes(tableIDs)
 	if p.Empty() {
 		return p, nil
 	}
@@ -85,7 +87,7 @@ func (s *Session) CountEntries(ctx context.Context, tableIDs ...uint32) (map[uin
 	}
 	err := s.ReadKeys(ctx, tableIDs, func(key, _ []byte) error {
 		if len(key) >= 4 {
-			out[binary.BigEndian.Uint32(key)]++
+			out[pipeline.KeyTableID(key)]++
 		}
 		return nil
 	})

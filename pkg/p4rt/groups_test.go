@@ -64,11 +64,18 @@ func TestDiffGroups(t *testing.T) {
 }
 
 // recorder is a p4rtsim device that notes each Write's updates as
-// "TYPE kind" strings, in the order the device received them.
+// "TYPE kind" strings (runs of the same one collapsed), and each table
+// entry update in full, in the order the device received them.
 type recorder struct {
 	*p4rtsim.Server
-	mu  sync.Mutex
-	log []string
+	mu      sync.Mutex
+	log     []string
+	entries []recorded
+}
+
+type recorded struct {
+	typ p4v1.Update_Type
+	e   *p4v1.TableEntry
 }
 
 func (r *recorder) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
@@ -77,6 +84,9 @@ func (r *recorder) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Wri
 		kind := "entry"
 		if u.GetEntity().GetPacketReplicationEngineEntry() != nil {
 			kind = "group"
+		}
+		if te := u.GetEntity().GetTableEntry(); te != nil {
+			r.entries = append(r.entries, recorded{u.GetType(), te})
 		}
 		s := fmt.Sprintf("%s %s", u.GetType(), kind)
 		if len(r.log) == 0 || r.log[len(r.log)-1] != s {
@@ -144,7 +154,9 @@ func TestReconcileDeviceOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "INSERT group, DELETE entry, MODIFY entry, INSERT entry, DELETE group"
+	// The l2 table has room: its new entry goes in before the old one
+	// goes out.
+	want := "INSERT group, MODIFY entry, INSERT entry, DELETE entry, DELETE group"
 	if got := strings.Join(rec.log, ", "); got != want {
 		t.Errorf("move wrote %q, want %q (plan %v)", got, want, plan)
 	}

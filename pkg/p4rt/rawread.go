@@ -2,11 +2,9 @@ package p4rt
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
@@ -78,7 +76,7 @@ func (s *Session) ReadCounters(ctx context.Context, tableIDs []uint32, fn func(k
 	}
 	return s.readRaw(ctx, req, func(p *keyParser) error {
 		if !p.hasCounter {
-			return fmt.Errorf("an entry of table %d came without counter data", binary.BigEndian.Uint32(p.key))
+			return fmt.Errorf("an entry of table %d came without counter data", pipeline.KeyTableID(p.key))
 		}
 		return fn(p.key, p.packets, p.bytes)
 	})
@@ -117,9 +115,9 @@ func (s *Session) readRaw(ctx context.Context, req *p4v1.ReadRequest, fn func(p 
 
 type rawMatch struct {
 	id     uint32
-	tag    byte
+	tag    pipeline.MatchTag
 	v1, v2 []byte
-	plen   uint32
+	plen   int32
 }
 
 type rawParam struct {
@@ -127,11 +125,14 @@ type rawParam struct {
 	v  []byte
 }
 
-// keyParser turns wire-format table entries into key and action bytes,
-// reusing its buffers from entry to entry.
+// keyParser turns wire-format table entries into key and action bytes
+// through pipeline.KeyWriter and pipeline.ActionWriter, reusing its
+// buffers from entry to entry.
 type keyParser struct {
 	matches []rawMatch
 	params  []rawParam
+	kw      pipeline.KeyWriter
+	aw      pipeline.ActionWriter
 	key     []byte
 	action  []byte
 	te      []byte
@@ -278,39 +279,35 @@ func (p *keyParser) entry(b []byte) error {
 	if err != nil {
 		return err
 	}
-	// The key, byte for byte as pipeline.EntryKey builds it.
-	k := binary.BigEndian.AppendUint32(p.key[:0], table)
-	k = binary.BigEndian.AppendUint32(k, prio)
-	if isDefault {
-		k = append(k, 'D')
-	}
-	if !slices.IsSortedFunc(p.matches, func(a, b rawMatch) int { return int(a.id) - int(b.id) }) {
-		slices.SortFunc(p.matches, func(a, b rawMatch) int { return int(a.id) - int(b.id) })
-	}
+	// The key and action, byte for byte as pipeline.EntryKey and
+	// pipeline.ActionKey build them.
+	p.kw.Begin(table, int32(prio), isDefault)
 	for _, m := range p.matches {
-		k = binary.BigEndian.AppendUint32(k, m.id)
-		k = append(k, m.tag)
-		if m.tag == '?' {
-			continue
-		}
-		k = pipeline.AppendValue(k, m.v1)
 		switch m.tag {
-		case 'l':
-			k = binary.BigEndian.AppendUint32(k, m.plen)
-		case 't', 'r':
-			k = pipeline.AppendValue(k, m.v2)
+		case pipeline.TagExact:
+			p.kw.Exact(m.id, m.v1)
+		case pipeline.TagLPM:
+			p.kw.LPM(m.id, m.v1, m.plen)
+		case pipeline.TagTernary:
+			p.kw.Ternary(m.id, m.v1, m.v2)
+		case pipeline.TagRange:
+			p.kw.Range(m.id, m.v1, m.v2)
+		case pipeline.TagOptional:
+			p.kw.Optional(m.id, m.v1)
+		case pipeline.TagOther:
+			p.kw.Other(m.id, m.v1, m.v2)
+		default:
+			p.kw.Unset(m.id)
 		}
 	}
-	p.key = k
+	p.key = p.kw.Bytes()
 	p.action = p.action[:0]
 	if hasAction {
-		slices.SortFunc(p.params, func(a, b rawParam) int { return int(a.id) - int(b.id) })
-		a := binary.BigEndian.AppendUint32(p.action, actionID)
+		p.aw.Begin(actionID)
 		for _, q := range p.params {
-			a = binary.BigEndian.AppendUint32(a, q.id)
-			a = pipeline.AppendValue(a, q.v)
+			p.aw.Param(q.id, q.v)
 		}
-		p.action = a
+		p.action = p.aw.Bytes()
 	}
 	return nil
 }
@@ -325,28 +322,25 @@ func (p *keyParser) match(b []byte) error {
 		if typ != protowire.BytesType {
 			return nil
 		}
-		var tag byte
+		var tag pipeline.MatchTag
 		switch num {
 		case 2:
-			tag = 'e'
+			tag = pipeline.TagExact
 		case 3:
-			tag = 't'
+			tag = pipeline.TagTernary
 		case 4:
-			tag = 'l'
+			tag = pipeline.TagLPM
 		case 6:
-			tag = 'r'
+			tag = pipeline.TagRange
 		case 7:
-			tag = 'o'
+			tag = pipeline.TagOptional
 		case 100:
-			tag = '?'
+			tag = pipeline.TagOther // a google.protobuf.Any: type_url, value
 		default:
 			return nil
 		}
 		if tag != m.tag { // a new oneof member starts empty; the same one merges
 			m = rawMatch{id: m.id, tag: tag}
-		}
-		if tag == '?' {
-			return nil
 		}
 		return fields(bs, func(num protowire.Number, typ protowire.Type, v uint64, val []byte) error {
 			switch {
@@ -354,14 +348,14 @@ func (p *keyParser) match(b []byte) error {
 				m.v1 = val
 			case num == 2 && typ == protowire.BytesType:
 				m.v2 = val
-			case num == 2 && typ == protowire.VarintType:
-				m.plen = uint32(v)
+			case num == 2 && typ == protowire.VarintType && tag == pipeline.TagLPM:
+				m.plen = int32(v)
 			}
 			return nil
 		})
 	})
 	if m.tag == 0 {
-		m.tag = '?' // no match type set
+		m.tag = pipeline.TagUnset // no match type set
 	}
 	p.matches = append(p.matches, m)
 	return err

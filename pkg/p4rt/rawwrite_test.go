@@ -18,9 +18,6 @@ func TestRawTableEntryEncoding(t *testing.T) {
 	for i := 0; i < 5000; i++ {
 		e := randomEntry(r)
 		e.CounterData, e.Metadata = nil, nil
-		if e.IsDefaultAction {
-			e.Match = nil
-		}
 		b, err := w.tableEntry(nil, pipeline.EntryKey(e), pipeline.ActionKey(e))
 		if err != nil {
 			t.Fatalf("entry %d: %v\n%v", i, err, e)

@@ -3,6 +3,7 @@ package p4rt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -19,6 +20,16 @@ type Plan struct {
 	Modify []*p4v1.TableEntry
 	Delete []*p4v1.TableEntry
 	Groups GroupPlan
+
+	// Held is how many entries the device held in each table when the
+	// plan was made (PlanSet counts every table it reads, Diff every table
+	// of the installed entries), and Sizes is each table's size in the
+	// P4Info of the pipeline the device runs (PlanSet fills it when the
+	// session pushed that pipeline or found it running: SetPipeline,
+	// EnsurePipeline). WritePlan orders each table's updates by them; see
+	// DeletesFirst.
+	Held  map[uint32]int
+	Sizes map[uint32]int64
 
 	// A plan made from an EntrySet names its inserts by position in the
 	// set instead of holding them as messages (a first fill is the whole
@@ -50,7 +61,7 @@ func (p Plan) PerTable() map[uint32]TableCounts {
 		out[e.GetTableId()] = c
 	}
 	for _, i := range p.insertIdx {
-		id := be32(p.set.vals[i].key)
+		id := pipeline.KeyTableID(p.set.vals[i].key)
 		c := out[id]
 		c.Insert++
 		out[id] = c
@@ -82,13 +93,17 @@ func (p Plan) String() string {
 // normalization, so a target that echoes values padded to the field width
 // or in another order does not cause rewrites. Counter data and other
 // read-only fields never count as a difference. desired must not hold two
-// entries with one key.
+// entries with one key. The plan's Held counts the installed entries; set
+// its Sizes for WritePlan to write inserts before deletes.
 func Diff(desired, installed []*p4v1.TableEntry) Plan {
 	have := make(map[string]*p4v1.TableEntry, len(installed))
 	for _, e := range installed {
 		have[pipeline.EntryKey(e)] = e
 	}
-	var p Plan
+	p := Plan{Held: map[uint32]int{}}
+	for _, e := range installed {
+		p.Held[e.GetTableId()]++
+	}
 	for _, want := range desired {
 		k := pipeline.EntryKey(want)
 		got, ok := have[k]
@@ -144,29 +159,75 @@ func entryUpdates(typ p4v1.Update_Type, es []*p4v1.TableEntry) []*p4v1.Update {
 	return ups
 }
 
-// WritePlan applies p in an order that never leaves a reference dangling
-// and lets a full table make room first:
+// DeletesFirst reports whether WritePlan deletes the plan's stale entries
+// of table before it inserts the new ones: only when the table might not
+// hold its inserts on top of what it held (Held plus the table's inserts
+// over Sizes), or when either count is unknown. Otherwise the inserts go
+// first, so that a rule replaced by one with another key (an ACL entry
+// whose priority changed, say) is never missing from the device.
+func (p Plan) DeletesFirst(table uint32) bool {
+	return p.deletesFirst(table, p.PerTable()[table].Insert)
+}
+
+func (p Plan) deletesFirst(table uint32, inserts int) bool {
+	held, ok := p.Held[table]
+	size := p.Sizes[table]
+	return !ok || size <= 0 || int64(held)+int64(inserts) > size
+}
+
+// WritePlan applies p in an order that never leaves a reference dangling,
+// keeps a replaced rule in force until its replacement is, and lets a
+// full table make room first:
 //
 //  1. multicast groups inserted and modified (entries may name them);
-//  2. table entries deleted;
+//  2. table entries deleted, of the tables that need room for their
+//     inserts (DeletesFirst);
 //  3. table entries modified;
 //  4. table entries inserted;
-//  5. multicast groups deleted (no entry names them any more).
+//  5. table entries deleted, of every other table;
+//  6. multicast groups deleted (no entry names them any more).
 //
-// Each phase finishes before the next starts. The error names the phase.
+// Each phase finishes before the next starts. The only references a
+// device checks are entries naming multicast groups (p4ctl uses no action
+// profiles), so phases 1 and 6 are the only order kept between tables;
+// within a phase, batches of all tables go out together. The error names
+// the phase; the indexes of its *WriteError are positions in p.Insert (or
+// in the set's inserts), p.Modify, p.Delete or the group lists.
 func (s *Session) WritePlan(ctx context.Context, p Plan, o BulkOptions) error {
+	ins := p.PerTable()
+	var early, late []int // positions in p.Delete
+	first := map[uint32]bool{}
+	for id, c := range ins {
+		first[id] = c.Delete > 0 && p.deletesFirst(id, c.Insert)
+	}
+	for i, e := range p.Delete {
+		if first[e.GetTableId()] {
+			early = append(early, i)
+		} else {
+			late = append(late, i)
+		}
+	}
+	deletes := func(pos []int) []*p4v1.TableEntry {
+		es := make([]*p4v1.TableEntry, len(pos))
+		for i, j := range pos {
+			es[i] = p.Delete[j]
+		}
+		return es
+	}
 	phases := []struct {
 		name string
 		ups  []*p4v1.Update
-		set  bool // the EntrySet inserts, encoded straight from the set
+		pos  []int // positions of ups in the plan's list, when not 0..n-1
+		set  bool  // the EntrySet inserts, encoded straight from the set
 	}{
-		{"multicast group INSERT", groupUpdates(p4v1.Update_INSERT, p.Groups.Insert), false},
-		{"multicast group MODIFY", groupUpdates(p4v1.Update_MODIFY, p.Groups.Modify), false},
-		{"DELETE", entryUpdates(p4v1.Update_DELETE, p.Delete), false},
-		{"MODIFY", entryUpdates(p4v1.Update_MODIFY, p.Modify), false},
-		{"INSERT", entryUpdates(p4v1.Update_INSERT, p.Insert), false},
-		{"INSERT", nil, true},
-		{"multicast group DELETE", groupUpdates(p4v1.Update_DELETE, p.Groups.Delete), false},
+		{name: "multicast group INSERT", ups: groupUpdates(p4v1.Update_INSERT, p.Groups.Insert)},
+		{name: "multicast group MODIFY", ups: groupUpdates(p4v1.Update_MODIFY, p.Groups.Modify)},
+		{name: "DELETE (making room)", ups: entryUpdates(p4v1.Update_DELETE, deletes(early)), pos: early},
+		{name: "MODIFY", ups: entryUpdates(p4v1.Update_MODIFY, p.Modify)},
+		{name: "INSERT", ups: entryUpdates(p4v1.Update_INSERT, p.Insert)},
+		{name: "INSERT", set: true},
+		{name: "DELETE", ups: entryUpdates(p4v1.Update_DELETE, deletes(late)), pos: late},
+		{name: "multicast group DELETE", ups: groupUpdates(p4v1.Update_DELETE, p.Groups.Delete)},
 	}
 	for _, ph := range phases {
 		var err error
@@ -177,6 +238,12 @@ func (s *Session) WritePlan(ctx context.Context, p Plan, o BulkOptions) error {
 			err = s.writeBulk(ctx, ph.ups, o)
 		}
 		if err != nil {
+			var we *WriteError
+			if ph.pos != nil && errors.As(err, &we) {
+				for i := range we.Updates {
+					we.Updates[i].Index = ph.pos[we.Updates[i].Index]
+				}
+			}
 			return fmt.Errorf("%s phase: %w", ph.name, err)
 		}
 	}

@@ -3,6 +3,7 @@ package p4rt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,32 +80,65 @@ func primary(t testing.TB, dial grpc.DialOption, p *pipeline.Pipeline) *p4rt.Ses
 	return s
 }
 
-func TestWriteBulkMapsErrorsToInputIndex(t *testing.T) {
+// TestBulkWritersMapErrorsToInputIndex writes the same updates through
+// both bulk paths (messages and the compact EntrySet) and expects the same
+// error: every failed update at its input position, in order.
+func TestBulkWritersMapErrorsToInputIndex(t *testing.T) {
 	p := embedded(t)
-	s := primary(t, startSim(t, p4rtsim.Options{}), p)
-	ctx := context.Background()
-	var ups []*p4v1.Update
-	for i := uint64(0); i < 2500; i++ {
-		ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: l2(t, p.Info, 1, i, 1)}}})
+	dup := []int{7, 1234, 2499} // already on the device: in different batches
+	o := p4rt.BulkOptions{BatchSize: 100, InFlight: 3}
+	paths := []struct {
+		name  string
+		write func(s *p4rt.Session, es []*p4v1.TableEntry) error
+	}{
+		{"messages", func(s *p4rt.Session, es []*p4v1.TableEntry) error {
+			ups := make([]*p4v1.Update, len(es))
+			for i, e := range es {
+				ups[i] = &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}}}
+			}
+			return s.WriteBulk(context.Background(), ups, o)
+		}},
+		{"entry set", func(s *p4rt.Session, es []*p4v1.TableEntry) error {
+			set := p4rt.NewEntrySet(len(es))
+			for _, e := range es {
+				if err := set.Add(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return s.WriteSet(context.Background(), set, p4v1.Update_INSERT, o)
+		}},
 	}
-	// Duplicates at known positions, in different batches.
-	for _, i := range []int{7, 1234, 2499} {
-		ups[i] = proto.Clone(ups[i-1]).(*p4v1.Update)
-	}
-	err := s.WriteBulk(ctx, ups, p4rt.BulkOptions{BatchSize: 100, InFlight: 3})
-	var we *p4rt.WriteError
-	if !errors.As(err, &we) {
-		t.Fatalf("err = %v, want *WriteError", err)
-	}
-	var got []int
-	for _, u := range we.Updates {
-		if u.Code != codes.AlreadyExists {
-			t.Errorf("update %d: %v", u.Index, u.Code)
-		}
-		got = append(got, u.Index)
-	}
-	if len(got) != 3 || got[0] != 7 || got[1] != 1234 || got[2] != 2499 {
-		t.Errorf("failed indexes %v, want [7 1234 2499]", got)
+	for _, path := range paths {
+		t.Run(path.name, func(t *testing.T) {
+			s := primary(t, startSim(t, p4rtsim.Options{}), p)
+			var es []*p4v1.TableEntry
+			for i := uint64(0); i < 2500; i++ {
+				es = append(es, l2(t, p.Info, 1, i, 1))
+			}
+			for _, i := range dup {
+				if err := s.Write(context.Background(), &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: es[i]}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := path.write(s, es)
+			var we *p4rt.WriteError
+			if !errors.As(err, &we) {
+				t.Fatalf("err = %v, want *WriteError", err)
+			}
+			if statusCode(we.Err) != codes.Unknown {
+				t.Errorf("Err = %v, want the first failing batch's UNKNOWN", we.Err)
+			}
+			var got []int
+			for _, u := range we.Updates {
+				if u.Code != codes.AlreadyExists {
+					t.Errorf("update %d: %v", u.Index, u.Code)
+				}
+				got = append(got, u.Index)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(dup) {
+				t.Errorf("failed indexes %v, want %v", got, dup)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -125,6 +126,11 @@ type Session struct {
 	answered    chan struct{} // closed at the first arbitration answer or stream failure
 	droppedPkts uint64
 	droppedDigs uint64
+
+	// running is the P4Info of the pipeline the device runs, when this
+	// session pushed it or found its cookie there (nil if unknown);
+	// PlanSet takes the table sizes from it.
+	running atomic.Pointer[pipeline.Info]
 }
 
 // Connect starts a session with the device at addr and returns at once; the
@@ -431,6 +437,7 @@ const (
 )
 
 func (s *Session) setPipeline(ctx context.Context, p *pipeline.Pipeline, action p4v1.SetForwardingPipelineConfigRequest_Action) error {
+	s.running.Store(nil) // whatever the outcome, the old one may be gone
 	_, err := s.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
 		DeviceId:   s.deviceID,
 		Role:       s.role,
@@ -445,6 +452,7 @@ func (s *Session) setPipeline(ctx context.Context, p *pipeline.Pipeline, action 
 	if err != nil {
 		return fmt.Errorf("p4rt %s: set pipeline (%s): %w", s.addr, action, err)
 	}
+	s.running.Store(p.Info)
 	return nil
 }
 
@@ -482,6 +490,7 @@ func (s *Session) EnsurePipeline(ctx context.Context, p *pipeline.Pipeline) (Pus
 		return PushNone, err
 	}
 	if ok && cookie == p.Cookie {
+		s.running.Store(p.Info)
 		return PushNone, nil
 	}
 	if ok && p.Target.Reconcile {

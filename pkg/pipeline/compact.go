@@ -1,12 +1,26 @@
 package pipeline
 
 import (
-	"encoding/binary"
-	"fmt"
-	"slices"
-
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/types/known/anypb"
 )
+
+// The compact form of a table entry is its EntryKey and ActionKey (the
+// layouts are in key.go); DecodeEntry turns it back into a message.
+
+// EntryKey returns the identity of a table entry as P4Runtime defines it:
+// table, match and priority, and whether it is the default entry. Values
+// are compared in canonical form and matches in field-id order, so two
+// encodings of the same key give the same string whatever their byte
+// widths or match order. The layout is described in key.go.
+func EntryKey(e *p4v1.TableEntry) string {
+	w := KeyWriter{seg: segments{b: make([]byte, 0, 16+len(e.GetMatch())*24)}}
+	w.Begin(e.GetTableId(), e.GetPriority(), e.GetIsDefaultAction())
+	for _, m := range e.GetMatch() {
+		w.Match(m)
+	}
+	return string(w.Bytes())
+}
 
 // ActionKey returns the canonical encoding of an entry's direct action: the
 // action id, then each param (sorted by id) with its canonical value. Two
@@ -17,96 +31,61 @@ func ActionKey(e *p4v1.TableEntry) string {
 	if a == nil {
 		return ""
 	}
-	ps := a.GetParams()
-	if !slices.IsSortedFunc(ps, cmpParam) {
-		ps = slices.SortedFunc(slices.Values(ps), cmpParam)
+	w := ActionWriter{seg: segments{b: make([]byte, 0, 4+len(a.GetParams())*8)}}
+	w.Begin(a.GetActionId())
+	for _, p := range a.GetParams() {
+		w.Param(p.GetParamId(), p.GetValue())
 	}
-	b := make([]byte, 0, 4+len(ps)*6)
-	b = binary.BigEndian.AppendUint32(b, a.GetActionId())
-	for _, p := range ps {
-		b = binary.BigEndian.AppendUint32(b, p.GetParamId())
-		b = AppendValue(b, p.GetValue())
-	}
-	return string(b)
+	return string(w.Bytes())
 }
 
-func cmpParam(x, y *p4v1.Action_Param) int { return int(x.GetParamId()) - int(y.GetParamId()) }
-
 // DecodeEntry rebuilds a table entry from its EntryKey and ActionKey, in
-// normalized form. It is the inverse of the two for entries with a direct
-// action; what the two do not encode (counter data, metadata, idle
-// timeouts, unknown fields) is not kept.
+// normalized form. It is the inverse of the two: EntryKey and ActionKey of
+// the result equal key and action. What the two do not encode (counter
+// data, metadata, idle timeouts, action profiles, unknown fields) is not
+// kept.
 func DecodeEntry(key, action string) (*p4v1.TableEntry, error) {
-	k := []byte(key)
-	if len(k) < 8 {
-		return nil, fmt.Errorf("entry key of %d bytes is too short", len(k))
+	r, err := ReadKey(key)
+	if err != nil {
+		return nil, err
 	}
-	e := &p4v1.TableEntry{TableId: binary.BigEndian.Uint32(k), Priority: int32(binary.BigEndian.Uint32(k[4:]))}
-	k = k[8:]
-	if len(k) > 0 && k[0] == 'D' {
-		e.IsDefaultAction = true
-		k = k[1:]
+	ar, err := ReadAction(action)
+	if err != nil {
+		return nil, err
 	}
-	value := func() ([]byte, error) {
-		if len(k) < 1 || len(k) < 1+int(k[0]) {
-			return nil, fmt.Errorf("truncated value in entry key")
-		}
-		v := k[1 : 1+int(k[0])]
-		k = k[1+int(k[0]):]
-		return v, nil
+	// Every value is a substring of key or action: one buffer holds them
+	// all.
+	buf := make([]byte, 0, len(key)+len(action))
+	val := func(s string) []byte {
+		n := len(buf)
+		buf = append(buf, s...)
+		return buf[n:len(buf):len(buf)]
 	}
-	for len(k) > 0 {
-		if len(k) < 5 {
-			return nil, fmt.Errorf("truncated match in entry key")
+	e := &p4v1.TableEntry{TableId: r.Table, Priority: r.Priority, IsDefaultAction: r.IsDefault}
+	for m, ok := r.Next(); ok; m, ok = r.Next() {
+		fm := &p4v1.FieldMatch{FieldId: m.Field}
+		switch m.Tag {
+		case TagExact:
+			fm.FieldMatchType = &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: val(m.V1)}}
+		case TagLPM:
+			fm.FieldMatchType = &p4v1.FieldMatch_Lpm{Lpm: &p4v1.FieldMatch_LPM{Value: val(m.V1), PrefixLen: m.PrefixLen}}
+		case TagTernary:
+			fm.FieldMatchType = &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: val(m.V1), Mask: val(m.V2)}}
+		case TagRange:
+			fm.FieldMatchType = &p4v1.FieldMatch_Range_{Range: &p4v1.FieldMatch_Range{Low: val(m.V1), High: val(m.V2)}}
+		case TagOptional:
+			fm.FieldMatchType = &p4v1.FieldMatch_Optional_{Optional: &p4v1.FieldMatch_Optional{Value: val(m.V1)}}
+		case TagOther:
+			fm.FieldMatchType = &p4v1.FieldMatch_Other{Other: &anypb.Any{TypeUrl: m.V1, Value: val(m.V2)}}
 		}
-		m := &p4v1.FieldMatch{FieldId: binary.BigEndian.Uint32(k)}
-		tag := k[4]
-		k = k[5:]
-		var v1, v2 []byte
-		var err error
-		if v1, err = value(); err != nil {
-			return nil, err
-		}
-		switch tag {
-		case 'e':
-			m.FieldMatchType = &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: v1}}
-		case 'l':
-			if len(k) < 4 {
-				return nil, fmt.Errorf("truncated prefix length in entry key")
-			}
-			m.FieldMatchType = &p4v1.FieldMatch_Lpm{Lpm: &p4v1.FieldMatch_LPM{Value: v1, PrefixLen: int32(binary.BigEndian.Uint32(k))}}
-			k = k[4:]
-		case 't', 'r':
-			if v2, err = value(); err != nil {
-				return nil, err
-			}
-			if tag == 't' {
-				m.FieldMatchType = &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: v1, Mask: v2}}
-			} else {
-				m.FieldMatchType = &p4v1.FieldMatch_Range_{Range: &p4v1.FieldMatch_Range{Low: v1, High: v2}}
-			}
-		case 'o':
-			m.FieldMatchType = &p4v1.FieldMatch_Optional_{Optional: &p4v1.FieldMatch_Optional{Value: v1}}
-		default:
-			return nil, fmt.Errorf("unknown match tag %q in entry key", tag)
-		}
-		e.Match = append(e.Match, m)
+		e.Match = append(e.Match, fm)
 	}
-	if action == "" {
+	if !ar.Direct {
 		return e, nil
 	}
-	a := []byte(action)
-	if len(a) < 4 {
-		return nil, fmt.Errorf("action key of %d bytes is too short", len(a))
-	}
-	act := &p4v1.Action{ActionId: binary.BigEndian.Uint32(a)}
-	a = a[4:]
-	for len(a) > 0 {
-		if len(a) < 5 || len(a) < 5+int(a[4]) {
-			return nil, fmt.Errorf("truncated param in action key")
-		}
-		act.Params = append(act.Params, &p4v1.Action_Param{ParamId: binary.BigEndian.Uint32(a), Value: a[5 : 5+int(a[4])]})
-		a = a[5+int(a[4]):]
+	act := &p4v1.Action{ActionId: ar.ActionID}
+	for id, v, ok := ar.Next(); ok; id, v, ok = ar.Next() {
+		act.Params = append(act.Params, &p4v1.Action_Param{ParamId: id, Value: val(v)})
 	}
 	e.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: act}}
 	return e, nil

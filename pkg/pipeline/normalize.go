@@ -1,62 +1,14 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"slices"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// EntryKey returns the identity of a table entry as P4Runtime defines it:
-// table, match and priority. Values are compared in canonical form and
-// matches in field-id order, so two encodings of the same key give the same
-// string whatever their byte widths or match order.
-func EntryKey(e *p4v1.TableEntry) string {
-	b := make([]byte, 0, 16+len(e.GetMatch())*24)
-	b = binary.BigEndian.AppendUint32(b, e.GetTableId())
-	b = binary.BigEndian.AppendUint32(b, uint32(e.GetPriority()))
-	if e.GetIsDefaultAction() {
-		b = append(b, 'D')
-	}
-	ms := e.GetMatch()
-	if !slices.IsSortedFunc(ms, cmpMatch) {
-		ms = slices.SortedFunc(slices.Values(ms), cmpMatch)
-	}
-	for _, m := range ms {
-		b = binary.BigEndian.AppendUint32(b, m.GetFieldId())
-		switch mt := m.GetFieldMatchType().(type) {
-		case *p4v1.FieldMatch_Exact_:
-			b = AppendValue(append(b, 'e'), mt.Exact.GetValue())
-		case *p4v1.FieldMatch_Lpm:
-			b = AppendValue(append(b, 'l'), mt.Lpm.GetValue())
-			b = binary.BigEndian.AppendUint32(b, uint32(mt.Lpm.GetPrefixLen()))
-		case *p4v1.FieldMatch_Ternary_:
-			b = AppendValue(append(b, 't'), mt.Ternary.GetValue())
-			b = AppendValue(b, mt.Ternary.GetMask())
-		case *p4v1.FieldMatch_Range_:
-			b = AppendValue(append(b, 'r'), mt.Range.GetLow())
-			b = AppendValue(b, mt.Range.GetHigh())
-		case *p4v1.FieldMatch_Optional_:
-			b = AppendValue(append(b, 'o'), mt.Optional.GetValue())
-		default:
-			b = append(b, '?')
-		}
-	}
-	return string(b)
-}
-
 func cmpMatch(a, b *p4v1.FieldMatch) int {
 	return int(a.GetFieldId()) - int(b.GetFieldId())
-}
-
-// AppendValue appends v to b as entry keys encode values: one length
-// byte, then the canonical bytes. Code that builds keys from other sources
-// (the raw read parser in pkg/p4rt) must use it to stay byte-identical.
-func AppendValue(b, v []byte) []byte {
-	v = Canonical(v)
-	b = append(b, byte(len(v)))
-	return append(b, v...)
 }
 
 // NormalizeEntry returns a copy of e in the form the controller writes:
