@@ -11,6 +11,7 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
 	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 	"github.com/p4ctl/p4ctl/pkg/policy"
 )
@@ -69,6 +70,18 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 	devs := map[string]*simDevice{"leaf1": d1, "leaf2": d2}
 	model := func() *policy.Model { m, _ := nodes[0].Model(); return m }
 	inSync(t, ctls[0], devs, model)
+	session := func(c *Controller, dev string) *p4rt.Session {
+		c.mu.Lock()
+		w := c.workers[dev]
+		c.mu.Unlock()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.sess
+	}
+	before := make([]*p4rt.Session, len(ctls))
+	for i, c := range ctls {
+		before[i] = session(c, "leaf1")
+	}
 
 	// Cut the leader (n1) off.
 	old := 0
@@ -93,6 +106,11 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 		return true
 	}, func() string { return fmt.Sprintf("new leader's devices: %+v", ctls[next].Devices()) })
 	inSync(t, ctls[next], devs, model)
+	// The new leader took the device on the stream its follower session
+	// had: re-arbitrated, not reconnected.
+	if got := session(ctls[next], "leaf1"); got != before[next] {
+		t.Error("the new leader's session to leaf1 was torn down and opened again; want a re-arbitration on the live stream")
+	}
 
 	// The old leader's session to leaf1 writes: the device refuses it.
 	ctls[old].mu.Lock()

@@ -29,11 +29,14 @@ type worker struct {
 	ctx    context.Context
 	done   chan struct{} // closed when run returns
 
-	mu      sync.Mutex
-	sess    *p4rt.Session  // the session run holds now, for reads from other goroutines
-	pending []pendingDelta // deltas after the last full sync
-	full    bool           // a full reconcile is needed
-	st      DeviceStatus
+	mu   sync.Mutex
+	sess *p4rt.Session // the session run holds now, for reads from other goroutines
+	// cancelWork ends the write in flight, if any: the node's role
+	// changed, and what it was writing is no longer its to write.
+	cancelWork context.CancelFunc
+	pending    []pendingDelta // deltas after the last full sync
+	full       bool           // a full reconcile is needed
+	st         DeviceStatus
 }
 
 // newWorker makes the worker of dev, whose life ends with parent (the
@@ -51,8 +54,19 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (w *worker) stop()        { w.cancel() }
-func (w *worker) roleChanged() { signal(w.role) }
+func (w *worker) stop() { w.cancel() }
+
+// roleChanged tells the worker the node's role changed: the write in
+// flight is cancelled at once, and the session arbitrates again on its
+// live stream.
+func (w *worker) roleChanged() {
+	w.mu.Lock()
+	if w.cancelWork != nil {
+		w.cancelWork()
+	}
+	w.mu.Unlock()
+	signal(w.role)
+}
 
 // pendingDelta is a device's change from the model before index.
 type pendingDelta struct {
@@ -89,8 +103,9 @@ func (w *worker) update(f func(*DeviceStatus)) {
 	f(&w.st)
 }
 
-// run holds a session for the node's current role until the role changes,
-// then opens one for the new role, until ctx or stop ends it.
+// run holds a session to the device until ctx or stop ends it, opening a
+// new one only when the old one cannot be used; a role change
+// re-arbitrates on the live stream (serve).
 func (w *worker) run() {
 	defer close(w.done)
 	ctx := w.ctx
@@ -142,7 +157,29 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 		case <-ctx.Done():
 			return
 		case <-w.role:
-			return
+			// The role changed: arbitrate again on the live stream with
+			// the new role's id (ONOS does the same), rather than close
+			// the session and open another. A new leader reconciles in
+			// full, since it wrote nothing as a follower.
+			w.c.mu.Lock()
+			election, nowLeader := w.c.election()
+			w.c.mu.Unlock()
+			if err := s.Rearbitrate(election); err != nil {
+				w.setError(err)
+				return // a new session arbitrates with the new id
+			}
+			if nowLeader && !leader {
+				w.mu.Lock()
+				w.full, w.pending = true, nil
+				w.mu.Unlock()
+			}
+			leader = nowLeader
+			w.update(func(st *DeviceStatus) {
+				if !leader {
+					st.InSync = false // a follower does not keep the device
+				}
+			})
+			continue
 		case <-silent.C:
 			msg := fmt.Sprintf("no arbitration answer from %s after %s (not a P4Runtime server, another device id, or hung)", w.dev.Address, w.c.cfg.AnswerTimeout)
 			if last := s.Mastership().Err; last != nil {
@@ -197,12 +234,30 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 		case <-retry:
 			retry = nil
 		}
-		if !leader || !s.IsPrimary() {
-			continue
+		if m := s.Mastership(); !leader || !m.Primary || m.PrimaryID != s.ElectionID() || s.ElectionID() != w.leaderElection() {
+			continue // not (yet) the device's primary with this role's id
 		}
-		if err := w.work(ctx, s); err != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		w.mu.Lock()
+		w.cancelWork = cancel
+		w.mu.Unlock()
+		err := w.work(wctx, s)
+		w.mu.Lock()
+		w.cancelWork = nil
+		w.mu.Unlock()
+		roleChanged := wctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if roleChanged {
+				// Cancelled by a role change: not a failure of the
+				// device; the role case runs next.
+				w.mu.Lock()
+				w.full, w.pending = true, nil
+				w.mu.Unlock()
+				continue
 			}
 			w.update(func(st *DeviceStatus) {
 				st.LastError, st.InSync, st.WriteDone, st.WriteTotal = err.Error(), false, 0, 0
@@ -382,6 +437,20 @@ func (w *worker) packetIn(pin *p4v1.PacketIn) {
 	if err := w.c.topo.HandlePacketIn(w.dev.Name, uint32(port), b, time.Now()); err != nil {
 		w.c.log.Debug("lldp packet-in", "err", err)
 	}
+}
+
+// leaderElection is the election id the node would write with now, as
+// leader (zero when it does not lead): a session arbitrated with another
+// id (the role changed and the re-arbitration is not through) must not
+// write.
+func (w *worker) leaderElection() p4rt.ElectionID {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	id, leader := w.c.election()
+	if !leader {
+		return p4rt.ElectionID{}
+	}
+	return id
 }
 
 // lostMastership says why a leader's session is not primary: another

@@ -122,9 +122,10 @@ func (s *Session) newWriteEncoder() *writeEncoder {
 	}
 	var id []byte
 	id = protowire.AppendTag(id, 1, protowire.VarintType)
-	id = protowire.AppendVarint(id, s.election.High)
+	election := s.ElectionID()
+	id = protowire.AppendVarint(id, election.High)
 	id = protowire.AppendTag(id, 2, protowire.VarintType)
-	id = protowire.AppendVarint(id, s.election.Low)
+	id = protowire.AppendVarint(id, election.Low)
 	h = protowire.AppendTag(h, 3, protowire.BytesType)
 	h = protowire.AppendBytes(h, id)
 	return &writeEncoder{header: h, req: append([]byte(nil), h...)}

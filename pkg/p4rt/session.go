@@ -101,7 +101,7 @@ type Mastership struct {
 type Session struct {
 	addr     string
 	deviceID uint64
-	election ElectionID
+	election ElectionID // guarded by mu: Rearbitrate changes it
 	role     string
 	log      *slog.Logger
 	minBack  time.Duration
@@ -246,7 +246,45 @@ func (s *Session) Mastership() Mastership {
 func (s *Session) MastershipChanges() <-chan Mastership { return s.events }
 
 // ElectionID is the session's own election id.
-func (s *Session) ElectionID() ElectionID { return s.election }
+func (s *Session) ElectionID() ElectionID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.election
+}
+
+// Rearbitrate arbitrates the session again with election id id on the
+// live stream, as a controller whose role changed does (a new leader
+// raising its id, a deposed one stepping down to a backup's): the stream,
+// and the device's view of this client, stay. The device's answer comes
+// through MastershipChanges; until then Mastership is the old state. With
+// the stream down, the next stream arbitrates with id. Writes in flight
+// keep the id they were sent with.
+func (s *Session) Rearbitrate(id ElectionID) error {
+	if id == (ElectionID{}) {
+		return fmt.Errorf("p4rt %s: election id 0 cannot write", s.addr)
+	}
+	s.mu.Lock()
+	s.election = id
+	s.mu.Unlock()
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.stream == nil {
+		return nil
+	}
+	if err := s.stream.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{Arbitration: s.arbitration(id)}}); err != nil {
+		return fmt.Errorf("p4rt %s: rearbitrate: %w", s.addr, err)
+	}
+	return nil
+}
+
+// arbitration is the session's arbitration message with election id id.
+func (s *Session) arbitration(id ElectionID) *p4v1.MasterArbitrationUpdate {
+	arb := &p4v1.MasterArbitrationUpdate{DeviceId: s.deviceID, ElectionId: id.proto()}
+	if s.role != "" {
+		arb.Role = &p4v1.Role{Name: s.role}
+	}
+	return arb
+}
 
 // IsPrimary reports whether the device last named this session primary.
 func (s *Session) IsPrimary() bool { return s.Mastership().Primary }
@@ -319,11 +357,8 @@ func (s *Session) serveStream() error {
 	if err != nil {
 		return err
 	}
-	arb := &p4v1.MasterArbitrationUpdate{DeviceId: s.deviceID, ElectionId: s.election.proto()}
-	if s.role != "" {
-		arb.Role = &p4v1.Role{Name: s.role}
-	}
 	s.sendMu.Lock()
+	arb := s.arbitration(s.ElectionID())
 	s.stream = stream
 	err = stream.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{Arbitration: arb}})
 	s.sendMu.Unlock()
@@ -346,7 +381,7 @@ func (s *Session) serveStream() error {
 			answer := codes.Code(a.GetStatus().GetCode())
 			st := Mastership{Primary: answer == codes.OK, PrimaryID: electionOf(a.GetElectionId()), Answer: answer}
 			if was := s.Mastership(); was.Primary != st.Primary {
-				s.log.Info("p4rt mastership", "primary", st.Primary, "primary_election_id", st.PrimaryID, "election_id", s.election)
+				s.log.Info("p4rt mastership", "primary", st.Primary, "primary_election_id", st.PrimaryID, "election_id", s.ElectionID())
 			}
 			s.setState(st)
 		case *p4v1.StreamMessageResponse_Packet:
@@ -441,7 +476,7 @@ func (s *Session) setPipeline(ctx context.Context, p *pipeline.Pipeline, action 
 	_, err := s.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
 		DeviceId:   s.deviceID,
 		Role:       s.role,
-		ElectionId: s.election.proto(),
+		ElectionId: s.ElectionID().proto(),
 		Action:     action,
 		Config: &p4v1.ForwardingPipelineConfig{
 			P4Info:         p.Info.P4Info,
@@ -548,7 +583,7 @@ func (s *Session) Write(ctx context.Context, updates ...*p4v1.Update) error {
 	_, err := s.rt.Write(ctx, &p4v1.WriteRequest{
 		DeviceId:   s.deviceID,
 		Role:       s.role,
-		ElectionId: s.election.proto(),
+		ElectionId: s.ElectionID().proto(),
 		Updates:    updates,
 	})
 	if err == nil {
