@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,28 @@ func TestServerList(t *testing.T) {
 	}
 	if _, err := run(t, "cluster", "status", "--server", dead); err == nil || !strings.Contains(err.Error(), dead) {
 		t.Fatalf("--server over P4CTL_SERVER: %v", err)
+	}
+}
+
+// TestApplyLargeFile: a file over gRPC's default 4 MiB message limit
+// applies (the API takes what the parser takes).
+func TestApplyLargeFile(t *testing.T) {
+	api, _ := startServe(t)
+	// Six documents of 900 KB each (a document may have 1 MiB).
+	var b strings.Builder
+	line := "# " + strings.Repeat("x", 98) + "\n"
+	for i := range 6 {
+		fmt.Fprintf(&b, "---\nkind: Segment\nname: big-%d\nid: %d\n", i, 44+i)
+		for range 9000 {
+			b.WriteString(line)
+		}
+	}
+	if b.Len() < 5<<20 {
+		t.Fatalf("the file is %d bytes, want over 5 MiB", b.Len())
+	}
+	f := filepath.Join(t.TempDir(), "big.yaml")
+	writeFile(t, f, b.String())
+	if o, err := run(t, "apply", "-f", f, "--wait=false", "--server", api); err != nil || !strings.Contains(o, "6 objects applied") {
+		t.Fatalf("a 5 MiB file: %v\n%s", err, o)
 	}
 }
