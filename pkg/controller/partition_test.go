@@ -12,6 +12,7 @@ import (
 
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
+	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 	"github.com/p4ctl/p4ctl/pkg/policy"
 )
@@ -24,40 +25,8 @@ import (
 // partition leaves one leader and the devices in sync.
 func TestPartitionedLeaderFenced(t *testing.T) {
 	d1, d2 := startSim(t, ""), startSim(t, "")
-	var (
-		nodes []*cluster.Node
-		ctls  []*Controller
-		trs   []*raft.InmemTransport
-	)
-	for i := range 3 {
-		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("inmem-n%d", i+1)))
-		trs = append(trs, tr)
-	}
-	for i, a := range trs {
-		for j, b := range trs {
-			if i != j {
-				a.Connect(b.LocalAddr(), b)
-			}
-		}
-	}
-	for i, tr := range trs {
-		n, err := cluster.Start(cluster.Config{ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), Bootstrap: i == 0, Transport: tr,
-			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		nodes = append(nodes, n)
-	}
-	waitLeader(t, nodes[0])
-	for _, n := range nodes[1:] {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := nodes[0].Join(ctx, n.ID(), n.RaftAddr())
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	nodes, trs := inmemCluster(t, 3)
+	var ctls []*Controller
 	for _, n := range nodes {
 		c, _ := runController(t, n)
 		ctls = append(ctls, c)
@@ -148,6 +117,91 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 	for i, n := range nodes {
 		if n == leader {
 			inSync(t, ctls[i], devs, func() *policy.Model { m, _ := leader.Model(); return m })
+		}
+	}
+}
+
+// inmemCluster starts n nodes on raft's in-memory transport, all
+// connected, n1 the leader that added the others.
+func inmemCluster(t *testing.T, n int) ([]*cluster.Node, []*raft.InmemTransport) {
+	t.Helper()
+	var nodes []*cluster.Node
+	var trs []*raft.InmemTransport
+	for i := range n {
+		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("inmem-n%d", i+1)))
+		trs = append(trs, tr)
+	}
+	for i, a := range trs {
+		for j, b := range trs {
+			if i != j {
+				a.Connect(b.LocalAddr(), b)
+			}
+		}
+	}
+	for i, tr := range trs {
+		nd, err := cluster.Start(cluster.Config{ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), Bootstrap: i == 0, Transport: tr,
+			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nd.Close() })
+		nodes = append(nodes, nd)
+	}
+	waitLeader(t, nodes[0])
+	for _, nd := range nodes[1:] {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := nodes[0].Join(ctx, nd.ID(), nd.RaftAddr())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodes, trs
+}
+
+// TestRoleLossCancelsWrite: a leader in the middle of writing a large
+// change to a slow device loses its quorum (its only peer is cut off). It
+// steps down, and its write stops at once: the device receives no more
+// Write RPCs from it, though the change is far from written.
+func TestRoleLossCancelsWrite(t *testing.T) {
+	slow := startSimWith(t, "", p4rtsim.Options{DeviceID: 1, WriteDelay: 100 * time.Millisecond})
+	other := startSim(t, "")
+	nodes, trs := inmemCluster(t, 2)
+	c, _ := runController(t, nodes[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Apply(ctx, "example.yaml", exampleFor(t, slow.addr, other.addr)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() bool {
+		for _, d := range c.Devices() {
+			if !d.InSync {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("%+v", c.Devices()) })
+	// 20,000 endpoints: about 100 batches at 100 ms each, 4 in flight.
+	if _, err := c.Apply(ctx, "big.yaml", bigDocs(20000)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool { return slow.srv.Writes() > 3 }, func() string { return "the big write did not start" })
+	trs[0].DisconnectAll()
+	trs[1].Disconnect(trs[0].LocalAddr())
+	eventually(t, 5*time.Second, func() bool { return !nodes[0].IsLeader() }, func() string { return "the cut-off leader did not step down" })
+	// RPCs already sent may land; nothing after them.
+	time.Sleep(500 * time.Millisecond) // the in-flight RPCs' own delay, then quiet
+	stopped := slow.srv.Writes()
+	time.Sleep(time.Second)
+	if now := slow.srv.Writes(); now != stopped {
+		t.Fatalf("the deposed leader kept writing: %d Write RPCs, then %d a second later", stopped, now)
+	}
+	if stopped > 60 {
+		t.Fatalf("%d Write RPCs reached the device: the write was not cut short", stopped)
+	}
+	for _, d := range c.Devices() {
+		if d.Name == "leaf1" && d.InSync {
+			t.Error("leaf1 reported in sync though its write was cut short")
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
@@ -47,7 +49,13 @@ type Options struct {
 	// NoReconcile makes the target answer RECONCILE_AND_COMMIT with
 	// UNIMPLEMENTED, as Stratum does on every target.
 	NoReconcile bool
+	// WriteDelay holds every Write RPC that long before it is handled, as
+	// a slow switch would (tests of writes in flight).
+	WriteDelay time.Duration
 }
+
+// Writes is how many Write RPCs the target has handled.
+func (s *Server) Writes() int64 { return s.writes.Load() }
 
 // Server is a simulated P4Runtime device. Register it on a grpc.Server
 // (see Serve) or call its methods directly.
@@ -56,6 +64,8 @@ type Server struct {
 
 	opts Options
 	log  *slog.Logger
+
+	writes atomic.Int64 // Write RPCs handled (past the delay)
 
 	mu    sync.Mutex
 	roles map[string]*roleState

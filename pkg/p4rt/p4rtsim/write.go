@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -78,10 +79,21 @@ func newTable(t *pipeline.Table, size int64) *table {
 // after a failed one are applied (CONTINUE_ON_ERROR, what BMv2 does). When
 // any update fails the RPC returns UNKNOWN with one p4.v1.Error per update
 // in the details, OK for the ones applied.
-func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
 		return nil, err
 	}
+	if d := s.opts.WriteDelay; d > 0 {
+		// A slow switch: the request is held before it is looked at.
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	s.writes.Add(1)
 	if a := req.GetAtomicity(); a != p4v1.WriteRequest_CONTINUE_ON_ERROR {
 		return nil, status.Errorf(codes.Unimplemented, "atomicity %s is not supported", a)
 	}
