@@ -136,3 +136,22 @@ func TestApplyLargeFile(t *testing.T) {
 		t.Fatalf("a 5 MiB file: %v\n%s", err, o)
 	}
 }
+
+// TestApplyUnchanged: applying what the model already holds commits
+// nothing and makes no revision.
+func TestApplyUnchanged(t *testing.T) {
+	api, _ := startServe(t)
+	f := filepath.Join(t.TempDir(), "seg.yaml")
+	writeFile(t, f, "kind: Segment\nname: lab\nid: 30\n")
+	if o, err := run(t, "apply", "-f", f, "--wait=false", "--server", api); err != nil || !strings.Contains(o, "1 object applied") {
+		t.Fatalf("first apply: %v\n%s", err, o)
+	}
+	o, err := run(t, "apply", "-f", f, "--wait=false", "--server", api)
+	if err != nil || !strings.Contains(o, "1 object unchanged") {
+		t.Fatalf("second apply: %v\n%s", err, o)
+	}
+	h, err := run(t, "history", "-o", "json", "--server", api)
+	if err != nil || strings.Count(h, `"index"`) != 1 {
+		t.Fatalf("history after an identical re-apply: %v\n%s", err, h)
+	}
+}

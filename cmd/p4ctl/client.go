@@ -500,7 +500,7 @@ func newDeleteCmd() *cobra.Command {
 			if err != nil {
 				return api.rpcErr(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d objects (log index %d)\n", resp.GetObjects(), resp.GetIndex())
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s (log index %d)\n", plural(int(resp.GetObjects()), "object"), resp.GetIndex())
 			return nil
 		},
 	}

@@ -134,7 +134,7 @@ func newRollbackCmd() *cobra.Command {
 			for _, wn := range resp.GetWarnings() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", wn)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "rolled back to revision %d: %d objects restored or removed (revision %d)\n", rev, resp.GetObjects(), resp.GetIndex())
+			fmt.Fprintf(cmd.OutOrStdout(), "rolled back to revision %d: %s restored or removed (revision %d)\n", rev, plural(int(resp.GetObjects()), "object"), resp.GetIndex())
 			return nil
 		},
 	}

@@ -403,7 +403,11 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait bool, 
 	for _, w := range resp.GetWarnings() {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s: %d objects applied (log index %d, %s)\n", name, resp.GetObjects(), resp.GetIndex(), time.Since(start).Round(time.Millisecond))
+	if resp.GetUnchanged() {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: %s unchanged: the model already holds them (revision %d; nothing committed)\n", name, plural(int(resp.GetObjects()), "object"), resp.GetIndex())
+		return nil
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s applied (log index %d, %s)\n", name, plural(int(resp.GetObjects()), "object"), resp.GetIndex(), time.Since(start).Round(time.Millisecond))
 	if !wait {
 		return nil
 	}
@@ -426,6 +430,14 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait bool, 
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s programmed (%s)\n", name, what, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// plural is n and the noun, in the plural unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // sizeOf renders n bytes for people.

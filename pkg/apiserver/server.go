@@ -179,7 +179,7 @@ func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 		return nil, toStatus(err)
 	}
 	return &p4ctlv1.ApplyResponse{Index: res.Index, Objects: int32(res.Objects), Warnings: res.Warnings,
-		Devices: res.Devices, AllDevices: res.AllDevices}, nil
+		Devices: res.Devices, AllDevices: res.AllDevices, Unchanged: res.Unchanged}, nil
 }
 
 // sources are a request's files: files when given, else the one of file

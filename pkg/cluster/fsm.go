@@ -47,9 +47,13 @@ type command struct {
 
 // Result is what the state machine made of a command.
 type Result struct {
-	Index    uint64   // the log index it was applied at
+	Index    uint64   // the log index it was applied at (unchanged: the model's revision)
 	Objects  int      // documents applied or objects deleted
 	Warnings []string // from validation; the command was applied
+	// Unchanged is true when the change would leave the model as it is
+	// (documents equal to the objects they name): nothing was committed,
+	// and no revision made.
+	Unchanged bool
 }
 
 // fsmResult is the FSM's answer through raft: an error means the state

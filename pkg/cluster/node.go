@@ -425,6 +425,9 @@ type Proposal struct {
 // on.
 func (p *Proposal) Next() *policy.Model { return p.next }
 
+// Unchanged reports whether the proposal leaves the model as it is.
+func (p *Proposal) Unchanged() bool { return p.base == p.next || len(policy.Changes(p.base, p.next)) == 0 }
+
 // Base is the model revision the proposal was prepared on.
 func (p *Proposal) Base() uint64 { return *p.cmd.Base }
 
@@ -485,6 +488,12 @@ func (n *Node) prepareAt(ctx context.Context, cmd command, m *policy.Model, rev 
 // again (the caller's checks, such as capacity, held for the model it was
 // prepared on only).
 func (n *Node) Commit(ctx context.Context, p *Proposal) (Result, error) {
+	if p.Unchanged() {
+		// Nothing to replicate: an identical re-apply makes no revision.
+		res := p.res
+		res.Index, res.Unchanged = p.Base(), true
+		return res, nil
+	}
 	n.fsm.offer(p)
 	defer n.fsm.withdraw(p)
 	return n.submit(ctx, p.data)

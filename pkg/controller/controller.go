@@ -454,9 +454,12 @@ func (c *Controller) proposeRetrying(ctx context.Context, retries int, prepare f
 		if err != nil {
 			return Result{}, err
 		}
-		devices, all, err := c.try(p.Next())
-		if err != nil {
-			return Result{}, err
+		var devices []string
+		var all bool
+		if !p.Unchanged() {
+			if devices, all, err = c.try(p.Next()); err != nil {
+				return Result{}, err
+			}
 		}
 		cres, err := c.cfg.Node.Commit(ctx, p)
 		res := Result{Result: cres, Devices: devices, AllDevices: all}

@@ -146,8 +146,11 @@ type ApplyResponse struct {
 	Warnings []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// devices are the devices the change writes to (sorted), unless
 	// all_devices: a segment or device change, not diffed before commit.
-	Devices       []string `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
-	AllDevices    bool     `protobuf:"varint,5,opt,name=all_devices,json=allDevices,proto3" json:"all_devices,omitempty"`
+	Devices    []string `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
+	AllDevices bool     `protobuf:"varint,5,opt,name=all_devices,json=allDevices,proto3" json:"all_devices,omitempty"`
+	// unchanged: the documents equal what the model holds; nothing was
+	// committed and index is the model's current revision.
+	Unchanged     bool `protobuf:"varint,6,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -213,6 +216,13 @@ func (x *ApplyResponse) GetDevices() []string {
 func (x *ApplyResponse) GetAllDevices() bool {
 	if x != nil {
 		return x.AllDevices
+	}
+	return false
+}
+
+func (x *ApplyResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
 	}
 	return false
 }
@@ -3104,14 +3114,15 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04docs\x18\x02 \x01(\fR\x04docs\"\x96\x01\n" +
+	"\x04docs\x18\x02 \x01(\fR\x04docs\"\xb4\x01\n" +
 	"\rApplyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
 	"\aobjects\x18\x02 \x01(\x05R\aobjects\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x18\n" +
 	"\adevices\x18\x04 \x03(\tR\adevices\x12\x1f\n" +
 	"\vall_devices\x18\x05 \x01(\bR\n" +
-	"allDevices\"3\n" +
+	"allDevices\x12\x1c\n" +
+	"\tunchanged\x18\x06 \x01(\bR\tunchanged\"3\n" +
 	"\tObjectRef\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\">\n" +
