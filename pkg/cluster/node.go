@@ -426,7 +426,9 @@ type Proposal struct {
 func (p *Proposal) Next() *policy.Model { return p.next }
 
 // Unchanged reports whether the proposal leaves the model as it is.
-func (p *Proposal) Unchanged() bool { return p.base == p.next || len(policy.Changes(p.base, p.next)) == 0 }
+func (p *Proposal) Unchanged() bool {
+	return p.base == p.next || len(policy.Changes(p.base, p.next)) == 0
+}
 
 // Base is the model revision the proposal was prepared on.
 func (p *Proposal) Base() uint64 { return *p.cmd.Base }
