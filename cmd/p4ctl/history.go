@@ -64,53 +64,73 @@ func newDiffCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff -f FILE",
 		Short: "Show what applying FILE would change: objects, and entries per device (commits nothing)",
-		Args:  cobra.NoArgs,
+		Long: `diff shows what applying FILE would change, checked as apply checks it,
+and commits nothing. Like diff(1) and kubectl diff, it exits 0 when nothing
+would change, 1 when something would, and 2 on an error.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return fmt.Errorf("no file given (-f FILE, or -f - for standard input)")
+			changed, err := runDiff(cmd, &api, file, output)
+			switch {
+			case err != nil:
+				return &exitError{code: 2, err: err}
+			case changed:
+				return &exitError{code: 1}
 			}
-			var b []byte
-			var err error
-			if file == "-" {
-				b, err = io.ReadAll(cmd.InOrStdin())
-			} else {
-				b, err = os.ReadFile(file)
-			}
-			if err != nil {
-				return err
-			}
-			resp, err := callAPI(cmd, &api, 60*time.Second, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.DiffResponse, error) {
-				return c.Diff(ctx, &p4ctlv1.DiffRequest{File: file, Docs: b})
-			})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if output == "json" {
-				return printJSON(w, resp)
-			}
-			for _, wn := range resp.GetWarnings() {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", wn)
-			}
-			if len(resp.GetObjects()) == 0 {
-				fmt.Fprintln(w, "no object changes")
-			}
-			for _, o := range resp.GetObjects() {
-				sign := map[string]string{"added": "+", "changed": "~", "removed": "-"}[o.GetChange()]
-				fmt.Fprintf(w, "%s %s\n", sign, o.GetRef())
-			}
-			tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tINSERT\tMODIFY\tDELETE\tGROUPS")
-			for _, d := range resp.GetDevices() {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", d.GetDevice(), d.GetInsert(), d.GetModify(), d.GetDelete(), d.GetGroups())
-			}
-			return tw.Flush()
+			return nil
 		},
 	}
 	api.flags(cmd.Flags())
 	cmd.Flags().StringVarP(&file, "file", "f", "", "policy file (- reads standard input)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+// runDiff prints what applying file would change and reports whether
+// anything would.
+func runDiff(cmd *cobra.Command, api *apiClient, file, output string) (bool, error) {
+	if file == "" {
+		return false, fmt.Errorf("no file given (-f FILE, or -f - for standard input)")
+	}
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(cmd.InOrStdin())
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return false, err
+	}
+	resp, err := callAPI(cmd, api, 60*time.Second, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.DiffResponse, error) {
+		return c.Diff(ctx, &p4ctlv1.DiffRequest{File: file, Docs: b})
+	})
+	if err != nil {
+		return false, err
+	}
+	changed := len(resp.GetObjects()) > 0
+	for _, d := range resp.GetDevices() {
+		changed = changed || d.GetInsert()+d.GetModify()+d.GetDelete()+d.GetGroups() > 0
+	}
+	w := cmd.OutOrStdout()
+	if output == "json" {
+		return changed, printJSON(w, resp)
+	}
+	for _, wn := range resp.GetWarnings() {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", wn)
+	}
+	if len(resp.GetObjects()) == 0 {
+		fmt.Fprintln(w, "no object changes")
+	}
+	for _, o := range resp.GetObjects() {
+		sign := map[string]string{"added": "+", "changed": "~", "removed": "-"}[o.GetChange()]
+		fmt.Fprintf(w, "%s %s\n", sign, o.GetRef())
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tINSERT\tMODIFY\tDELETE\tGROUPS")
+	for _, d := range resp.GetDevices() {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", d.GetDevice(), d.GetInsert(), d.GetModify(), d.GetDelete(), d.GetGroups())
+	}
+	return changed, tw.Flush()
 }
 
 func newRollbackCmd() *cobra.Command {

@@ -8,7 +8,10 @@ import (
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "p4ctl:", err)
-		os.Exit(1)
+		code, say := exitCode(err)
+		if say {
+			fmt.Fprintln(os.Stderr, "p4ctl:", err)
+		}
+		os.Exit(code)
 	}
 }

@@ -150,6 +150,11 @@ within --timeout is named in the error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !dry {
+				for _, only := range []string{"fit", "summary", "output"} {
+					if cmd.Flags().Changed(only) {
+						return fmt.Errorf("--%s works with --dry-run only", only)
+					}
+				}
 				if !cmd.Flags().Changed("wait") {
 					wait = isTerminal(cmd.ErrOrStderr())
 				}

@@ -85,3 +85,20 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version %+v", v)
 	}
 }
+
+// TestFlagErrors: numbers out of range say the range; dry-run flags
+// without --dry-run are refused rather than ignored.
+func TestFlagErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"trace", "-f", "../../examples/segmentation.yaml", "--device", "leaf1", "--in-port", "1", "--src", "10.0.0.1", "--dst", "10.0.0.3", "--dport", "70000"},
+			"--dport 70000: out of range: it takes 0 to 65535"},
+		{[]string{"apply", "-f", "../../examples/segmentation.yaml", "--fit", "tofino"}, "--fit works with --dry-run only"},
+	} {
+		if _, err := run(t, tt.args...); err == nil || err.Error() != tt.want {
+			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}

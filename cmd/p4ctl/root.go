@@ -1,6 +1,11 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+
 	"github.com/spf13/cobra"
 )
 
@@ -15,5 +20,55 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newPipelineCmd(), newSimCmd(), newBenchCmd(), newValidateCmd(), newApplyCmd(), newTraceCmd(),
 		newServeCmd(), newGetCmd(), newDeleteCmd(), newClusterCmd(), newAgentCmd(), newVersionCmd(), newWatchCmd(), newHistoryCmd(), newDiffCmd(), newRollbackCmd())
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
+
+// exitError ends the command with code; err, when set, is printed first.
+// A command whose answer is its exit status (diff: 1 when there are
+// changes) returns one.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the process's exit status for err, and whether err has a
+// message to print.
+func exitCode(err error) (int, bool) {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, ee.err != nil
+	}
+	return 1, true
+}
+
+var outOfRange = regexp.MustCompile(`^invalid argument "([^"]*)" for "(?:-\w, )?--([\w-]+)" flag: strconv\.Parse\w+: parsing "[^"]*": value out of range$`)
+
+// flagError says which range a number flag takes, instead of strconv's
+// words.
+func flagError(c *cobra.Command, err error) error {
+	m := outOfRange.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	f := c.Flags().Lookup(m[2])
+	if f == nil {
+		return err
+	}
+	bounds := map[string][2]int64{"uint8": {0, math.MaxUint8}, "uint16": {0, math.MaxUint16}, "uint32": {0, math.MaxUint32},
+		"int8": {math.MinInt8, math.MaxInt8}, "int16": {math.MinInt16, math.MaxInt16}, "int32": {math.MinInt32, math.MaxInt32}}
+	if b, ok := bounds[f.Value.Type()]; ok {
+		return fmt.Errorf("--%s %s: out of range: it takes %d to %d", m[2], m[1], b[0], b[1])
+	}
+	return fmt.Errorf("--%s %s: out of range for a %s", m[2], m[1], f.Value.Type())
+}
+

@@ -194,9 +194,19 @@ log-level: warn
 	}
 	more := filepath.Join(dir, "more.yaml")
 	writeFile(t, more, "kind: Endpoint\nname: app-9\nsegment: prod\nmac: 02:00:00:00:00:99\nips: [10.0.0.99]\ndevice: leaf1\nport: 3\nlabels: {tier: app}\n")
+	// diff exits 1 when there are changes, 0 when there are none, 2 on
+	// an error.
 	ds, err := run(t, append([]string{"diff", "-f", more}, mtls...)...)
-	if err != nil || !strings.Contains(ds, "+ Endpoint app-9") || !regexp.MustCompile(`leaf1\s+[1-9]\d*\s+0\s+0\s+0`).MatchString(ds) {
-		t.Errorf("diff: %v\n%s", err, ds)
+	if code, _ := exitCode(err); err == nil || code != 1 || !strings.Contains(ds, "+ Endpoint app-9") || !regexp.MustCompile(`leaf1\s+[1-9]\d*\s+0\s+0\s+0`).MatchString(ds) {
+		t.Errorf("diff of a change: %v\n%s", err, ds)
+	}
+	if ds, err := run(t, append([]string{"diff", "-f", extra}, mtls...)...); err != nil || !strings.Contains(ds, "no object changes") {
+		t.Errorf("diff of what the model holds: %v\n%s", err, ds)
+	}
+	if _, err := run(t, append([]string{"diff", "-f", more + ".missing"}, mtls...)...); err == nil {
+		t.Error("diff of a missing file succeeded")
+	} else if code, say := exitCode(err); code != 2 || !say {
+		t.Errorf("diff of a missing file: exit %d (message %v): %v", code, say, err)
 	}
 	first := strconv.FormatUint(revs[0].Index, 10)
 	if rs, err := run(t, append([]string{"rollback", first}, mtls...)...); err != nil || !strings.Contains(rs, "rolled back to revision "+first) {
