@@ -71,4 +71,3 @@ func flagError(c *cobra.Command, err error) error {
 	}
 	return fmt.Errorf("--%s %s: out of range for a %s", m[2], m[1], f.Value.Type())
 }
-
