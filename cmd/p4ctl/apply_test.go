@@ -155,3 +155,42 @@ func TestApplyUnchanged(t *testing.T) {
 		t.Fatalf("history after an identical re-apply: %v\n%s", err, h)
 	}
 }
+
+// TestNotFoundAndStillUsed: a name the model lacks is NotFound (exit 1)
+// for get and delete alike; a typo'd kind gets a suggestion; deleting a
+// segment that ports and endpoints use names them once, and nothing is
+// deleted.
+func TestNotFoundAndStillUsed(t *testing.T) {
+	api, sim := startServe(t)
+	example, err := os.ReadFile("../../examples/segmentation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "example.yaml")
+	writeFile(t, f, strings.Replace(string(example), "address: 127.0.0.1:9559", "address: "+sim, 1))
+	if o, err := run(t, "apply", "-f", f, "--wait=false", "--server", api); err != nil {
+		t.Fatalf("apply: %v\n%s", err, o)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "devices", "leaf9"}, `Device "leaf9" not found`},
+		{[]string{"get", "policies", "nope"}, "(NotFound)"},
+		{[]string{"delete", "endpoint", "nope"}, "Endpoint nope: not found (NotFound)"},
+		{[]string{"get", "devcies"}, `did you mean "devices"?`},
+		{[]string{"delete", "segment", "prod"}, "Segment prod: still used by Endpoint app-1, Endpoint batch-1"},
+	} {
+		o, err := run(t, append(tt.args, "--server", api)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want one containing %q\n%s", tt.args, err, tt.want, o)
+		}
+	}
+	_, err = run(t, "delete", "segment", "prod", "--server", api)
+	if n := strings.Count(err.Error(), "\n"); n > 0 {
+		t.Errorf("delete segment prod: %d lines, want one:\n%v", n+1, err)
+	}
+	if o, err := run(t, "get", "segments", "prod", "--server", api); err != nil || !strings.Contains(o, "prod") {
+		t.Errorf("the refused delete removed the segment: %v\n%s", err, o)
+	}
+}

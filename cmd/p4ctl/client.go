@@ -267,7 +267,7 @@ to the recent, --follow streams changes until interrupted.`,
 			}
 			kind, err := apiserver.KindOf(args[0])
 			if err != nil {
-				return fmt.Errorf("%w, or links, hosts", err)
+				return unknownKind(args[0], "devices", "segments", "ports", "endpoints", "policies", "links", "hosts", "denials")
 			}
 			if counters {
 				if kind != policy.KindPolicy {
@@ -306,6 +306,11 @@ to the recent, --follow streams changes until interrupted.`,
 				devs := resp.GetDevices()
 				if len(args) > 1 {
 					devs = slices.DeleteFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return !slices.Contains(args[1:], d.GetName()) })
+					for _, name := range args[1:] {
+						if !slices.ContainsFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return d.GetName() == name }) {
+							return fmt.Errorf("Device %q not found", name)
+						}
+					}
 				}
 				if output == "table" {
 					printDeviceTable(w, devs)
@@ -485,7 +490,7 @@ func newDeleteCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, err := apiserver.KindOf(args[0])
 			if err != nil {
-				return err
+				return unknownKind(args[0], "devices", "segments", "ports", "endpoints", "policies")
 			}
 			c, ctx, done, err := api.session(cmd, 60*time.Second)
 			if err != nil {
@@ -571,4 +576,41 @@ func newClusterCmd() *cobra.Command {
 	api.flags(cmd.PersistentFlags())
 	cmd.AddCommand(st, join, leave)
 	return cmd
+}
+
+// unknownKind refuses a kind, listing the known ones and the nearest
+// (within two edits) as a suggestion.
+func unknownKind(kind string, known ...string) error {
+	best, dist := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(kind), k); d < dist {
+			best, dist = k, d
+		}
+	}
+	msg := fmt.Sprintf("unknown kind %q (%s)", kind, strings.Join(known, ", "))
+	if best != "" {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	return errors.New(msg)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

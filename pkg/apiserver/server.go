@@ -124,6 +124,8 @@ func toStatus(err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, policy.ErrCapacity):
 		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, policy.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
 	case errors.As(err, &pe), errors.As(err, &e):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

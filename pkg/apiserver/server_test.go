@@ -184,7 +184,7 @@ func TestAPI(t *testing.T) {
 			break
 		}
 	}
-	if _, err := m2.c.Delete(ctxT(t), &p4ctlv1.DeleteRequest{Objects: []*p4ctlv1.ObjectRef{{Kind: "Endpoint", Name: "web-2"}}}); status.Code(err) != codes.InvalidArgument {
+	if _, err := m2.c.Delete(ctxT(t), &p4ctlv1.DeleteRequest{Objects: []*p4ctlv1.ObjectRef{{Kind: "Endpoint", Name: "web-2"}}}); status.Code(err) != codes.NotFound {
 		t.Errorf("deleting it again: %v", err)
 	}
 }

@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"regexp"
+	"slices"
 	"strings"
 	"weak"
 )
@@ -78,7 +81,11 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 	}
 	for _, d := range dels {
 		if err := n.delete(d); err != nil {
-			errs = append(errs, &Error{Doc: d.Kind + " " + d.Name, Msg: err.Error()})
+			e := &Error{Doc: d.Kind + " " + d.Name, Msg: err.Error()}
+			if err == errNotHeld {
+				e.Err = ErrNotFound
+			}
+			errs = append(errs, e)
 		}
 	}
 	// Names given twice in one batch are an error; a name already in the
@@ -127,6 +134,7 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 	objectsChecked := len(errs) == 0 && n.checkChangedEndpoints(m)
 	warnings := n.check(fail, objectsChecked)
 	if len(errs) > 0 {
+		errs = stillUsed(errs, dels)
 		sortErrors(errs)
 		return nil, nil, errs
 	}
@@ -162,9 +170,46 @@ func (m *Model) delete(d Deletion) error {
 		return fmt.Errorf("unknown kind %q", d.Kind)
 	}
 	if !ok {
-		return fmt.Errorf("not found")
+		return errNotHeld
 	}
 	return nil
+}
+
+var errNotHeld = errors.New("not found")
+
+// unknownRef is how validation names a reference to an object the model
+// lacks.
+var unknownRef = regexp.MustCompile(`^unknown (device|segment) "([^"]*)"$`)
+
+// stillUsed folds the errors about references to objects being deleted
+// into one error per deleted object naming what still uses it, rather
+// than one "unknown segment" line per port and endpoint.
+func stillUsed(errs Errors, dels []Deletion) Errors {
+	deleted := map[string]bool{}
+	for _, d := range dels {
+		deleted[d.Kind+" "+d.Name] = true
+	}
+	users := map[string][]string{}
+	var out Errors
+	for _, e := range errs {
+		if m := unknownRef.FindStringSubmatch(e.Msg); m != nil {
+			ref := strings.ToUpper(m[1][:1]) + m[1][1:] + " " + m[2]
+			if deleted[ref] && e.Doc != "" {
+				users[ref] = append(users[ref], e.Doc)
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	for _, ref := range slices.Sorted(maps.Keys(users)) {
+		u := slices.Compact(slices.Sorted(slices.Values(users[ref])))
+		list := u
+		if len(list) > 8 {
+			list = append(list[:8:8], fmt.Sprintf("and %d more", len(u)-8))
+		}
+		out = append(out, &Error{Doc: ref, Msg: fmt.Sprintf("still used by %s: delete or move them first, or in the same call", strings.Join(list, ", "))})
+	}
+	return out
 }
 
 func comparePortKeys(a, b PortKey) int {

@@ -32,7 +32,17 @@ type Error struct {
 	Doc   string // "Endpoint web-1", or "document 3" before the name is known
 	Field string // "rules[1].ports[0]"; empty for the whole document
 	Msg   string
+	// Err is the kind of error, for errors.Is (ErrNotFound); nil for a
+	// plain validation error.
+	Err error
 }
+
+// ErrNotFound is the kind of an error about an object the model does not
+// hold (a deletion of it).
+var ErrNotFound = errors.New("not found")
+
+// Unwrap is the error's kind.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -54,6 +64,15 @@ func (e *Error) Error() string {
 
 // Errors is every problem found, in file order.
 type Errors []*Error
+
+// Unwrap lets errors.Is and errors.As look at every error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
 
 func (es Errors) Error() string {
 	msgs := make([]string, len(es))
