@@ -58,6 +58,9 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot (0:
 	// raft's default).
 	SnapshotThreshold uint64
+	// SnapshotInterval is how often the threshold is checked (0:
+	// DefaultSnapshotInterval).
+	SnapshotInterval time.Duration
 	// HistoryRetention is how many revisions to keep (0:
 	// DefaultHistoryRetention; negative: all).
 	HistoryRetention int
@@ -113,6 +116,10 @@ func loopbackAddr(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// DefaultSnapshotInterval is how often a node checks whether its log
+// is long enough to snapshot.
+const DefaultSnapshotInterval = 10 * time.Second
 
 // logCacheSize is how many recent log entries are kept decoded in memory
 // for replication.
@@ -228,6 +235,14 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	// Raft looks at the threshold every SnapshotInterval (randomly up to
+	// twice that); at its default of two minutes a node restarted more
+	// often than that never snapshots, and every restart replays the
+	// whole log. The check is cheap.
+	rc.SnapshotInterval = DefaultSnapshotInterval
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
 	}
 
 	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
@@ -605,6 +620,20 @@ func (n *Node) Join(ctx context.Context, id, addr string) error {
 	return nil
 }
 
+// TransferLeadership hands leadership to member id, which must be a voter
+// that is up to date enough to win; it must run on the leader.
+func (n *Node) TransferLeadership(id string) error {
+	for _, m := range n.Status().Members {
+		if m.ID == id {
+			if err := n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(m.Addr)).Error(); err != nil {
+				return n.leadershipErr("transfer leadership to "+id, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("cluster: %s is not a member", id)
+}
+
 // Leave removes a member. It must run on the leader.
 func (n *Node) Leave(ctx context.Context, id string) error {
 	if !n.IsLeader() {
@@ -656,13 +685,22 @@ type Status struct {
 func (n *Node) Status() Status {
 	lid, laddr := n.Leader()
 	s := Status{ID: n.cfg.ID, State: n.raft.State().String(), Term: n.raft.CurrentTerm(), LastIndex: n.raft.LastIndex(),
-		AppliedIndex: n.raft.AppliedIndex(), LeaderID: lid, LeaderAddr: laddr}
+		AppliedIndex: n.appliedIndex(), LeaderID: lid, LeaderAddr: laddr}
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, srv := range f.Configuration().Servers {
 			s.Members = append(s.Members, Member{ID: string(srv.ID), Addr: string(srv.Address), Suffrage: srv.Suffrage.String(), Leader: string(srv.ID) == lid})
 		}
 	}
 	return s
+}
+
+// appliedIndex is the index of the last entry the state machine has
+// applied. Raft's own AppliedIndex moves when an entry is handed to the
+// state machine, before it is applied, so a node that is replaying its
+// log would report entries its model does not reflect yet.
+func (n *Node) appliedIndex() uint64 {
+	_, at := n.fsm.current()
+	return at
 }
 
 // Snapshot takes a snapshot now.

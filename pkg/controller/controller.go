@@ -230,10 +230,30 @@ func (c *Controller) Run(ctx context.Context) error {
 		cancel()
 		wg.Wait()
 	}()
+	// Leadership counts once the state machine has applied every entry
+	// committed before this node led: a new leader whose model is behind
+	// would otherwise reconcile the devices to it, deleting entries that
+	// are committed. A barrier (raft's) finds that moment.
+	ready := make(chan uint64, 1)
+	var stopBarrier context.CancelFunc = func() {}
+	catchUp := func() {
+		stopBarrier()
+		var bctx context.Context
+		bctx, stopBarrier = context.WithCancel(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.awaitCaughtUp(bctx, ready)
+		}()
+	}
+	defer func() { stopBarrier() }()
 	c.mu.Lock()
-	c.leader = c.cfg.Node.IsLeader()
+	c.leader = false
 	c.term = c.cfg.Node.Term()
 	c.mu.Unlock()
+	if c.cfg.Node.IsLeader() {
+		catchUp()
+	}
 	c.sync(ctx, &wg)
 	wg.Add(1)
 	go func() {
@@ -265,14 +285,54 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-c.cfg.Node.Changes():
 			c.sync(ctx, &wg)
 		case l := <-c.cfg.Node.Leadership():
-			c.mu.Lock()
-			c.leader, c.term = l, c.cfg.Node.Term()
-			for _, w := range c.workers {
-				w.roleChanged()
+			if l {
+				catchUp() // leads once caught up (ready)
+				continue
 			}
-			c.publish(Event{Leader: &l})
-			c.mu.Unlock()
-			c.log.Info("leadership changed", "leader", l, "term", c.term)
+			stopBarrier()
+			c.setLeader(false, c.cfg.Node.Term())
+		case term := <-ready:
+			if !c.cfg.Node.IsLeader() || c.cfg.Node.Term() != term {
+				continue // lost again while catching up
+			}
+			c.sync(ctx, &wg) // compile the newest model before any device is written
+			c.setLeader(true, term)
+		}
+	}
+}
+
+// setLeader records the node's role and tells every device worker.
+func (c *Controller) setLeader(l bool, term uint64) {
+	c.mu.Lock()
+	c.leader, c.term = l, term
+	for _, w := range c.workers {
+		w.roleChanged()
+	}
+	c.publish(Event{Leader: &l})
+	c.mu.Unlock()
+	c.log.Info("leadership changed", "leader", l, "term", term)
+}
+
+// awaitCaughtUp waits, while this node leads, until its state machine
+// has applied every entry before its term's barrier, and then sends the
+// term on ready. It gives up when ctx ends or the node stops leading.
+func (c *Controller) awaitCaughtUp(ctx context.Context, ready chan<- uint64) {
+	for ctx.Err() == nil && c.cfg.Node.IsLeader() {
+		term := c.cfg.Node.Term()
+		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := c.cfg.Node.Barrier(bctx)
+		cancel()
+		if err == nil {
+			select {
+			case ready <- term:
+			case <-ctx.Done():
+			}
+			return
+		}
+		c.log.Warn("new leader catching up with the log", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
