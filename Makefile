@@ -63,7 +63,7 @@ OC_MODELS     := release/models/interfaces/openconfig-interfaces.yang release/mo
 # Modules openconfig-p4rt imports for parts the agent does not serve.
 OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,openconfig-system,openconfig-network-instance,openconfig-acl,openconfig-qos,openconfig-routing-policy,openconfig-bfd,openconfig-keychain,openconfig-defined-sets
 
-.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier
+.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier chaos
 
 all: build
 
@@ -86,6 +86,7 @@ run: build
 test: lint
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /bmv2-tests)
 	@$(call run_fuzz,$(FUZZ_SHORT))
+	@$(MAKE) --no-print-directory chaos CHAOS_DURATION=$(CHAOS_TEST_DURATION)
 	$(GO) test -race -count=1 -v ./bmv2-tests/
 	@$(MAKE) --no-print-directory lab-tier
 
@@ -140,6 +141,18 @@ gen-oc:
 		-shorten_enum_leaf_names -typedef_enum_with_defmod -enum_suffix_for_simple_union_enums -include_schema -include_model_data $(OC_MODELS)
 	sed -i 's#[^ ]*/genutil/names.go#$(YGOT_GENERATOR) (make gen-oc)#g' pkg/gnmi/oc/oc.go
 	gofmt -w pkg/gnmi/oc/oc.go
+
+# The chaos test (docs/operations.md): a three-node cluster of serve
+# processes over two simulated devices; writers apply numbered endpoints
+# through random nodes while a nemesis kill -9s nodes (the leader half the
+# time) every 10-20 s and restarts a device once; then it checks that no
+# acknowledged write was lost, that every node's model and history are
+# equal, and that the devices hold the compiled model, and prints the
+# figures. `make test` runs it for CHAOS_TEST_DURATION.
+CHAOS_DURATION      ?= 300s
+CHAOS_TEST_DURATION ?= 60s
+chaos: build
+	$(GO) run ./cmd/chaos --p4ctl $(BIN) --duration $(CHAOS_DURATION)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
