@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -346,7 +348,23 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 	}
 	w.c.metrics.observeWrite(w.dev.Name, "reconcile", start, plan)
 	w.configureDenials(ctx, s, p)
-	w.c.log.Info("device reconciled", "device", w.dev.Name, "pipeline_push", string(pushed), "plan", plan.String(), "took", time.Since(start).Round(time.Millisecond))
+	attrs := []any{"device", w.dev.Name, "pipeline_push", string(pushed), "plan", plan.String(), "took", time.Since(start).Round(time.Millisecond)}
+	if _, _, del := plan.Counts(); del > 0 {
+		// Which tables lost entries says what was stale on the device.
+		var tables []string
+		for id, tc := range plan.PerTable() {
+			if tc.Delete > 0 {
+				name := fmt.Sprint(id)
+				if t, ok := p.Info.TableByID(id); ok {
+					name = t.Name
+				}
+				tables = append(tables, fmt.Sprintf("%s:%d", name, tc.Delete))
+			}
+		}
+		slices.Sort(tables)
+		attrs = append(attrs, "deleted", strings.Join(tables, ","))
+	}
+	w.c.log.Info("device reconciled", attrs...)
 	w.update(func(st *DeviceStatus) {
 		st.PipelineCookie, st.Entries, st.InSync, st.LastError, st.ModelIndex = p.Cookie, want.counts, true, "", want.index
 		if pushed != p4rt.PushNone {
