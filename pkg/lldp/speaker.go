@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,11 @@ type Speaker struct {
 	fd int             // one AF_PACKET socket for LLDP on every interface
 	ns vnetns.NsHandle // the speaker's namespace, for link events
 	nl *netlink.Handle // route netlink in that namespace
+	// here is set when the speaker could not switch namespaces (no
+	// CAP_SYS_ADMIN, as the agent's systemd unit runs it): its netlink
+	// sockets are then opened in the namespace of the thread that calls,
+	// the speaker's own, since a process that cannot switch stays in one.
+	here bool
 
 	mu    sync.Mutex
 	ports map[int]*port // spoken on, by interface index
@@ -111,7 +117,13 @@ func NewSpeaker(cfg Config) (*Speaker, error) {
 		return fail(fmt.Errorf("network namespace: %w", err))
 	}
 	if s.nl, err = netlink.NewHandleAt(s.ns); err != nil {
-		return fail(fmt.Errorf("netlink: %w", err))
+		if !errors.Is(err, os.ErrPermission) && !strings.Contains(err.Error(), "operation not permitted") {
+			return fail(fmt.Errorf("netlink: %w", err))
+		}
+		if s.nl, err = netlink.NewHandle(); err != nil {
+			return fail(fmt.Errorf("netlink: %w", err))
+		}
+		s.here = true
 	}
 	if s.fd, err = openSocket(); err != nil {
 		return fail(err)
@@ -304,7 +316,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 	// covers a subscription that failed or lost events.
 	events := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
-	if err := netlink.LinkSubscribeWithOptions(events, done, netlink.LinkSubscribeOptions{Namespace: &s.ns,
+	var ns *vnetns.NsHandle
+	if !s.here {
+		ns = &s.ns
+	}
+	if err := netlink.LinkSubscribeWithOptions(events, done, netlink.LinkSubscribeOptions{Namespace: ns,
 		ErrorCallback: func(err error) {
 			if ctx.Err() == nil {
 				s.log.Warn("lldp: link events", "err", err)
