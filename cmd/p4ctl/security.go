@@ -39,7 +39,7 @@ func (sc serveConfig) security(log *slog.Logger) (*security, error) {
 	tlsOn := sc.apiTLS.Enabled()
 	if !tlsOn {
 		for _, l := range []struct{ flag, addr string }{{"--api-addr", sc.apiAddr}, {"--raft-addr", sc.raftAddr}, {"--metrics-addr", sc.metricsAddr}} {
-			if l.addr == "" || isLoopback(l.addr) {
+			if l.addr == "" || access.Loopback(l.addr) {
 				continue
 			}
 			if !sc.insecureListen {

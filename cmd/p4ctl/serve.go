@@ -374,17 +374,3 @@ func (t *tasks) run(f func() error) {
 }
 
 func (t *tasks) wait() { t.wg.Wait() }
-
-// isLoopback reports whether addr's host is a loopback address or
-// localhost.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

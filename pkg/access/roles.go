@@ -9,6 +9,7 @@ package access
 import (
 	"crypto/x509"
 	"fmt"
+	"net"
 	neturl "net/url"
 	"path"
 	"slices"
@@ -145,4 +146,19 @@ func (g grant) matches(c *x509.Certificate) bool {
 		}
 	}
 	return false
+}
+
+// Loopback reports whether addr's host is a loopback address or
+// localhost: where a listener without TLS may bind, since only this
+// machine reaches it.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -29,39 +29,12 @@ import (
 // client's role fails with PermissionDenied naming the role it needs.
 func TestAuthorization(t *testing.T) {
 	pki := tlstest.New(t)
-	n, err := cluster.Start(cluster.Config{ID: "n1", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	until(t, "n1 leads", n.IsLeader)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ctl := controller.New(controller.Config{Node: n, Targets: pipeline.Embedded})
-	go ctl.Run(ctx)
 	roles, err := access.NewRoles([]string{"CN=p4ctl test viewer"}, []string{"CN=p4ctl test operator"}, []string{"CN=p4ctl test admin*"},
 		[]string{"CN=p4ctl test member"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := tlsconf.NewVerifier(pki.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := access.NewAuthenticator(access.Config{TLS: true, Clients: ca, Members: ca, Roles: roles})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New(n, ctl, Options{Auth: auth})
-	stc, err := tlsconf.Files{Cert: pki.ServerCert, Key: pki.ServerKey}.ServerRequestingClientCerts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ctx, lis, grpc.Creds(credentials.NewTLS(stc)))
+	lis, _ := serveTLS(t, pki, roles)
 	expiredCert, expiredKey := pki.IssueWith(t, "expired", tlstest.Options{CN: "p4ctl test operator", NotAfter: time.Now().Add(-time.Minute)})
 	otherCert, otherKey := pki.IssueWith(t, "intruder", tlstest.Options{CN: "p4ctl test admin-9", ByOther: true})
 	client := func(name string) p4ctlv1.ControllerClient {
@@ -149,37 +122,11 @@ func TestAuthorization(t *testing.T) {
 // to the leader) is believed.
 func TestHistoryClients(t *testing.T) {
 	pki := tlstest.New(t)
-	n, err := cluster.Start(cluster.Config{ID: "n1", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	until(t, "n1 leads", n.IsLeader)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ctl := controller.New(controller.Config{Node: n, Targets: pipeline.Embedded})
-	go ctl.Run(ctx)
 	roles, err := access.NewRoles(nil, []string{"CN=p4ctl test client"}, nil, []string{"CN=p4ctl test member"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := tlsconf.NewVerifier(pki.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := access.NewAuthenticator(access.Config{TLS: true, Clients: ca, Members: ca, Roles: roles})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stc, err := tlsconf.Files{Cert: pki.ServerCert, Key: pki.ServerKey}.ServerRequestingClientCerts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go New(n, ctl, Options{Auth: auth}).Serve(ctx, lis, grpc.Creds(credentials.NewTLS(stc)))
+	lis, n := serveTLS(t, pki, roles)
 	apply := func(cert, key, claim, seg string, id int) {
 		ctc, err := tlsconf.Files{CA: pki.CA, Cert: cert, Key: key}.Client()
 		if err != nil {
@@ -202,4 +149,39 @@ func TestHistoryClients(t *testing.T) {
 	if len(h) != 2 || h[0].Client != "CN=p4ctl test client" || h[1].Client != "CN=alice" {
 		t.Fatalf("history clients: %+v", h)
 	}
+}
+
+// serveTLS runs a one-node cluster, its controller and its API over TLS
+// on loopback, clients verified against pki's CA (the members' too) and
+// bound to roles, until the test ends.
+func serveTLS(t *testing.T, pki *tlstest.PKI, roles *access.Roles) (net.Listener, *cluster.Node) {
+	t.Helper()
+	n, err := cluster.Start(cluster.Config{ID: "n1", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	until(t, "n1 leads", n.IsLeader)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ctl := controller.New(controller.Config{Node: n, Targets: pipeline.Embedded})
+	go ctl.Run(ctx)
+	ca, err := tlsconf.NewVerifier(pki.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := access.NewAuthenticator(access.Config{TLS: true, Clients: ca, Members: ca, Roles: roles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stc, err := tlsconf.Files{Cert: pki.ServerCert, Key: pki.ServerKey}.ServerRequestingClientCerts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go New(n, ctl, Options{Auth: auth}).Serve(ctx, lis, grpc.Creds(credentials.NewTLS(stc)))
+	return lis, n
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/p4ctl/p4ctl/pkg/access"
 	"github.com/p4ctl/p4ctl/pkg/policy"
 	"github.com/p4ctl/p4ctl/pkg/tlsconf"
 )
@@ -92,7 +93,7 @@ func ValidateConfig(cfg Config) error {
 	if cfg.PeerRecheck < 0 {
 		return fmt.Errorf("cluster: peer recheck interval %s is negative", cfg.PeerRecheck)
 	}
-	if cfg.TLS == nil && cfg.Transport == nil && !cfg.InsecureListen && !loopbackAddr(cfg.RaftAddr) {
+	if cfg.TLS == nil && cfg.Transport == nil && !cfg.InsecureListen && !access.Loopback(cfg.RaftAddr) {
 		return fmt.Errorf("cluster: raft address %s: without TLS raft listens on loopback only, since any peer that reaches it could append to the log; give the node TLS (--tls-cert, --tls-key, --tls-ca), or --insecure-listen", cfg.RaftAddr)
 	}
 	if cfg.TLS != nil {
@@ -101,20 +102,6 @@ func ValidateConfig(cfg Config) error {
 		}
 	}
 	return nil
-}
-
-// loopbackAddr reports whether addr's host is a loopback address or
-// localhost.
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // DefaultSnapshotInterval is how often a node checks whether its log

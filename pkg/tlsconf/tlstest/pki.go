@@ -120,29 +120,12 @@ func (p *PKI) RotateCA(t testing.TB) *PKI {
 	return &q
 }
 
-// Issue writes a new certificate and key signed by the CA under name and
-// returns their paths. Server certificates are for 127.0.0.1, ::1 and
-// localhost.
+// Issue writes a new certificate and key signed by the CA under name, for
+// one extended key usage, and returns their paths (IssueWith with only
+// the usage set).
 func (p *PKI) Issue(t testing.TB, name string, usage x509.ExtKeyUsage) (cert, key string) {
 	t.Helper()
-	k := newKey(t)
-	p.serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: "p4ctl test " + name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &k.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "PRIVATE KEY", kder)
+	return p.IssueWith(t, name, Options{Usages: []x509.ExtKeyUsage{usage}})
 }
 
 // Path is the path of a file New, Issue or IssueWith wrote by name (as
