@@ -175,7 +175,7 @@ func TestNotFoundAndStillUsed(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"get", "devices", "leaf9"}, `Device "leaf9" not found`},
+		{[]string{"get", "devices", "leaf9"}, `device "leaf9" not found`},
 		{[]string{"get", "policies", "nope"}, "(NotFound)"},
 		{[]string{"delete", "endpoint", "nope"}, "Endpoint nope: not found (NotFound)"},
 		{[]string{"get", "devcies"}, `did you mean "devices"?`},

@@ -101,7 +101,7 @@ func (a *apiClient) dial() (p4ctlv1.ControllerClient, func(), error) {
 		return nil, nil, fmt.Errorf("--tls-*: %w", err)
 	}
 	servers := a.servers()
-	target := strings.Join(servers, ",")
+	var target string
 	switch len(servers) {
 	case 0:
 		return nil, nil, errors.New("--server: no address given")
@@ -308,7 +308,7 @@ to the recent, --follow streams changes until interrupted.`,
 					devs = slices.DeleteFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return !slices.Contains(args[1:], d.GetName()) })
 					for _, name := range args[1:] {
 						if !slices.ContainsFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return d.GetName() == name }) {
-							return fmt.Errorf("Device %q not found", name)
+							return fmt.Errorf("device %q not found", name)
 						}
 					}
 				}

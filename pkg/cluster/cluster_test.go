@@ -492,17 +492,18 @@ func TestApplyFiles(t *testing.T) {
 	seg := Source{File: "seg.yaml", Docs: "kind: Segment\nname: s\nid: 5\n"}
 	dev := Source{File: "dev.yaml", Docs: "kind: Device\nname: d1\naddress: 127.0.0.1:1\n---\nkind: Port\ndevice: d1\nport: 1\nsegment: s\nrole: promiscuous\n"}
 	bad := Source{File: "bad.yaml", Docs: "kind: Segment\nname: t\nid: 5\n"}
-	p, err := n.PrepareFiles(ctxT(t, 10*time.Second), []Source{dev, bad})
+	_, err := n.PrepareFiles(ctxT(t, 10*time.Second), []Source{dev, bad})
 	if err == nil || !strings.Contains(err.Error(), `dev.yaml:5: Port d1/1: segment: unknown segment "s"`) {
 		t.Fatalf("a port naming a segment no file defines: %v", err)
 	}
-	if p, err = n.PrepareFiles(ctxT(t, 10*time.Second), []Source{seg, dev, bad}); err == nil || !strings.Contains(err.Error(), "bad.yaml:1: Segment t: id: segment id 5 is already s's (seg.yaml:1)") {
+	if _, err = n.PrepareFiles(ctxT(t, 10*time.Second), []Source{seg, dev, bad}); err == nil || !strings.Contains(err.Error(), "bad.yaml:1: Segment t: id: segment id 5 is already s's (seg.yaml:1)") {
 		t.Fatalf("three files, the last bad: %v", err)
 	}
 	if m, _ := n.Model(); len(m.Segments) != 0 {
 		t.Fatal("a refused multi-file apply changed the model")
 	}
-	if p, err = n.PrepareFiles(ctxT(t, 10*time.Second), []Source{dev, seg}); err != nil {
+	p, err := n.PrepareFiles(ctxT(t, 10*time.Second), []Source{dev, seg})
+	if err != nil {
 		t.Fatalf("a port before the segment it names, in another file: %v", err)
 	}
 	res, err := n.Commit(ctxT(t, 10*time.Second), p)
