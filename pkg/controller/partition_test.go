@@ -25,7 +25,7 @@ import (
 // partition leaves one leader and the devices in sync.
 func TestPartitionedLeaderFenced(t *testing.T) {
 	d1, d2 := startSim(t, ""), startSim(t, "")
-	nodes, trs := inmemCluster(t, 3)
+	nodes, trs := inmemCluster(t, 3, 300*time.Millisecond)
 	var ctls []*Controller
 	for _, n := range nodes {
 		c, _ := runController(t, n)
@@ -43,10 +43,22 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 		c.mu.Lock()
 		w := c.workers[dev]
 		c.mu.Unlock()
+		if w == nil {
+			return nil
+		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.sess
 	}
+	// Every node holds its session to leaf1 (followers' are backups).
+	eventually(t, 10*time.Second, func() bool {
+		for _, c := range ctls {
+			if session(c, "leaf1") == nil {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "not every node has a session to leaf1" })
 	before := make([]*p4rt.Session, len(ctls))
 	for i, c := range ctls {
 		before[i] = session(c, "leaf1")
@@ -123,7 +135,7 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 
 // inmemCluster starts n nodes on raft's in-memory transport, all
 // connected, n1 the leader that added the others.
-func inmemCluster(t *testing.T, n int) ([]*cluster.Node, []*raft.InmemTransport) {
+func inmemCluster(t *testing.T, n int, timeout time.Duration) ([]*cluster.Node, []*raft.InmemTransport) {
 	t.Helper()
 	var nodes []*cluster.Node
 	var trs []*raft.InmemTransport
@@ -140,7 +152,7 @@ func inmemCluster(t *testing.T, n int) ([]*cluster.Node, []*raft.InmemTransport)
 	}
 	for i, tr := range trs {
 		nd, err := cluster.Start(cluster.Config{ID: fmt.Sprintf("n%d", i+1), DataDir: t.TempDir(), Bootstrap: i == 0, Transport: tr,
-			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond})
+			HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout / 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,9 +176,11 @@ func inmemCluster(t *testing.T, n int) ([]*cluster.Node, []*raft.InmemTransport)
 // steps down, and its write stops at once: the device receives no more
 // Write RPCs from it, though the change is far from written.
 func TestRoleLossCancelsWrite(t *testing.T) {
-	slow := startSimWith(t, "", p4rtsim.Options{DeviceID: 1, WriteDelay: 100 * time.Millisecond})
+	slow := startSimWith(t, "", p4rtsim.Options{DeviceID: 1, WriteDelay: 200 * time.Millisecond})
 	other := startSim(t, "")
-	nodes, trs := inmemCluster(t, 2)
+	// Slow elections: a large commit under the race detector on a busy
+	// machine must not cost the leader its lease before the cut.
+	nodes, trs := inmemCluster(t, 2, 2*time.Second)
 	c, _ := runController(t, nodes[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -181,14 +195,14 @@ func TestRoleLossCancelsWrite(t *testing.T) {
 		}
 		return true
 	}, func() string { return fmt.Sprintf("%+v", c.Devices()) })
-	// 20,000 endpoints: about 100 batches at 100 ms each, 4 in flight.
-	if _, err := c.Apply(ctx, "big.yaml", bigDocs(20000)); err != nil {
+	// 10,000 endpoints: about 50 batches at 200 ms each, 4 in flight.
+	if _, err := c.Apply(ctx, "big.yaml", bigDocs(10000)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() bool { return slow.srv.Writes() > 3 }, func() string { return "the big write did not start" })
 	trs[0].DisconnectAll()
 	trs[1].Disconnect(trs[0].LocalAddr())
-	eventually(t, 5*time.Second, func() bool { return !nodes[0].IsLeader() }, func() string { return "the cut-off leader did not step down" })
+	eventually(t, 10*time.Second, func() bool { return !nodes[0].IsLeader() }, func() string { return "the cut-off leader did not step down" })
 	// RPCs already sent may land; nothing after them.
 	time.Sleep(500 * time.Millisecond) // the in-flight RPCs' own delay, then quiet
 	stopped := slow.srv.Writes()
@@ -196,7 +210,7 @@ func TestRoleLossCancelsWrite(t *testing.T) {
 	if now := slow.srv.Writes(); now != stopped {
 		t.Fatalf("the deposed leader kept writing: %d Write RPCs, then %d a second later", stopped, now)
 	}
-	if stopped > 60 {
+	if stopped > 40 {
 		t.Fatalf("%d Write RPCs reached the device: the write was not cut short", stopped)
 	}
 	for _, d := range c.Devices() {
