@@ -30,9 +30,11 @@ func TestMastershipTakenByAnotherClient(t *testing.T) {
 		}
 		return v
 	}
-	if gauge("p4ctl_device_primary", "leaf1") != 1 || gauge("p4ctl_device_in_sync", "leaf1") != 1 {
-		t.Fatal("leaf1 is not primary and in sync before the takeover")
-	}
+	// The devices hold the model; their status follows the write.
+	eventually(t, 10*time.Second, func() bool {
+		return gauge("p4ctl_device_primary", "leaf1") == 1 && gauge("p4ctl_device_in_sync", "leaf1") == 1 &&
+			gauge("p4ctl_device_in_sync", "leaf2") == 1
+	}, func() string { return "leaf1 is not primary and in sync before the takeover" })
 	status := func(name string) DeviceStatus {
 		for _, d := range c.Devices() {
 			if d.Name == name {
