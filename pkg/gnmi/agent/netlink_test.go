@@ -198,11 +198,16 @@ func TestTwoAgentsSeeEachOther(t *testing.T) {
 		s := subscribeTo(t, tt.c, &gpb.SubscriptionList{Mode: gpb.SubscriptionList_STREAM, Subscription: []*gpb.Subscription{
 			{Path: p("/lldp/interfaces/interface[name=" + tt.local + "]/neighbors"), Mode: gpb.SubscriptionMode_ON_CHANGE}}})
 		recvUntil(t, s, tt.peer+" on "+tt.local, func(r *gpb.SubscribeResponse) bool { return hasLeaf(r, "/state/system-name", `"`+tt.peer+`"`) })
-		got := get(t, tt.c, "/lldp/interfaces/interface[name="+tt.local+"]/neighbors")
+		// The neighbor's leaves are written one by one: the port id may
+		// follow the system name.
+		var got map[string]string
 		found := false
-		for k, v := range got {
-			if strings.HasSuffix(k, "/state/port-id") && v == `"`+tt.peerIf+`"` {
-				found = true
+		for deadline := time.Now().Add(5 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			got = get(t, tt.c, "/lldp/interfaces/interface[name="+tt.local+"]/neighbors")
+			for k, v := range got {
+				if strings.HasSuffix(k, "/state/port-id") && v == `"`+tt.peerIf+`"` {
+					found = true
+				}
 			}
 		}
 		if !found {
