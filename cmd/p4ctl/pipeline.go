@@ -60,11 +60,14 @@ func newPipelineCmd() *cobra.Command {
 BMv2's JSON, or for Tofino and DPDK a serialized BfPipelineConfig (--format
 bfrt, what stratum_bfrt, stratum_tdi and infrap4d take) or Tofino's legacy
 PI packing (--format legacy). The artifacts are the embedded build, or a
-compiler's output with --pipeline-dir (docs/targets.md).`,
+compiler's output with --pipeline-dir (docs/targets.md). --output-file (-O)
+names the file; - writes to standard output.`,
+		Example: `  p4ctl pipeline pack --target bmv2 -O bmv2.json
+  p4ctl pipeline pack --target tofino --format legacy -O - | sha256sum`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return fmt.Errorf("pack: give the output file with -o")
+				return fmt.Errorf("pack: give the output file with --output-file (-O); - writes to standard output")
 			}
 			p, err := load()
 			if err != nil {
@@ -73,7 +76,11 @@ compiler's output with --pipeline-dir (docs/targets.md).`,
 			if err := p.Pushable(); err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, p.DeviceConfig, 0o644); err != nil {
+			if out == "-" {
+				if _, err := cmd.OutOrStdout().Write(p.DeviceConfig); err != nil {
+					return err
+				}
+			} else if err := os.WriteFile(out, p.DeviceConfig, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d bytes, target %s, format %s, cookie %#016x\n", out, len(p.DeviceConfig), p.Target.Name, p.Format, p.Cookie)
@@ -87,7 +94,10 @@ compiler's output with --pipeline-dir (docs/targets.md).`,
 		cmd.AddCommand(c)
 	}
 	info.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	pack.Flags().StringVarP(&out, "output-file", "O", "", "file to write (- for standard output)")
+	// -o/--out named the file before -o meant an output format everywhere.
 	pack.Flags().StringVarP(&out, "out", "o", "", "file to write")
+	_ = pack.Flags().MarkDeprecated("out", "use --output-file (-O)")
 	return cmd
 }
 

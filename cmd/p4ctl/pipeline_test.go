@@ -18,13 +18,27 @@ import (
 func TestPipelinePack(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "bmv2.bin")
-	if _, err := run(t, "pipeline", "pack", "--target", "bmv2", "-o", out); err != nil {
+	if _, err := run(t, "pipeline", "pack", "--target", "bmv2", "-O", out); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
 	want, _ := p4src.Build.ReadFile("build/v1model/bmv2.json")
 	if !bytes.Equal(got, want) {
 		t.Errorf("bmv2 pack: %d bytes, want the embedded bmv2.json (%d bytes)", len(got), len(want))
+	}
+	// - is standard output (the log line goes to standard error, which
+	// run captures too: the JSON comes first).
+	stdout, err := run(t, "pipeline", "pack", "--target", "bmv2", "-O", "-")
+	if err != nil || !strings.HasPrefix(stdout, string(want)) {
+		t.Errorf("pack -O -: %v, %d bytes out, want the embedded bmv2.json first", err, len(stdout))
+	}
+	if _, err := os.Stat("-"); err == nil {
+		os.Remove("-")
+		t.Error("pack -O - wrote a file named -")
+	}
+	// The old -o still names the file, with a deprecation notice.
+	if _, err := run(t, "pipeline", "pack", "--target", "bmv2", "-o", out+".old"); err != nil {
+		t.Errorf("pack -o: %v", err)
 	}
 
 	build := filepath.Join(dir, "tna")
@@ -53,7 +67,7 @@ func TestPipelinePack(t *testing.T) {
 	if _, err := run(t, "pipeline", "pack", "--target", "tofino2", "-o", filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "bf-p4c --target tofino2") {
 		t.Errorf("tofino2 without a build: err = %v", err)
 	}
-	if _, err := run(t, "pipeline", "pack", "--target", "bmv2"); err == nil || !strings.Contains(err.Error(), "-o") {
+	if _, err := run(t, "pipeline", "pack", "--target", "bmv2"); err == nil || !strings.Contains(err.Error(), "--output-file (-O)") {
 		t.Errorf("no output file: err = %v", err)
 	}
 	if _, err := run(t, "pipeline", "pack", "--target", "tofino", "--format", "zip", "-o", filepath.Join(dir, "y")); err == nil || !strings.Contains(err.Error(), `not "zip"`) {
