@@ -194,3 +194,22 @@ func TestNotFoundAndStillUsed(t *testing.T) {
 		t.Errorf("the refused delete removed the segment: %v\n%s", err, o)
 	}
 }
+
+// TestApplyStrict: with --strict a change that validation warns about
+// (a segment without ports) is refused and nothing is committed; without
+// it the change applies and the warning is printed.
+func TestApplyStrict(t *testing.T) {
+	api, _ := startServe(t)
+	f := filepath.Join(t.TempDir(), "seg.yaml")
+	writeFile(t, f, "kind: Segment\nname: lonely\nid: 31\n")
+	o, err := run(t, "apply", "-f", f, "--strict", "--wait=false", "--server", api)
+	if err == nil || !strings.Contains(err.Error(), "warning (--strict)") {
+		t.Fatalf("--strict with a warning: %v\n%s", err, o)
+	}
+	if o, _ := run(t, "get", "segments", "--server", api); strings.Contains(o, "lonely") {
+		t.Fatalf("a refused --strict apply committed:\n%s", o)
+	}
+	if o, err := run(t, "apply", "-f", f, "--wait=false", "--server", api); err != nil || !strings.Contains(o, "warning:") {
+		t.Fatalf("without --strict: %v\n%s", err, o)
+	}
+}

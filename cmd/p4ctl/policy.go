@@ -127,7 +127,7 @@ type dryRun struct {
 
 func newApplyCmd() *cobra.Command {
 	var files []string
-	var dry, summary, wait bool
+	var dry, summary, wait, strictApply bool
 	var (
 		fit     string
 		output  string
@@ -158,7 +158,7 @@ within --timeout is named in the error.`,
 				if !cmd.Flags().Changed("wait") {
 					wait = isTerminal(cmd.ErrOrStderr())
 				}
-				return applyRemote(cmd, &api, files, wait, timeout)
+				return applyRemote(cmd, &api, files, wait, strictApply, timeout)
 			}
 			if output != "text" && output != "json" {
 				return fmt.Errorf("unknown output format %q (text or json)", output)
@@ -226,7 +226,8 @@ within --timeout is named in the error.`,
 	api.flags(cmd.Flags())
 	cmd.Flags().BoolVar(&summary, "summary", false, "counts only, without the entries")
 	cmd.Flags().StringVar(&fit, "fit", "", "with --dry-run, place every device's entries into this hardware pipe's memory (tofino, tofino2; docs/targets.md); devices of a hardware target are placed into their own without it")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every device is programmed with the change (default: on a terminal)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every device the change writes to is programmed with it (default: on a terminal)")
+	cmd.Flags().BoolVar(&strictApply, "strict", false, "refuse the change, committing nothing, when validation warns (a selector that matches nothing, a segment without ports)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the commit, and then for the devices")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
@@ -369,12 +370,12 @@ func newTraceCmd() *cobra.Command {
 
 var tcpFlagBits = map[string]uint8{"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "urg": 0x20, "ece": 0x40, "cwr": 0x80}
 
-func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait bool, timeout time.Duration) error {
+func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait, strict bool, timeout time.Duration) error {
 	if len(files) == 0 {
 		return errors.New("no file given (-f FILE, or -f - for standard input)")
 	}
 	// Every file goes in one request: one change, all or nothing.
-	var req p4ctlv1.ApplyRequest
+	req := p4ctlv1.ApplyRequest{Strict: strict}
 	size := 0
 	for _, f := range files {
 		var b []byte

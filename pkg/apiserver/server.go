@@ -176,7 +176,7 @@ func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 }
 
 func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
-	res, err := s.ctl.ApplyFiles(ctx, sources(req.GetFile(), req.GetDocs(), req.GetFiles()))
+	res, err := s.ctl.ApplyFiles(ctx, sources(req.GetFile(), req.GetDocs(), req.GetFiles()), req.GetStrict())
 	if err != nil {
 		return nil, toStatus(err)
 	}

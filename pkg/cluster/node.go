@@ -427,6 +427,9 @@ type Proposal struct {
 // on.
 func (p *Proposal) Next() *policy.Model { return p.next }
 
+// Warnings are validation's warnings about the change.
+func (p *Proposal) Warnings() []string { return p.res.Warnings }
+
 // Unchanged reports whether the proposal leaves the model as it is.
 func (p *Proposal) Unchanged() bool {
 	return p.base == p.next || len(policy.Changes(p.base, p.next)) == 0

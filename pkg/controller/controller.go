@@ -447,13 +447,24 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 // tables (a model that does not fit is refused before it is committed),
 // then commits them through raft.
 func (c *Controller) Apply(ctx context.Context, file string, docs []byte) (res Result, err error) {
-	return c.ApplyFiles(ctx, []cluster.Source{{File: file, Docs: string(docs)}})
+	return c.ApplyFiles(ctx, []cluster.Source{{File: file, Docs: string(docs)}}, false)
 }
 
-// ApplyFiles applies several files as one change, all or nothing.
-func (c *Controller) ApplyFiles(ctx context.Context, srcs []cluster.Source) (res Result, err error) {
+// ApplyFiles applies several files as one change, all or nothing; with
+// strict, a change that validation warns about is refused too.
+func (c *Controller) ApplyFiles(ctx context.Context, srcs []cluster.Source, strict bool) (res Result, err error) {
 	defer func(start time.Time) { c.metrics.observeApply("apply", start, err) }(time.Now())
-	return c.propose(ctx, func() (*cluster.Proposal, error) { return c.cfg.Node.PrepareFiles(ctx, srcs) })
+	return c.propose(ctx, func() (*cluster.Proposal, error) {
+		p, err := c.cfg.Node.PrepareFiles(ctx, srcs)
+		if err == nil && strict && len(p.Warnings()) > 0 {
+			errs := policy.Errors{}
+			for _, w := range p.Warnings() {
+				errs = append(errs, &policy.Error{Msg: "warning (--strict): " + w})
+			}
+			return nil, errs
+		}
+		return p, err
+	})
 }
 
 // Result is a committed change and the devices it writes to.

@@ -30,7 +30,10 @@ type ApplyRequest struct {
 	Docs  []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"` // YAML documents
 	// files, when set, are several files applied as one change, validated
 	// together and committed or refused together (file and docs unused).
-	Files         []*SourceFile `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"`
+	Files []*SourceFile `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"`
+	// strict refuses the change, committing nothing, when validation warns
+	// (a selector that matches nothing, a segment without ports).
+	Strict        bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -84,6 +87,13 @@ func (x *ApplyRequest) GetFiles() []*SourceFile {
 		return x.Files
 	}
 	return nil
+}
+
+func (x *ApplyRequest) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
 }
 
 // SourceFile is one file of YAML documents.
@@ -3106,11 +3116,12 @@ var File_p4ctl_v1_p4ctl_proto protoreflect.FileDescriptor
 
 const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\n" +
-	"\x14p4ctl/v1/p4ctl.proto\x12\bp4ctl.v1\"b\n" +
+	"\x14p4ctl/v1/p4ctl.proto\x12\bp4ctl.v1\"z\n" +
 	"\fApplyRequest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04docs\x18\x02 \x01(\fR\x04docs\x12*\n" +
-	"\x05files\x18\x03 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\"4\n" +
+	"\x05files\x18\x03 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\x12\x16\n" +
+	"\x06strict\x18\x04 \x01(\bR\x06strict\"4\n" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
