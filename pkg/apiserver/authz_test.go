@@ -52,16 +52,7 @@ func TestAuthorization(t *testing.T) {
 		default:
 			cert, key = pki.Issue(t, name, x509.ExtKeyUsageClientAuth)
 		}
-		ctc, err := tlsconf.Files{CA: pki.CA, Cert: cert, Key: key}.Client()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(ctc)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return p4ctlv1.NewControllerClient(conn)
+		return tlsClient(t, lis, pki.CA, cert, key)
 	}
 	call := func(c p4ctlv1.ControllerClient, method string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -128,18 +119,10 @@ func TestHistoryClients(t *testing.T) {
 	}
 	lis, n := serveTLS(t, pki, roles)
 	apply := func(cert, key, claim, seg string, id int) {
-		ctc, err := tlsconf.Files{CA: pki.CA, Cert: cert, Key: key}.Client()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(ctc)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		client := tlsClient(t, lis, pki.CA, cert, key)
 		c, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), HeaderClient, claim), 10*time.Second)
 		defer cancel()
-		if _, err := p4ctlv1.NewControllerClient(conn).Apply(c, &p4ctlv1.ApplyRequest{File: "x.yaml", Docs: []byte(fmt.Sprintf("kind: Segment\nname: %s\nid: %d\n", seg, id))}); err != nil {
+		if _, err := client.Apply(c, &p4ctlv1.ApplyRequest{File: "x.yaml", Docs: []byte(fmt.Sprintf("kind: Segment\nname: %s\nid: %d\n", seg, id))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,4 +167,21 @@ func serveTLS(t *testing.T, pki *tlstest.PKI, roles *access.Roles) (net.Listener
 	}
 	go New(n, ctl, Options{Auth: auth}).Serve(ctx, lis, grpc.Creds(credentials.NewTLS(stc)))
 	return lis, n
+}
+
+// tlsClient is an API client over TLS to lis, verifying the server with
+// ca and presenting cert and key (none when empty), closed when the test
+// ends.
+func tlsClient(t *testing.T, lis net.Listener, ca, cert, key string) p4ctlv1.ControllerClient {
+	t.Helper()
+	ctc, err := tlsconf.Files{CA: ca, Cert: cert, Key: key}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(ctc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return p4ctlv1.NewControllerClient(conn)
 }

@@ -239,17 +239,8 @@ func TestRaftTLSCertificateExpiry(t *testing.T) {
 	}
 	// Rotation without restart: a fresh certificate over n3's files.
 	cert, key := pki.IssueWith(t, "n3-renewed", tlstest.Options{CN: memberCN + "n3"})
-	for from, to := range map[string]string{cert: pki.Path("n3.pem"), key: pki.Path("n3-key.pem")} {
-		b, err := os.ReadFile(from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(to, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		later := time.Now().Add(time.Minute)
-		_ = os.Chtimes(to, later, later)
-	}
+	tlstest.Replace(t, cert, pki.Path("n3.pem"))
+	tlstest.Replace(t, key, pki.Path("n3-key.pem"))
 	if err := n3.WaitApplied(ctxT(t, 20*time.Second), idx); err != nil {
 		t.Fatalf("after renewing n3's certificate: %v", err)
 	}

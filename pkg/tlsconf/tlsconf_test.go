@@ -118,22 +118,8 @@ func TestRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert, key := p.Issue(t, "server-2", x509.ExtKeyUsageServerAuth)
-	replace := func(from, to string) {
-		b, err := os.ReadFile(from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(to, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// Make the change visible on file systems with coarse timestamps.
-		later := time.Now().Add(time.Minute)
-		if err := os.Chtimes(to, later, later); err != nil {
-			t.Fatal(err)
-		}
-	}
-	replace(cert, p.ServerCert)
-	replace(key, p.ServerKey)
+	tlstest.Replace(t, cert, p.ServerCert)
+	tlstest.Replace(t, key, p.ServerKey)
 	second, err := handshake(t, srv, cli)
 	if err != nil {
 		t.Fatal(err)

@@ -128,6 +128,24 @@ func (p *PKI) Issue(t testing.TB, name string, usage x509.ExtKeyUsage) (cert, ke
 	return p.IssueWith(t, name, Options{Usages: []x509.ExtKeyUsage{usage}})
 }
 
+// Replace writes the contents of file from over file to, as a rotation
+// does, and moves to's modification time a minute ahead so that the
+// change shows on file systems with coarse timestamps.
+func Replace(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(to, later, later); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Path is the path of a file New, Issue or IssueWith wrote by name (as
 // "name.pem" or "name-key.pem").
 func (p *PKI) Path(file string) string { return filepath.Join(p.dir, file) }
