@@ -32,6 +32,14 @@ type Compiler struct {
 	identOn  map[uint32]map[uint32]int // device index -> identity id -> endpoints
 	segByID  map[uint32]*Segment
 
+	// Which devices hold each identity's destination-identity rows
+	// (reach.go): the policy rows per (source, destination) identity
+	// pair, the destinations of each source's pairs, and per identity
+	// the devices with a policy row towards it from a local identity.
+	pairCount map[[2]uint32]int32            // (source, destination) identity -> policy rows
+	dstsOf    map[uint32]map[uint32]struct{} // source identity -> destination identities with rows
+	reach     map[uint32]map[uint32]int      // destination identity -> device index -> local source identities
+
 	ids        *allocator
 	idents     map[identKey]*identity
 	byID       map[uint32]*identity
@@ -125,6 +133,9 @@ func (c *Compiler) reset(m *Model) {
 	c.segOn = map[uint32]map[uint32]int{}
 	c.identOn = map[uint32]map[uint32]int{}
 	c.segByID = map[uint32]*Segment{}
+	c.pairCount = map[[2]uint32]int32{}
+	c.dstsOf = map[uint32]map[uint32]struct{}{}
+	c.reach = map[uint32]map[uint32]int{}
 	c.idents = map[identKey]*identity{}
 	c.byID = map[uint32]*identity{}
 	c.segIdents = map[string]map[uint32]*identity{}
@@ -501,6 +512,9 @@ func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 	}
 	cnt[k.t]++
 	c.countOnDevices(pl, k.t, 1)
+	if policyTable(k.t) {
+		c.pairRowAdded(k.n1, k.n2)
+	}
 }
 
 // countOnDevices adds n rows of table t to every device that place pl is
@@ -520,6 +534,10 @@ func (c *Compiler) countOnDevices(pl place, t table, n int) {
 			for dev := range id.devs {
 				c.count(dev, t, n)
 			}
+		}
+	case onReachable:
+		for dev := range c.reach[pl.n] {
+			c.count(dev, t, n)
 		}
 	}
 }
@@ -594,6 +612,9 @@ func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 		}
 		c.counts[pl][k.t]--
 		c.countOnDevices(pl, k.t, -1)
+		if policyTable(k.t) {
+			c.pairRowDropped(k.n1, k.n2)
+		}
 		return
 	}
 	// Find the production: ref, with value v where producers differ.
@@ -699,6 +720,10 @@ func (c *Compiler) segmentVal(seg uint32) rowVal {
 
 // ---- endpoints ------------------------------------------------------------
 
+// endpointRows calls fn with endpoint e's rows, e having identity id: its
+// source-identity rows and L2 row on its device, its destination-identity
+// rows (on the devices that reach id, reach.go) and the L2 rows of the
+// fabric's other switches.
 func (c *Compiler) endpointRows(e *Endpoint, id uint32, fn func(rowKey, rowVal)) {
 	dev := c.device(e.Device)
 	seg := c.segID(e.Segment)
@@ -710,7 +735,7 @@ func (c *Compiler) endpointRows(e *Endpoint, id uint32, fn func(rowKey, rowVal))
 			src, dst = tSrc6, tDst6
 		}
 		fn(rowKey{t: src, dev: dev, n1: e.Port, mac: mac, a1: ip}, rowVal{p: [4]uint32{id}})
-		fn(rowKey{t: dst, n1: seg, a1: ip, b1: uint8(ip.BitLen())}, rowVal{p: [4]uint32{id}})
+		fn(rowKey{t: dst, n1: seg, n2: id, a1: ip, b1: uint8(ip.BitLen())}, rowVal{p: [4]uint32{id}})
 	}
 	fn(rowKey{t: tL2, dev: dev, n1: seg, mac: mac}, rowVal{p: [4]uint32{e.Port}})
 	// Every other switch of the fabric forwards to it along the tree.
@@ -734,6 +759,10 @@ func (c *Compiler) addEndpoint(e *Endpoint) {
 		c.j.touchPlace(c, dev, pl)
 		id.devs[dev], c.identOn[dev][id.id] = 1, 1
 		c.placeCounted(dev, pl, 1)
+		// And with them the destinations they name.
+		for t := range c.dstsOf[id.id] {
+			c.reachable(dev, t, 1)
+		}
 	} else {
 		id.devs[dev]++
 		c.identOn[dev][id.id]++
@@ -763,6 +792,9 @@ func (c *Compiler) removeEndpoint(e *Endpoint) {
 		pl := place{onIdentity, id.id}
 		c.j.touchPlace(c, dev, pl) // before it changes
 		c.placeCounted(dev, pl, -1)
+		for t := range c.dstsOf[id.id] {
+			c.reachable(dev, t, -1)
+		}
 		delete(id.devs, dev)
 		delete(c.identOn[dev], id.id)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -110,14 +111,19 @@ func (c *Compiler) placeOn(dev uint32, pl place) bool {
 		return pl.n == dev
 	case onSegment:
 		return c.segOn[dev][pl.n] > 0
+	case onReachable:
+		return c.reach[pl.n][dev] > 0
 	}
 	return c.identOn[dev][pl.n] > 0
 }
 
 // placeDevices lists the devices rows of pl are installed on now.
 func (c *Compiler) placeDevices(pl place) []uint32 {
-	if pl.kind == onDevice {
+	switch pl.kind {
+	case onDevice:
 		return []uint32{pl.n}
+	case onReachable:
+		return slices.Collect(maps.Keys(c.reach[pl.n]))
 	}
 	var out []uint32
 	for dev := uint32(1); dev < uint32(len(c.devNames)); dev++ {
@@ -171,6 +177,7 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 		// in keys already.
 	}
 	d := &Delta{Devices: map[string]*DeviceDelta{}}
+	var dsts []rowChange // a device's destination-identity changes, folded before they are recorded
 	for dev, ks := range keys {
 		name := c.devNames[dev]
 		in, err := c.info(b, name)
@@ -183,6 +190,15 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 			}
 			return c.placeOn(dev, pl)
 		}
+		record := func(chs ...rowChange) error {
+			for _, ch := range chs {
+				if err := d.change(name, ch.k, ch.had, ch.has, ch.ov, ch.nv, in, in, limitsOf(a, name), limitsOf(b, name)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		dsts = dsts[:0]
 		for _, k := range sortedKeys(ks) {
 			pl := k.place()
 			old, journaled := j.rows[k]
@@ -193,12 +209,25 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 					old.val = r.val
 				}
 			}
-			before := old.present && wasOn(pl)
 			r, now := c.row(k)
-			after := now && c.placeOn(dev, pl)
-			if err := d.change(name, k, before, after, old.val, r.val, in, in, limitsOf(a, name), limitsOf(b, name)); err != nil {
+			ch := rowChange{k: k, had: old.present && wasOn(pl), has: now && c.placeOn(dev, pl), ov: old.val, nv: r.val}
+			if k.t == tDst4 || k.t == tDst6 {
+				// Sorted by table, they come together.
+				dsts = append(dsts, ch)
+				continue
+			}
+			if len(dsts) > 0 {
+				if err := record(foldIdentityChanges(dsts)...); err != nil {
+					return nil, err
+				}
+				dsts = dsts[:0]
+			}
+			if err := record(ch); err != nil {
 				return nil, err
 			}
+		}
+		if err := record(foldIdentityChanges(dsts)...); err != nil {
+			return nil, err
 		}
 	}
 	for dev := range j.groups {
@@ -251,6 +280,59 @@ func (d *Delta) change(dev string, k rowKey, before, after bool, old, cur rowVal
 		dd.Delete = append(dd.Delete, es...)
 	}
 	return nil
+}
+
+// rowChange is a row's change on one device: present before (had, with
+// value ov) and after (has, nv).
+type rowChange struct {
+	k        rowKey
+	had, has bool
+	ov, nv   rowVal
+}
+
+// foldIdentityChanges turns each removal and insertion of
+// destination-identity rows with the same match into one change of value.
+// Those rows carry their identity in the key (it places them, reach.go),
+// but the device's entry is matched on the segment and the address alone:
+// an address whose identity changes (its endpoint relabelled, or the
+// address passed to another endpoint) is, on a device that holds both, a
+// modify of one entry, not a delete and an insert of the same key. The
+// changes keep their order.
+func foldIdentityChanges(changes []rowChange) []rowChange {
+	type match struct {
+		t    table
+		seg  uint32
+		addr netip.Addr
+		bits uint8
+	}
+	gone := map[match]int{} // index of the removal of each match's row
+	for i, ch := range changes {
+		if (ch.k.t == tDst4 || ch.k.t == tDst6) && ch.had && !ch.has {
+			gone[match{ch.k.t, ch.k.n1, ch.k.a1, ch.k.b1}] = i
+		}
+	}
+	if len(gone) == 0 {
+		return changes
+	}
+	drop := map[int]bool{}
+	for i, ch := range changes {
+		if (ch.k.t != tDst4 && ch.k.t != tDst6) || ch.had || !ch.has {
+			continue
+		}
+		j, ok := gone[match{ch.k.t, ch.k.n1, ch.k.a1, ch.k.b1}]
+		if !ok || drop[j] {
+			continue
+		}
+		drop[j] = true
+		changes[i].had, changes[i].ov = true, changes[j].ov
+	}
+	out := changes[:0]
+	for i, ch := range changes {
+		if !drop[i] {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 func sortedKeys(ks map[rowKey]bool) []rowKey {
@@ -394,11 +476,6 @@ func diffCompilers(a, b *Compiler) (*Delta, error) {
 				news[k] = r.val
 			})
 		}
-		type rowChange struct {
-			k        rowKey
-			had, has bool
-			ov, nv   rowVal
-		}
 		var changes []rowChange
 		if dev, ok := a.devIdx[name]; ok {
 			a.deviceRows(dev, func(k rowKey, r row) {
@@ -417,6 +494,7 @@ func diffCompilers(a, b *Compiler) (*Delta, error) {
 			changes = append(changes, rowChange{k: k, has: true, nv: nv})
 		}
 		slices.SortFunc(changes, func(x, y rowChange) int { return compareKeys(x.k, y.k) })
+		changes = foldIdentityChanges(changes)
 		var in, oldIn *pipeline.Info
 		var err error
 		if _, ok := b.model.Devices[name]; ok {

@@ -24,10 +24,12 @@ type world struct {
 	// dpdk puts the second device on the dpdk target, whose limits (range
 	// entries as value/mask blocks, no flood groups) change its entries.
 	dpdk bool
+	// devices is how many devices the world has (0: len(wDevices)).
+	devices int
 }
 
 var (
-	wDevices  = []string{"d1", "d2"}
+	wDevices  = []string{"d1", "d2"} // the devices of a world of two
 	wSegments = []*Segment{{Name: "s1", ID: 1}, {Name: "s2", ID: 2, DefaultAllow: true}}
 )
 
@@ -39,12 +41,24 @@ func (w *world) port(dev string, n uint32) *Port {
 	return p
 }
 
+// devs is the names of the world's devices: d1, d2 and so on.
+func (w *world) devs() []string {
+	if w.devices == 0 {
+		return wDevices
+	}
+	out := make([]string, w.devices)
+	for i := range out {
+		out[i] = fmt.Sprintf("d%d", i+1)
+	}
+	return out
+}
+
 // base is the world's devices with ports 1 to ports each, and its
 // segments, as a model.
 func (w *world) base(t *testing.T, ports uint32) *Model {
 	t.Helper()
 	var objs []Object
-	for i, d := range wDevices {
+	for i, d := range w.devs() {
 		target := "bmv2"
 		if w.dpdk && i == 1 {
 			target = "dpdk"
@@ -213,22 +227,32 @@ func diffStates(a, b map[string]string) string {
 
 // TestIncrementalEqualsFull applies random changes one by one and checks,
 // after each, that (1) the deltas, written to a device that started
-// empty, leave it holding exactly what the compiler says, and (2) that is
+// empty, leave it holding exactly what the compiler says, (2) that is
 // what a full compile of the same model gives (with the same identity
-// ids).
+// ids), and (3) each device holds the destination identities its policy
+// entries name and no others (reach.go). Worlds have two to four
+// devices, so that policies, endpoints moving and relabels bring remote
+// destinations onto devices and take them off; the test counts those
+// steps and fails when the changes exercised them too little.
 func TestIncrementalEqualsFull(t *testing.T) {
 	seeds := 40
 	steps := 60
 	if testing.Short() {
 		seeds = 8
 	}
+	// Steps whose delta changed destination-identity entries: by a policy
+	// change (inserted or deleted), by an endpoint change on a device
+	// other than the endpoint's own (inserted or deleted), and folded into
+	// a modify (an address changing identity where it is reached).
+	var byPolicy, byRemoteEndpoint, modified, ran int
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			w := &world{r: rand.New(rand.NewPCG(uint64(seed), 7)), dpdk: seed%2 == 1}
+			ran++
+			w := &world{r: rand.New(rand.NewPCG(uint64(seed), 7)), dpdk: seed%2 == 1, devices: 2 + seed%3}
 			m := w.base(t, 4)
 			c := NewCompiler(testTargets)
 			devs := map[string]*deviceState{}
-			for _, d := range wDevices {
+			for _, d := range w.devs() {
 				devs[d] = &deviceState{entries: map[string]string{}, groups: map[uint32]int{}}
 			}
 			for step := range steps {
@@ -247,7 +271,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 				case op < 8:
 					dels = append(dels, Deletion{KindPolicy, fmt.Sprintf("p%d", w.r.IntN(6))})
 				case op < 9:
-					change = append(change, w.port(wDevices[w.r.IntN(2)], uint32(1+w.r.IntN(5))))
+					change = append(change, w.port(w.devs()[w.r.IntN(len(w.devs()))], uint32(1+w.r.IntN(5))))
 				default:
 					s := *wSegments[w.r.IntN(2)]
 					s.DefaultAllow = w.r.IntN(2) == 0
@@ -262,14 +286,28 @@ func TestIncrementalEqualsFull(t *testing.T) {
 				if err != nil {
 					t.Fatalf("step %d: %v", step, err)
 				}
+				prev := m
 				m = next
 				for name, dd := range d.Devices {
 					devs[name].apply(t, dd)
+					ins, mod, del := dstChanges(c, name, dd)
+					switch epDevs := endpointDevices(prev, next, change, dels); {
+					case ins+del > 0 && isPolicyChange(change, dels):
+						byPolicy++
+					case ins+del > 0 && len(epDevs) > 0 && !epDevs[name]:
+						byRemoteEndpoint++
+					}
+					if mod > 0 {
+						modified++
+					}
 				}
 				full := NewCompiler(testTargets)
 				full.ids = c.ids.sticky()
 				full.apply(NewModel(), m)
-				for _, dev := range wDevices {
+				for _, dev := range w.devs() {
+					if diff := dstRuleDiff(t, c, dev); diff != "" {
+						t.Fatalf("step %d, device %s: destination identities are not those its policy entries name: %s", step, dev, diff)
+					}
 					inc := stateOf(t, c, dev)
 					if diff := diffStates(devs[dev].entries, inc); diff != "[]" {
 						t.Fatalf("step %d, device %s: deltas written != compiler's entries: %s", step, dev, diff)
@@ -288,6 +326,46 @@ func TestIncrementalEqualsFull(t *testing.T) {
 			}
 		})
 	}
+	t.Logf("steps changing destination identities: %d by a policy, %d by a remote endpoint, %d folded into a modify", byPolicy, byRemoteEndpoint, modified)
+	if ran == seeds && !t.Failed() && (byPolicy < seeds || byRemoteEndpoint < seeds || modified == 0) {
+		t.Errorf("the random changes moved destination identities too little: %d by a policy, %d by a remote endpoint, %d modified (want %d, %d, 1)",
+			byPolicy, byRemoteEndpoint, modified, seeds, seeds)
+	}
+}
+
+// isPolicyChange reports whether a change adds, replaces or deletes a
+// policy.
+func isPolicyChange(change []Object, dels []Deletion) bool {
+	for _, o := range change {
+		if _, ok := o.(*Policy); ok {
+			return true
+		}
+	}
+	return slices.ContainsFunc(dels, func(d Deletion) bool { return d.Kind == KindPolicy })
+}
+
+// endpointDevices is the devices of the endpoints a change touches, before
+// and after (none for a change without endpoints).
+func endpointDevices(a, b *Model, change []Object, dels []Deletion) map[string]bool {
+	out := map[string]bool{}
+	note := func(name string) {
+		for _, m := range []*Model{a, b} {
+			if e, ok := m.Endpoints[name]; ok && e.Placed() {
+				out[e.Device] = true
+			}
+		}
+	}
+	for _, o := range change {
+		if e, ok := o.(*Endpoint); ok {
+			note(e.Name)
+		}
+	}
+	for _, d := range dels {
+		if d.Kind == KindEndpoint {
+			note(d.Name)
+		}
+	}
+	return out
 }
 
 var _ = p4v1.TableEntry{}

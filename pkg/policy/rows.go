@@ -81,7 +81,7 @@ type portMatch struct{ lo, hi uint16 }
 type rowKey struct {
 	t      table
 	dev    uint32 // device index, for rows that live on one device
-	n1, n2 uint32 // port | segment | source identity; destination identity
+	n1, n2 uint32 // port | segment | source identity; destination identity (policy and destination-identity rows)
 	mac    [6]byte
 	a1, a2 netip.Addr
 	b1, b2 uint8 // prefix lengths of a1, a2
@@ -110,6 +110,11 @@ const (
 	onDevice   placeKind = iota // one device (ports, source identities, L2)
 	onSegment                   // every device with a port in the segment
 	onIdentity                  // every device with an endpoint of the identity
+	// onReachable is every device that holds a policy row (of any table
+	// and action, forward or reply) from one of its own endpoints'
+	// identities to the identity: the devices whose policy lookups can
+	// use the identity as a destination (destination-identity rows).
+	onReachable
 )
 
 type place struct {
@@ -119,8 +124,10 @@ type place struct {
 
 func (k *rowKey) place() place {
 	switch k.t {
-	case tSegments, tDst4, tDst6, tACL4, tACL6, tDstClass, tSrcClass:
+	case tSegments, tACL4, tACL6, tDstClass, tSrcClass:
 		return place{onSegment, k.n1}
+	case tDst4, tDst6:
+		return place{onReachable, k.n2}
 	}
 	if policyTable(k.t) {
 		return place{onIdentity, k.n1}
