@@ -21,7 +21,7 @@ import (
 // delete. Documents travel as YAML text, so the log reads like the files
 // operators wrote.
 type command struct {
-	Op   string `json:"op"` // "apply", "delete", "change" (both at once) or "member"
+	Op   string `json:"op"` // "apply", "delete", "change" (both at once), "member" or "assign"
 	File string `json:"file,omitempty"`
 	Docs string `json:"docs,omitempty"`
 	// Files are the documents of an apply of several files at once, one
@@ -36,6 +36,9 @@ type command struct {
 	// writes to the leader's API.
 	Member string `json:"member,omitempty"`
 	API    string `json:"api,omitempty"`
+	// Assign moves devices to members ("assign"): device -> member, ""
+	// to forget the device.
+	Assign map[string]string `json:"assign,omitempty"`
 	// Base is the model revision (the index of the last change to the
 	// model) the change was validated and checked against, capacity
 	// included: every node refuses it (ErrStale) when the model changed
@@ -70,7 +73,9 @@ type fsm struct {
 	mu    sync.RWMutex
 	model *policy.Model
 	apis  map[string]string // member id -> API address
-	index uint64
+	// assign is the devices' masters; replaced, never modified, on change.
+	assign Assignments
+	index  uint64
 	// revision is the index of the last entry that changed the model
 	// (0 for the empty model); a command's Base is checked against it.
 	revision uint64
@@ -210,6 +215,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Unlock()
 	var cmd command
 	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+		f.mu.Lock()
+		f.index = l.Index
+		f.mu.Unlock()
 		return fsmResult{err: fmt.Errorf("log entry %d: %w", l.Index, err)}
 	}
 	f.mu.Lock()
@@ -221,6 +229,15 @@ func (f *fsm) Apply(l *raft.Log) any {
 		}
 		f.index = l.Index
 		f.mu.Unlock()
+		return fsmResult{res: Result{Index: l.Index}}
+	}
+	if cmd.Op == "assign" {
+		f.applyAssignLocked(cmd.Assign, l.Index+l.Term)
+		f.index = l.Index
+		f.mu.Unlock()
+		if f.changed != nil {
+			f.changed(l.Index)
+		}
 		return fsmResult{res: Result{Index: l.Index}}
 	}
 	var n *policy.Model
@@ -255,7 +272,7 @@ func (f *fsm) api(id string) string {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &snapshot{model: f.model, apis: maps.Clone(f.apis), index: f.index, revision: f.revision, history: slices.Clone(f.history)}, nil
+	return &snapshot{model: f.model, apis: maps.Clone(f.apis), assign: f.assign, index: f.index, revision: f.revision, history: slices.Clone(f.history)}, nil
 }
 
 type snapshotData struct {
@@ -271,6 +288,8 @@ type snapshotData struct {
 	Identities *policy.IdentityState `json:"identities,omitempty"`
 	// History is the revisions kept, oldest first.
 	History []Revision `json:"history,omitempty"`
+	// Assign is the devices' masters.
+	Assign Assignments `json:"assign,omitempty"`
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -301,6 +320,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.apis = data.APIs
 	f.history = data.History
+	f.assign = data.Assign
 	if over := len(f.history) - f.retention; f.retention > 0 && over > 0 {
 		f.history = f.history[over:]
 	}
@@ -317,13 +337,14 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 type snapshot struct {
 	model           *policy.Model
 	apis            map[string]string
+	assign          Assignments
 	index, revision uint64
 	history         []Revision
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	ids := s.model.Identities()
-	b, err := json.Marshal(snapshotData{Index: s.index, Revision: &s.revision, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects())), Identities: &ids, History: s.history})
+	b, err := json.Marshal(snapshotData{Index: s.index, Revision: &s.revision, APIs: s.apis, Docs: string(policy.Marshal(s.model.Objects())), Identities: &ids, History: s.history, Assign: s.assign})
 	if err != nil {
 		sink.Cancel()
 		return err

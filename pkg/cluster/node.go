@@ -137,6 +137,7 @@ type Node struct {
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 	metrics    nodeMetrics
+	live       *liveness
 }
 
 // ErrNotLeader is returned for writes on a node that is not the leader.
@@ -200,7 +201,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
 	n := &Node{cfg: cfg, log: log, metrics: newNodeMetrics(), changes: make(chan uint64, 1), leadership: make(chan bool, 16),
-		notify: make(chan bool, 16), done: make(chan struct{})}
+		notify: make(chan bool, 16), done: make(chan struct{}), live: newLiveness()}
 	retention := cfg.HistoryRetention
 	if retention == 0 {
 		retention = DefaultHistoryRetention
@@ -287,6 +288,28 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft, n.transport, n.store = r, transport, store
+	// The leader learns which members answer from raft's heartbeat
+	// observations (LiveMembers); the channel is drained at once.
+	obs := make(chan raft.Observation, 64)
+	r.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation, raft.PeerObservation, raft.LeaderObservation:
+			return true
+		}
+		return false
+	}))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			select {
+			case o := <-obs:
+				n.live.observe(o)
+			case <-n.done:
+				return
+			}
+		}
+	}()
 	if existing {
 		if err := n.checkMembersMode(); err != nil {
 			n.Close()

@@ -1,12 +1,14 @@
 // Package controller keeps every device equal to the cluster's desired
 // state. Every node compiles the replicated policy model (pkg/cluster,
-// pkg/policy) and holds a P4Runtime session to every device (pkg/p4rt).
-// The raft leader arbitrates as primary with election id (term, 0), so a
-// newer leader always outranks a deposed one and the device refuses the
-// old leader's late writes; followers hold backup sessions with lower ids.
-// On becoming primary, and whenever a device (re)connects, the leader
-// pushes the pipeline if the device runs another and reconciles the
-// device in full; in between it writes each model change as a delta.
+// pkg/policy). Mastership is partitioned (mastership.go): the raft leader
+// gives each device a master among the live members, in the replicated
+// state, and only the master holds a session to it (others backup
+// sessions when configured) and writes it, with an election id made from
+// the device's epoch, so a master that lost a device is outranked on the
+// switch by the new one. On taking a device, and whenever it
+// (re)connects, the master pushes the pipeline if the device runs
+// another and reconciles the device in full; in between it writes each
+// model change as a delta.
 package controller
 
 import (
@@ -14,7 +16,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
@@ -71,14 +72,26 @@ type Config struct {
 	// of every device to find the links between switches (default 5s;
 	// links are held for four intervals).
 	ProbeInterval time.Duration
+	// MemberDownAfter is how long a member may fail raft's heartbeats
+	// before the leader gives its devices to the others (default
+	// DefaultMemberDownAfter).
+	MemberDownAfter time.Duration
+	// BackupSessions makes the node hold a backup session to every device
+	// it does not master (a quicker takeover, at a session per device per
+	// member); by default it holds sessions to its own devices only.
+	BackupSessions bool
 }
 
 // DeviceStatus is what the controller knows of one device.
 type DeviceStatus struct {
-	Name      string `json:"name"`
-	Address   string `json:"address"`
-	Connected bool   `json:"connected"`
-	Primary   bool   `json:"primary"`
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	// Master is the member that masters the device, and MasterEpoch the
+	// epoch of its assignment (empty and 0 before the leader assigned it).
+	Master      string `json:"master,omitempty"`
+	MasterEpoch uint64 `json:"master_epoch,omitempty"`
+	Connected   bool   `json:"connected"`
+	Primary     bool   `json:"primary"`
 	// PrimaryElectionID is the election id of the device's primary (or
 	// the highest it has seen) as it last told this node: this node's own
 	// when Primary.
@@ -123,15 +136,18 @@ type Controller struct {
 	// proposeMu serializes changes from prepare to commit (propose); it is
 	// taken before mu, never while holding it.
 	proposeMu sync.Mutex
-	mu        sync.Mutex // guards compiler, workers, leader, term, subs
+	mu        sync.Mutex // guards compiler, workers, leader, term, subs, assign, seen
 	compiler  *policy.Compiler
 	workers   map[string]*worker
-	leader    bool
+	leader    bool // leads raft, caught up with the log: assigns devices
 	term      uint64
 	subs      map[chan Event]struct{}
-	index     uint64        // raft index of the compiled model
-	source    *policy.Model // the replicated model compiled (before placement)
-	topoSeen  uint64        // topology version placed from
+	assign    cluster.Assignments // the devices' masters, as last synced
+	contact   bool                // in touch with the cluster (contactLoop)
+	seen      uint64              // the state machine's index when last synced
+	index     uint64              // raft index of the compiled model
+	source    *policy.Model       // the replicated model compiled (before placement)
+	topoSeen  uint64              // topology version placed from
 	binder    policy.Binder
 	unplaced  []string // endpoints naming a host that could not be placed, and why
 	topo      *topo.Topology
@@ -141,6 +157,8 @@ type Controller struct {
 	metrics  metrics
 	counters *counterStore
 	denials  *denialLog
+
+	assignKick chan struct{} // the leader's assignment loop should look again (buffered 1)
 }
 
 // Event is a change a watcher hears of: the model the node enforces now
@@ -213,12 +231,15 @@ func New(cfg Config) *Controller {
 	if cfg.Topology == nil {
 		cfg.Topology = topo.New()
 	}
+	if cfg.MemberDownAfter <= 0 {
+		cfg.MemberDownAfter = DefaultMemberDownAfter
+	}
 	if cfg.Bulk.BatchSize == 0 {
 		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
 	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
 		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), topo: cfg.Topology, source: policy.NewModel(),
-		gnmiWatches: map[string]*gnmiWatch{}}
+		gnmiWatches: map[string]*gnmiWatch{}, assignKick: make(chan struct{}, 1)}
 }
 
 // Run follows model and leadership changes until ctx ends, then stops
@@ -260,6 +281,16 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.countersLoop(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.assignLoop(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.contactLoop(ctx)
+	}()
 	// Links and hosts are forgotten when not heard again in time: wake up
 	// for the next expiry.
 	expiry := time.NewTimer(time.Hour)
@@ -295,8 +326,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			if !c.cfg.Node.IsLeader() || c.cfg.Node.Term() != term {
 				continue // lost again while catching up
 			}
-			c.sync(ctx, &wg) // compile the newest model before any device is written
+			c.sync(ctx, &wg) // compile the newest model before any device is assigned
 			c.setLeader(true, term)
+			c.kickAssign()
 		}
 	}
 }
@@ -305,9 +337,6 @@ func (c *Controller) Run(ctx context.Context) error {
 func (c *Controller) setLeader(l bool, term uint64) {
 	c.mu.Lock()
 	c.leader, c.term = l, term
-	for _, w := range c.workers {
-		w.roleChanged()
-	}
 	c.publish(Event{Leader: &l})
 	c.mu.Unlock()
 	c.log.Info("leadership changed", "leader", l, "term", term)
@@ -351,76 +380,66 @@ func LeaderElectionID(term uint64) p4rt.ElectionID {
 	return p4rt.ElectionID{High: ElectionPrefix | term&0xffffffff}
 }
 
-// election is the P4Runtime election id this node uses now: as leader
-// LeaderElectionID(term); as a follower a low id of its own (below any
-// leader's), so followers differ.
-func (c *Controller) election() (p4rt.ElectionID, bool) {
-	if c.leader {
-		return LeaderElectionID(c.term), true
-	}
-	h := fnv.New32a()
-	h.Write([]byte(c.cfg.Node.ID()))
-	return p4rt.ElectionID{Low: 1 + uint64(h.Sum32())}, false
-}
-
 // sync compiles the newest model, with endpoints that name a host placed
-// where the topology sees them, and hands each device its changes.
+// where the topology sees them, hands each device its changes, and keeps
+// a worker (a session) for each device this node masters (every device
+// with backup sessions).
 func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 	src, index := c.cfg.Node.Model()
 	version := c.topo.Version()
+	assign := c.cfg.Node.Assignments()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if src == c.source && version == c.topoSeen {
-		return
-	}
-	m, unplaced := c.binder.Bind(src, c.topo.HostLocation, c.fabricLinks())
-	if !slices.Equal(unplaced, c.unplaced) {
-		for _, u := range unplaced {
-			c.log.Info("endpoint not placed", "reason", u)
+	c.seen = max(c.seen, index)
+	var d *policy.Delta
+	if src != c.source || version != c.topoSeen {
+		var ok bool
+		if d, ok = c.compileLocked(ctx, wg, src, version, index); !ok {
+			return
 		}
-	}
-	c.unplaced, c.topoSeen = unplaced, version
-	if m == c.compiler.Model() {
+		if src != c.source {
+			c.kickAssign() // the devices may have changed
+		}
 		c.source = src
+	}
+	if d == nil && maps.Equal(assign, c.assign) {
 		return
 	}
-	d, err := c.compiler.Update(m)
-	if err != nil {
-		// The leader checks before committing, so this is a model that was
-		// valid when proposed but does not fit here (another target
-		// version); keep enforcing the last one that did.
-		c.log.Error("compile failed; devices keep the previous state", "index", index, "err", err)
-		for _, w := range c.workers {
-			w.setError(fmt.Errorf("model at index %d does not compile: %w", index, err))
-		}
-		return
-	}
-	c.source = src
-	c.syncGNMI(ctx, wg, src)
+	prev := c.assign
+	c.assign = assign
+	m := c.compiler.Model()
 	// Start and stop device workers.
 	for name, dev := range m.Devices {
-		var prev *worker
-		if w, ok := c.workers[name]; ok && sameSession(w.dev, dev) {
-			continue // same session: keep the worker (the fields it reads are equal)
-		} else if ok {
+		w, ok := c.workers[name]
+		want := c.wantsSessionLocked(name)
+		switch {
+		case ok && want && sameSession(w.dev, dev):
+			if prev[name] != assign[name] {
+				w.roleChanged() // mastership moved: arbitrate again on the live stream
+			}
+			continue
+		case ok:
 			w.stop()
-			prev = w
+			delete(c.workers, name)
 		}
-		w := newWorker(ctx, c, dev)
-		c.workers[name] = w
+		if !want {
+			continue
+		}
+		nw := newWorker(ctx, c, dev)
+		c.workers[name] = nw
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if prev != nil {
+			if w != nil {
 				// One session per device and node: the old one closes
 				// before the new one opens with the same election id.
 				select {
-				case <-prev.done:
+				case <-w.done:
 				case <-ctx.Done():
 					return
 				}
 			}
-			w.run()
+			nw.run()
 		}()
 	}
 	for name, w := range c.workers {
@@ -428,6 +447,9 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 			w.stop()
 			delete(c.workers, name)
 		}
+	}
+	if d == nil {
+		return
 	}
 	c.index = index
 	// Every device hears of the new index, with an empty delta if the
@@ -441,6 +463,36 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	c.publish(Event{ModelIndex: index})
 	c.log.Debug("model compiled", "index", index, "changes", d.Len())
+}
+
+// compileLocked compiles src, placed with the topology at version, and
+// returns the change to the devices, or nil and true when the placed
+// model is the one compiled already; false when it does not compile (the
+// devices keep the last model that did). Callers hold mu.
+func (c *Controller) compileLocked(ctx context.Context, wg *sync.WaitGroup, src *policy.Model, version, index uint64) (*policy.Delta, bool) {
+	m, unplaced := c.binder.Bind(src, c.topo.HostLocation, c.fabricLinks())
+	if !slices.Equal(unplaced, c.unplaced) {
+		for _, u := range unplaced {
+			c.log.Info("endpoint not placed", "reason", u)
+		}
+	}
+	c.unplaced, c.topoSeen = unplaced, version
+	if m == c.compiler.Model() {
+		return nil, true
+	}
+	d, err := c.compiler.Update(m)
+	if err != nil {
+		// The leader checks before committing, so this is a model that was
+		// valid when proposed but does not fit here (another target
+		// version); keep enforcing the last one that did.
+		c.log.Error("compile failed; devices keep the previous state", "index", index, "err", err)
+		for _, w := range c.workers {
+			w.setError(fmt.Errorf("model at index %d does not compile: %w", index, err))
+		}
+		return nil, false
+	}
+	c.syncGNMI(ctx, wg, src)
+	return d, true
 }
 
 // Apply checks documents against the current model and every device's
@@ -582,7 +634,9 @@ func (c *Controller) Devices() []DeviceStatus {
 	defer c.mu.Unlock()
 	var out []DeviceStatus
 	for _, name := range slices.Sorted(maps.Keys(c.workers)) {
-		out = append(out, c.workers[name].status())
+		st := c.workers[name].status()
+		st.Master, st.MasterEpoch = c.assign[name].Member, c.assign[name].Epoch
+		out = append(out, st)
 	}
 	return out
 }

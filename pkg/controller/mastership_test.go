@@ -44,11 +44,8 @@ func TestMastershipTakenByAnotherClient(t *testing.T) {
 		t.Fatalf("no device %s", name)
 		return DeviceStatus{}
 	}
-	c.mu.Lock()
-	term := c.term
-	c.mu.Unlock()
-	if got, want := status("leaf1").PrimaryElectionID, LeaderElectionID(term).String(); got != want {
-		t.Errorf("leaf1's primary is %s, want the leader's own %s", got, want)
+	if got, want := status("leaf1").PrimaryElectionID, MasterElectionID(c.Assignments()["leaf1"].Epoch).String(); got != want {
+		t.Errorf("leaf1's primary is %s, want the master's own %s", got, want)
 	}
 
 	// Above any p4ctl leader's: the prefix's next value.

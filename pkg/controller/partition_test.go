@@ -17,18 +17,19 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/policy"
 )
 
-// TestPartitionedLeaderFenced: three nodes on raft's in-memory transport.
-// The leader is cut off from the other two, which elect a new leader;
-// the new leader's controller takes the devices with its higher election
-// id and brings them to the model, and a write from the cut-off old
-// leader's session is refused by the device itself. Healing the
-// partition leaves one leader and the devices in sync.
-func TestPartitionedLeaderFenced(t *testing.T) {
+// TestPartitionedMasterFenced: three nodes on raft's in-memory
+// transport, with backup sessions. The master of leaf1 is cut off from
+// the other two; the leader gives leaf1 to a survivor, whose backup
+// session takes the device on its live stream with a higher election id
+// and brings it to the model, and a write from the cut-off master's
+// session is refused by the device itself. Healing the partition leaves
+// the devices in sync under their masters.
+func TestPartitionedMasterFenced(t *testing.T) {
 	d1, d2 := startSim(t, ""), startSim(t, "")
 	nodes, trs := inmemCluster(t, 3, 300*time.Millisecond)
 	var ctls []*Controller
 	for _, n := range nodes {
-		c, _ := runController(t, n)
+		c, _ := runControllerCfg(t, Config{Node: n, Targets: pipeline.Embedded, BackupSessions: true, MemberDownAfter: time.Second})
 		ctls = append(ctls, c)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -37,8 +38,20 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	devs := map[string]*simDevice{"leaf1": d1, "leaf2": d2}
-	model := func() *policy.Model { m, _ := nodes[0].Model(); return m }
-	inSync(t, ctls[0], devs, model)
+	byID := func(id string) int {
+		for i, n := range nodes {
+			if n.ID() == id {
+				return i
+			}
+		}
+		return -1
+	}
+	master := func(dev string) int { return byID(nodes[0].Assignments()[dev].Member) }
+	eventually(t, 10*time.Second, func() bool { return master("leaf1") >= 0 && master("leaf2") >= 0 },
+		func() string { return fmt.Sprintf("devices not assigned: %+v", nodes[0].Assignments()) })
+	for name, d := range devs {
+		inSync(t, ctls[master(name)], map[string]*simDevice{name: d}, func() *policy.Model { m, _ := nodes[master(name)].Model(); return m })
+	}
 	session := func(c *Controller, dev string) *p4rt.Session {
 		c.mu.Lock()
 		w := c.workers[dev]
@@ -50,7 +63,8 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 		defer w.mu.Unlock()
 		return w.sess
 	}
-	// Every node holds its session to leaf1 (followers' are backups).
+	// Every node holds its session to leaf1 (all but the master's are
+	// backups).
 	eventually(t, 10*time.Second, func() bool {
 		for _, c := range ctls {
 			if session(c, "leaf1") == nil {
@@ -64,44 +78,50 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 		before[i] = session(c, "leaf1")
 	}
 
-	// Cut the leader (n1) off.
-	old := 0
+	// Cut leaf1's master off.
+	old := master("leaf1")
+	oldEpoch := nodes[0].Assignments()["leaf1"].Epoch
 	trs[old].DisconnectAll()
 	for i, tr := range trs {
 		if i != old {
 			tr.Disconnect(trs[old].LocalAddr())
 		}
 	}
-	leader := waitLeader(t, nodes[1], nodes[2])
-	next := 1
-	if leader == nodes[2] {
-		next = 2
+	var rest []*cluster.Node
+	for i, n := range nodes {
+		if i != old {
+			rest = append(rest, n)
+		}
 	}
-	model = func() *policy.Model { m, _ := leader.Model(); return m }
+	leader := waitLeader(t, rest...)
+	next := -1
+	eventually(t, 15*time.Second, func() bool {
+		next = byID(leader.Assignments()["leaf1"].Member)
+		return next >= 0 && next != old
+	}, func() string { return fmt.Sprintf("leaf1 not moved off the cut-off master: %+v", leader.Assignments()) })
+	model := func() *policy.Model { m, _ := nodes[next].Model(); return m }
 	eventually(t, 15*time.Second, func() bool {
 		for _, d := range ctls[next].Devices() {
-			if !d.Primary || !d.InSync {
+			if d.Name == "leaf1" && (!d.Primary || !d.InSync) {
 				return false
 			}
 		}
 		return true
-	}, func() string { return fmt.Sprintf("new leader's devices: %+v", ctls[next].Devices()) })
-	inSync(t, ctls[next], devs, model)
-	// The new leader took the device on the stream its follower session
+	}, func() string { return fmt.Sprintf("new master's devices: %+v", ctls[next].Devices()) })
+	inSync(t, ctls[next], map[string]*simDevice{"leaf1": d1}, model)
+	if got := leader.Assignments()["leaf1"].Epoch; got <= oldEpoch {
+		t.Errorf("leaf1's epoch went from %d to %d; want it raised", oldEpoch, got)
+	}
+	// The new master took the device on the stream its backup session
 	// had: re-arbitrated, not reconnected.
 	if got := session(ctls[next], "leaf1"); got != before[next] {
-		t.Error("the new leader's session to leaf1 was torn down and opened again; want a re-arbitration on the live stream")
+		t.Error("the new master's session to leaf1 was torn down and opened again; want a re-arbitration on the live stream")
 	}
 
-	// The old leader's session to leaf1 writes: the device refuses it.
-	ctls[old].mu.Lock()
-	w := ctls[old].workers["leaf1"]
-	ctls[old].mu.Unlock()
-	w.mu.Lock()
-	s := w.sess
-	w.mu.Unlock()
+	// The old master's session to leaf1 writes: the device refuses it.
+	s := session(ctls[old], "leaf1")
 	if s == nil {
-		t.Fatal("the old leader holds no session to leaf1")
+		t.Fatal("the old master holds no session to leaf1")
 	}
 	e, _ := pipeline.Embedded("bmv2")
 	seg, err := e.Info.NewEntry("ingress.segments").Exact("segment", pipeline.Uint(999)).
@@ -111,13 +131,13 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 	}
 	err = s.Write(ctx, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: seg}}})
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "permission") && !strings.Contains(err.Error(), "primary") {
-		t.Fatalf("a write from the partitioned old leader: err = %v, want the device's refusal", err)
+		t.Fatalf("a write from the partitioned old master: err = %v, want the device's refusal", err)
 	}
 	if got := d1.read(t); len(got) != len(want(t, ctls[next], "leaf1")) {
-		t.Errorf("leaf1 holds %d entries after the old leader's write, want %d", len(got), len(want(t, ctls[next], "leaf1")))
+		t.Errorf("leaf1 holds %d entries after the old master's write, want %d", len(got), len(want(t, ctls[next], "leaf1")))
 	}
 
-	// Heal: one leader, devices still in sync.
+	// Heal: every device in sync under its master.
 	for i, a := range trs {
 		for j, b := range trs {
 			if i != j {
@@ -126,10 +146,21 @@ func TestPartitionedLeaderFenced(t *testing.T) {
 		}
 	}
 	leader = waitLeader(t, nodes...)
-	for i, n := range nodes {
-		if n == leader {
-			inSync(t, ctls[i], devs, func() *policy.Model { m, _ := leader.Model(); return m })
-		}
+	for name, d := range devs {
+		eventually(t, 20*time.Second, func() bool {
+			m := byID(leader.Assignments()[name].Member)
+			if m < 0 {
+				return false
+			}
+			for _, st := range ctls[m].Devices() {
+				if st.Name == name && st.InSync && st.Primary {
+					return true
+				}
+			}
+			return false
+		}, func() string { return fmt.Sprintf("%s not in sync after healing: %+v", name, leader.Assignments()) })
+		mi := byID(leader.Assignments()[name].Member)
+		inSync(t, ctls[mi], map[string]*simDevice{name: d}, func() *policy.Model { m, _ := nodes[mi].Model(); return m })
 	}
 }
 
@@ -171,46 +202,66 @@ func inmemCluster(t *testing.T, n int, timeout time.Duration) ([]*cluster.Node, 
 	return nodes, trs
 }
 
-// TestRoleLossCancelsWrite: a leader in the middle of writing a large
-// change to a slow device loses its quorum (its only peer is cut off). It
-// steps down, and its write stops at once: the device receives no more
-// Write RPCs from it, though the change is far from written.
+// TestRoleLossCancelsWrite: a master in the middle of writing a large
+// change to a slow device loses touch with the cluster (cut off from its
+// only peer). It stops mastering its devices, and its write stops at
+// once: the device receives no more Write RPCs from it, though the
+// change is far from written.
 func TestRoleLossCancelsWrite(t *testing.T) {
 	slow := startSimWith(t, "", p4rtsim.Options{DeviceID: 1, WriteDelay: 200 * time.Millisecond})
 	other := startSim(t, "")
 	// Slow elections: a large commit under the race detector on a busy
 	// machine must not cost the leader its lease before the cut.
 	nodes, trs := inmemCluster(t, 2, 2*time.Second)
-	c, _ := runController(t, nodes[0])
+	var ctls []*Controller
+	for _, n := range nodes {
+		c, _ := runControllerCfg(t, Config{Node: n, Targets: pipeline.Embedded, MemberDownAfter: 5 * time.Second})
+		ctls = append(ctls, c)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := c.Apply(ctx, "example.yaml", exampleFor(t, slow.addr, other.addr)); err != nil {
+	if _, err := ctls[0].Apply(ctx, "example.yaml", exampleFor(t, slow.addr, other.addr)); err != nil {
 		t.Fatal(err)
 	}
+	var c *Controller
+	mi := 0
 	eventually(t, 20*time.Second, func() bool {
-		for _, d := range c.Devices() {
-			if !d.InSync {
-				return false
+		a := nodes[0].Assignments()["leaf1"]
+		for i, n := range nodes {
+			if n.ID() == a.Member {
+				c, mi = ctls[i], i
 			}
 		}
-		return true
-	}, func() string { return fmt.Sprintf("%+v", c.Devices()) })
+		if c == nil {
+			return false
+		}
+		for _, d := range c.Devices() {
+			if d.Name == "leaf1" && d.InSync {
+				return true
+			}
+		}
+		return false
+	}, func() string { return fmt.Sprintf("leaf1 not in sync under its master: %+v", nodes[0].Assignments()) })
 	// 10,000 endpoints: about 50 batches at 200 ms each, 4 in flight.
-	if _, err := c.Apply(ctx, "big.yaml", bigDocs(10000)); err != nil {
+	if _, err := ctls[0].Apply(ctx, "big.yaml", bigDocs(10000)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() bool { return slow.srv.Writes() > 3 }, func() string { return "the big write did not start" })
-	trs[0].DisconnectAll()
-	trs[1].Disconnect(trs[0].LocalAddr())
-	eventually(t, 10*time.Second, func() bool { return !nodes[0].IsLeader() }, func() string { return "the cut-off leader did not step down" })
+	trs[mi].DisconnectAll()
+	trs[1-mi].Disconnect(trs[mi].LocalAddr())
+	eventually(t, 10*time.Second, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !c.contact
+	}, func() string { return "the cut-off master did not notice" })
 	// RPCs already sent may land; nothing after them.
 	time.Sleep(500 * time.Millisecond) // the in-flight RPCs' own delay, then quiet
 	stopped := slow.srv.Writes()
 	time.Sleep(time.Second)
 	if now := slow.srv.Writes(); now != stopped {
-		t.Fatalf("the deposed leader kept writing: %d Write RPCs, then %d a second later", stopped, now)
+		t.Fatalf("the cut-off master kept writing: %d Write RPCs, then %d a second later", stopped, now)
 	}
-	if stopped > 40 {
+	if stopped > 60 {
 		t.Fatalf("%d Write RPCs reached the device: the write was not cut short", stopped)
 	}
 	for _, d := range c.Devices() {

@@ -18,9 +18,9 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/topo"
 )
 
-// worker owns one device's session: it arbitrates with the node's current
-// role, and as primary brings the device to the desired state and keeps it
-// there.
+// worker owns one device's session: it arbitrates with the node's role
+// for the device (master or backup), and as the master's primary session
+// brings the device to the desired state and keeps it there.
 type worker struct {
 	c   *Controller
 	dev *policy.Device
@@ -114,7 +114,7 @@ func (w *worker) run() {
 	log := w.c.log.With("device", w.dev.Name)
 	for ctx.Err() == nil {
 		w.c.mu.Lock()
-		election, leader := w.c.election()
+		election, master := w.c.masterLocked(w.dev.Name)
 		w.c.mu.Unlock()
 		var dial []grpc.DialOption
 		if w.c.cfg.DialOptions != nil {
@@ -135,7 +135,7 @@ func (w *worker) run() {
 		w.pending = nil
 		w.sess = s
 		w.mu.Unlock()
-		w.serve(ctx, s, leader)
+		w.serve(ctx, s, master)
 		w.mu.Lock()
 		w.sess = nil
 		w.mu.Unlock()
@@ -144,8 +144,9 @@ func (w *worker) run() {
 	}
 }
 
-// serve runs one session until the node's role changes or ctx ends.
-func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
+// serve runs one session until ctx ends or the session cannot be used;
+// master is whether this node masters the device.
+func (w *worker) serve(ctx context.Context, s *p4rt.Session, master bool) {
 	var retry <-chan time.Time
 	probe := time.NewTicker(w.c.cfg.ProbeInterval)
 	defer probe.Stop()
@@ -161,24 +162,24 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 		case <-w.role:
 			// The role changed: arbitrate again on the live stream with
 			// the new role's id (ONOS does the same), rather than close
-			// the session and open another. A new leader reconciles in
-			// full, since it wrote nothing as a follower.
+			// the session and open another. A new master reconciles in
+			// full, since it wrote nothing as a backup.
 			w.c.mu.Lock()
-			election, nowLeader := w.c.election()
+			election, nowMaster := w.c.masterLocked(w.dev.Name)
 			w.c.mu.Unlock()
 			if err := s.Rearbitrate(election); err != nil {
 				w.setError(err)
 				return // a new session arbitrates with the new id
 			}
-			if nowLeader && !leader {
+			if nowMaster {
 				w.mu.Lock()
 				w.full, w.pending = true, nil
 				w.mu.Unlock()
 			}
-			leader = nowLeader
+			master = nowMaster
 			w.update(func(st *DeviceStatus) {
-				if !leader {
-					st.InSync = false // a follower does not keep the device
+				if !master {
+					st.InSync = false // a backup does not keep the device
 				}
 			})
 			continue
@@ -198,7 +199,7 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 			w.digest(s, dl)
 			continue
 		case <-probe.C:
-			if leader && s.IsPrimary() {
+			if master && s.IsPrimary() {
 				w.probe(s)
 			}
 			continue
@@ -215,13 +216,13 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 				switch {
 				case m.Err != nil:
 					st.LastError, st.InSync = m.Err.Error(), false
-				case leader && !m.Primary:
+				case master && !m.Primary:
 					// Another client took the device: whatever it writes
 					// is not the policy, and this node cannot write.
 					st.LastError, st.InSync = lostMastership(m, s.ElectionID()), false
 				}
 			})
-			if leader && m.Err == nil && !m.Primary {
+			if master && m.Err == nil && !m.Primary {
 				w.c.log.Warn("device mastership lost to another client", "device", w.dev.Name, "primary_election_id", m.PrimaryID, "election_id", s.ElectionID())
 			}
 			if m.Err != nil || !m.Primary {
@@ -231,12 +232,12 @@ func (w *worker) serve(ctx context.Context, s *p4rt.Session, leader bool) {
 				w.mu.Unlock()
 				continue
 			}
-			probeSoon = leader // once the device is programmed
+			probeSoon = master // once the device is programmed
 		case <-w.kick:
 		case <-retry:
 			retry = nil
 		}
-		if m := s.Mastership(); !leader || !m.Primary || m.PrimaryID != s.ElectionID() || s.ElectionID() != w.leaderElection() {
+		if m := s.Mastership(); !master || !m.Primary || m.PrimaryID != s.ElectionID() || s.ElectionID() != w.masterElection() {
 			continue // not (yet) the device's primary with this role's id
 		}
 		wctx, cancel := context.WithCancel(ctx)
@@ -286,6 +287,11 @@ func (w *worker) work(ctx context.Context, s *p4rt.Session) error {
 	full := w.full
 	w.mu.Unlock()
 	if full {
+		// A member taking the device over must not write it a model
+		// older than its previous master did.
+		if err := w.c.catchUp(ctx); err != nil {
+			return err
+		}
 		return w.reconcile(ctx, s)
 	}
 	for {
@@ -457,15 +463,15 @@ func (w *worker) packetIn(pin *p4v1.PacketIn) {
 	}
 }
 
-// leaderElection is the election id the node would write with now, as
-// leader (zero when it does not lead): a session arbitrated with another
-// id (the role changed and the re-arbitration is not through) must not
-// write.
-func (w *worker) leaderElection() p4rt.ElectionID {
+// masterElection is the election id the node would write the device
+// with now, as its master (zero when it is not): a session arbitrated
+// with another id (the role changed and the re-arbitration is not
+// through) must not write.
+func (w *worker) masterElection() p4rt.ElectionID {
 	w.c.mu.Lock()
 	defer w.c.mu.Unlock()
-	id, leader := w.c.election()
-	if !leader {
+	id, master := w.c.masterLocked(w.dev.Name)
+	if !master {
 		return p4rt.ElectionID{}
 	}
 	return id
