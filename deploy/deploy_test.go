@@ -619,16 +619,29 @@ func TestPromtoolAlertsFire(t *testing.T) {
 	}
 	scenarios := []scenario{
 		{
-			name: "healthy leader, leaf2 out of sync and taken by another client",
+			// ctl-1 masters leaf1 and leaf2, ctl-2 leaf3; ctl-2 holds
+			// backup sessions to leaf1 and leaf2 (never primary, never in
+			// sync: no alert), ctl-1 one to leaf3.
+			name: "leaf2 out of sync and taken by another client; backups quiet",
 			series: append(cluster("1x80", "0x80", "0x80"),
+				s("p4ctl_device_master", `instance="ctl-1", device="leaf1"`, "1x80"),
+				s("p4ctl_device_master", `instance="ctl-1", device="leaf2"`, "1x80"),
+				s("p4ctl_device_master", `instance="ctl-1", device="leaf3"`, "0x80"),
+				s("p4ctl_device_master", `instance="ctl-2", device="leaf1"`, "0x80"),
+				s("p4ctl_device_master", `instance="ctl-2", device="leaf2"`, "0x80"),
+				s("p4ctl_device_master", `instance="ctl-2", device="leaf3"`, "1x80"),
 				s("p4ctl_device_in_sync", `instance="ctl-1", device="leaf1"`, "1x80"),
 				s("p4ctl_device_in_sync", `instance="ctl-1", device="leaf2"`, "0x80"),
+				s("p4ctl_device_in_sync", `instance="ctl-1", device="leaf3"`, "0x80"),
 				s("p4ctl_device_in_sync", `instance="ctl-2", device="leaf1"`, "0x80"),
 				s("p4ctl_device_in_sync", `instance="ctl-2", device="leaf2"`, "0x80"),
+				s("p4ctl_device_in_sync", `instance="ctl-2", device="leaf3"`, "1x80"),
 				s("p4ctl_device_primary", `instance="ctl-1", device="leaf1"`, "1x80"),
 				s("p4ctl_device_primary", `instance="ctl-1", device="leaf2"`, "0x80"),
+				s("p4ctl_device_primary", `instance="ctl-1", device="leaf3"`, "0x80"),
 				s("p4ctl_device_primary", `instance="ctl-2", device="leaf1"`, "0x80"),
 				s("p4ctl_device_primary", `instance="ctl-2", device="leaf2"`, "0x80"),
+				s("p4ctl_device_primary", `instance="ctl-2", device="leaf3"`, "1x80"),
 			),
 			checks: []check{
 				{"45s", "P4ctlDeviceNotInSync", nil}, // pending for 1m

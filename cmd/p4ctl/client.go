@@ -297,8 +297,7 @@ to the recent, --follow streams changes until interrupted.`,
 				return printObserved(w, kind, output, objs, tp)
 			}
 			if kind == policy.KindDevice {
-				// The leader's view: a follower's sessions are backups
-				// that write nothing, so their sync state says little.
+				// The cluster's view: each device as its master reports it.
 				resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{FromLeader: true})
 				if err != nil {
 					return api.rpcErr(err)
@@ -373,6 +372,8 @@ to the recent, --follow streams changes until interrupted.`,
 type deviceJSON struct {
 	Name           string           `json:"name" yaml:"name"`
 	Address        string           `json:"address" yaml:"address"`
+	Master         string           `json:"master,omitempty" yaml:"master,omitempty"`
+	MasterEpoch    uint64           `json:"master_epoch,omitempty" yaml:"master_epoch,omitempty"`
 	DeviceID       uint64           `json:"device_id,omitempty" yaml:"device_id,omitempty"`
 	Target         string           `json:"target,omitempty" yaml:"target,omitempty"`
 	GNMI           string           `json:"gnmi,omitempty" yaml:"gnmi,omitempty"`
@@ -396,7 +397,7 @@ func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []d
 		if e == nil {
 			e = map[string]int64{}
 		}
-		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
+		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Master: d.GetMaster(), MasterEpoch: d.GetMasterEpoch(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
 			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError(),
 			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs(), DenialLog: d.GetDenialLog()}
 		if dd := decl[d.GetName()]; dd != nil {
@@ -425,7 +426,7 @@ func printJSON(w io.Writer, v any) error {
 
 func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tDENIAL LOG\tLAST ERROR")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tMASTER\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tDENIAL LOG\tLAST ERROR")
 	for _, d := range ds {
 		total := int64(0)
 		for _, n := range d.GetEntries() {
@@ -442,7 +443,11 @@ func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 		if dl == "" {
 			dl = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, push, dl, d.GetLastError())
+		master := d.GetMaster()
+		if master == "" {
+			master = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), master, d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, push, dl, d.GetLastError())
 	}
 	tw.Flush()
 }
@@ -536,9 +541,13 @@ func newClusterCmd() *cobra.Command {
 			}
 			fmt.Fprintf(w, "node %s: %s, term %d, applied %d/%d, leader %s\n", resp.GetNode(), resp.GetState(), resp.GetTerm(), resp.GetAppliedIndex(), resp.GetLastIndex(), resp.GetLeader())
 			tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBER\tRAFT\tAPI\tSUFFRAGE\tLEADER")
+			fmt.Fprintln(tw, "MEMBER\tRAFT\tAPI\tSUFFRAGE\tLEADER\tDEVICES\tSTATE")
 			for _, m := range resp.GetMembers() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", m.GetId(), m.GetRaftAddr(), m.GetApiAddr(), m.GetSuffrage(), m.GetLeader())
+				state := "up"
+				if m.GetDown() {
+					state = "down (its devices move)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\n", m.GetId(), m.GetRaftAddr(), m.GetApiAddr(), m.GetSuffrage(), m.GetLeader(), m.GetDevices(), state)
 			}
 			return tw.Flush()
 		},

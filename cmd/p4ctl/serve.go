@@ -40,11 +40,11 @@ const defaultAPIAddr = "127.0.0.1:9600"
 func newServeCmd() *cobra.Command {
 	var (
 		config, nodeID, dataDir, apiAddr, raftAddr, logLevel, metricsAddr string
-		bootstrap, insecureListen, pprof                                  bool
+		bootstrap, insecureListen, pprof, backupSessions                  bool
 		applyFiles, sims                                                  []string
 		roles                                                             [4][]string // viewer, operator, admin, member
 		historyRetention, counterSeries                                   int
-		counterInterval                                                   time.Duration
+		counterInterval, memberDownAfter                                  time.Duration
 		pipelineDirs, configFormats                                       map[string]string
 		join                                                              apiClient
 		apiTLS, deviceTLS                                                 tlsconf.Files
@@ -77,7 +77,8 @@ an in-process simulated device there (for trying p4ctl without switches), and
 			return serve(ctx, log, serveConfig{nodeID: nodeID, dataDir: dataDir, apiAddr: apiAddr, raftAddr: raftAddr,
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
 				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, pprof: pprof, historyRetention: historyRetention,
-				pipelineDirs: pipelineDirs, configFormats: configFormats, counterInterval: counterInterval, counterSeries: counterSeries}, cmd)
+				pipelineDirs: pipelineDirs, configFormats: configFormats, counterInterval: counterInterval, counterSeries: counterSeries,
+				memberDownAfter: memberDownAfter, backupSessions: backupSessions}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -106,6 +107,8 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&counterInterval, "policy-counter-interval", 10*time.Second, "how often the leader reads every device's policy hit counters (negative: only on demand)")
 	f.IntVar(&counterSeries, "policy-counter-series", 1000, "Prometheus series of policy counters, (device, policy) pairs, beyond which policies are summed as policy=\"_other\"")
+	f.DurationVar(&memberDownAfter, "member-down-after", controller.DefaultMemberDownAfter, "how long a member may fail raft's heartbeats before the leader gives its devices to the other members (and how long a member cut off from the leader keeps writing): above raft's 1s heartbeat timeout")
+	f.BoolVar(&backupSessions, "backup-sessions", false, "also hold a backup P4Runtime session to every device another member masters (a quicker takeover, at one session per device per member)")
 	f.StringToStringVar(&pipelineDirs, "pipeline-dir", nil, "TARGET=DIR: the pipeline for a target's devices from a compiler's output (bf-p4c or p4c-dpdk, laid out as in docs/targets.md) instead of the embedded build (repeatable)")
 	f.StringToStringVar(&configFormats, "config-format", nil, "TARGET=FORMAT: the device config format of a target (tofino: bfrt or legacy; docs/targets.md) (repeatable)")
 	return cmd
@@ -160,6 +163,10 @@ type serveConfig struct {
 	// Policy hit counters: the leader's read interval, the series cap.
 	counterInterval time.Duration
 	counterSeries   int
+	// Mastership: the grace before a silent member's devices move, and
+	// whether to hold backup sessions.
+	memberDownAfter time.Duration
+	backupSessions  bool
 }
 
 // peerDial are the gRPC options for reaching another member's API.
@@ -178,6 +185,12 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	// stops the node, later ones are dropped (never block a sender), and
 	// all are waited for before the raft node closes.
 	tasks := newTasks()
+	if sc.memberDownAfter == 0 {
+		sc.memberDownAfter = controller.DefaultMemberDownAfter
+	}
+	if sc.memberDownAfter <= time.Second {
+		return fmt.Errorf("--member-down-after %s: must be above raft's heartbeat timeout (1s), or a member cut off from the leader could still be writing when its devices move", sc.memberDownAfter)
+	}
 	// Check every TLS setting before anything starts.
 	sec, err := sc.security(log)
 	if err != nil {
@@ -221,7 +234,7 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	// Runs before node.Close: nothing that uses the node outlives it.
 	defer func() { cancel(); tasks.wait() }()
 	ctl := controller.New(controller.Config{Node: node, Targets: targets.Pipeline, Logger: log, DeviceTLS: deviceTLS,
-		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries})
+		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries, MemberDownAfter: sc.memberDownAfter, BackupSessions: sc.backupSessions})
 	if sc.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(node, ctl, sec, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -201,7 +201,7 @@ func (c *cluster) checkDevices(ctx context.Context, cv *converged, docs map[stri
 		leader, statuses = cv.leader, cv.devices
 	} else if leader = c.leader(ctx); leader != nil {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if ds, err := leader.api.Devices(cctx, &p4ctlv1.DevicesRequest{}); err == nil {
+		if ds, err := leader.api.Devices(cctx, &p4ctlv1.DevicesRequest{FromLeader: true}); err == nil {
 			statuses = ds.GetDevices()
 		}
 		cancel()

@@ -350,7 +350,7 @@ func (c *cluster) convergedNow(ctx context.Context) (*converged, error) {
 	if out.modelIndex < out.lastChange {
 		return out, fmt.Errorf("the models are at index %d, before the leader's last revision %d", out.modelIndex, out.lastChange)
 	}
-	ds, err := out.leader.api.Devices(cctx, &p4ctlv1.DevicesRequest{})
+	ds, err := out.leader.api.Devices(cctx, &p4ctlv1.DevicesRequest{FromLeader: true})
 	if err != nil {
 		return out, fmt.Errorf("devices of %s: %w", out.leader.id, err)
 	}

@@ -1,8 +1,7 @@
 package apiserver
 
 import (
-	"errors"
-	"io"
+	"context"
 	"time"
 
 	"google.golang.org/grpc"
@@ -11,33 +10,20 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/controller"
 )
 
-// Denials streams the denied-flow log. Only the leader, primary of every
-// device, receives the switches' reports, so a follower relays the
-// leader's stream.
+// Denials streams the denied-flow log. The switches report denials to
+// their master, so without local the answering node merges every
+// member's stream (clusterDenials); with it, this node's own.
 func (s *Server) Denials(req *p4ctlv1.DenialsRequest, stream grpc.ServerStreamingServer[p4ctlv1.DenialRecord]) error {
 	ctx := stream.Context()
-	if !s.node.IsLeader() {
-		c, err := s.leaderClient()
-		if err != nil {
-			return err
-		}
-		up, err := c.Denials(ctx, req)
-		if err != nil {
-			return err
-		}
-		for {
-			r, err := up.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := stream.Send(r); err != nil {
-				return err
-			}
-		}
+	if !req.GetLocal() {
+		return s.clusterDenials(ctx, req, stream.Send)
 	}
+	return s.localDenials(ctx, req, stream.Send)
+}
+
+// localDenials sends this node's own records, then with follow what it
+// hears until ctx ends.
+func (s *Server) localDenials(ctx context.Context, req *p4ctlv1.DenialsRequest, send func(*p4ctlv1.DenialRecord) error) error {
 	since := time.Time{}
 	if ms := req.GetSinceUnixMs(); ms > 0 {
 		since = time.UnixMilli(ms)
@@ -51,7 +37,7 @@ func (s *Server) Denials(req *p4ctlv1.DenialsRequest, stream grpc.ServerStreamin
 		follow = ch
 	}
 	for _, d := range s.ctl.Denials(req.GetDevice(), since) {
-		if err := stream.Send(DenialRecord(d)); err != nil {
+		if err := send(DenialRecord(d)); err != nil {
 			return err
 		}
 	}
@@ -66,7 +52,7 @@ func (s *Server) Denials(req *p4ctlv1.DenialsRequest, stream grpc.ServerStreamin
 			if req.GetDevice() != "" && d.Device != req.GetDevice() {
 				continue
 			}
-			if err := stream.Send(DenialRecord(d)); err != nil {
+			if err := send(DenialRecord(d)); err != nil {
 				return err
 			}
 		}

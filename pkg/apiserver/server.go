@@ -282,19 +282,23 @@ func (s *Server) Get(_ context.Context, req *p4ctlv1.GetRequest) (*p4ctlv1.GetRe
 }
 
 func (s *Server) Devices(ctx context.Context, req *p4ctlv1.DevicesRequest) (*p4ctlv1.DevicesResponse, error) {
-	if req.GetFromLeader() && !s.node.IsLeader() {
-		return forward(s, func(c p4ctlv1.ControllerClient) (*p4ctlv1.DevicesResponse, error) { return c.Devices(ctx, req) })
+	if req.GetFromLeader() && !req.GetLocal() {
+		return s.clusterDevices(ctx)
 	}
 	return &p4ctlv1.DevicesResponse{Node: s.node.ID(), Devices: DeviceStatuses(s.ctl.Devices())}, nil
 }
 
-// Counters answers with the policy hit counters this node has read,
-// reading the devices first when asked to.
+// Counters answers with the policy hit counters of every device (each
+// from its master), or with local those this node has read, reading the
+// devices first when asked to.
 func (s *Server) Counters(ctx context.Context, req *p4ctlv1.CountersRequest) (*p4ctlv1.CountersResponse, error) {
 	if p := req.GetPolicy(); p != "" {
 		if _, ok := s.ctl.Model().Policies[p]; !ok {
 			return nil, status.Errorf(codes.NotFound, "policy %s: not in the model", p)
 		}
+	}
+	if !req.GetLocal() {
+		return s.clusterCounters(ctx, req)
 	}
 	ds, err := s.ctl.Counters(ctx, req.GetDevice(), req.GetRefresh())
 	if errors.Is(err, controller.ErrNoDevice) {
@@ -332,7 +336,7 @@ func (s *Server) Counters(ctx context.Context, req *p4ctlv1.CountersRequest) (*p
 func DeviceStatuses(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
 	var out []*p4ctlv1.DeviceStatus
 	for _, d := range ds {
-		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
+		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Master: d.Master, MasterEpoch: d.MasterEpoch, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
 			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{},
 			ModelIndex: d.ModelIndex, WriteDone: int64(d.WriteDone), WriteTotal: int64(d.WriteTotal),
 			PipelinePush: d.PipelinePush, PushGapMs: d.PushGap.Milliseconds(), DenialLog: d.DenialLog}
@@ -407,8 +411,10 @@ func (s *Server) Trace(_ context.Context, req *p4ctlv1.TraceRequest) (*p4ctlv1.T
 func (s *Server) ClusterStatus(context.Context, *p4ctlv1.ClusterStatusRequest) (*p4ctlv1.ClusterStatusResponse, error) {
 	st := s.node.Status()
 	resp := &p4ctlv1.ClusterStatusResponse{Node: st.ID, State: st.State, Term: st.Term, LastIndex: st.LastIndex, AppliedIndex: st.AppliedIndex, Leader: st.LeaderID}
+	per := s.node.Assignments().PerMember()
 	for _, m := range st.Members {
-		resp.Members = append(resp.Members, &p4ctlv1.Member{Id: m.ID, RaftAddr: m.Addr, ApiAddr: s.node.APIAddr(m.ID), Suffrage: m.Suffrage, Leader: m.Leader})
+		resp.Members = append(resp.Members, &p4ctlv1.Member{Id: m.ID, RaftAddr: m.Addr, ApiAddr: s.node.APIAddr(m.ID), Suffrage: m.Suffrage, Leader: m.Leader,
+			Devices: int64(per[m.ID]), Down: s.ctl.MemberDown(m.ID)})
 	}
 	return resp, nil
 }

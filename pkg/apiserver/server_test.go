@@ -140,11 +140,37 @@ func TestAPI(t *testing.T) {
 		t.Error("a file naming one port many times was accepted")
 	}
 
-	// Reads on either node.
-	until(t, "leaf1 in sync", func() bool {
-		d, err := m1.c.Devices(ctxT(t), &p4ctlv1.DevicesRequest{})
-		return err == nil && len(d.GetDevices()) == 1 && d.GetDevices()[0].GetInSync()
-	})
+	// Reads on either node. The cluster's view of the devices, from
+	// either member, is the master's: n1's own, or asked of n2.
+	for _, m := range []*member{m1, m2} {
+		until(t, "leaf1 in sync", func() bool {
+			d, err := m.c.Devices(ctxT(t), &p4ctlv1.DevicesRequest{FromLeader: true})
+			return err == nil && len(d.GetDevices()) == 1 && d.GetDevices()[0].GetInSync() && d.GetDevices()[0].GetMaster() != ""
+		})
+	}
+	d, err := m1.c.Devices(ctxT(t), &p4ctlv1.DevicesRequest{FromLeader: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := d.GetDevices()[0].GetMaster()
+	for _, m := range []*member{m1, m2} {
+		local, err := m.c.Devices(ctxT(t), &p4ctlv1.DevicesRequest{Local: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mine := m.node.ID() == master; (len(local.GetDevices()) == 1) != mine {
+			t.Errorf("%s's own sessions: %d devices; the master is %s and only it holds one", m.node.ID(), len(local.GetDevices()), master)
+		}
+	}
+	st, err = m2.c.ClusterStatus(ctxT(t), &p4ctlv1.ClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mb := range st.GetMembers() {
+		if want := map[bool]int64{true: 1, false: 0}[mb.GetId() == master]; mb.GetDevices() != want {
+			t.Errorf("member %s masters %d devices, want %d", mb.GetId(), mb.GetDevices(), want)
+		}
+	}
 	// Reads answer from the node's own state: wait for n2 to apply.
 	if err := m2.node.WaitApplied(ctxT(t), res.GetIndex()); err != nil {
 		t.Fatal(err)

@@ -264,9 +264,9 @@ func (d *devCounters) snapshot() DeviceCounters {
 	return st
 }
 
-// countersLoop reads every device's counters each interval while this
-// node leads (followers read on demand only, so a device is not read by
-// every node).
+// countersLoop reads the counters of the devices this node masters each
+// interval (backup sessions read on demand only, so a device is read
+// once per interval in the cluster).
 func (c *Controller) countersLoop(ctx context.Context) {
 	if c.cfg.CounterReadInterval < 0 {
 		return
@@ -280,12 +280,13 @@ func (c *Controller) countersLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		c.mu.Lock()
-		leader := c.leader
-		names := slices.Sorted(maps.Keys(c.workers))
-		c.mu.Unlock()
-		if !leader {
-			continue
+		var names []string
+		for _, n := range slices.Sorted(maps.Keys(c.workers)) {
+			if _, master := c.masterLocked(n); master {
+				names = append(names, n)
+			}
 		}
+		c.mu.Unlock()
 		for _, n := range names {
 			if err := c.ReadCounters(ctx, n); err != nil && ctx.Err() == nil {
 				c.log.Debug("policy counters", "device", n, "err", err)

@@ -277,3 +277,14 @@ func (c *Controller) contactLoop(ctx context.Context) {
 		}
 	}
 }
+
+// MemberDown reports whether member's devices are moving off it: this
+// node leads and the member has failed raft's heartbeats for longer than
+// MemberDownAfter. Followers do not see heartbeats and report false.
+func (c *Controller) MemberDown(member string) bool {
+	if !c.cfg.Node.IsLeader() || member == c.cfg.Node.ID() {
+		return false
+	}
+	down, _ := c.cfg.Node.MemberDown(member, c.cfg.MemberDownAfter)
+	return down
+}

@@ -21,6 +21,7 @@ type metrics struct {
 	entries   *prometheus.Desc
 	connected *prometheus.Desc
 	primary   *prometheus.Desc
+	master    *prometheus.Desc
 	inSync    *prometheus.Desc
 	// Policy hit counters (counters.go), from this node's totals.
 	policyPackets, policyBytes, counterResets *prometheus.Desc
@@ -51,6 +52,7 @@ func newMetrics() metrics {
 		entries:   prometheus.NewDesc("p4ctl_device_entries", "Entries the device holds, by table, as of its last sync.", []string{"device", "table"}, nil),
 		connected: prometheus.NewDesc("p4ctl_device_connected", "1 when this node's P4Runtime stream to the device is up.", []string{"device"}, nil),
 		primary:   prometheus.NewDesc("p4ctl_device_primary", "1 when this node is the device's primary controller.", []string{"device"}, nil),
+		master:    prometheus.NewDesc("p4ctl_device_master", "1 when this node masters the device (the cluster's assignment); 0 for its backup sessions.", []string{"device"}, nil),
 		inSync:    prometheus.NewDesc("p4ctl_device_in_sync", "1 when the device equals the desired state.", []string{"device"}, nil),
 		policyPackets: prometheus.NewDesc("p4ctl_policy_packets_total",
 			"Packets that hit a policy's entries on a device, from the policy tables' direct counters. Beyond the series cap, policies are summed under policy=\"_other\".",
@@ -96,7 +98,7 @@ func (c *Controller) Describe(ch chan<- *prometheus.Desc) {
 	m.write.Describe(ch)
 	m.changes.Describe(ch)
 	m.failures.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.entries, m.connected, m.primary, m.inSync, m.policyPackets, m.policyBytes, m.counterResets,
+	for _, d := range []*prometheus.Desc{m.entries, m.connected, m.primary, m.master, m.inSync, m.policyPackets, m.policyBytes, m.counterResets,
 		m.denialReports, m.denialDropped, m.denialFlows} {
 		ch <- d
 	}
@@ -118,6 +120,7 @@ func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range c.Devices() {
 		ch <- prometheus.MustNewConstMetric(m.connected, prometheus.GaugeValue, flag(d.Connected), d.Name)
 		ch <- prometheus.MustNewConstMetric(m.primary, prometheus.GaugeValue, flag(d.Primary), d.Name)
+		ch <- prometheus.MustNewConstMetric(m.master, prometheus.GaugeValue, flag(d.Master == c.cfg.Node.ID()), d.Name)
 		ch <- prometheus.MustNewConstMetric(m.inSync, prometheus.GaugeValue, flag(d.InSync), d.Name)
 		for _, t := range slices.Sorted(maps.Keys(d.Entries)) {
 			ch <- prometheus.MustNewConstMetric(m.entries, prometheus.GaugeValue, float64(d.Entries[t]), d.Name, t)

@@ -491,9 +491,14 @@ func (x *GetResponse) GetIndex() uint64 {
 
 type DevicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Answer with the leader's view (forwarded when this node follows):
-	// only the leader writes to devices, so only it knows their progress.
-	FromLeader    bool `protobuf:"varint,1,opt,name=from_leader,json=fromLeader,proto3" json:"from_leader,omitempty"`
+	// Answer with the cluster's view: every device of the model with the
+	// status its master reports (the answering node asks every member for
+	// the devices it masters). The name is from when the leader wrote every
+	// device.
+	FromLeader bool `protobuf:"varint,1,opt,name=from_leader,json=fromLeader,proto3" json:"from_leader,omitempty"`
+	// Answer with this node's own sessions only (the devices it masters,
+	// and its backup sessions); members ask each other this way.
+	Local         bool `protobuf:"varint,2,opt,name=local,proto3" json:"local,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -535,6 +540,13 @@ func (x *DevicesRequest) GetFromLeader() bool {
 	return false
 }
 
+func (x *DevicesRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
 type DeviceStatus struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -557,7 +569,11 @@ type DeviceStatus struct {
 	// Whether the device reports denied flows: "on", "not supported: ..."
 	// (its pipeline has no denial digest) or "off: ..." (the digest could
 	// not be configured).
-	DenialLog     string `protobuf:"bytes,14,opt,name=denial_log,json=denialLog,proto3" json:"denial_log,omitempty"`
+	DenialLog string `protobuf:"bytes,14,opt,name=denial_log,json=denialLog,proto3" json:"denial_log,omitempty"`
+	// The member that masters the device and the epoch of its assignment
+	// (empty and 0 until the leader assigned it).
+	Master        string `protobuf:"bytes,15,opt,name=master,proto3" json:"master,omitempty"`
+	MasterEpoch   uint64 `protobuf:"varint,16,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,6 +704,20 @@ func (x *DeviceStatus) GetDenialLog() string {
 		return x.DenialLog
 	}
 	return ""
+}
+
+func (x *DeviceStatus) GetMaster() string {
+	if x != nil {
+		return x.Master
+	}
+	return ""
+}
+
+func (x *DeviceStatus) GetMasterEpoch() uint64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
 }
 
 type DevicesResponse struct {
@@ -1031,12 +1061,18 @@ func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	ApiAddr       string                 `protobuf:"bytes,3,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
-	Suffrage      string                 `protobuf:"bytes,4,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
-	Leader        bool                   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	ApiAddr  string                 `protobuf:"bytes,3,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
+	Suffrage string                 `protobuf:"bytes,4,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
+	Leader   bool                   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	// Devices the member masters.
+	Devices int64 `protobuf:"varint,6,opt,name=devices,proto3" json:"devices,omitempty"`
+	// Down as the leader sees it: its heartbeats have failed for longer
+	// than the grace after which its devices move (only the leader knows;
+	// false elsewhere).
+	Down          bool `protobuf:"varint,7,opt,name=down,proto3" json:"down,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1102,6 +1138,20 @@ func (x *Member) GetSuffrage() string {
 func (x *Member) GetLeader() bool {
 	if x != nil {
 		return x.Leader
+	}
+	return false
+}
+
+func (x *Member) GetDevices() int64 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+func (x *Member) GetDown() bool {
+	if x != nil {
+		return x.Down
 	}
 	return false
 }
@@ -2488,10 +2538,13 @@ func (x *RollbackRequest) GetRevision() uint64 {
 }
 
 type CountersRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`    // empty: every device
-	Policy        string                 `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`    // empty: every policy
-	Refresh       bool                   `protobuf:"varint,3,opt,name=refresh,proto3" json:"refresh,omitempty"` // read the devices before answering
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Device  string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`    // empty: every device
+	Policy  string                 `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`    // empty: every policy
+	Refresh bool                   `protobuf:"varint,3,opt,name=refresh,proto3" json:"refresh,omitempty"` // read the devices before answering
+	// This node's own counters only (the devices it masters); without it
+	// the answering node asks every member for its devices' and merges.
+	Local         bool `protobuf:"varint,4,opt,name=local,proto3" json:"local,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2543,6 +2596,13 @@ func (x *CountersRequest) GetPolicy() string {
 func (x *CountersRequest) GetRefresh() bool {
 	if x != nil {
 		return x.Refresh
+	}
+	return false
+}
+
+func (x *CountersRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
 	}
 	return false
 }
@@ -2847,10 +2907,13 @@ func (x *CountersResponse) GetDevices() []*DeviceCounters {
 }
 
 type DenialsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`                                 // empty: every device
-	SinceUnixMs   int64                  `protobuf:"varint,2,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"` // 0: every record held
-	Follow        bool                   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Device      string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`                                 // empty: every device
+	SinceUnixMs int64                  `protobuf:"varint,2,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"` // 0: every record held
+	Follow      bool                   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// This node's own records only (the switches report denials to their
+	// master); without it the answering node merges every member's.
+	Local         bool `protobuf:"varint,4,opt,name=local,proto3" json:"local,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2902,6 +2965,13 @@ func (x *DenialsRequest) GetSinceUnixMs() int64 {
 func (x *DenialsRequest) GetFollow() bool {
 	if x != nil {
 		return x.Follow
+	}
+	return false
+}
+
+func (x *DenialsRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
 	}
 	return false
 }
@@ -3148,10 +3218,11 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x05names\x18\x02 \x03(\tR\x05names\"7\n" +
 	"\vGetResponse\x12\x12\n" +
 	"\x04docs\x18\x01 \x01(\fR\x04docs\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"1\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"G\n" +
 	"\x0eDevicesRequest\x12\x1f\n" +
 	"\vfrom_leader\x18\x01 \x01(\bR\n" +
-	"fromLeader\"\x95\x04\n" +
+	"fromLeader\x12\x14\n" +
+	"\x05local\x18\x02 \x01(\bR\x05local\"\xd0\x04\n" +
 	"\fDeviceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
@@ -3172,7 +3243,9 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\rpipeline_push\x18\f \x01(\tR\fpipelinePush\x12\x1e\n" +
 	"\vpush_gap_ms\x18\r \x01(\x03R\tpushGapMs\x12\x1d\n" +
 	"\n" +
-	"denial_log\x18\x0e \x01(\tR\tdenialLog\x1a:\n" +
+	"denial_log\x18\x0e \x01(\tR\tdenialLog\x12\x16\n" +
+	"\x06master\x18\x0f \x01(\tR\x06master\x12!\n" +
+	"\fmaster_epoch\x18\x10 \x01(\x04R\vmasterEpoch\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"W\n" +
@@ -3201,13 +3274,15 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x06policy\x18\x03 \x01(\tR\x06policy\x12\x14\n" +
 	"\x05ports\x18\x04 \x03(\rR\x05ports\x12,\n" +
 	"\aentries\x18\x05 \x03(\v2\x12.p4ctl.v1.TraceHitR\aentries\"\x16\n" +
-	"\x14ClusterStatusRequest\"\x84\x01\n" +
+	"\x14ClusterStatusRequest\"\xb2\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xdd\x01\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\x12\x18\n" +
+	"\adevices\x18\x06 \x01(\x03R\adevices\x12\x12\n" +
+	"\x04down\x18\a \x01(\bR\x04down\"\xdd\x01\n" +
 	"\x15ClusterStatusResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x12\n" +
@@ -3315,11 +3390,12 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\adevices\x18\x02 \x03(\v2\x16.p4ctl.v1.DeviceChangeR\adevices\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"-\n" +
 	"\x0fRollbackRequest\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision\"[\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\"q\n" +
 	"\x0fCountersRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
 	"\x06policy\x18\x02 \x01(\tR\x06policy\x12\x18\n" +
-	"\arefresh\x18\x03 \x01(\bR\arefresh\"R\n" +
+	"\arefresh\x18\x03 \x01(\bR\arefresh\x12\x14\n" +
+	"\x05local\x18\x04 \x01(\bR\x05local\"R\n" +
 	"\fRuleCounters\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\x05R\x04rule\x12\x18\n" +
 	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
@@ -3343,11 +3419,12 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	" \x03(\v2\x18.p4ctl.v1.PolicyCountersR\bpolicies\"Z\n" +
 	"\x10CountersResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x122\n" +
-	"\adevices\x18\x02 \x03(\v2\x18.p4ctl.v1.DeviceCountersR\adevices\"d\n" +
+	"\adevices\x18\x02 \x03(\v2\x18.p4ctl.v1.DeviceCountersR\adevices\"z\n" +
 	"\x0eDenialsRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\"\n" +
 	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\x16\n" +
-	"\x06follow\x18\x03 \x01(\bR\x06follow\"\xcc\x04\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12\x14\n" +
+	"\x05local\x18\x04 \x01(\bR\x05local\"\xcc\x04\n" +
 	"\fDenialRecord\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
 	"\asegment\x18\x02 \x01(\tR\asegment\x12\x17\n" +
