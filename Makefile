@@ -63,7 +63,7 @@ OC_MODELS     := release/models/interfaces/openconfig-interfaces.yang release/mo
 # Modules openconfig-p4rt imports for parts the agent does not serve.
 OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,openconfig-system,openconfig-network-instance,openconfig-acl,openconfig-qos,openconfig-routing-policy,openconfig-bfd,openconfig-keychain,openconfig-defined-sets
 
-.PHONY: all build generate gen-oc run test unit-test bmv2-test bench lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier chaos
+.PHONY: all build generate gen-oc run test unit-test bmv2-test bench bench-fleet lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier chaos
 
 all: build
 
@@ -167,6 +167,18 @@ chaos: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The fleet benchmark (pkg/bench/fleet): FLEET_DEVICES simulated
+# hypervisor switches (48 VMs each, about 38,000 entries per device),
+# FLEET_NODES (1 or 3) serve processes on loopback; the time from apply
+# until every device holds the world, each node's peak RSS and CPU per
+# entry, and its P4Runtime sessions. FLEET_FLAGS adds flags (--light,
+# --kill leader, -o json, --controller-binary OLD_P4CTL ...).
+FLEET_DEVICES ?= 10
+FLEET_NODES   ?= 1
+FLEET_FLAGS   ?=
+bench-fleet: build
+	./$(BIN) bench fleet --devices $(FLEET_DEVICES) --nodes $(FLEET_NODES) $(FLEET_FLAGS)
 
 lint: $(STATICCHECK)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -99,6 +99,7 @@ takes mastership with an election id above the primary's.`,
 	f.Uint64Var(&deviceID, "device-id", 1, "P4Runtime device id")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&force, "force", false, "run on a device another client (a controller) is primary of: takes mastership from it, replaces its pipeline and erases its entries")
+	cmd.AddCommand(newBenchFleetCmd())
 	return cmd
 }
 
