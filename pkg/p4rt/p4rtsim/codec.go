@@ -11,8 +11,10 @@ import (
 // simCodec is the server's codec: protobuf, except that a rawFrame is sent
 // as the bytes it holds, and that a WriteRequest's table entries are also
 // remembered in the form they arrived in, so that storing an entry that is
-// already canonical costs a copy instead of a marshal.
-type simCodec struct{ s *Server }
+// already canonical costs a copy instead of a marshal. They are remembered
+// by the device the request names (device returns it, or nil when the id
+// is unknown), so that the devices of a fleet share no lock.
+type simCodec struct{ device func(id uint64) *Server }
 
 func (simCodec) Marshal(v any) ([]byte, error) {
 	if f, ok := v.(*rawFrame); ok {
@@ -33,12 +35,21 @@ func (c simCodec) Unmarshal(data []byte, v any) error {
 	if err := proto.Unmarshal(data, m); err != nil {
 		return err
 	}
-	if req, ok := v.(*p4v1.WriteRequest); ok && c.s != nil {
-		if raws := rawEntries(data, len(req.GetUpdates())); raws != nil {
-			c.s.rawMu.Lock()
-			c.s.raw[req] = raws
-			c.s.rawMu.Unlock()
+	req, ok := v.(*p4v1.WriteRequest)
+	if !ok || c.device == nil {
+		return nil
+	}
+	s := c.device(req.GetDeviceId())
+	if s == nil {
+		return nil
+	}
+	if raws := rawEntries(data, len(req.GetUpdates())); raws != nil {
+		s.rawMu.Lock()
+		if s.raw == nil {
+			s.raw = map[*p4v1.WriteRequest][][]byte{}
 		}
+		s.raw[req] = raws
+		s.rawMu.Unlock()
 	}
 	return nil
 }
@@ -49,8 +60,10 @@ func (simCodec) Name() string { return "proto" }
 func (s *Server) takeRaw(req *p4v1.WriteRequest) [][]byte {
 	s.rawMu.Lock()
 	defer s.rawMu.Unlock()
-	raws := s.raw[req]
-	delete(s.raw, req)
+	raws, ok := s.raw[req]
+	if ok {
+		delete(s.raw, req)
+	}
 	return raws
 }
 
@@ -58,8 +71,9 @@ func (s *Server) takeRaw(req *p4v1.WriteRequest) [][]byte {
 // bytes of its table entry: raws[i] is the encoding updates[i].entity
 // .table_entry was decoded from, or nil when that is not one contiguous
 // field (an entity or entry split over several occurrences, which protobuf
-// merges, or another kind of entity). The slices alias data, which gRPC
-// reuses after Unmarshal: callers copy what they keep. n is the number of
+// merges, or another kind of entity). The slices alias data (gRPC hands
+// the V1 codec a buffer of its own for each message): callers copy what
+// they keep. n is the number of
 // updates the message decoded to; nil is returned if the count differs.
 func rawEntries(data []byte, n int) [][]byte {
 	raws := make([][]byte, 0, n)

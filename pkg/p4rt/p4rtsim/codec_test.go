@@ -90,3 +90,29 @@ func FuzzRawEntries(f *testing.F) {
 	f.Add([]byte{0x22, 0x02, 0x12, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) { checkRaw(t, data) })
 }
+
+// TestCodecFindsTheDevice: a fleet's codec keeps a WriteRequest's entries
+// with the device the request names, and nowhere for an unknown device.
+func TestCodecFindsTheDevice(t *testing.T) {
+	f, err := NewFleet(FleetOptions{FirstID: 10, Devices: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := simCodec{f.Device}
+	for _, tc := range []struct {
+		device uint64
+		kept   bool
+	}{{10, true}, {12, true}, {14, true}, {9, false}, {15, false}} {
+		data, _ := proto.Marshal(&p4v1.WriteRequest{DeviceId: tc.device, Updates: []*p4v1.Update{tableUpdate(1, 1), tableUpdate(1, 2)}})
+		req := &p4v1.WriteRequest{}
+		if err := c.Unmarshal(data, req); err != nil {
+			t.Fatal(err)
+		}
+		for id := uint64(10); id < 15; id++ {
+			raws := f.Device(id).takeRaw(req)
+			if want := tc.kept && id == tc.device; (raws != nil) != want || want && len(raws) != 2 {
+				t.Errorf("request for device %d: device %d kept %d entries, want kept = %v", tc.device, id, len(raws), want)
+			}
+		}
+	}
+}

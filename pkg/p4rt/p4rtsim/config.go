@@ -6,7 +6,6 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
@@ -23,7 +22,7 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 	if err := s.checkPrimary(req.GetRole(), req.GetElectionId()); err != nil {
 		return nil, err
 	}
-	verify := func() (*pipeline.Info, error) {
+	verify := func() (*sharedPipeline, error) {
 		cfg := req.GetConfig()
 		if cfg == nil || cfg.GetP4Info() == nil {
 			return nil, status.Error(codes.InvalidArgument, "config without P4Info")
@@ -31,46 +30,47 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 		if len(cfg.GetP4DeviceConfig()) == 0 {
 			return nil, status.Error(codes.InvalidArgument, "config without p4_device_config")
 		}
-		info, err := pipeline.NewInfo(cfg.GetP4Info())
+		sp, err := pipelines.get(cfg)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "invalid P4Info: %v", err)
 		}
-		return info, nil
+		return sp, nil
+	}
+	var cookie *p4v1.ForwardingPipelineConfig_Cookie
+	if c := req.GetConfig().GetCookie(); c != nil {
+		cookie = &p4v1.ForwardingPipelineConfig_Cookie{Cookie: c.GetCookie()}
 	}
 	switch req.GetAction() {
 	case p4v1.SetForwardingPipelineConfigRequest_VERIFY:
 		_, err := verify()
 		return &p4v1.SetForwardingPipelineConfigResponse{}, err
 	case p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_SAVE:
-		if _, err := verify(); err != nil {
-			return nil, err
-		}
-		s.saved = proto.Clone(req.GetConfig()).(*p4v1.ForwardingPipelineConfig)
-	case p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT:
-		info, err := verify()
+		sp, err := verify()
 		if err != nil {
 			return nil, err
 		}
-		s.commit(proto.Clone(req.GetConfig()).(*p4v1.ForwardingPipelineConfig), info)
+		s.saved, s.savedCookie = sp, cookie
+	case p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT:
+		sp, err := verify()
+		if err != nil {
+			return nil, err
+		}
+		s.commit(sp, cookie)
 	case p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT:
 		if s.opts.NoReconcile {
 			return nil, status.Error(codes.Unimplemented, "RECONCILE_AND_COMMIT is not supported by this target")
 		}
-		info, err := verify()
+		sp, err := verify()
 		if err != nil {
 			return nil, err
 		}
-		s.reconcileCommit(proto.Clone(req.GetConfig()).(*p4v1.ForwardingPipelineConfig), info)
+		s.reconcileCommit(sp, cookie)
 	case p4v1.SetForwardingPipelineConfigRequest_COMMIT:
 		if s.saved == nil {
 			return nil, status.Error(codes.FailedPrecondition, "COMMIT without a saved config")
 		}
-		info, err := pipeline.NewInfo(s.saved.GetP4Info())
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "saved config: %v", err)
-		}
-		s.commit(s.saved, info)
-		s.saved = nil
+		s.commit(s.saved, s.savedCookie)
+		s.saved, s.savedCookie = nil, nil
 	default:
 		return nil, status.Errorf(codes.Unimplemented, "pipeline action %s is not supported", req.GetAction())
 	}
@@ -78,44 +78,47 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 }
 
 // commit installs a pipeline with empty forwarding state. Callers hold mu.
-func (s *Server) commit(cfg *p4v1.ForwardingPipelineConfig, info *pipeline.Info) {
-	s.config = cfg
-	s.info = info
+func (s *Server) commit(sp *sharedPipeline, cookie *p4v1.ForwardingPipelineConfig_Cookie) {
+	s.config = sp.configWith(cookie)
+	s.pipe, s.info = sp, sp.info
 	s.tables = map[uint32]*table{}
-	for _, t := range info.Tables() {
+	s.order = make([]*table, 0, len(sp.info.Tables()))
+	for _, t := range sp.info.Tables() {
 		size := t.Size
 		if s.opts.TableSize > 0 {
 			size = s.opts.TableSize
 		}
-		s.tables[t.ID] = newTable(t, size)
+		tb := &table{info: t, size: size}
+		s.tables[t.ID] = tb
+		s.order = append(s.order, tb)
 	}
 	s.groups = map[uint32]*p4v1.MulticastGroupEntry{}
 	s.digests = map[uint32]*digestState{}
-	s.indexed = map[uint32][]counterData{}
-	for _, c := range info.Counters() {
-		s.indexed[c.ID] = make([]counterData, c.Size)
+	s.indexed = map[uint32]*indexedCounter{}
+	for _, c := range sp.info.Counters() {
+		s.indexed[c.ID] = &indexedCounter{size: c.Size}
 	}
-	s.log.Info("pipeline committed", "cookie", cfg.GetCookie().GetCookie(), "tables", len(s.tables))
+	s.log.Info("pipeline committed", "cookie", cookie.GetCookie(), "tables", len(s.tables))
 }
 
 // reconcileCommit installs a pipeline keeping the forwarding state the
 // new one can hold, as PI does: the entries of every table whose id,
 // match fields and actions are the same in both pipelines stay, with
 // the multicast groups; other tables start empty. Callers hold mu.
-func (s *Server) reconcileCommit(cfg *p4v1.ForwardingPipelineConfig, info *pipeline.Info) {
+func (s *Server) reconcileCommit(sp *sharedPipeline, cookie *p4v1.ForwardingPipelineConfig_Cookie) {
 	old, oldGroups := s.tables, s.groups
-	s.commit(cfg, info)
+	s.commit(sp, cookie)
 	kept := 0
 	for id, t := range s.tables {
 		o := old[id]
 		if o == nil || !sameShape(o.info, t.info) {
 			continue
 		}
-		t.entries, t.deflt = o.entries, o.deflt
-		kept += len(o.entries)
+		t.store, t.deflt = o.store, o.deflt
+		kept += o.store.count()
 	}
 	s.groups = oldGroups
-	s.log.Info("pipeline reconciled", "cookie", cfg.GetCookie().GetCookie(), "entries_kept", kept)
+	s.log.Info("pipeline reconciled", "cookie", cookie.GetCookie(), "entries_kept", kept)
 }
 
 // sameShape reports whether entries of table a mean the same in b.

@@ -16,6 +16,8 @@ import (
 // counts them (UnackedDigests), which is what a test of the controller
 // needs to see.
 
+// digestState is a configured digest: its config and the lists sent and
+// not acknowledged.
 type digestState struct {
 	config  *p4v1.DigestEntry_Config
 	nextID  uint64

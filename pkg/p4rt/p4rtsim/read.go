@@ -8,8 +8,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
 // readBatch is how many entities go in one ReadResponse.
@@ -98,9 +96,7 @@ func (s *Server) collect(out []*p4v1.Entity, e *p4v1.Entity) ([]*p4v1.Entity, er
 func (s *Server) collectTable(out []*p4v1.Entity, q *p4v1.TableEntry, directCounters bool) ([]*p4v1.Entity, error) {
 	var tables []*table
 	if q.GetTableId() == 0 {
-		for _, t := range s.info.Tables() {
-			tables = append(tables, s.tables[t.ID])
-		}
+		tables = s.order
 	} else {
 		t, ok := s.tables[q.GetTableId()]
 		if !ok {
@@ -109,18 +105,18 @@ func (s *Server) collectTable(out []*p4v1.Entity, q *p4v1.TableEntry, directCoun
 		tables = append(tables, t)
 	}
 	withCounters := directCounters || q.GetCounterData() != nil
-	emit := func(t *table, se simEntry) {
+	emit := func(t *table, ref uint32, wire []byte) {
 		if directCounters && t.info.DirectCounterID == 0 {
 			return
 		}
-		e := se.message()
+		e := decodeEntry(wire)
 		if directCounters {
 			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{
-				DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: e, Data: se.counter.proto()}}})
+				DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: e, Data: t.store.counter(ref).proto()}}})
 			return
 		}
 		if withCounters && t.info.DirectCounterID != 0 {
-			e.CounterData = se.counter.proto()
+			e.CounterData = t.store.counter(ref).proto()
 		}
 		out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}})
 	}
@@ -144,14 +140,14 @@ func (s *Server) collectTable(out []*p4v1.Entity, q *p4v1.TableEntry, directCoun
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		t := tables[0]
-		if se, ok := t.entries[pipeline.EntryKey(q)]; ok {
-			emit(t, se)
+		if _, ref, ok := t.store.find(s.key(q)); ok {
+			emit(t, ref, t.store.wire(ref))
 		}
 		return out, nil
 	}
 	for _, t := range tables {
-		for _, se := range t.entries {
-			emit(t, se)
+		for ref, wire := range t.store.all() {
+			emit(t, ref, wire)
 		}
 	}
 	return out, nil
@@ -172,7 +168,7 @@ func (s *Server) collectCounters(out []*p4v1.Entity, q *p4v1.CounterEntry) ([]*p
 	}
 	for _, id := range ids {
 		cells := s.indexed[id]
-		lo, hi := int64(0), int64(len(cells))
+		lo, hi := int64(0), cells.size
 		if q.GetIndex() != nil {
 			lo = q.GetIndex().GetIndex()
 			if lo < 0 || lo >= hi {
@@ -182,7 +178,7 @@ func (s *Server) collectCounters(out []*p4v1.Entity, q *p4v1.CounterEntry) ([]*p
 		}
 		for i := lo; i < hi; i++ {
 			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
-				CounterId: id, Index: &p4v1.Index{Index: i}, Data: cells[i].proto()}}})
+				CounterId: id, Index: &p4v1.Index{Index: i}, Data: cells.get(i).proto()}}})
 		}
 	}
 	return out, nil
@@ -212,9 +208,7 @@ func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 			return nil, false // mixed: the message path
 		}
 		if q.GetTableId() == 0 {
-			for _, t := range s.info.Tables() {
-				tables = append(tables, s.tables[t.ID])
-			}
+			tables = append(tables, s.order...)
 			continue
 		}
 		t, ok := s.tables[q.GetTableId()]
@@ -228,15 +222,17 @@ func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 	n := 0
 	for _, t := range tables {
 		withCounter := counters && t.info.DirectCounterID != 0
-		for _, se := range t.entries {
+		for ref, wire := range t.store.all() {
 			// ReadResponse.entities (1) { Entity.table_entry (2) { ... } };
 			// a direct counter is TableEntry.counter_data (7) appended to
 			// the stored fields.
-			te := len(se.wire)
+			te := len(wire)
 			var cd int
+			var counter counterData
 			if withCounter {
-				cd = protowire.SizeTag(1) + protowire.SizeVarint(uint64(se.counter.bytes)) +
-					protowire.SizeTag(2) + protowire.SizeVarint(uint64(se.counter.packets))
+				counter = t.store.counter(ref)
+				cd = protowire.SizeTag(1) + protowire.SizeVarint(uint64(counter.bytes)) +
+					protowire.SizeTag(2) + protowire.SizeVarint(uint64(counter.packets))
 				te += protowire.SizeTag(7) + protowire.SizeBytes(cd)
 			}
 			inner := protowire.SizeTag(2) + protowire.SizeBytes(te)
@@ -249,14 +245,14 @@ func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 			buf = protowire.AppendVarint(buf, uint64(inner))
 			buf = protowire.AppendTag(buf, 2, protowire.BytesType)
 			buf = protowire.AppendVarint(buf, uint64(te))
-			buf = append(buf, se.wire...)
+			buf = append(buf, wire...)
 			if withCounter {
 				buf = protowire.AppendTag(buf, 7, protowire.BytesType)
 				buf = protowire.AppendVarint(buf, uint64(cd))
 				buf = protowire.AppendTag(buf, 1, protowire.VarintType)
-				buf = protowire.AppendVarint(buf, uint64(se.counter.bytes))
+				buf = protowire.AppendVarint(buf, uint64(counter.bytes))
 				buf = protowire.AppendTag(buf, 2, protowire.VarintType)
-				buf = protowire.AppendVarint(buf, uint64(se.counter.packets))
+				buf = protowire.AppendVarint(buf, uint64(counter.packets))
 			}
 			if n++; n == readBatch {
 				frames = append(frames, &rawFrame{buf})

@@ -9,6 +9,12 @@
 // INVALID_ARGUMENT errors, wildcard reads, direct and indexed counters,
 // multicast groups, and packet I/O hooks.
 //
+// A Server is one device; a Fleet serves many on one gRPC server, each
+// RPC going to the device its device_id names, so that one process can
+// stand for a rack of switches. Table entries are kept compactly (see
+// entryStore, about 120 bytes of heap per entry of a policy table), and
+// devices that run the same pipeline share one parsed copy of it.
+//
 // It forwards no packets: the data plane is BMv2's job (bmv2-tests).
 package p4rtsim
 
@@ -57,27 +63,42 @@ type Options struct {
 // Writes is how many Write RPCs the target has handled.
 func (s *Server) Writes() int64 { return s.writes.Load() }
 
+// Sessions is how many streams are open and arbitrated (primary or
+// backup, any role): the P4Runtime sessions controllers hold.
+func (s *Server) Sessions() int { return int(s.sessions.Load()) }
+
+// DeviceID is the P4Runtime device id the target answers to.
+func (s *Server) DeviceID() uint64 { return s.opts.DeviceID }
+
 // Server is a simulated P4Runtime device. Register it on a grpc.Server
-// (see Serve) or call its methods directly.
+// (see Serve) or call its methods directly; a Fleet holds many.
 type Server struct {
 	p4v1.UnimplementedP4RuntimeServer
 
 	opts Options
 	log  *slog.Logger
 
-	writes atomic.Int64 // Write RPCs handled (past the delay)
+	writes   atomic.Int64 // Write RPCs handled (past the delay)
+	sessions atomic.Int64 // arbitrated streams open
 
 	mu    sync.Mutex
 	roles map[string]*roleState
 
 	// The forwarding state, guarded by mu.
-	config  *p4v1.ForwardingPipelineConfig // nil until a pipeline is committed
-	info    *pipeline.Info
-	saved   *p4v1.ForwardingPipelineConfig // VERIFY_AND_SAVE, waiting for COMMIT
-	tables  map[uint32]*table
-	groups  map[uint32]*p4v1.MulticastGroupEntry
-	indexed map[uint32][]counterData
-	digests map[uint32]*digestState // configured digests, by id
+	config      *p4v1.ForwardingPipelineConfig // nil until a pipeline is committed; shares pipe's parts
+	pipe        *sharedPipeline                // the committed pipeline (held: the cache's reference is weak)
+	info        *pipeline.Info                 // pipe.info
+	saved       *sharedPipeline                // VERIFY_AND_SAVE, waiting for COMMIT
+	savedCookie *p4v1.ForwardingPipelineConfig_Cookie
+	tables      map[uint32]*table
+	order       []*table // tables sorted by name, the order of wildcard reads
+	groups      map[uint32]*p4v1.MulticastGroupEntry
+	indexed     map[uint32]*indexedCounter
+	digests     map[uint32]*digestState // configured digests, by id
+
+	// Scratch space of the table-entry paths, guarded by mu.
+	kw   pipeline.KeyWriter // entry keys
+	wbuf []byte             // marshalled entries
 
 	// The table entries' encodings in WriteRequests decoded by the codec
 	// and not yet applied, by request.
@@ -85,6 +106,8 @@ type Server struct {
 	raw   map[*p4v1.WriteRequest][][]byte
 }
 
+// roleState is the arbitration of one role: its streams, its primary and
+// the highest election id seen.
 type roleState struct {
 	streams map[*stream]struct{}
 	primary *stream
@@ -97,7 +120,7 @@ func New(o Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{opts: o, log: log, roles: map[string]*roleState{}, raw: map[*p4v1.WriteRequest][][]byte{}}
+	return &Server{opts: o, log: log, roles: map[string]*roleState{}}
 }
 
 // ServerOptions are the options a gRPC server that serves s needs: the
@@ -106,7 +129,7 @@ func New(o Options) *Server {
 // uses them; a caller that registers s, or a wrapper of it, on a server
 // of its own must pass them too.
 func (s *Server) ServerOptions() []grpc.ServerOption {
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{s})}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodec(simCodec{s.self})}
 	if s.opts.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.opts.TLS)))
 	}
@@ -117,22 +140,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 // lis until ctx ends. It returns the server's error, or nil after a
 // graceful stop.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	gs := grpc.NewServer(s.ServerOptions()...)
-	p4v1.RegisterP4RuntimeServer(gs, s)
-	stopped := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			gs.Stop()
-		case <-stopped:
-		}
-	}()
-	err := gs.Serve(lis)
-	close(stopped)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return serve(ctx, lis, s.ServerOptions(), s)
 }
 
 func cmp128(a, b *p4v1.Uint128) int {
@@ -153,9 +161,27 @@ func cmp128(a, b *p4v1.Uint128) int {
 
 func (s *Server) checkDevice(id uint64) error {
 	if id != s.opts.DeviceID {
-		return status.Errorf(codes.NotFound, "unknown device id %d", id)
+		return unknownDevice(id)
 	}
 	return nil
+}
+
+func unknownDevice(id uint64) error { return status.Errorf(codes.NotFound, "unknown device id %d", id) }
+
+// self is s if id is its device id, nil otherwise (the codec's lookup).
+func (s *Server) self(id uint64) *Server {
+	if id != s.opts.DeviceID {
+		return nil
+	}
+	return s
+}
+
+// bind is the device a stream's arbitration for id binds it to.
+func (s *Server) bind(id uint64) (*Server, error) {
+	if err := s.checkDevice(id); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // checkPrimary reports whether election is the current primary's id for

@@ -26,9 +26,9 @@ func startSim(t *testing.T, o p4rtsim.Options) (*p4rtsim.Server, grpc.DialOption
 	return p4rttest.StartSim(t, o)
 }
 
-func embedded(t *testing.T) *pipeline.Pipeline { return p4rttest.Pipeline(t) }
+func embedded(t testing.TB) *pipeline.Pipeline { return p4rttest.Pipeline(t) }
 
-func open(t *testing.T, dial grpc.DialOption, election uint64) (*p4rt.Session, error) {
+func open(t testing.TB, dial grpc.DialOption, election uint64) (*p4rt.Session, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

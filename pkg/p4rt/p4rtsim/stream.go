@@ -10,12 +10,13 @@ import (
 )
 
 // stream is one client's StreamChannel. Its handler goroutine owns the
-// receive side; sendLoop owns the send side.
+// receive side; a goroutine of its own the send side.
 type stream struct {
 	out      chan *p4v1.StreamMessageResponse
 	done     chan struct{} // closed when the handler returns
-	role     string
-	election *p4v1.Uint128 // nil until the first arbitration
+	dev      *Server       // the device of the first arbitration; nil before
+	role     string        // guarded by dev.mu
+	election *p4v1.Uint128 // nil until the first arbitration; guarded by dev.mu
 }
 
 // outBuffer is how many messages may wait for a slow client; past that the
@@ -26,6 +27,13 @@ const outBuffer = 4096
 // StreamChannel runs one client's stream: arbitration first, then
 // packet-outs.
 func (s *Server) StreamChannel(srv p4v1.P4Runtime_StreamChannelServer) error {
+	return runStream(srv, s.bind)
+}
+
+// runStream runs a stream whose first arbitration binds it to the device
+// bind returns for its device id; an arbitration for another device later
+// is refused.
+func runStream(srv p4v1.P4Runtime_StreamChannelServer, bind func(id uint64) (*Server, error)) error {
 	st := &stream{out: make(chan *p4v1.StreamMessageResponse, outBuffer), done: make(chan struct{})}
 	sendErr := make(chan error, 1)
 	go func() {
@@ -42,7 +50,9 @@ func (s *Server) StreamChannel(srv p4v1.P4Runtime_StreamChannelServer) error {
 		}
 	}()
 	defer func() {
-		s.leave(st)
+		if st.dev != nil {
+			st.dev.leave(st)
+		}
 		close(st.done)
 	}()
 
@@ -75,15 +85,30 @@ func (s *Server) StreamChannel(srv p4v1.P4Runtime_StreamChannelServer) error {
 		}
 		switch u := m.GetUpdate().(type) {
 		case *p4v1.StreamMessageRequest_Arbitration:
-			if err := s.arbitrate(st, u.Arbitration); err != nil {
+			id := u.Arbitration.GetDeviceId()
+			dev, err := bind(id)
+			if err != nil {
+				return err
+			}
+			if st.dev != nil && st.dev != dev {
+				return status.Errorf(codes.InvalidArgument, "stream is bound to device id %d: arbitration for device id %d refused", st.dev.opts.DeviceID, id)
+			}
+			st.dev = dev
+			if err := dev.arbitrate(st, u.Arbitration); err != nil {
 				return err
 			}
 		case *p4v1.StreamMessageRequest_Packet:
-			s.packetOut(st, u.Packet)
+			if st.dev == nil {
+				st.send(notPrimary(u.Packet))
+				break
+			}
+			st.dev.packetOut(st, u.Packet)
 		case *p4v1.StreamMessageRequest_DigestAck:
-			s.mu.Lock()
-			s.ackDigest(u.DigestAck)
-			s.mu.Unlock()
+			if st.dev != nil {
+				st.dev.mu.Lock()
+				st.dev.ackDigest(u.DigestAck)
+				st.dev.mu.Unlock()
+			}
 		default:
 			st.send(&p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Error{Error: &p4v1.StreamError{
 				CanonicalCode: int32(codes.Unimplemented), Message: "stream message type not supported by the simulator",
@@ -101,10 +126,8 @@ func (st *stream) send(m *p4v1.StreamMessageResponse) {
 	}
 }
 
+// arbitrate takes an arbitration update of st, a stream bound to s.
 func (s *Server) arbitrate(st *stream, a *p4v1.MasterArbitrationUpdate) error {
-	if a.GetDeviceId() != s.opts.DeviceID {
-		return status.Errorf(codes.NotFound, "unknown device id %d", a.GetDeviceId())
-	}
 	role := a.GetRole().GetName()
 	if a.GetElectionId() == nil {
 		return status.Error(codes.InvalidArgument, "arbitration without election id")
@@ -126,7 +149,10 @@ func (s *Server) arbitrate(st *stream, a *p4v1.MasterArbitrationUpdate) error {
 	}
 	st.role = role
 	st.election = proto.Clone(a.GetElectionId()).(*p4v1.Uint128)
-	rs.streams[st] = struct{}{}
+	if _, ok := rs.streams[st]; !ok {
+		rs.streams[st] = struct{}{}
+		s.sessions.Add(1)
+	}
 
 	wasPrimary := rs.primary == st
 	if rs.past == nil || cmp128(st.election, rs.past) >= 0 {
@@ -185,6 +211,7 @@ func (s *Server) leave(st *stream) {
 		return
 	}
 	delete(rs.streams, st)
+	s.sessions.Add(-1)
 	if rs.primary == st {
 		rs.primary = nil
 		s.log.Info("primary disconnected", "role", st.role)
@@ -198,15 +225,21 @@ func (s *Server) packetOut(st *stream, p *p4v1.PacketOut) {
 	primary := rs != nil && rs.primary == st
 	s.mu.Unlock()
 	if !primary {
-		st.send(&p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Error{Error: &p4v1.StreamError{
-			CanonicalCode: int32(codes.PermissionDenied), Message: "packet-out from a non-primary client",
-			Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: p}},
-		}}})
+		st.send(notPrimary(p))
 		return
 	}
 	if s.opts.OnPacketOut != nil {
 		s.opts.OnPacketOut(p)
 	}
+}
+
+// notPrimary is the error a packet-out from a client that is not primary
+// gets.
+func notPrimary(p *p4v1.PacketOut) *p4v1.StreamMessageResponse {
+	return &p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Error{Error: &p4v1.StreamError{
+		CanonicalCode: int32(codes.PermissionDenied), Message: "packet-out from a non-primary client",
+		Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: p}},
+	}}}
 }
 
 // InjectPacketIn delivers a packet-in to the primary of the default role,

@@ -1,7 +1,6 @@
 package p4rtsim
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -16,63 +15,90 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
 
+// counterData is a counter cell: a direct counter or an indexed one.
 type counterData struct{ bytes, packets int64 }
 
 func (c counterData) proto() *p4v1.CounterData {
 	return &p4v1.CounterData{ByteCount: c.bytes, PacketCount: c.packets}
 }
 
-// simEntry is a stored entry: the wire encoding of its normalized form
-// without counter data, and its direct counter. Keeping bytes rather than
-// messages leaves the collector almost nothing to scan in a table of
-// millions, and lets bulk reads copy entries out as they are.
-type simEntry struct {
-	wire    []byte
-	counter counterData
+func counterOf(c *p4v1.CounterData) counterData {
+	return counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
 }
 
-// message decodes the stored entry.
-func (se simEntry) message() *p4v1.TableEntry {
+// indexedCounter is an indexed counter's cells, allocated on the first
+// nonzero write: most devices of a fleet never have one set.
+type indexedCounter struct {
+	size  int64
+	cells []counterData
+}
+
+func (c *indexedCounter) get(i int64) counterData {
+	if c.cells == nil {
+		return counterData{}
+	}
+	return c.cells[i]
+}
+
+func (c *indexedCounter) set(i int64, d counterData) {
+	if c.cells == nil {
+		if d == (counterData{}) {
+			return
+		}
+		c.cells = make([]counterData, c.size)
+	}
+	c.cells[i] = d
+}
+
+// table is a table's state: its entries (see entryStore) and default
+// action.
+type table struct {
+	info  *pipeline.Table
+	size  int64
+	store entryStore
+	deflt *p4v1.TableAction // set by a default-entry MODIFY; nil: the P4Info's
+}
+
+// decodeEntry decodes a stored entry.
+func decodeEntry(wire []byte) *p4v1.TableEntry {
 	e := &p4v1.TableEntry{}
-	if err := proto.Unmarshal(se.wire, e); err != nil {
+	if err := proto.Unmarshal(wire, e); err != nil {
 		panic(fmt.Sprintf("p4rtsim: stored entry does not decode: %v", err)) // we encoded it
 	}
 	return e
 }
 
-type table struct {
-	info    *pipeline.Table
-	size    int64
-	entries map[string]simEntry
-	deflt   *p4v1.TableAction // set by a default-entry MODIFY; nil: the P4Info's
-}
-
-// stored returns the encoding an entry is kept in: its normalized form,
-// without counter data. raw, if not nil, is the encoding te was decoded
-// from; when te is already in stored form (the common case) a copy of raw
-// is the answer and nothing is marshalled.
-func stored(te *p4v1.TableEntry, raw []byte) []byte {
-	if te.GetCounterData() == nil && pipeline.IsNormalized(te) {
-		if raw != nil {
-			return bytes.Clone(raw)
-		}
-		b, err := proto.Marshal(te)
-		if err != nil {
-			panic(fmt.Sprintf("p4rtsim: marshal a decoded entry: %v", err))
-		}
-		return b
+// storedWire returns the encoding an entry is kept in: its normalized
+// form, without counter data. raw, if not nil, is the encoding te was
+// decoded from; when te is already in stored form (the common case) raw
+// is the answer and nothing is marshalled. The result aliases raw or
+// s.wbuf: the store copies it. Callers hold mu.
+func (s *Server) storedWire(te *p4v1.TableEntry, raw []byte) []byte {
+	m := te
+	if te.GetCounterData() != nil || !pipeline.IsNormalized(te) {
+		m = pipeline.NormalizeEntry(te)
+		m.CounterData = nil
+	} else if raw != nil {
+		return raw
 	}
-	n := pipeline.NormalizeEntry(te)
-	n.CounterData = nil
-	b, err := proto.Marshal(n)
+	b, err := proto.MarshalOptions{}.MarshalAppend(s.wbuf[:0], m)
 	if err != nil {
-		panic(fmt.Sprintf("p4rtsim: marshal a normalized entry: %v", err))
+		panic(fmt.Sprintf("p4rtsim: marshal a decoded entry: %v", err))
 	}
+	s.wbuf = b
 	return b
 }
 
-func newTable(t *pipeline.Table, size int64) *table {
-	return &table{info: t, size: size, entries: map[string]simEntry{}}
+// key returns the hash of te's entry key and the key: pipeline.EntryKey
+// without the table id, which every entry of a table shares. The key is
+// in s.kw's buffer, valid until the next call. Callers hold mu.
+func (s *Server) key(te *p4v1.TableEntry) (uint32, []byte) {
+	s.kw.Begin(te.GetTableId(), te.GetPriority(), te.GetIsDefaultAction())
+	for _, m := range te.GetMatch() {
+		s.kw.Match(m)
+	}
+	k := s.kw.Bytes()[4:]
+	return hashKey(k), k
 }
 
 // Write applies the updates in order, each on its own: updates before and
@@ -80,6 +106,7 @@ func newTable(t *pipeline.Table, size int64) *table {
 // any update fails the RPC returns UNKNOWN with one p4.v1.Error per update
 // in the details, OK for the ones applied.
 func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+	raws := s.takeRaw(req) // first: what the codec kept must not outlive the call
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
 		return nil, err
 	}
@@ -105,7 +132,6 @@ func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Write
 	if s.config == nil {
 		return nil, status.Error(codes.FailedPrecondition, "no forwarding pipeline config set")
 	}
-	raws := s.takeRaw(req)
 	var errs []error
 	failed := 0
 	for i, u := range req.GetUpdates() {
@@ -191,35 +217,41 @@ func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry, raw 
 	default:
 		return status.Errorf(codes.InvalidArgument, "update type %s", typ)
 	}
-	key := pipeline.EntryKey(te)
-	cur, exists := t.entries[key]
+	h, key := s.key(te)
+	slot, ref, exists := t.store.find(h, key)
+	counted := t.info.DirectCounterID != 0
 	switch typ {
 	case p4v1.Update_INSERT:
 		if exists {
 			return status.Errorf(codes.AlreadyExists, "table %s: entry already exists", t.info.Name)
 		}
-		if int64(len(t.entries)) >= t.size {
+		if int64(t.store.count()) >= t.size {
 			return status.Errorf(codes.ResourceExhausted, "table %s is full (%d entries)", t.info.Name, t.size)
 		}
-		se := simEntry{wire: stored(te, raw)}
-		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
-			se.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
+		ref, ok := t.store.insert(h, key, s.storedWire(te, raw))
+		if !ok {
+			return status.Errorf(codes.ResourceExhausted, "table %s: the simulator's storage for it is full", t.info.Name)
 		}
-		t.entries[key] = se
+		if c := te.GetCounterData(); c != nil && counted {
+			t.store.setCounter(ref, counterOf(c))
+		}
 	case p4v1.Update_MODIFY:
 		if !exists {
 			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
 		}
-		cur.wire = stored(te, raw)
-		if c := te.GetCounterData(); c != nil && t.info.DirectCounterID != 0 {
-			cur.counter = counterData{bytes: c.GetByteCount(), packets: c.GetPacketCount()}
+		ref, ok := t.store.replace(slot, ref, s.storedWire(te, raw))
+		if !ok {
+			return status.Errorf(codes.ResourceExhausted, "table %s: the simulator's storage for it is full", t.info.Name)
 		}
-		t.entries[key] = cur
+		if c := te.GetCounterData(); c != nil && counted {
+			t.store.setCounter(ref, counterOf(c))
+		}
+		t.store.tidy()
 	case p4v1.Update_DELETE:
 		if !exists {
 			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
 		}
-		delete(t.entries, key)
+		t.store.remove(slot, ref)
 	}
 	return nil
 }
@@ -271,13 +303,11 @@ func (s *Server) applyDirectCounter(typ p4v1.Update_Type, dc *p4v1.DirectCounter
 	if !ok || t.info.DirectCounterID == 0 {
 		return status.Errorf(codes.InvalidArgument, "table id %d has no direct counter", te.GetTableId())
 	}
-	key := pipeline.EntryKey(te)
-	se, ok := t.entries[key]
+	_, ref, ok := t.store.find(s.key(te))
 	if !ok {
 		return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
 	}
-	se.counter = counterData{bytes: dc.GetData().GetByteCount(), packets: dc.GetData().GetPacketCount()}
-	t.entries[key] = se
+	t.store.setCounter(ref, counterOf(dc.GetData()))
 	return nil
 }
 
@@ -290,10 +320,10 @@ func (s *Server) applyCounter(typ p4v1.Update_Type, ce *p4v1.CounterEntry) error
 		return status.Errorf(codes.NotFound, "unknown counter id %d", ce.GetCounterId())
 	}
 	i := ce.GetIndex().GetIndex()
-	if ce.GetIndex() == nil || i < 0 || i >= int64(len(cells)) {
-		return status.Errorf(codes.OutOfRange, "counter index %d outside 0..%d", i, len(cells)-1)
+	if ce.GetIndex() == nil || i < 0 || i >= cells.size {
+		return status.Errorf(codes.OutOfRange, "counter index %d outside 0..%d", i, cells.size-1)
 	}
-	cells[i] = counterData{bytes: ce.GetData().GetByteCount(), packets: ce.GetData().GetPacketCount()}
+	cells.set(i, counterOf(ce.GetData()))
 	return nil
 }
 
@@ -306,13 +336,13 @@ func (s *Server) AddDirectCounter(e *p4v1.TableEntry, packets, bytes int64) bool
 	if !ok {
 		return false
 	}
-	key := pipeline.EntryKey(e)
-	se, ok := t.entries[key]
+	_, ref, ok := t.store.find(s.key(e))
 	if !ok {
 		return false
 	}
-	se.counter.packets += packets
-	se.counter.bytes += bytes
-	t.entries[key] = se
+	c := t.store.counter(ref)
+	c.packets += packets
+	c.bytes += bytes
+	t.store.setCounter(ref, c)
 	return true
 }
