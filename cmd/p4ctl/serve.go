@@ -105,7 +105,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringSliceVar(&applyFiles, "apply", nil, "policy file to apply once this node leads (repeatable)")
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	f.DurationVar(&counterInterval, "policy-counter-interval", 10*time.Second, "how often the leader reads every device's policy hit counters (negative: only on demand)")
+	f.DurationVar(&counterInterval, "policy-counter-interval", time.Minute, "how often each device's master reads its policy hit counters, for the metrics (negative: only on demand)")
 	f.IntVar(&counterSeries, "policy-counter-series", 1000, "Prometheus series of policy counters, (device, policy) pairs, beyond which policies are summed as policy=\"_other\"")
 	f.DurationVar(&memberDownAfter, "member-down-after", controller.DefaultMemberDownAfter, "how long a member may fail raft's heartbeats before the leader gives its devices to the other members (and how long a member cut off from the leader keeps writing): above raft's 1s heartbeat timeout")
 	f.BoolVar(&backupSessions, "backup-sessions", false, "also hold a backup P4Runtime session to every device another member masters (a quicker takeover, at one session per device per member)")
@@ -256,6 +256,9 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	}
 	api := apiserver.New(node, ctl, apiserver.Options{Forward: peerDial, Auth: sec.auth, Logger: log})
 	tasks.run(func() error { return api.Serve(ctx, lis, sec.apiOpts...) })
+	// Each member sees the switch links into the devices it masters; they
+	// share them so that every member compiles the same fabric.
+	tasks.run(func() error { api.ExchangeLinks(ctx, controller.DefaultProbeInterval, ctl.ProbeTTL()); return nil })
 	log.Info("p4ctl node serving", "node", sc.nodeID, "api", lis.Addr(), "raft", node.RaftAddr(), "data_dir", sc.dataDir)
 
 	if sc.join.server != "" {

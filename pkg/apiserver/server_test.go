@@ -25,6 +25,8 @@ import (
 
 type member struct {
 	node *cluster.Node
+	ctl  *controller.Controller
+	srv  *Server
 	api  string
 	c    p4ctlv1.ControllerClient
 	stop func() // kills the member: API, controller and raft node
@@ -64,7 +66,7 @@ func startMember(t *testing.T, id string, bootstrap bool) *member {
 		})
 	}
 	t.Cleanup(stop)
-	return &member{node: n, api: lis.Addr().String(), c: p4ctlv1.NewControllerClient(conn), stop: stop}
+	return &member{node: n, ctl: ctl, srv: srv, api: lis.Addr().String(), c: p4ctlv1.NewControllerClient(conn), stop: stop}
 }
 
 func ctxT(t *testing.T) context.Context {

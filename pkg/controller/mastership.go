@@ -288,3 +288,11 @@ func (c *Controller) MemberDown(member string) bool {
 	down, _ := c.cfg.Node.MemberDown(member, c.cfg.MemberDownAfter)
 	return down
 }
+
+// DefaultProbeInterval is how often masters send LLDP probes out of their
+// devices' ports (Config.ProbeInterval's default).
+const DefaultProbeInterval = 5 * time.Second
+
+// ProbeTTL is how long a link learned from one LLDP probe is held: four
+// probe intervals.
+func (c *Controller) ProbeTTL() time.Duration { return 4 * c.cfg.ProbeInterval }

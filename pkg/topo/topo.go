@@ -241,6 +241,24 @@ func (t *Topology) HandlePacketIn(device string, at uint32, frame []byte, now ti
 	return nil
 }
 
+// SeeLink records a link another cluster member observed through a
+// device it masters (only a device's master receives its packet-ins):
+// l's From, To, LastSeen and ExpiresAt as that member saw them, with
+// source naming where it came from. What this node saw more recently of
+// the same From is kept.
+func (t *Topology) SeeLink(l Link, source string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.links[l.From]
+	if old != nil && !old.LastSeen.Before(l.LastSeen) {
+		return
+	}
+	t.links[l.From] = &Link{From: l.From, To: l.To, Source: source, LastSeen: l.LastSeen, ExpiresAt: l.ExpiresAt}
+	if old == nil || old.To != l.To {
+		t.changed()
+	}
+}
+
 // ---- hosts ----------------------------------------------------------------
 
 // SeeHost records LLDP frame f from a host heard on port at. A TTL of 0
