@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -56,8 +57,9 @@ type Config struct {
 	// CounterInterval is how often devices' port counters are sampled over
 	// gNMI (default 10s).
 	CounterInterval time.Duration
-	// CounterReadInterval is how often the leader reads every device's
-	// policy counters (default 10s; negative: only on demand).
+	// CounterReadInterval is how often the node reads the policy
+	// counters of the devices it masters (default 1m; negative: only on
+	// demand).
 	CounterReadInterval time.Duration
 	// MaxCounterSeries caps the Prometheus series of policy counters
 	// (device, policy); the rest are summed per device under
@@ -80,6 +82,12 @@ type Config struct {
 	// it does not master (a quicker takeover, at a session per device per
 	// member); by default it holds sessions to its own devices only.
 	BackupSessions bool
+	// ReconcileWorkers bounds how many devices' full desired states are
+	// built at once (default GOMAXPROCS): the build is CPU work whose
+	// garbage grows with the device's entries, so a thousand devices
+	// connecting together queue for it rather than build a thousand sets
+	// at once. Reading the device, planning and writing are not bounded.
+	ReconcileWorkers int
 }
 
 // DeviceStatus is what the controller knows of one device.
@@ -159,6 +167,13 @@ type Controller struct {
 	denials  *denialLog
 
 	assignKick chan struct{} // the leader's assignment loop should look again (buffered 1)
+
+	// builds holds a token per full desired state being built (capacity
+	// ReconcileWorkers).
+	builds chan struct{}
+	// onBuild, if set (by tests), is called by desired with the device's
+	// name after the snapshot is taken and mu released, before the build.
+	onBuild func(device string)
 }
 
 // Event is a change a watcher hears of: the model the node enforces now
@@ -220,10 +235,10 @@ func New(cfg Config) *Controller {
 		cfg.AnswerTimeout = 5 * time.Second
 	}
 	if cfg.ProbeInterval <= 0 {
-		cfg.ProbeInterval = 5 * time.Second
+		cfg.ProbeInterval = DefaultProbeInterval
 	}
 	if cfg.CounterReadInterval == 0 {
-		cfg.CounterReadInterval = 10 * time.Second
+		cfg.CounterReadInterval = time.Minute
 	}
 	if cfg.MaxCounterSeries <= 0 {
 		cfg.MaxCounterSeries = 1000
@@ -237,9 +252,12 @@ func New(cfg Config) *Controller {
 	if cfg.Bulk.BatchSize == 0 {
 		cfg.Bulk = p4rt.BulkOptions{BatchSize: 1000, InFlight: 4}
 	}
+	if cfg.ReconcileWorkers <= 0 {
+		cfg.ReconcileWorkers = runtime.GOMAXPROCS(0)
+	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
 		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), topo: cfg.Topology, source: policy.NewModel(),
-		gnmiWatches: map[string]*gnmiWatch{}, assignKick: make(chan struct{}, 1)}
+		gnmiWatches: map[string]*gnmiWatch{}, assignKick: make(chan struct{}, 1), builds: make(chan struct{}, cfg.ReconcileWorkers)}
 }
 
 // Run follows model and leadership changes until ctx ends, then stops
@@ -480,7 +498,15 @@ func (c *Controller) compileLocked(ctx context.Context, wg *sync.WaitGroup, src 
 	if m == c.compiler.Model() {
 		return nil, true
 	}
-	d, err := c.compiler.Update(m)
+	// No entries are built for devices this node does not write
+	// incrementally: those it holds no session to (another member
+	// masters them) and those whose worker reconciles in full next (a
+	// new device, a first compile). At a fleet's first apply that is
+	// every device.
+	d, err := c.compiler.UpdateSkipping(m, func(dev string) bool {
+		w := c.workers[dev]
+		return w == nil || w.needsFull()
+	})
 	if err != nil {
 		// The leader checks before committing, so this is a model that was
 		// valid when proposed but does not fit here (another target
@@ -722,27 +748,70 @@ type desiredState struct {
 	index   uint64
 }
 
-// desired returns device name's full desired state, and clears its
-// pending deltas under the same lock, so that deltas made after this
-// snapshot are applied after it.
-func (c *Controller) desired(w *worker) (desiredState, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	entries, groups, err := c.compiler.DeviceEntries(w.dev.Name)
+// desired returns device w's full desired state. Under mu it only takes
+// the compiler's snapshot of the device (a reference per place of rows,
+// which later compiles leave alone: policy.DeviceSnapshot) and clears the
+// device's pending deltas, so that deltas compiled before the snapshot's
+// model index are dropped (the snapshot holds them) and those compiled
+// after it, which sync enqueues once mu is released, are applied after
+// it. The entries are built after mu is released, with at most
+// ReconcileWorkers builds at a time; waiting for a turn ends with ctx.
+func (c *Controller) desired(ctx context.Context, w *worker) (desiredState, error) {
+	release, err := c.acquireBuild(ctx)
 	if err != nil {
 		return desiredState{}, err
 	}
-	set := p4rt.NewEntrySet(len(entries))
-	for _, e := range entries {
-		if err := set.Add(e); err != nil {
-			return desiredState{}, err
+	defer release()
+	snap, index, err := c.snapshotDevice(w)
+	if err != nil {
+		return desiredState{}, err
+	}
+	if c.onBuild != nil {
+		c.onBuild(w.dev.Name)
+	}
+	set := p4rt.NewEntrySet(snap.Rows())
+	actions := map[string]string{} // a device's entries share few actions: keep one string each
+	err = snap.EachEncoded(func(key, action []byte) error {
+		a, ok := actions[string(action)]
+		if !ok {
+			a = string(action)
+			actions[a] = a
 		}
+		return set.AddEncoded(string(key), a)
+	})
+	if err != nil {
+		return desiredState{}, err
+	}
+	return desiredState{entries: set, groups: snap.Groups(), counts: snap.Counts(), index: index}, nil
+}
+
+// snapshotDevice takes mu, and under it device w's snapshot and the
+// model index the compiler is at, and clears w's pending deltas and its
+// need of a full reconcile (see desired).
+func (c *Controller) snapshotDevice(w *worker) (*policy.DeviceSnapshot, uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap, err := c.compiler.Snapshot(w.dev.Name)
+	if err != nil {
+		return nil, 0, err
 	}
 	w.mu.Lock()
 	w.pending = nil
 	w.full = false
 	w.mu.Unlock()
-	return desiredState{entries: set, groups: groups, counts: c.compiler.Counts(w.dev.Name), index: c.index}, nil
+	return snap, c.index, nil
+}
+
+// acquireBuild waits for a turn to build a device's desired state (one
+// of ReconcileWorkers) and returns the function that gives it back; it
+// gives up when ctx ends.
+func (c *Controller) acquireBuild(ctx context.Context) (release func(), err error) {
+	select {
+	case c.builds <- struct{}{}:
+		return func() { <-c.builds }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // ErrNoDevice is returned for a device name the model does not have.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p4ctl/p4ctl/pkg/cluster"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
@@ -78,7 +79,8 @@ func TestPartitionedMasterFenced(t *testing.T) {
 		before[i] = session(c, "leaf1")
 	}
 
-	// Cut leaf1's master off.
+	// Cut leaf1's master off. The device is in sync: its new master
+	// must write no entry to it.
 	old := master("leaf1")
 	oldEpoch := nodes[0].Assignments()["leaf1"].Epoch
 	trs[old].DisconnectAll()
@@ -111,6 +113,13 @@ func TestPartitionedMasterFenced(t *testing.T) {
 	inSync(t, ctls[next], map[string]*simDevice{"leaf1": d1}, model)
 	if got := leader.Assignments()["leaf1"].Epoch; got <= oldEpoch {
 		t.Errorf("leaf1's epoch went from %d to %d; want it raised", oldEpoch, got)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(ctls[next])
+	for _, op := range []string{"insert", "modify", "delete"} {
+		if n, _ := metricValue(t, reg, "p4ctl_device_changes_total", map[string]string{"device": "leaf1", "op": op}); n != 0 {
+			t.Errorf("leaf1 was in sync, yet its new master wrote %v entries (%s) taking it over", n, op)
+		}
 	}
 	// The new master took the device on the stream its backup session
 	// had: re-arbitrated, not reconnected.

@@ -78,11 +78,30 @@ type pendingDelta struct {
 
 func (w *worker) enqueue(d *policy.DeviceDelta, index uint64) {
 	w.mu.Lock()
-	if !w.full {
+	switch {
+	case d.Skipped:
+		// Its entries were not built: only a full reconcile brings the
+		// device to this model.
+		w.full, w.pending = true, nil
+	case !w.full:
 		w.pending = append(w.pending, pendingDelta{d, index})
+	}
+	if d.Skipped || d.Len() > 0 {
+		// Not in sync until it is written: a change compiled from the
+		// topology (a cable learned) keeps the raft index, so the index
+		// alone would not tell.
+		w.st.InSync = false
 	}
 	w.mu.Unlock()
 	signal(w.kick)
+}
+
+// needsFull reports whether the worker's next write is a full reconcile
+// (deltas would be dropped).
+func (w *worker) needsFull() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.full
 }
 
 func (w *worker) setError(err error) {
@@ -336,7 +355,7 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 	if err != nil {
 		return err
 	}
-	want, err := w.c.desired(w)
+	want, err := w.c.desired(ctx, w)
 	if err != nil {
 		return err
 	}
@@ -414,7 +433,7 @@ func (w *worker) probe(s *p4rt.Session) {
 	if !ok {
 		return // a pipeline without packet-out cannot probe
 	}
-	ttl := 4 * w.c.cfg.ProbeInterval
+	ttl := w.c.ProbeTTL()
 	for _, port := range w.c.probePorts(w.dev.Name) {
 		if port == p.Target.CPUPort {
 			continue

@@ -43,6 +43,20 @@ func (s *EntrySet) Add(e *p4v1.TableEntry) error {
 	return nil
 }
 
+// AddEncoded puts in the set the entry whose compact form is key and
+// action (pipeline.EntryKey and pipeline.ActionKey), as Add does with the
+// message: a key already in the set is an error. Callers that hold
+// entries in compact form (the policy compiler's device snapshots) fill a
+// set without building a message per entry; the set keeps the strings.
+func (s *EntrySet) AddEncoded(key, action string) error {
+	if _, dup := s.index[key]; dup {
+		return fmt.Errorf("duplicate entry in table id %d (same match and priority)", pipeline.KeyTableID(key))
+	}
+	s.index[key] = uint32(len(s.vals))
+	s.vals = append(s.vals, setVal{key: key, action: action})
+	return nil
+}
+
 // Set puts e in the set, replacing an entry with the same key.
 func (s *EntrySet) Set(e *p4v1.TableEntry) {
 	k := pipeline.EntryKey(e)

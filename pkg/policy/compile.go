@@ -25,6 +25,9 @@ type Compiler struct {
 
 	rows   map[place]map[rowKey]row // by place: a row's place follows from its key
 	counts map[place]*[numTables]int
+	// held marks the places whose row set a DeviceSnapshot holds: such a
+	// set is never written again; the first change copies it (rowsToWrite).
+	held map[place]bool
 
 	devIdx   map[string]uint32         // device name -> index (from 1)
 	devNames []string                  // index -> name; [0] unused
@@ -128,6 +131,7 @@ func (c *Compiler) reset(m *Model) {
 	c.model = m
 	c.rows = map[place]map[rowKey]row{}
 	c.counts = map[place]*[numTables]int{}
+	c.held = map[place]bool{}
 	c.devIdx = map[string]uint32{}
 	c.devNames = []string{""}
 	c.segOn = map[uint32]map[uint32]int{}
@@ -213,7 +217,7 @@ func (c *Compiler) DeltaTo(m *Model) (*Delta, error) {
 		if err != nil {
 			return nil, err
 		}
-		return diffCompilers(c, n)
+		return diffCompilers(c, n, nil)
 	}
 	d, err := c.Update(m)
 	if err != nil {
@@ -231,13 +235,21 @@ func (c *Compiler) DeltaTo(m *Model) (*Delta, error) {
 // When the result does not fit a device's tables, or a port does not fit
 // its target, the error says which, and the compiler stays at the old
 // model.
-func (c *Compiler) Update(m *Model) (*Delta, error) {
+func (c *Compiler) Update(m *Model) (*Delta, error) { return c.UpdateSkipping(m, nil) }
+
+// UpdateSkipping is Update that builds no entries for the devices skip
+// names (nil: none): a device that will be reconciled in full anyway, or
+// that the caller does not write, gets a DeviceDelta marked Skipped when
+// its rows may have changed, and its tables are still checked for
+// capacity. A first compile of a large fleet builds no entry at all this
+// way.
+func (c *Compiler) UpdateSkipping(m *Model, skip func(device string) bool) (*Delta, error) {
 	old := c.model
 	if c.needsFull(m) {
 		if err := c.checkTargets(m, nil); err != nil {
 			return nil, err
 		}
-		return c.full(m)
+		return c.full(m, skip)
 	}
 	ports := diffModels(old, m).ports
 	if ports == nil {
@@ -256,7 +268,7 @@ func (c *Compiler) Update(m *Model) (*Delta, error) {
 		*c = *n
 		return nil, err
 	}
-	d, err := c.delta(old, m)
+	d, err := c.delta(old, m, skip)
 	if err == nil {
 		err = c.checkCapacity(d.devices())
 	}
@@ -278,12 +290,12 @@ func (c *Compiler) needsFull(m *Model) bool {
 
 // full recompiles m from scratch, keeping identity ids, and diffs the
 // result against the current rows.
-func (c *Compiler) full(m *Model) (*Delta, error) {
+func (c *Compiler) full(m *Model, skip func(string) bool) (*Delta, error) {
 	n, err := c.rebuild(m)
 	if err != nil {
 		return nil, err
 	}
-	d, err := diffCompilers(c, n)
+	d, err := diffCompilers(c, n, skip)
 	if err != nil {
 		return nil, err
 	}
@@ -475,9 +487,22 @@ func (c *Compiler) segID(name string) uint32 { return uint32(c.model.Segments[na
 
 // ---- rows ----------------------------------------------------------------
 
+// rowsToWrite returns the row set of place pl for a change: the set
+// itself, or, when a snapshot holds it, a copy that takes its place.
+func (c *Compiler) rowsToWrite(pl place) map[rowKey]row {
+	set := c.rows[pl]
+	if set != nil && c.held[pl] {
+		set = maps.Clone(set)
+		c.rows[pl] = set
+		delete(c.held, pl)
+	}
+	return set
+}
+
+// addRow adds a production of row k, by ref with value v.
 func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 	pl := k.place()
-	set := c.rows[pl]
+	set := c.rowsToWrite(pl)
 	if r, ok := set[k]; ok {
 		if r.own == nil && r.val != v {
 			if !policyTable(k.t) {
@@ -595,7 +620,7 @@ func (c *Compiler) devCount(dev uint32) *[numTables]int {
 // dropRow removes one production of row k, by ref with value v.
 func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 	pl := k.place()
-	set := c.rows[pl]
+	set := c.rowsToWrite(pl)
 	r, ok := set[k]
 	if !ok {
 		panic(fmt.Sprintf("policy: dropping a %s row that is not there (by %s)", tableNames[k.t], ref))
@@ -609,6 +634,7 @@ func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 		delete(set, k)
 		if len(set) == 0 {
 			delete(c.rows, pl)
+			delete(c.held, pl)
 		}
 		c.counts[pl][k.t]--
 		c.countOnDevices(pl, k.t, -1)
@@ -1123,33 +1149,15 @@ func Compile(t Targets, m *Model) (*Compiler, error) {
 // DeviceEntries returns every entry and multicast group device name needs,
 // sorted by table and key.
 func (c *Compiler) DeviceEntries(name string) ([]*p4v1.TableEntry, []*p4v1.MulticastGroupEntry, error) {
-	dev, ok := c.devIdx[name]
-	if _, known := c.model.Devices[name]; !ok || !known {
-		return nil, nil, fmt.Errorf("unknown device %q", name)
-	}
-	in, err := c.info(c.model, name)
+	s, err := c.snapshot(name, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	var keys []rowKey
-	c.deviceRows(dev, func(k rowKey, _ row) { keys = append(keys, k) })
-	slices.SortFunc(keys, compareKeys)
-	lim := limitsOf(c.model, name)
-	out := make([]*p4v1.TableEntry, 0, len(keys))
-	for _, k := range keys {
-		r, _ := c.row(k)
-		es, err := k.entries(in, r.val, lim)
-		if err != nil {
-			return nil, nil, fmt.Errorf("device %s: %w", name, err)
-		}
-		out = append(out, es...)
+	entries, err := s.Entries()
+	if err != nil {
+		return nil, nil, err
 	}
-	var groups []*p4v1.MulticastGroupEntry
-	g := groupsOf(c.model, name)
-	for _, id := range slices.Sorted(maps.Keys(g)) {
-		groups = append(groups, groupEntry(id, g[id]))
-	}
-	return out, groups, nil
+	return entries, s.Groups(), nil
 }
 
 // Stats summarises a compiled model.

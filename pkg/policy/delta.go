@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -21,6 +22,10 @@ type Delta struct {
 
 // DeviceDelta is one device's changes.
 type DeviceDelta struct {
+	// Skipped is set instead of the changes for a device the caller
+	// asked not to build entries for (Compiler.UpdateSkipping): its rows
+	// may have changed, and only a full reconcile brings it up to date.
+	Skipped                bool
 	Insert, Modify, Delete []*p4v1.TableEntry
 	GroupInsert            []*p4v1.MulticastGroupEntry
 	GroupModify            []*p4v1.MulticastGroupEntry
@@ -136,7 +141,7 @@ func (c *Compiler) placeDevices(pl place) []uint32 {
 
 // delta works out, from the journal, each device's changes between the
 // state before the update (model a) and now (model b).
-func (c *Compiler) delta(a, b *Model) (*Delta, error) {
+func (c *Compiler) delta(a, b *Model, skip func(string) bool) (*Delta, error) {
 	j := c.j
 	// Candidate keys per device.
 	keys := map[uint32]map[rowKey]bool{}
@@ -180,6 +185,10 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 	var dsts []rowChange // a device's destination-identity changes, folded before they are recorded
 	for dev, ks := range keys {
 		name := c.devNames[dev]
+		if skip != nil && skip(name) {
+			d.dev(name).Skipped = true
+			continue
+		}
 		in, err := c.info(b, name)
 		if err != nil {
 			return nil, err
@@ -232,6 +241,10 @@ func (c *Compiler) delta(a, b *Model) (*Delta, error) {
 	}
 	for dev := range j.groups {
 		name := c.devNames[dev]
+		if skip != nil && skip(name) {
+			d.dev(name).Skipped = true
+			continue
+		}
 		groupDelta(d, name, groupsOf(a, name), groupsOf(b, name))
 	}
 	return d, nil
@@ -342,12 +355,34 @@ func sortedKeys(ks map[rowKey]bool) []rowKey {
 }
 
 // compareKeys orders rows by table, then by the fields that name them, so
-// output is stable.
+// output is stable. It stops at the first field that differs (sorting a
+// device's rows compares keys a million times).
 func compareKeys(x, y rowKey) int {
-	return cmp.Or(
-		cmp.Compare(x.t, y.t), cmp.Compare(x.dev, y.dev), cmp.Compare(x.n1, y.n1), cmp.Compare(x.n2, y.n2),
-		slices.Compare(x.mac[:], y.mac[:]), x.a1.Compare(y.a1), cmp.Compare(x.b1, y.b1), x.a2.Compare(y.a2), cmp.Compare(x.b2, y.b2),
-		cmp.Compare(x.proto, y.proto), cmp.Compare(x.sp.lo, y.sp.lo), cmp.Compare(x.sp.hi, y.sp.hi),
+	if c := cmp.Compare(x.t, y.t); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.dev, y.dev); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.n1, y.n1); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.n2, y.n2); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(x.mac[:], y.mac[:]); c != 0 {
+		return c
+	}
+	if c := x.a1.Compare(y.a1); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.b1, y.b1); c != 0 {
+		return c
+	}
+	if c := x.a2.Compare(y.a2); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(x.b2, y.b2), cmp.Compare(x.proto, y.proto), cmp.Compare(x.sp.lo, y.sp.lo), cmp.Compare(x.sp.hi, y.sp.hi),
 		cmp.Compare(x.dp.lo, y.dp.lo), cmp.Compare(x.dp.hi, y.dp.hi), cmp.Compare(x.flags, y.flags), cmp.Compare(x.prio, y.prio))
 }
 
@@ -453,7 +488,7 @@ func (c *Compiler) deviceRowCount(dev uint32) int {
 }
 
 // diffCompilers is the delta from a's rows to b's, device by device.
-func diffCompilers(a, b *Compiler) (*Delta, error) {
+func diffCompilers(a, b *Compiler, skip func(string) bool) (*Delta, error) {
 	d := &Delta{Devices: map[string]*DeviceDelta{}}
 	names := map[string]bool{}
 	for n := range a.model.Devices {
@@ -463,6 +498,10 @@ func diffCompilers(a, b *Compiler) (*Delta, error) {
 		names[n] = true
 	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if skip != nil && skip(name) {
+			d.dev(name).Skipped = true
+			continue
+		}
 		// Rows are compared by key with the device index cleared: device
 		// indexes differ between compilers. Only b's rows are put in a
 		// map; a's are looked up in it as they are visited, and only the

@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/p4ctl/p4ctl/pkg/pipeline"
+)
+
+// TestUpdateSkipping: two compilers take the same random changes, one
+// with Update and one with UpdateSkipping over a random set of devices.
+// They end every step in the same state; the devices not skipped get the
+// same changes; every skipped device whose rows changed is marked
+// Skipped with no entries built; and a change that does not fit is
+// refused by both.
+func TestUpdateSkipping(t *testing.T) {
+	for seed := range 12 {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			w := &world{r: rand.New(rand.NewPCG(uint64(seed), 11)), dpdk: seed%2 == 1, devices: 2 + seed%3}
+			m := w.base(t, 4)
+			plain, skipping := NewCompiler(testTargets), NewCompiler(testTargets)
+			skipped := 0
+			for step := range 40 {
+				var change []Object
+				var dels []Deletion
+				switch op := w.r.IntN(10); {
+				case step == 0:
+				case op < 4:
+					change = append(change, w.endpoint(m, w.r.IntN(12)))
+				case op < 5:
+					dels = append(dels, Deletion{KindEndpoint, fmt.Sprintf("e%d", w.r.IntN(12))})
+				case op < 7:
+					change = append(change, w.policy(w.r.IntN(6)))
+				case op < 8:
+					dels = append(dels, Deletion{KindPolicy, fmt.Sprintf("p%d", w.r.IntN(6))})
+				case op < 9:
+					change = append(change, w.port(w.devs()[w.r.IntN(len(w.devs()))], uint32(1+w.r.IntN(5))))
+				default:
+					s := *wSegments[w.r.IntN(2)]
+					s.DefaultAllow = w.r.IntN(2) == 0
+					change = append(change, &s)
+				}
+				next, _, err := m.With(change, dels)
+				if err != nil {
+					continue
+				}
+				skip := map[string]bool{}
+				for _, d := range w.devs() {
+					skip[d] = w.r.IntN(2) == 0
+				}
+				want, err1 := plain.Update(next)
+				got, err2 := skipping.UpdateSkipping(next, func(dev string) bool { return skip[dev] })
+				if (err1 == nil) != (err2 == nil) {
+					t.Fatalf("step %d: Update: %v; UpdateSkipping: %v", step, err1, err2)
+				}
+				if err1 != nil {
+					continue
+				}
+				m = next
+				for _, dev := range w.devs() {
+					wd, gd := want.Devices[dev], got.Devices[dev]
+					if skip[dev] {
+						if wd != nil && wd.Len() > 0 && (gd == nil || !gd.Skipped) {
+							t.Fatalf("step %d, device %s: %d changes, and the skipped device is not marked Skipped", step, dev, wd.Len())
+						}
+						if gd != nil && gd.Len() > 0 {
+							t.Fatalf("step %d, device %s: skipped, yet %d entries built", step, dev, gd.Len())
+						}
+						if gd != nil && gd.Skipped {
+							skipped++
+						}
+						continue
+					}
+					if keysOf(wd) != keysOf(gd) {
+						t.Fatalf("step %d, device %s: changes differ:\n%s\n%s", step, dev, keysOf(wd), keysOf(gd))
+					}
+				}
+				for _, dev := range w.devs() {
+					if a, b := stateOf(t, plain, dev), stateOf(t, skipping, dev); diffStates(a, b) != "[]" {
+						t.Fatalf("step %d, device %s: the compilers' states differ: %s", step, dev, diffStates(a, b))
+					}
+				}
+			}
+			if skipped == 0 {
+				t.Error("no device was ever marked Skipped: the test did not exercise skipping")
+			}
+		})
+	}
+}
+
+// keysOf lists a device delta's changes by kind and entry key.
+func keysOf(d *DeviceDelta) string {
+	if d == nil {
+		return "[]"
+	}
+	var out []string
+	for kind, es := range map[string][]*p4v1.TableEntry{"insert": d.Insert, "modify": d.Modify, "delete": d.Delete} {
+		for _, e := range es {
+			out = append(out, kind+" "+pipeline.EntryKey(e)+" "+pipeline.ActionKey(e))
+		}
+	}
+	out = append(out, fmt.Sprint("groups ", len(d.GroupInsert), len(d.GroupModify), len(d.GroupDelete)))
+	slices.Sort(out)
+	return fmt.Sprint(out)
+}
