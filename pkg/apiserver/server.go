@@ -171,11 +171,20 @@ func (s *Server) Apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1
 		func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
 			return c.Apply(ctx, req)
 		})
-	s.audit(ctx, "apply", fileNames(req.GetFile(), req.GetFiles()), resp.GetIndex(), err)
+	what := fileNames(req.GetFile(), req.GetFiles())
+	if req.GetPrune() {
+		what += " (prune)"
+	}
+	s.audit(ctx, "apply", what, resp.GetIndex(), err)
 	return resp, err
 }
 
 func (s *Server) apply(ctx context.Context, req *p4ctlv1.ApplyRequest) (*p4ctlv1.ApplyResponse, error) {
+	if req.GetPrune() {
+		// The node works out the deletions against the model it prepares
+		// the change on (again on every retry of a stale change).
+		ctx = cluster.WithPrune(ctx, req.GetPruneRevision())
+	}
 	res, err := s.ctl.ApplyFiles(ctx, sources(req.GetFile(), req.GetDocs(), req.GetFiles()), req.GetStrict())
 	if err != nil {
 		return nil, toStatus(err)
@@ -542,22 +551,32 @@ func (s *Server) History(context.Context, *p4ctlv1.HistoryRequest) (*p4ctlv1.His
 	return resp, nil
 }
 
+// Diff says what applying the request's files would change, committing
+// nothing. With prune the objects the files do not name are listed as
+// removed, and the entries per device are not worked out.
 func (s *Server) Diff(_ context.Context, req *p4ctlv1.DiffRequest) (*p4ctlv1.DiffResponse, error) {
-	d, err := s.ctl.Diff(sources(req.GetFile(), req.GetDocs(), req.GetFiles()))
+	srcs := sources(req.GetFile(), req.GetDocs(), req.GetFiles())
+	rev := s.node.Revision()
+	if req.GetPrune() {
+		objs, err := cluster.ParseSources(srcs)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if len(objs) == 0 {
+			return nil, toStatus(policy.Errors{&policy.Error{Src: policy.Source{File: srcs[0].File}, Msg: "no documents"}})
+		}
+		cur, _ := s.node.Model()
+		next, warnings, err := cur.With(objs, cluster.Pruned(cur, objs))
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &p4ctlv1.DiffResponse{Objects: ObjectChanges(policy.Changes(cur, next)), Warnings: warnings, DevicesUnknown: true, Revision: rev}, nil
+	}
+	d, err := s.ctl.Diff(srcs)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &p4ctlv1.DiffResponse{Warnings: d.Warnings}
-	for _, c := range d.Changes {
-		kind := "changed"
-		switch {
-		case c.Before == nil:
-			kind = "added"
-		case c.After == nil:
-			kind = "removed"
-		}
-		resp.Objects = append(resp.Objects, &p4ctlv1.ObjectChange{Ref: c.Ref, Change: kind})
-	}
+	resp := &p4ctlv1.DiffResponse{Warnings: d.Warnings, Objects: ObjectChanges(d.Changes), Revision: rev}
 	for _, name := range slices.Sorted(maps.Keys(d.Delta.Devices)) {
 		dd := d.Delta.Devices[name]
 		resp.Devices = append(resp.Devices, &p4ctlv1.DeviceChange{Device: name, Insert: int32(len(dd.Insert)), Modify: int32(len(dd.Modify)),
@@ -566,9 +585,44 @@ func (s *Server) Diff(_ context.Context, req *p4ctlv1.DiffRequest) (*p4ctlv1.Dif
 	return resp, nil
 }
 
+// ObjectChanges are changes as the API reports them: each object's ref,
+// whether it is added, changed or removed, and its documents before and
+// after.
+func ObjectChanges(cs []policy.Change) []*p4ctlv1.ObjectChange {
+	var out []*p4ctlv1.ObjectChange
+	for _, c := range cs {
+		oc := &p4ctlv1.ObjectChange{Ref: c.Ref, Change: "changed"}
+		switch {
+		case c.Before == nil:
+			oc.Change = "added"
+		case c.After == nil:
+			oc.Change = "removed"
+		}
+		if c.Before != nil {
+			oc.Before = string(policy.Marshal([]policy.Object{c.Before}))
+		}
+		if c.After != nil {
+			oc.After = string(policy.Marshal([]policy.Object{c.After}))
+		}
+		out = append(out, oc)
+	}
+	return out
+}
+
+// Rollback brings the model back to a revision, or with dry_run says what
+// that would change (validated against the current model, not committed,
+// and not checked against the devices' capacity).
 func (s *Server) Rollback(ctx context.Context, req *p4ctlv1.RollbackRequest) (*p4ctlv1.ApplyResponse, error) {
 	ctx = s.withClient(ctx)
 	resp, err := onLeader(ctx, s, func(ctx context.Context) (*p4ctlv1.ApplyResponse, error) {
+		if req.GetDryRun() {
+			p, err := s.node.PrepareRollback(ctx, req.GetRevision())
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			cs := p.Changes()
+			return &p4ctlv1.ApplyResponse{Index: p.Base(), Objects: int32(len(cs)), Warnings: p.Warnings(), Changes: ObjectChanges(cs)}, nil
+		}
 		res, err := s.ctl.Rollback(ctx, req.GetRevision())
 		if err != nil {
 			return nil, toStatus(err)
@@ -577,6 +631,8 @@ func (s *Server) Rollback(ctx context.Context, req *p4ctlv1.RollbackRequest) (*p
 	}, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ApplyResponse, error) {
 		return c.Rollback(ctx, req)
 	})
-	s.audit(ctx, "rollback", fmt.Sprintf("to revision %d", req.GetRevision()), resp.GetIndex(), err)
+	if !req.GetDryRun() {
+		s.audit(ctx, "rollback", fmt.Sprintf("to revision %d", req.GetRevision()), resp.GetIndex(), err)
+	}
 	return resp, err
 }

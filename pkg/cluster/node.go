@@ -470,8 +470,13 @@ func (n *Node) Prepare(ctx context.Context, file string, docs []byte) (*Proposal
 
 // PrepareFiles is Prepare of several files as one change: validated
 // together (a Port in one may name a Segment in another), committed or
-// refused together, errors naming each document's file.
+// refused together, errors naming each document's file. With a context
+// from WithPrune, the objects the files do not name are removed in the
+// same change.
 func (n *Node) PrepareFiles(ctx context.Context, srcs []Source) (*Proposal, error) {
+	if prune, rev := pruneOf(ctx); prune {
+		return n.prepareReplace(ctx, srcs, rev)
+	}
 	if len(srcs) == 1 {
 		return n.Prepare(ctx, srcs[0].File, []byte(srcs[0].Docs))
 	}

@@ -33,7 +33,17 @@ type ApplyRequest struct {
 	Files []*SourceFile `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"`
 	// strict refuses the change, committing nothing, when validation warns
 	// (a selector that matches nothing, a segment without ports).
-	Strict        bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
+	Strict bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
+	// prune also removes every object of the model the files do not name,
+	// in the same change: the leader works out the deletions against the
+	// model it prepares the change on, so the files become the whole
+	// model, or nothing changes.
+	Prune bool `protobuf:"varint,5,opt,name=prune,proto3" json:"prune,omitempty"`
+	// prune_revision, with prune, refuses the change unless the model is at
+	// this revision: the one a preview of the deletions was made on
+	// (DiffResponse.revision), so that nothing the preview did not list is
+	// removed. 0: any revision.
+	PruneRevision uint64 `protobuf:"varint,6,opt,name=prune_revision,json=pruneRevision,proto3" json:"prune_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -94,6 +104,20 @@ func (x *ApplyRequest) GetStrict() bool {
 		return x.Strict
 	}
 	return false
+}
+
+func (x *ApplyRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+func (x *ApplyRequest) GetPruneRevision() uint64 {
+	if x != nil {
+		return x.PruneRevision
+	}
+	return 0
 }
 
 // SourceFile is one file of YAML documents.
@@ -160,7 +184,11 @@ type ApplyResponse struct {
 	AllDevices bool     `protobuf:"varint,5,opt,name=all_devices,json=allDevices,proto3" json:"all_devices,omitempty"`
 	// unchanged: the documents equal what the model holds; nothing was
 	// committed and index is the model's current revision.
-	Unchanged     bool `protobuf:"varint,6,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Unchanged bool `protobuf:"varint,6,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// changes are the objects the change adds, changes and removes; set by
+	// a rollback with dry_run (nothing committed, index the revision the
+	// preview was made on).
+	Changes       []*ObjectChange `protobuf:"bytes,7,rep,name=changes,proto3" json:"changes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -235,6 +263,13 @@ func (x *ApplyResponse) GetUnchanged() bool {
 		return x.Unchanged
 	}
 	return false
+}
+
+func (x *ApplyResponse) GetChanges() []*ObjectChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
 }
 
 type ObjectRef struct {
@@ -2246,10 +2281,14 @@ func (x *HistoryResponse) GetRevisions() []*Revision {
 }
 
 type DiffRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
-	Docs          []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"`
-	Files         []*SourceFile          `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"` // as in ApplyRequest
+	state protoimpl.MessageState `protogen:"open.v1"`
+	File  string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	Docs  []byte                 `protobuf:"bytes,2,opt,name=docs,proto3" json:"docs,omitempty"`
+	Files []*SourceFile          `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"` // as in ApplyRequest
+	// prune: as in ApplyRequest, objects the files do not name are removed
+	// (and listed as removed). The entries per device are then not
+	// worked out: devices is empty and devices_unknown set.
+	Prune         bool `protobuf:"varint,4,opt,name=prune,proto3" json:"prune,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2305,10 +2344,21 @@ func (x *DiffRequest) GetFiles() []*SourceFile {
 	return nil
 }
 
+func (x *DiffRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
 type ObjectChange struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`       // "Kind name"
-	Change        string                 `protobuf:"bytes,2,opt,name=change,proto3" json:"change,omitempty"` // added, changed or removed
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ref    string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`       // "Kind name"
+	Change string                 `protobuf:"bytes,2,opt,name=change,proto3" json:"change,omitempty"` // added, changed or removed
+	// The object as a YAML document (policy file form) before and after;
+	// empty where it is absent.
+	Before        string `protobuf:"bytes,3,opt,name=before,proto3" json:"before,omitempty"`
+	After         string `protobuf:"bytes,4,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2353,6 +2403,20 @@ func (x *ObjectChange) GetRef() string {
 func (x *ObjectChange) GetChange() string {
 	if x != nil {
 		return x.Change
+	}
+	return ""
+}
+
+func (x *ObjectChange) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *ObjectChange) GetAfter() string {
+	if x != nil {
+		return x.After
 	}
 	return ""
 }
@@ -2434,10 +2498,14 @@ func (x *DeviceChange) GetGroups() int32 {
 }
 
 type DiffResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Objects       []*ObjectChange        `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
-	Devices       []*DeviceChange        `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
-	Warnings      []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Objects  []*ObjectChange        `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	Devices  []*DeviceChange        `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	Warnings []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// devices_unknown: the entries per device were not worked out (prune).
+	DevicesUnknown bool `protobuf:"varint,4,opt,name=devices_unknown,json=devicesUnknown,proto3" json:"devices_unknown,omitempty"`
+	// revision is the model revision the diff was made against.
+	Revision      uint64 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2493,9 +2561,26 @@ func (x *DiffResponse) GetWarnings() []string {
 	return nil
 }
 
+func (x *DiffResponse) GetDevicesUnknown() bool {
+	if x != nil {
+		return x.DevicesUnknown
+	}
+	return false
+}
+
+func (x *DiffResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type RollbackRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Revision uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// dry_run validates the rollback against the current model and answers
+	// with its changes (ApplyResponse.changes), committing nothing.
+	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2535,6 +2620,13 @@ func (x *RollbackRequest) GetRevision() uint64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *RollbackRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 type CountersRequest struct {
@@ -3186,16 +3278,18 @@ var File_p4ctl_v1_p4ctl_proto protoreflect.FileDescriptor
 
 const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\n" +
-	"\x14p4ctl/v1/p4ctl.proto\x12\bp4ctl.v1\"z\n" +
+	"\x14p4ctl/v1/p4ctl.proto\x12\bp4ctl.v1\"\xb7\x01\n" +
 	"\fApplyRequest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04docs\x18\x02 \x01(\fR\x04docs\x12*\n" +
 	"\x05files\x18\x03 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\x12\x16\n" +
-	"\x06strict\x18\x04 \x01(\bR\x06strict\"4\n" +
+	"\x06strict\x18\x04 \x01(\bR\x06strict\x12\x14\n" +
+	"\x05prune\x18\x05 \x01(\bR\x05prune\x12%\n" +
+	"\x0eprune_revision\x18\x06 \x01(\x04R\rpruneRevision\"4\n" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04docs\x18\x02 \x01(\fR\x04docs\"\xb4\x01\n" +
+	"\x04docs\x18\x02 \x01(\fR\x04docs\"\xe6\x01\n" +
 	"\rApplyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x18\n" +
 	"\aobjects\x18\x02 \x01(\x05R\aobjects\x12\x1a\n" +
@@ -3203,7 +3297,8 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\adevices\x18\x04 \x03(\tR\adevices\x12\x1f\n" +
 	"\vall_devices\x18\x05 \x01(\bR\n" +
 	"allDevices\x12\x1c\n" +
-	"\tunchanged\x18\x06 \x01(\bR\tunchanged\"3\n" +
+	"\tunchanged\x18\x06 \x01(\bR\tunchanged\x120\n" +
+	"\achanges\x18\a \x03(\v2\x16.p4ctl.v1.ObjectChangeR\achanges\"3\n" +
 	"\tObjectRef\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\">\n" +
@@ -3371,26 +3466,32 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\achanged\x18\x06 \x03(\tR\achanged\x12\x18\n" +
 	"\aremoved\x18\a \x03(\tR\aremoved\"C\n" +
 	"\x0fHistoryResponse\x120\n" +
-	"\trevisions\x18\x01 \x03(\v2\x12.p4ctl.v1.RevisionR\trevisions\"a\n" +
+	"\trevisions\x18\x01 \x03(\v2\x12.p4ctl.v1.RevisionR\trevisions\"w\n" +
 	"\vDiffRequest\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04docs\x18\x02 \x01(\fR\x04docs\x12*\n" +
-	"\x05files\x18\x03 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\"8\n" +
+	"\x05files\x18\x03 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\x12\x14\n" +
+	"\x05prune\x18\x04 \x01(\bR\x05prune\"f\n" +
 	"\fObjectChange\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
-	"\x06change\x18\x02 \x01(\tR\x06change\"\x86\x01\n" +
+	"\x06change\x18\x02 \x01(\tR\x06change\x12\x16\n" +
+	"\x06before\x18\x03 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x04 \x01(\tR\x05after\"\x86\x01\n" +
 	"\fDeviceChange\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
 	"\x06insert\x18\x02 \x01(\x05R\x06insert\x12\x16\n" +
 	"\x06modify\x18\x03 \x01(\x05R\x06modify\x12\x16\n" +
 	"\x06delete\x18\x04 \x01(\x05R\x06delete\x12\x16\n" +
-	"\x06groups\x18\x05 \x01(\x05R\x06groups\"\x8e\x01\n" +
+	"\x06groups\x18\x05 \x01(\x05R\x06groups\"\xd3\x01\n" +
 	"\fDiffResponse\x120\n" +
 	"\aobjects\x18\x01 \x03(\v2\x16.p4ctl.v1.ObjectChangeR\aobjects\x120\n" +
 	"\adevices\x18\x02 \x03(\v2\x16.p4ctl.v1.DeviceChangeR\adevices\x12\x1a\n" +
-	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"-\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12'\n" +
+	"\x0fdevices_unknown\x18\x04 \x01(\bR\x0edevicesUnknown\x12\x1a\n" +
+	"\brevision\x18\x05 \x01(\x04R\brevision\"F\n" +
 	"\x0fRollbackRequest\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision\"q\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"q\n" +
 	"\x0fCountersRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
 	"\x06policy\x18\x02 \x01(\tR\x06policy\x12\x18\n" +
@@ -3529,57 +3630,58 @@ var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 }
 var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	1,  // 0: p4ctl.v1.ApplyRequest.files:type_name -> p4ctl.v1.SourceFile
-	3,  // 1: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
-	44, // 2: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
-	9,  // 3: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
-	12, // 4: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
-	15, // 5: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
-	24, // 6: p4ctl.v1.TopologyResponse.ports:type_name -> p4ctl.v1.PortStatus
-	25, // 7: p4ctl.v1.TopologyResponse.links:type_name -> p4ctl.v1.Link
-	26, // 8: p4ctl.v1.TopologyResponse.hosts:type_name -> p4ctl.v1.HostAttachment
-	27, // 9: p4ctl.v1.TopologyResponse.placements:type_name -> p4ctl.v1.Placement
-	30, // 10: p4ctl.v1.HistoryResponse.revisions:type_name -> p4ctl.v1.Revision
-	1,  // 11: p4ctl.v1.DiffRequest.files:type_name -> p4ctl.v1.SourceFile
-	33, // 12: p4ctl.v1.DiffResponse.objects:type_name -> p4ctl.v1.ObjectChange
-	34, // 13: p4ctl.v1.DiffResponse.devices:type_name -> p4ctl.v1.DeviceChange
-	38, // 14: p4ctl.v1.PolicyCounters.rules:type_name -> p4ctl.v1.RuleCounters
-	39, // 15: p4ctl.v1.DeviceCounters.policies:type_name -> p4ctl.v1.PolicyCounters
-	40, // 16: p4ctl.v1.CountersResponse.devices:type_name -> p4ctl.v1.DeviceCounters
-	0,  // 17: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
-	4,  // 18: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
-	6,  // 19: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
-	8,  // 20: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
-	11, // 21: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
-	14, // 22: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
-	17, // 23: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
-	19, // 24: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
-	21, // 25: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
-	23, // 26: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
-	29, // 27: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
-	32, // 28: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
-	36, // 29: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
-	37, // 30: p4ctl.v1.Controller.Counters:input_type -> p4ctl.v1.CountersRequest
-	42, // 31: p4ctl.v1.Controller.Denials:input_type -> p4ctl.v1.DenialsRequest
-	2,  // 32: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
-	5,  // 33: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
-	7,  // 34: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
-	10, // 35: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
-	13, // 36: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
-	16, // 37: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
-	18, // 38: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
-	20, // 39: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
-	22, // 40: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
-	28, // 41: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
-	31, // 42: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
-	35, // 43: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
-	2,  // 44: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
-	41, // 45: p4ctl.v1.Controller.Counters:output_type -> p4ctl.v1.CountersResponse
-	43, // 46: p4ctl.v1.Controller.Denials:output_type -> p4ctl.v1.DenialRecord
-	32, // [32:47] is the sub-list for method output_type
-	17, // [17:32] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	33, // 1: p4ctl.v1.ApplyResponse.changes:type_name -> p4ctl.v1.ObjectChange
+	3,  // 2: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
+	44, // 3: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
+	9,  // 4: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
+	12, // 5: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
+	15, // 6: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
+	24, // 7: p4ctl.v1.TopologyResponse.ports:type_name -> p4ctl.v1.PortStatus
+	25, // 8: p4ctl.v1.TopologyResponse.links:type_name -> p4ctl.v1.Link
+	26, // 9: p4ctl.v1.TopologyResponse.hosts:type_name -> p4ctl.v1.HostAttachment
+	27, // 10: p4ctl.v1.TopologyResponse.placements:type_name -> p4ctl.v1.Placement
+	30, // 11: p4ctl.v1.HistoryResponse.revisions:type_name -> p4ctl.v1.Revision
+	1,  // 12: p4ctl.v1.DiffRequest.files:type_name -> p4ctl.v1.SourceFile
+	33, // 13: p4ctl.v1.DiffResponse.objects:type_name -> p4ctl.v1.ObjectChange
+	34, // 14: p4ctl.v1.DiffResponse.devices:type_name -> p4ctl.v1.DeviceChange
+	38, // 15: p4ctl.v1.PolicyCounters.rules:type_name -> p4ctl.v1.RuleCounters
+	39, // 16: p4ctl.v1.DeviceCounters.policies:type_name -> p4ctl.v1.PolicyCounters
+	40, // 17: p4ctl.v1.CountersResponse.devices:type_name -> p4ctl.v1.DeviceCounters
+	0,  // 18: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
+	4,  // 19: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
+	6,  // 20: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
+	8,  // 21: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
+	11, // 22: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
+	14, // 23: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
+	17, // 24: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
+	19, // 25: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
+	21, // 26: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
+	23, // 27: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
+	29, // 28: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
+	32, // 29: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
+	36, // 30: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
+	37, // 31: p4ctl.v1.Controller.Counters:input_type -> p4ctl.v1.CountersRequest
+	42, // 32: p4ctl.v1.Controller.Denials:input_type -> p4ctl.v1.DenialsRequest
+	2,  // 33: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
+	5,  // 34: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
+	7,  // 35: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
+	10, // 36: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
+	13, // 37: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
+	16, // 38: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
+	18, // 39: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
+	20, // 40: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
+	22, // 41: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
+	28, // 42: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
+	31, // 43: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
+	35, // 44: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
+	2,  // 45: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
+	41, // 46: p4ctl.v1.Controller.Counters:output_type -> p4ctl.v1.CountersResponse
+	43, // 47: p4ctl.v1.Controller.Denials:output_type -> p4ctl.v1.DenialRecord
+	33, // [33:48] is the sub-list for method output_type
+	18, // [18:33] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_p4ctl_v1_p4ctl_proto_init() }
