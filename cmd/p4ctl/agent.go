@@ -33,6 +33,9 @@ func newAgentCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent --listen ADDR [--interfaces REGEX] [--lldp [--lldp-source auto|speaker|lldpd]] [--port-map FILE]",
 		Short: "Serve this host's interfaces and LLDP neighbors over gNMI (OpenConfig)",
+		Example: `  p4ctl agent --listen 127.0.0.1:9339
+  p4ctl agent --listen :9339 --lldp --tls-cert agent.pem --tls-key agent-key.pem --tls-client-ca ca.pem
+  p4ctl agent --listen 127.0.0.1:9339 --port-map ports.yaml`,
 		Long: `agent is a gNMI server for a Linux host or a BMv2 switch's ports: OpenConfig
 interfaces (state, counters, MAC, bond members, VLAN subinterfaces) read from
 netlink, with ON_CHANGE updates driven by netlink's link events, and with

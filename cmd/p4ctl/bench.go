@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -45,12 +45,25 @@ the heap figure is the controller's alone. --target ADDR uses the device at
 ADDR: its pipeline is replaced, which empties its tables. A device that
 another client (a p4ctl controller, say) is primary of is refused, naming
 the pipeline and the entries a run would erase, unless --force: a run then
-takes mastership with an election id above the primary's.`,
+takes mastership with an election id above the primary's. An address
+where nothing takes a connection within 5 s is refused, naming it.
+
+-o json prints one JSON object (--json, its old name, still does).`,
+		Example: `  p4ctl bench --entries 100000
+  p4ctl bench --target 127.0.0.1:9559 --entries 50000 -o json
+  p4ctl bench fleet --devices 100 --light`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if entries <= 0 || batch <= 0 || inf <= 0 || batch1 < 0 {
 				return fmt.Errorf("--entries, --batch and --inflight must be positive, --batch1 not negative")
 			}
+			if asJSON {
+				if cmd.Flags().Changed("output") && output(cmd).Format() != FormatJSON {
+					return fmt.Errorf("--json and -o %s disagree: give -o json alone", output(cmd).Format())
+				}
+				_ = output(cmd).Set(string(FormatJSON))
+			}
+			asJSON = output(cmd).Format() == FormatJSON
 			ctx := cmd.Context()
 			p, err := pipeline.Embedded("bmv2")
 			if err != nil {
@@ -67,6 +80,8 @@ takes mastership with an election id above the primary's.`,
 				addr = a
 			} else if int64(entries+batch1) > tbl.Size {
 				return fmt.Errorf("%d entries (+%d batch-1) do not fit %s (size %d on the device)", entries, batch1, bench.Table, tbl.Size)
+			} else if err := reachable(ctx, target, benchDialTimeout); err != nil {
+				return err
 			}
 			cfg := bench.Config{Target: target, Addr: addr, DeviceID: deviceID, Pipeline: p,
 				Entries: entries, Batch: batch, InFlight: inf, Batch1Sample: batch1, Force: force}
@@ -84,7 +99,7 @@ takes mastership with an election id above the primary's.`,
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
+				return printJSON(cmd.OutOrStdout(), r)
 			}
 			printBench(cmd.OutOrStdout(), r)
 			return nil
@@ -98,9 +113,30 @@ takes mastership with an election id above the primary's.`,
 	f.IntVar(&batch1, "batch1", 1000, "entries also written one per RPC, for the naive rate (0: skip)")
 	f.Uint64Var(&deviceID, "device-id", 1, "P4Runtime device id")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	_ = f.MarkDeprecated("json", "use -o json")
+	addOutput(cmd, FormatTable, FormatJSON)
 	f.BoolVar(&force, "force", false, "run on a device another client (a controller) is primary of: takes mastership from it, replaces its pipeline and erases its entries")
+	_ = cmd.RegisterFlagCompletionFunc("target", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"sim\tp4rtsim in a child process"}, cobra.ShellCompDirectiveNoFileComp
+	})
 	cmd.AddCommand(newBenchFleetCmd())
 	return cmd
+}
+
+// benchDialTimeout is how long bench waits for a --target address to
+// take a connection.
+const benchDialTimeout = 5 * time.Second
+
+// reachable checks that something takes TCP connections at addr within
+// timeout, so that a run against a wrong address fails naming it rather
+// than waiting on a P4Runtime session that never opens.
+func reachable(ctx context.Context, addr string, timeout time.Duration) error {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--target %s: nothing answers there within %s: %w", addr, timeout, err)
+	}
+	return c.Close()
 }
 
 // startSimProcess runs `p4ctl sim` as a child on a free loopback port and

@@ -2,23 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"net"
 	"os"
-	"os/signal"
-	"slices"
+	"path/filepath"
 	"strings"
-	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -30,37 +23,126 @@ import (
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
 	"github.com/p4ctl/p4ctl/pkg/apiserver"
-	"github.com/p4ctl/p4ctl/pkg/policy"
 	"github.com/p4ctl/p4ctl/pkg/tlsconf"
 )
 
 // apiClient is how a client command reaches a node's API: its address
 // and, when the API serves TLS, the files to verify it and to present a
-// client certificate (mutual TLS).
+// client certificate (mutual TLS). They come from the flags, the
+// environment and the client config's context (clientconfig.go).
 type apiClient struct {
-	server string
-	tls    tlsconf.Files
-	fs     *pflag.FlagSet // where --server was defined: to tell whether it was given
+	server  string
+	context string
+	tls     tlsconf.Files
+	fs      *pflag.FlagSet // where the flags were defined: to tell which were given; nil: flags only (serve --join)
+
+	resolved *apiTarget
+}
+
+// apiTarget is where a client command goes, once its flags, the
+// environment and the config file are read.
+type apiTarget struct {
+	servers []string
+	tls     tlsconf.Files
+	context string // the context the TLS files are from, if one
+	err     error
 }
 
 // envServer names the environment variable that gives the API addresses
 // when --server is not.
 const envServer = "P4CTL_SERVER"
 
-// flags adds --server (-s) and the --tls-* flags to fs.
+// flags adds --server (-s), --context and the --tls-* flags to fs.
 func (a *apiClient) flags(fs *pflag.FlagSet) {
-	fs.StringVarP(&a.server, "server", "s", defaultAPIAddr, "API address of a controller node, or several comma-separated, tried in order until one takes the connection (default $"+envServer+", else "+defaultAPIAddr+")")
+	fs.StringVarP(&a.server, "server", "s", defaultAPIAddr, "API address of a controller node, or several comma-separated, tried in order until one takes the connection (default $"+envServer+", else the context's servers, else "+defaultAPIAddr+")")
+	fs.StringVar(&a.context, "context", "", "the client config's context to use (default $"+envContext+", else the config's current context; see p4ctl config)")
 	tlsClientFlags(fs, "tls-", "the API", &a.tls)
 	a.fs = fs
 }
 
-// servers are the API addresses to try, in order: --server, else
-// $P4CTL_SERVER, else the default.
-func (a *apiClient) servers() []string {
-	list := a.server
-	if env := os.Getenv(envServer); env != "" && a.fs != nil && !a.fs.Changed("server") {
-		list = env
+// changed reports whether flag name was given.
+func (a *apiClient) changed(name string) bool { return a.fs != nil && a.fs.Changed(name) }
+
+// target works out, once, the addresses and TLS files: each setting from
+// its flag, else the environment, else the context (--context, else
+// $P4CTL_CONTEXT, else the config's current context), else the default.
+func (a *apiClient) target() *apiTarget {
+	if a.resolved == nil {
+		a.resolved = a.resolve()
 	}
+	return a.resolved
+}
+
+func (a *apiClient) resolve() *apiTarget {
+	t := &apiTarget{tls: a.tls}
+	list := a.server
+	if a.fs == nil {
+		// serve --join: its own flags only.
+		t.servers = splitList(list)
+		return t
+	}
+	path, err := clientConfigPath()
+	var cfg *clientConfig
+	if err == nil {
+		cfg, err = loadClientConfig(path)
+	}
+	name, from := a.context, "--context"
+	if !a.changed("context") {
+		name, from = os.Getenv(envContext), "$"+envContext
+	}
+	explicit := name != ""
+	if name == "" && cfg != nil {
+		name, from = cfg.CurrentContext, "the current context of "+path
+	}
+	var cx *clientContext
+	switch {
+	case err != nil && explicit:
+		t.err = fmt.Errorf("client config: %w", err)
+		return t
+	case err != nil:
+		// No context asked for: an unreadable config file is not this
+		// command's business (p4ctl config says what is wrong with it).
+	case name != "":
+		var ok bool
+		if cx, ok = cfg.find(name); !ok {
+			t.err = cfg.notFound(name, from, path)
+			return t
+		}
+	}
+	// The addresses: --server, else --context's, else $P4CTL_SERVER, else
+	// the context's ($P4CTL_CONTEXT's or the current one's), else the
+	// default. The context's TLS files go with them, or with any
+	// addresses when the context was asked for by name; a --tls-* flag
+	// wins over its setting.
+	env := os.Getenv(envServer)
+	fromContext := false
+	switch {
+	case a.changed("server"):
+	case a.changed("context") && cx != nil && len(cx.Servers) > 0:
+		list, fromContext = strings.Join(cx.Servers, ","), true
+	case env != "":
+		list = env
+	case cx != nil && len(cx.Servers) > 0:
+		list, fromContext = strings.Join(cx.Servers, ","), true
+	}
+	t.servers = splitList(list)
+	if cx != nil && (fromContext || explicit) {
+		t.context = cx.Name
+		ctls := cx.tlsFiles(filepath.Dir(path))
+		for _, f := range []struct {
+			flag     string
+			out, ctx *string
+		}{{"tls-ca", &t.tls.CA, &ctls.CA}, {"tls-cert", &t.tls.Cert, &ctls.Cert}, {"tls-key", &t.tls.Key, &ctls.Key}, {"tls-server-name", &t.tls.ServerName, &ctls.ServerName}} {
+			if !a.changed(f.flag) {
+				*f.out = *f.ctx
+			}
+		}
+	}
+	return t
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(list string) []string {
 	var out []string
 	for _, s := range strings.Split(list, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -69,6 +151,9 @@ func (a *apiClient) servers() []string {
 	}
 	return out
 }
+
+// servers are the API addresses to try, in order.
+func (a *apiClient) servers() []string { return a.target().servers }
 
 // tlsClientFlags adds the flags of a TLS client to fs, named prefix+ca etc.
 func tlsClientFlags(fs *pflag.FlagSet, prefix, what string, f *tlsconf.Files) {
@@ -96,7 +181,14 @@ func dialOptions(f tlsconf.Files) ([]grpc.DialOption, error) {
 // first that takes the connection (gRPC's pick_first over them, in
 // order; a node that refuses or goes away is passed over for the next).
 func (a *apiClient) dial() (p4ctlv1.ControllerClient, func(), error) {
-	opts, err := dialOptions(a.tls)
+	t := a.target()
+	if t.err != nil {
+		return nil, nil, t.err
+	}
+	opts, err := dialOptions(t.tls)
+	if err != nil && t.context != "" {
+		return nil, nil, fmt.Errorf("--tls-* or context %q's TLS files: %w", t.context, err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("--tls-*: %w", err)
 	}
@@ -128,8 +220,12 @@ func (a *apiClient) dial() (p4ctlv1.ControllerClient, func(), error) {
 	return p4ctlv1.NewControllerClient(conn), func() { conn.Close() }, nil
 }
 
-// rpcErr turns a gRPC status into its message, naming the server.
+// rpcErr turns a gRPC status into its message, naming the server (nil
+// stays nil).
 func (a *apiClient) rpcErr(err error) error {
+	if err == nil {
+		return nil
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
@@ -139,14 +235,15 @@ func (a *apiClient) rpcErr(err error) error {
 		return fmt.Errorf("%s: %s (%s)", strings.Join(servers, ","), st.Message(), st.Code())
 	}
 	server := servers[0]
+	tlsOn := a.target().tls.Enabled()
 	if st.Code() == codes.Unavailable {
 		// A TLS client of a plaintext server, or the reverse, sees only a
 		// broken connection: say which it is.
 		if speaks, perr := tlsconf.Probe(server, 2*time.Second); perr == nil {
 			switch {
-			case speaks && !a.tls.Enabled():
+			case speaks && !tlsOn:
 				return fmt.Errorf("%s serves TLS and this client dialled in plaintext: give --tls-ca (and --tls-cert/--tls-key for mutual TLS): %s (%s)", server, st.Message(), st.Code())
-			case !speaks && a.tls.Enabled():
+			case !speaks && tlsOn:
 				return fmt.Errorf("%s serves plaintext and this client dialled with TLS: drop the --tls-* flags: %s (%s)", server, st.Message(), st.Code())
 			}
 		}
@@ -202,389 +299,6 @@ func (a *apiClient) session(cmd *cobra.Command, d time.Duration) (p4ctlv1.Contro
 	}
 	ctx, cancel := withTimeout(cmd, d)
 	return c, ctx, func() { cancel(); closeConn() }, nil
-}
-
-func newGetCmd() *cobra.Command {
-	var (
-		api      apiClient
-		output   string
-		counters bool
-		follow   bool
-		since    time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "get devices|segments|ports|endpoints|policies|links|hosts|denials [NAME...]",
-		Short: "Show objects, device status and topology from a running controller",
-		Long: `get shows the declared objects of a kind (-o yaml gives them as documents;
-devices, in every format, are one object: their settings and the leader's
-view of their state),
-with what the controller observes: devices' sessions and entries, ports'
-oper status and neighbors (gNMI, LLDP), and where endpoints that name a
-host are placed. links are the switch-to-switch links learned by LLDP
-through the pipeline; hosts are the hosts heard on device ports.
-policies --counters reads every device's policy hit counters now (packets
-and bytes that hit each policy's entries, per device and per rule).
-denials [DEVICE] are the denied flows the switches reported (a sample,
-rate-limited in the data plane), one per source, destination, protocol and
-port, with first and last seen and how many reports; --since limits them
-to the recent, --follow streams changes until interrupted.`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, done, err := api.session(cmd, 30*time.Second)
-			if err != nil {
-				return err
-			}
-			defer done()
-			w := cmd.OutOrStdout()
-			switch strings.ToLower(args[0]) {
-			case "denials", "denial":
-				if len(args) > 2 {
-					return fmt.Errorf("get denials takes one device at most")
-				}
-				dev := ""
-				if len(args) == 2 {
-					dev = args[1]
-				}
-				if follow {
-					// Until interrupted, not the client's default timeout.
-					var stop context.CancelFunc
-					ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-					defer stop()
-				}
-				if output == "yaml" {
-					output = "json"
-				}
-				if err := getDenials(ctx, c, w, output, dev, since, follow); err != nil {
-					return api.rpcErr(err)
-				}
-				return nil
-			case "links", "link", "hosts", "host":
-				resp, err := c.Topology(ctx, &p4ctlv1.TopologyRequest{FromLeader: true})
-				if err != nil {
-					return api.rpcErr(err)
-				}
-				return printTopology(w, strings.TrimSuffix(strings.ToLower(args[0]), "s"), output, resp)
-			}
-			kind, err := apiserver.KindOf(args[0])
-			if err != nil {
-				return unknownKind(args[0], "devices", "segments", "ports", "endpoints", "policies", "links", "hosts", "denials")
-			}
-			if counters {
-				if kind != policy.KindPolicy {
-					return fmt.Errorf("--counters is for policies, not %s", args[0])
-				}
-				if err := getCounters(ctx, c, w, output, args[1:]); err != nil {
-					return api.rpcErr(err)
-				}
-				return nil
-			}
-			if (kind == policy.KindPort || kind == policy.KindEndpoint) && output != "yaml" {
-				// Declared objects with what is observed of them.
-				var hdr metadata.MD
-				resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]}, grpc.Header(&hdr))
-				if err != nil {
-					return api.rpcErr(err)
-				}
-				staleNote(cmd, hdr)
-				objs, err := policy.Parse("server", strings.NewReader(string(resp.GetDocs())))
-				if err != nil {
-					return err
-				}
-				tp, err := c.Topology(ctx, &p4ctlv1.TopologyRequest{FromLeader: true})
-				if err != nil {
-					return api.rpcErr(err)
-				}
-				return printObserved(w, kind, output, objs, tp)
-			}
-			if kind == policy.KindDevice {
-				// The cluster's view: each device as its master reports it.
-				resp, err := c.Devices(ctx, &p4ctlv1.DevicesRequest{FromLeader: true})
-				if err != nil {
-					return api.rpcErr(err)
-				}
-				devs := resp.GetDevices()
-				if len(args) > 1 {
-					devs = slices.DeleteFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return !slices.Contains(args[1:], d.GetName()) })
-					for _, name := range args[1:] {
-						if !slices.ContainsFunc(devs, func(d *p4ctlv1.DeviceStatus) bool { return d.GetName() == name }) {
-							return fmt.Errorf("device %q not found", name)
-						}
-					}
-				}
-				if output == "table" {
-					printDeviceTable(w, devs)
-					return nil
-				}
-				decl, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]})
-				if err != nil {
-					return api.rpcErr(err)
-				}
-				objs, err := policy.Parse("server", strings.NewReader(string(decl.GetDocs())))
-				if err != nil {
-					return err
-				}
-				byName := map[string]*policy.Device{}
-				for _, o := range objs {
-					if d, ok := o.(*policy.Device); ok {
-						byName[d.Name] = d
-					}
-				}
-				view := devicesJSON(devs, byName)
-				if output == "json" {
-					return printJSON(w, view)
-				}
-				return printYAML(w, view)
-			}
-			var hdr metadata.MD
-			resp, err := c.Get(ctx, &p4ctlv1.GetRequest{Kind: kind, Names: args[1:]}, grpc.Header(&hdr))
-			if err != nil {
-				return api.rpcErr(err)
-			}
-			staleNote(cmd, hdr)
-			switch output {
-			case "yaml":
-				_, err := w.Write(resp.GetDocs())
-				return err
-			case "json", "table":
-				objs, err := policy.Parse("server", strings.NewReader(string(resp.GetDocs())))
-				if err != nil {
-					return err
-				}
-				if output == "json" {
-					return printJSON(w, objectsJSON(objs))
-				}
-				printObjectTable(w, objs)
-				return nil
-			}
-			return fmt.Errorf("unknown output format %q (table, json or yaml)", output)
-		},
-	}
-	api.flags(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or yaml")
-	cmd.Flags().BoolVar(&counters, "counters", false, "with policies: the hit counters, read from the devices now")
-	cmd.Flags().BoolVar(&follow, "follow", false, "with denials: stream changes until interrupted")
-	cmd.Flags().DurationVar(&since, "since", 0, "with denials: only flows seen in this last while (0: all held)")
-	return cmd
-}
-
-// deviceJSON is a device as `get devices` shows it in every format: its
-// declared settings and the leader's view of its state.
-type deviceJSON struct {
-	Name           string           `json:"name" yaml:"name"`
-	Address        string           `json:"address" yaml:"address"`
-	Master         string           `json:"master,omitempty" yaml:"master,omitempty"`
-	MasterEpoch    uint64           `json:"master_epoch,omitempty" yaml:"master_epoch,omitempty"`
-	DeviceID       uint64           `json:"device_id,omitempty" yaml:"device_id,omitempty"`
-	Target         string           `json:"target,omitempty" yaml:"target,omitempty"`
-	GNMI           string           `json:"gnmi,omitempty" yaml:"gnmi,omitempty"`
-	Connected      bool             `json:"connected" yaml:"connected"`
-	Primary        bool             `json:"primary" yaml:"primary"`
-	InSync         bool             `json:"in_sync" yaml:"in_sync"`
-	PipelineCookie uint64           `json:"pipeline_cookie" yaml:"pipeline_cookie"`
-	Entries        map[string]int64 `json:"entries" yaml:"entries"`
-	LastError      string           `json:"last_error" yaml:"last_error"`
-	PipelinePush   string           `json:"pipeline_push,omitempty" yaml:"pipeline_push,omitempty"`
-	PushGapMs      int64            `json:"push_gap_ms,omitempty" yaml:"push_gap_ms,omitempty"`
-	DenialLog      string           `json:"denial_log,omitempty" yaml:"denial_log,omitempty"`
-}
-
-// devicesJSON joins the devices' states with their declared settings
-// (decl, by name; a device missing there shows its state alone).
-func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []deviceJSON {
-	out := []deviceJSON{}
-	for _, d := range ds {
-		e := d.GetEntries()
-		if e == nil {
-			e = map[string]int64{}
-		}
-		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Master: d.GetMaster(), MasterEpoch: d.GetMasterEpoch(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
-			InSync: d.GetInSync(), PipelineCookie: d.GetPipelineCookie(), Entries: e, LastError: d.GetLastError(),
-			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs(), DenialLog: d.GetDenialLog()}
-		if dd := decl[d.GetName()]; dd != nil {
-			j.DeviceID, j.Target, j.GNMI = dd.DeviceID, dd.Target, dd.GNMI
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
-func printYAML(w io.Writer, v any) error {
-	enc := yaml.NewEncoder(w)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	return enc.Close()
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tMASTER\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tDENIAL LOG\tLAST ERROR")
-	for _, d := range ds {
-		total := int64(0)
-		for _, n := range d.GetEntries() {
-			total += n
-		}
-		push := d.GetPipelinePush()
-		switch {
-		case push == "":
-			push = "-"
-		case d.GetPushGapMs() > 0:
-			push = fmt.Sprintf("%s (%d ms gap)", push, d.GetPushGapMs())
-		}
-		dl := d.GetDenialLog()
-		if dl == "" {
-			dl = "-"
-		}
-		master := d.GetMaster()
-		if master == "" {
-			master = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), master, d.GetConnected(), d.GetPrimary(), d.GetInSync(), total, push, dl, d.GetLastError())
-	}
-	tw.Flush()
-}
-
-func objectsJSON(objs []policy.Object) []map[string]any {
-	out := []map[string]any{}
-	for _, o := range objs {
-		out = append(out, map[string]any{"kind": o.Kind(), "name": strings.TrimPrefix(o.Ref(), o.Kind()+" "), "spec": o})
-	}
-	return out
-}
-
-func printObjectTable(w io.Writer, objs []policy.Object) {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tNAME\tDETAIL")
-	for _, o := range objs {
-		detail := ""
-		switch x := o.(type) {
-		case *policy.Device:
-			detail = fmt.Sprintf("%s device_id=%d target=%s", x.Address, x.DeviceID, x.Target)
-		case *policy.Segment:
-			detail = fmt.Sprintf("id=%d default_allow=%v", x.ID, x.DefaultAllow)
-		case *policy.Port:
-			detail = fmt.Sprintf("segment=%s role=%s", x.Segment, x.Role)
-		case *policy.Endpoint:
-			var ls []string
-			for _, k := range slices.Sorted(maps.Keys(x.Labels)) {
-				ls = append(ls, k+"="+x.Labels[k])
-			}
-			detail = fmt.Sprintf("%s %v %s/%d %s", x.MAC, x.IPs, x.Device, x.Port, strings.Join(ls, ","))
-		case *policy.Policy:
-			detail = fmt.Sprintf("segment=%s priority=%d rules=%d", x.Segment, x.Priority, len(x.Rules))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Kind(), strings.TrimPrefix(o.Ref(), o.Kind()+" "), detail)
-	}
-	tw.Flush()
-}
-
-func newDeleteCmd() *cobra.Command {
-	var api apiClient
-	cmd := &cobra.Command{
-		Use:   "delete KIND NAME...",
-		Short: "Delete objects from a running controller (all or none)",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := apiserver.KindOf(args[0])
-			if err != nil {
-				return unknownKind(args[0], "devices", "segments", "ports", "endpoints", "policies")
-			}
-			c, ctx, done, err := api.session(cmd, 60*time.Second)
-			if err != nil {
-				return err
-			}
-			defer done()
-			req := &p4ctlv1.DeleteRequest{}
-			for _, n := range args[1:] {
-				req.Objects = append(req.Objects, &p4ctlv1.ObjectRef{Kind: kind, Name: n})
-			}
-			resp, err := c.Delete(ctx, req)
-			if err != nil {
-				return api.rpcErr(err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s (log index %d)\n", plural(int(resp.GetObjects()), "object"), resp.GetIndex())
-			return nil
-		},
-	}
-	api.flags(cmd.Flags())
-	return cmd
-}
-
-func newClusterCmd() *cobra.Command {
-	var (
-		api    apiClient
-		output string
-	)
-	cmd := &cobra.Command{Use: "cluster", Short: "Inspect and change the controller cluster"}
-	st := &cobra.Command{
-		Use:   "status",
-		Short: "Raft state, leader and members",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			resp, err := callAPI(cmd, &api, 10*time.Second, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.ClusterStatusResponse, error) {
-				return c.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{})
-			})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if output == "json" {
-				return printJSON(w, resp)
-			}
-			fmt.Fprintf(w, "node %s: %s, term %d, applied %d/%d, leader %s\n", resp.GetNode(), resp.GetState(), resp.GetTerm(), resp.GetAppliedIndex(), resp.GetLastIndex(), resp.GetLeader())
-			tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBER\tRAFT\tAPI\tSUFFRAGE\tLEADER\tDEVICES\tSTATE")
-			for _, m := range resp.GetMembers() {
-				state := "up"
-				if m.GetDown() {
-					state = "down (its devices move)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\n", m.GetId(), m.GetRaftAddr(), m.GetApiAddr(), m.GetSuffrage(), m.GetLeader(), m.GetDevices(), state)
-			}
-			return tw.Flush()
-		},
-	}
-	st.Flags().StringVarP(&output, "output", "o", "text", "text or json")
-	var raftAddr, apiAddr string
-	join := &cobra.Command{
-		Use:   "join ID --raft-addr ADDR [--api-addr ADDR]",
-		Short: "Add a node (already running with serve) as a voting member",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := withTimeout(cmd, 30*time.Second)
-			defer cancel()
-			return joinCluster(ctx, api, &p4ctlv1.JoinRequest{Id: args[0], RaftAddr: raftAddr, ApiAddr: apiAddr})
-		},
-	}
-	join.Flags().StringVar(&raftAddr, "raft-addr", "", "the node's raft address")
-	join.Flags().StringVar(&apiAddr, "api-addr", "", "the node's API address")
-	leave := &cobra.Command{
-		Use:   "leave ID",
-		Short: "Remove a member",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ctx, done, err := api.session(cmd, 30*time.Second)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if _, err := c.Leave(ctx, &p4ctlv1.LeaveRequest{Id: args[0]}); err != nil {
-				return api.rpcErr(err)
-			}
-			return nil
-		},
-	}
-	api.flags(cmd.PersistentFlags())
-	cmd.AddCommand(st, join, leave)
-	return cmd
 }
 
 // unknownKind refuses a kind, listing the known ones and the nearest

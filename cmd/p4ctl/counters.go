@@ -34,7 +34,7 @@ type policyCounterView struct {
 	Policy  string            `json:"policy" yaml:"policy"`
 	Packets uint64            `json:"packets" yaml:"packets"`
 	Bytes   uint64            `json:"bytes" yaml:"bytes"`
-	Rules   []ruleCounterView `json:"rules,omitempty" yaml:"rules,omitempty"`
+	Rules   []ruleCounterView `json:"rules" yaml:"rules"`
 }
 
 type ruleCounterView struct {
@@ -57,7 +57,7 @@ func countersOf(resp *p4ctlv1.CountersResponse) countersView {
 			Unknown: d.GetUnknown(), Resets: d.GetResets(), LastReset: unixMs(d.GetLastResetUnixMs()), ResetEntries: d.GetResetEntries(),
 			Error: d.GetError(), Policies: []policyCounterView{}}
 		for _, p := range d.GetPolicies() {
-			pv := policyCounterView{Policy: p.GetPolicy(), Packets: p.GetPackets(), Bytes: p.GetBytes()}
+			pv := policyCounterView{Policy: p.GetPolicy(), Packets: p.GetPackets(), Bytes: p.GetBytes(), Rules: []ruleCounterView{}}
 			for _, r := range p.GetRules() {
 				pv.Rules = append(pv.Rules, ruleCounterView{Rule: r.GetRule(), Packets: r.GetPackets(), Bytes: r.GetBytes()})
 			}
@@ -71,7 +71,7 @@ func countersOf(resp *p4ctlv1.CountersResponse) countersView {
 // getCounters prints the policies' hit counters, read from the devices
 // now by the node the client talks to, for the policies named (all when
 // none) on every device.
-func getCounters(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, output string, names []string) error {
+func getCounters(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, f Format, names []string) error {
 	var resps []*p4ctlv1.CountersResponse
 	if len(names) == 0 {
 		names = []string{""}
@@ -91,38 +91,33 @@ func getCounters(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, o
 			all.Devices[i].Policies = append(all.Devices[i].Policies, more.Devices[i].Policies...)
 		}
 	}
-	switch output {
-	case "json":
-		return printJSON(w, all)
-	case "yaml":
-		return printYAML(w, all)
-	case "table":
-		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "POLICY\tDEVICE\tPACKETS\tBYTES\tBY RULE (#: packets)")
-		var notes []string
-		for _, d := range all.Devices {
-			for _, p := range d.Policies {
-				var rules []string
-				for _, r := range p.Rules {
-					rules = append(rules, fmt.Sprintf("%d: %d", r.Rule, r.Packets))
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", p.Policy, d.Device, p.Packets, p.Bytes, strings.Join(rules, ", "))
-			}
-			switch {
-			case d.Error != "":
-				notes = append(notes, fmt.Sprintf("%s: not read: %s", d.Device, d.Error))
-			case d.Resets > 0:
-				notes = append(notes, fmt.Sprintf("%s: counters were reset %d times (last at %s, %d entries): hits between the read before and a reset are not counted",
-					d.Device, d.Resets, d.LastReset, d.ResetEntries))
-			}
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		for _, n := range notes {
-			fmt.Fprintln(w, n)
-		}
-		return nil
+	if f != FormatTable {
+		return printData(w, f, all)
 	}
-	return fmt.Errorf("unknown output format %q (table, json or yaml)", output)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tDEVICE\tPACKETS\tBYTES\tBY RULE (#: packets)")
+	var notes []string
+	for _, d := range all.Devices {
+		for _, p := range d.Policies {
+			var rules []string
+			for _, r := range p.Rules {
+				rules = append(rules, fmt.Sprintf("%d: %d", r.Rule, r.Packets))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", p.Policy, d.Device, p.Packets, p.Bytes, strings.Join(rules, ", "))
+		}
+		switch {
+		case d.Error != "":
+			notes = append(notes, fmt.Sprintf("%s: not read: %s", d.Device, d.Error))
+		case d.Resets > 0:
+			notes = append(notes, fmt.Sprintf("%s: counters were reset %d times (last at %s, %d entries): hits between the read before and a reset are not counted",
+				d.Device, d.Resets, d.LastReset, d.ResetEntries))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+	return nil
 }

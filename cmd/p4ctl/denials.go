@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,7 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/controller"
 )
 
-// denialView is one denied flow in json.
+// denialView is one denied flow in json and yaml.
 type denialView struct {
 	Device         string `json:"device"`
 	Segment        string `json:"segment"`
@@ -44,8 +43,10 @@ func denialOf(r *p4ctlv1.DenialRecord) denialView {
 }
 
 // getDenials prints the denied-flow records, and with follow every change
-// until interrupted. json is one object per line.
-func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, output, device string, since time.Duration, follow bool) error {
+// until interrupted: a table (wide: with ports, identities, first seen and
+// the trace), or json and yaml: a list, or with follow one JSON object a
+// line or one YAML document per record.
+func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, f Format, device string, since time.Duration, follow bool) error {
 	req := &p4ctlv1.DenialsRequest{Device: device, Follow: follow}
 	if since > 0 {
 		req.SinceUnixMs = time.Now().Add(-since).UnixMilli()
@@ -55,20 +56,15 @@ func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, ou
 		return err
 	}
 	var tw *tabwriter.Writer
-	switch output {
-	case "table":
+	switch f {
+	case FormatTable:
 		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "LAST SEEN\tDEVICE\tSEGMENT\tFROM\tTO\tPROTO/PORT\tCOUNT\tDENIED BY")
-	case "json":
-	default:
-		return fmt.Errorf("unknown output format %q (table or json)", output)
+	case FormatWide:
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "LAST SEEN\tFIRST SEEN\tDEVICE\tSEGMENT\tIN PORT\tFROM\tIDENTITY\tTO\tIDENTITY\tPROTO/PORT\tSPORT\tCOUNT\tDENIED BY\tTRACE")
 	}
-	end := func(x string) string {
-		if x == "" {
-			return "-"
-		}
-		return x
-	}
+	list := []denialView{}
 	for {
 		r, err := st.Recv()
 		if errors.Is(err, io.EOF) || err != nil && ctx.Err() != nil {
@@ -78,10 +74,14 @@ func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, ou
 			return err
 		}
 		v := denialOf(r)
-		if tw == nil {
-			if err := printJSONLine(w, v); err != nil {
+		switch {
+		case tw == nil && follow:
+			if err := printEvent(w, f, v); err != nil {
 				return err
 			}
+			continue
+		case tw == nil:
+			list = append(list, v)
 			continue
 		}
 		by := v.DeniedBy
@@ -95,8 +95,13 @@ func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, ou
 		if v.Proto == "tcp" || v.Proto == "udp" {
 			port = fmt.Sprintf("%s/%d", v.Proto, v.DPort)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s %s\t%s\t%d\t%s\n", v.Last, v.Device, v.Segment, v.Src, "("+end(v.SrcEndpoint)+")",
-			v.Dst, "("+end(v.DstEndpoint)+")", port, v.Count, by)
+		if f == FormatWide {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s (%s)\t%d\t%s (%s)\t%d\t%s\t%d\t%d\t%s\t%s\n", v.Last, v.First, v.Device, v.Segment, v.InPort,
+				v.Src, orDash(v.SrcEndpoint), v.SrcIdentity, v.Dst, orDash(v.DstEndpoint), v.DstIdentity, port, v.SPort, v.Count, by, v.Trace)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\t%d\t%s\n", v.Last, v.Device, v.Segment, v.Src, orDash(v.SrcEndpoint),
+				v.Dst, orDash(v.DstEndpoint), port, v.Count, by)
+		}
 		if follow {
 			tw.Flush()
 		}
@@ -104,14 +109,8 @@ func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, ou
 	if tw != nil {
 		return tw.Flush()
 	}
-	return nil
-}
-
-func printJSONLine(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	if follow {
+		return nil
 	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	return printData(w, f, list)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,8 +16,10 @@ func newPipelineCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pipeline",
 		Short: "Inspect the P4 pipeline of a target and write its device config",
+		Example: `  p4ctl pipeline info --target bmv2
+  p4ctl pipeline pack --target bmv2 -O bmv2.json`,
 	}
-	var target, output, dir, format, out string
+	var target, dir, format, out string
 	load := func() (*pipeline.Pipeline, error) {
 		t, err := pipeline.LookupTarget(target)
 		if err != nil {
@@ -36,21 +37,19 @@ func newPipelineCmd() *cobra.Command {
 	info := &cobra.Command{
 		Use:   "info",
 		Short: "Print a target's profile and its pipeline's tables, match fields, actions and sizes",
-		Args:  cobra.NoArgs,
+		Example: `  p4ctl pipeline info
+  p4ctl pipeline info --target tofino -o json
+  p4ctl pipeline info --target tofino --pipeline-dir build/tna`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := load()
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "text":
-				return printPipelineText(cmd.OutOrStdout(), p)
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(pipelineSummary(p))
+			if f := output(cmd).Format(); f != FormatTable {
+				return printData(cmd.OutOrStdout(), f, pipelineSummary(p))
 			}
-			return fmt.Errorf("unknown output format %q (text or json)", output)
+			return printPipelineText(cmd.OutOrStdout(), p)
 		},
 	}
 	pack := &cobra.Command{
@@ -83,7 +82,7 @@ names the file; - writes to standard output.`,
 			} else if err := os.WriteFile(out, p.DeviceConfig, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d bytes, target %s, format %s, cookie %#016x\n", out, len(p.DeviceConfig), p.Target.Name, p.Format, p.Cookie)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d bytes, target %s, format %s, cookie %s\n", out, len(p.DeviceConfig), p.Target.Name, p.Format, cookieString(p.Cookie))
 			return nil
 		},
 	}
@@ -91,9 +90,19 @@ names the file; - writes to standard output.`,
 		c.Flags().StringVar(&target, "target", "bmv2", "target profile ("+strings.Join(pipeline.TargetNames(), ", ")+")")
 		c.Flags().StringVar(&dir, "pipeline-dir", "", "a compiler's output for the target instead of the embedded build (docs/targets.md)")
 		c.Flags().StringVar(&format, "format", "", "device config format (default: the target's first; tofino: bfrt or legacy)")
+		_ = c.RegisterFlagCompletionFunc("target", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return pipeline.TargetNames(), cobra.ShellCompDirectiveNoFileComp
+		})
+		_ = c.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			if t, err := pipeline.LookupTarget(target); err == nil {
+				return t.Formats, cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		})
+		_ = c.MarkFlagDirname("pipeline-dir")
 		cmd.AddCommand(c)
 	}
-	info.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(info, FormatTable, FormatJSON, FormatYAML)
 	pack.Flags().StringVarP(&out, "output-file", "O", "", "file to write (- for standard output)")
 	// -o/--out named the file before -o meant an output format everywhere.
 	pack.Flags().StringVarP(&out, "out", "o", "", "file to write")
@@ -110,20 +119,26 @@ func formatFor(target, format string) map[string]string {
 }
 
 type profileSummary struct {
-	Name        string          `json:"name"`
-	Arch        string          `json:"arch"`
-	Description string          `json:"description"`
-	Compiler    string          `json:"compiler"`
-	Formats     []string        `json:"formats"`
-	Format      string          `json:"format,omitempty"`
-	CPUPort     uint32          `json:"cpu_port"`
-	Reconcile   bool            `json:"reconcile_and_commit"`
-	Limits      pipeline.Limits `json:"limits"`
-	Source      string          `json:"source"`
-	NoConfig    string          `json:"no_device_config,omitempty"`
-	ConfigBytes int             `json:"device_config_bytes,omitempty"`
+	Name        string        `json:"name"`
+	Arch        string        `json:"arch"`
+	Description string        `json:"description"`
+	Compiler    string        `json:"compiler"`
+	Formats     []string      `json:"formats"`
+	Format      string        `json:"format,omitempty"`
+	CPUPort     uint32        `json:"cpu_port"`
+	Reconcile   bool          `json:"reconcile_and_commit"`
+	Limits      limitsSummary `json:"limits"`
+	Source      string        `json:"source"`
+	NoConfig    string        `json:"no_device_config,omitempty"`
+	ConfigBytes int           `json:"device_config_bytes,omitempty"`
 	// Fit is the budget's use with every table at its declared size.
 	Fit *pipeline.Fit `json:"full_size_fit,omitempty"`
+}
+
+// limitsSummary is pipeline.Limits in json and yaml.
+type limitsSummary struct {
+	RangeAsMask bool `json:"range_as_mask"`
+	NoMulticast bool `json:"no_multicast"`
 }
 
 type fieldSummary struct {
@@ -170,9 +185,11 @@ type pipelineSummaryJSON struct {
 
 func pipelineSummary(p *pipeline.Pipeline) pipelineSummaryJSON {
 	t := p.Target
-	out := pipelineSummaryJSON{Target: t.Name, Arch: t.Arch, Cookie: fmt.Sprintf("%#016x", p.Cookie), Packet: map[string][]string{},
+	out := pipelineSummaryJSON{Target: t.Name, Arch: t.Arch, Cookie: cookieString(p.Cookie), Packet: map[string][]string{},
+		Tables: []tableSummary{}, Counters: []counterSummary{},
 		Profile: profileSummary{Name: t.Name, Arch: t.Arch, Description: t.Description, Compiler: t.Compiler, Formats: t.Formats,
-			Format: p.Format, CPUPort: t.CPUPort, Reconcile: t.Reconcile, Limits: t.Limits, Source: p.Source, ConfigBytes: len(p.DeviceConfig)}}
+			Format: p.Format, CPUPort: t.CPUPort, Reconcile: t.Reconcile,
+			Limits: limitsSummary{RangeAsMask: t.Limits.RangeAsMask, NoMulticast: t.Limits.NoMulticast}, Source: p.Source, ConfigBytes: len(p.DeviceConfig)}}
 	if p.NoConfig != nil {
 		out.Profile.NoConfig = p.NoConfig.Error()
 	}
@@ -185,7 +202,8 @@ func pipelineSummary(p *pipeline.Pipeline) pipelineSummaryJSON {
 		out.Profile.Fit = &f
 	}
 	for _, t := range p.Info.Tables() {
-		ts := tableSummary{Name: t.Name, ID: t.ID, Size: t.Size, Priority: t.NeedsPriority, DirectCounter: t.DirectCounterID != 0}
+		ts := tableSummary{Name: t.Name, ID: t.ID, Size: t.Size, Priority: t.NeedsPriority, DirectCounter: t.DirectCounterID != 0,
+			Fields: []fieldSummary{}, Actions: []actionSummary{}}
 		for _, f := range t.Fields {
 			ts.Fields = append(ts.Fields, fieldSummary{Name: f.Name, ID: f.ID, Match: f.Kind.String(), Bitwidth: f.Bitwidth})
 		}

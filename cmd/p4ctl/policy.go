@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -83,7 +83,10 @@ func newValidateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate -f FILE",
 		Short: "Check policy documents: syntax, references, uniqueness, and that they fit every device",
-		Args:  cobra.NoArgs,
+		Example: `  p4ctl validate -f examples/segmentation.yaml
+  p4ctl validate --strict -f segments.yaml -f policies.yaml
+  p4ctl export | p4ctl validate -f -`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, warnings, err := loadPolicyWarn(cmd, files)
 			if err != nil {
@@ -127,41 +130,55 @@ type dryRun struct {
 
 func newApplyCmd() *cobra.Command {
 	var files []string
-	var dry, summary, wait, strictApply bool
+	var dry, summary, wait, strictApply, prune, yes bool
 	var (
 		fit     string
-		output  string
 		api     apiClient
 		timeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE [--dry-run]",
+		Use:   "apply -f FILE [-f FILE...] [--prune [--yes]] | apply -f FILE --dry-run",
 		Short: "Apply policy documents to a running controller, or show offline what they compile to",
-		Long: `apply sends each file to the controller at --server, which validates it,
-checks that it fits every device, commits it through raft and programs the
-devices; a file with one bad document applies nothing. With --dry-run it works
-offline instead: it compiles the documents and prints, per device and table,
-the entries a device that starts empty gets.
+		Long: `apply sends the files to the controller at --server, which validates them,
+checks that they fit every device, commits them through raft as one change
+and programs the devices; one bad document applies nothing, and files that
+equal what the model holds commit nothing. With --dry-run it works offline
+instead: it compiles the documents and prints, per device and table, the
+entries a device that starts empty gets (-o table, json or yaml).
+
+--prune makes the files the whole model: the objects of the model they do
+not name are deleted in the same change (export prints a model as files).
+It first lists what would be deleted, and asks on a terminal; without a
+terminal on standard input it refuses unless --yes is given. If the model
+changes between that list and the commit, nothing is applied.
 
 On a terminal apply then follows the devices until each is programmed with
 the change, with a progress bar (--wait=false returns at commit); elsewhere
 it returns at commit unless --wait is given. A device that has not caught up
 within --timeout is named in the error.`,
+		Example: `  p4ctl apply -f examples/segmentation.yaml
+  p4ctl apply -f segments.yaml -f policies.yaml --strict
+  p4ctl apply -f desired.yaml --prune --yes
+  p4ctl apply -f examples/segmentation.yaml --dry-run --summary --fit tofino
+  p4ctl export | p4ctl apply -f - --wait=false`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !dry {
-				for _, only := range []string{"fit", "summary", "output"} {
-					if cmd.Flags().Changed(only) {
-						return fmt.Errorf("--%s works with --dry-run only", only)
+				for flag, what := range map[string]string{"fit": "--fit", "summary": "--summary", "output": "-o"} {
+					if cmd.Flags().Changed(flag) {
+						return fmt.Errorf("%s needs --dry-run", what)
 					}
+				}
+				if yes && !prune {
+					return fmt.Errorf("--yes confirms --prune's deletions: give --prune too")
 				}
 				if !cmd.Flags().Changed("wait") {
 					wait = isTerminal(cmd.ErrOrStderr())
 				}
-				return applyRemote(cmd, &api, files, wait, strictApply, timeout)
+				return applyRemote(cmd, &api, files, applyOptions{wait: wait, strict: strictApply, prune: prune, yes: yes, timeout: timeout})
 			}
-			if output != "text" && output != "json" {
-				return fmt.Errorf("unknown output format %q (text or json)", output)
+			if prune {
+				return fmt.Errorf("--prune works on a running controller's model, and --dry-run compiles the files alone: see diff --prune")
 			}
 			budget, ok := pipeline.Budgets[fit]
 			if fit != "" && !ok {
@@ -174,6 +191,7 @@ within --timeout is named in the error.`,
 			st := c.Stats()
 			out := dryRun{Devices: map[string]dryRunDevice{}, NaiveEntries: st.NaiveEntries, Entries: st.Entries, Identities: st.Identities}
 			w := cmd.OutOrStdout()
+			f := output(cmd).Format()
 			for _, dev := range slices.Sorted(maps.Keys(c.Model().Devices)) {
 				entries, groups, err := c.DeviceEntries(dev)
 				if err != nil {
@@ -202,15 +220,12 @@ within --timeout is named in the error.`,
 					d.Fit = &f
 				}
 				out.Devices[dev] = d
-				if output == "text" {
+				if f == FormatTable {
 					printDevicePlan(w, c, dev, d, entries, summary)
 				}
 			}
-			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(out)
+			if f != FormatTable {
+				return printData(w, f, out)
 			}
 			ratio := 0.0
 			if out.Entries > 0 {
@@ -224,12 +239,17 @@ within --timeout is named in the error.`,
 	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "compile and print offline; write nothing")
 	api.flags(cmd.Flags())
-	cmd.Flags().BoolVar(&summary, "summary", false, "counts only, without the entries")
+	cmd.Flags().BoolVar(&summary, "summary", false, "with --dry-run: counts only, without the entries")
 	cmd.Flags().StringVar(&fit, "fit", "", "with --dry-run, place every device's entries into this hardware pipe's memory (tofino, tofino2; docs/targets.md); devices of a hardware target are placed into their own without it")
+	_ = cmd.RegisterFlagCompletionFunc("fit", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return slices.Sorted(maps.Keys(pipeline.Budgets)), cobra.ShellCompDirectiveNoFileComp
+	})
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every device the change writes to is programmed with it (default: on a terminal)")
 	cmd.Flags().BoolVar(&strictApply, "strict", false, "refuse the change, committing nothing, when validation warns (a selector that matches nothing, a segment without ports)")
+	cmd.Flags().BoolVar(&prune, "prune", false, "also delete, in the same change, every object of the model the files do not name")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "with --prune: delete without asking (needed when standard input is not a terminal)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the commit, and then for the devices")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(cmd, FormatTable, FormatJSON, FormatYAML)
 	return cmd
 }
 
@@ -264,18 +284,21 @@ func printDevicePlan(w io.Writer, c *policy.Compiler, dev string, d dryRunDevice
 
 func newTraceCmd() *cobra.Command {
 	var files []string
-	var dev, src, dst, proto, flags, srcMAC, dstMAC, output string
+	var dev, src, dst, proto, flags, srcMAC, dstMAC string
 	var api apiClient
 	var inPort uint32
 	var sport, dport uint16
 	cmd := &cobra.Command{
-		Use:   "trace -f FILE --device D --in-port N --src IP --dst IP",
+		Use:   "trace [-f FILE] --device D --in-port N --src IP --dst IP",
 		Short: "Follow one packet through a device's compiled entries and explain the verdict",
-		Args:  cobra.NoArgs,
+		Long: `trace follows one packet through the entries a device is programmed with:
+those the controller at --server compiled, or with -f those the files
+compile to offline. It prints the verdict and why, the ports copies leave
+by, the policy that decided and every entry the packet hits.`,
+		Example: `  p4ctl trace --device leaf1 --in-port 1 --src 10.0.0.1 --dst 10.0.0.3 --dport 8080
+  p4ctl trace -f examples/segmentation.yaml --device leaf1 --in-port 1 --src 10.0.0.1 --dst 10.0.0.3 --proto udp --dport 53 -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("unknown output format %q (text or json)", output)
-			}
 			var p policy.Packet
 			var err error
 			p.InPort = inPort
@@ -325,11 +348,8 @@ func newTraceCmd() *cobra.Command {
 				}
 			}
 			w := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(res)
+			if f := output(cmd).Format(); f != FormatTable {
+				return printData(w, f, traceViewOf(res))
 			}
 			fmt.Fprintf(w, "verdict: %s (%s)\n", res.Verdict, res.Reason)
 			if res.Policy != "" {
@@ -361,30 +381,71 @@ func newTraceCmd() *cobra.Command {
 	f.StringVar(&flags, "tcp-flags", "syn", "TCP flags, comma separated")
 	f.StringVar(&srcMAC, "src-mac", "", "source MAC (default: the endpoint owning --src)")
 	f.StringVar(&dstMAC, "dst-mac", "", "destination MAC (default: the endpoint owning --dst)")
-	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(cmd, FormatTable, FormatJSON, FormatYAML)
+	_ = cmd.RegisterFlagCompletionFunc("device", func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
+		if len(files) > 0 {
+			// Offline: the devices of the files.
+			objs, err := readObjects(cmd, files)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []string
+			for _, o := range objs {
+				if d, ok := o.(*policy.Device); ok {
+					out = append(out, d.Name)
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		}
+		return completeDevices(&api)(cmd, args, s)
+	})
 	for _, req := range []string{"device", "in-port", "src", "dst"} {
 		_ = cmd.MarkFlagRequired(req)
 	}
 	return cmd
 }
 
+// traceView is trace in json and yaml.
+type traceView struct {
+	Verdict  string         `json:"verdict"`
+	Reason   string         `json:"reason"`
+	Decision string         `json:"decision"` // before forwarding and egress; "" when the packet did not get that far
+	Policy   string         `json:"policy"`   // the deciding policy, if one did
+	Ports    []uint32       `json:"ports"`
+	Entries  []traceHitView `json:"entries"`
+}
+
+type traceHitView struct {
+	Table string   `json:"table"`
+	Entry string   `json:"entry"`
+	From  []string `json:"from"`
+}
+
+func traceViewOf(r *policy.TraceResult) traceView {
+	v := traceView{Verdict: r.Verdict, Reason: r.Reason, Decision: r.Decision, Policy: r.Policy, Ports: nonNil(r.Ports), Entries: []traceHitView{}}
+	for _, h := range r.Entries {
+		v.Entries = append(v.Entries, traceHitView{Table: h.Table, Entry: h.Entry, From: nonNil(h.From)})
+	}
+	return v
+}
+
 var tcpFlagBits = map[string]uint8{"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "urg": 0x20, "ece": 0x40, "cwr": 0x80}
 
-func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait, strict bool, timeout time.Duration) error {
+// applyOptions are apply's settings against a running controller.
+type applyOptions struct {
+	wait, strict, prune, yes bool
+	timeout                  time.Duration
+}
+
+func applyRemote(cmd *cobra.Command, api *apiClient, files []string, o applyOptions) error {
 	if len(files) == 0 {
 		return errors.New("no file given (-f FILE, or -f - for standard input)")
 	}
 	// Every file goes in one request: one change, all or nothing.
-	req := p4ctlv1.ApplyRequest{Strict: strict}
+	req := p4ctlv1.ApplyRequest{Strict: o.strict, Prune: o.prune}
 	size := 0
 	for _, f := range files {
-		var b []byte
-		var err error
-		if f == "-" {
-			b, err = io.ReadAll(cmd.InOrStdin())
-		} else {
-			b, err = os.ReadFile(f)
-		}
+		b, err := readSource(cmd, f)
 		if err != nil {
 			return err
 		}
@@ -397,7 +458,14 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait, stric
 		return err
 	}
 	defer done()
-	ctx, cancel := withTimeout(cmd, timeout)
+	if o.prune {
+		rev, err := confirmPrune(cmd, api, c, &req, files, o.yes)
+		if err != nil {
+			return err
+		}
+		req.PruneRevision = rev
+	}
+	ctx, cancel := withTimeout(cmd, o.timeout)
 	start := time.Now()
 	stop := spinner(cmd.ErrOrStderr(), fmt.Sprintf("%s: validating and committing %s", name, sizeOf(size)))
 	resp, err := c.Apply(ctx, &req)
@@ -414,14 +482,14 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait, stric
 		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s applied (log index %d, %s)\n", name, plural(int(resp.GetObjects()), "object"), resp.GetIndex(), time.Since(start).Round(time.Millisecond))
-	if !wait {
+	if !o.wait {
 		return nil
 	}
 	if !resp.GetAllDevices() && len(resp.GetDevices()) == 0 {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: no device's entries change\n", name)
 		return nil
 	}
-	ctx, cancel = withTimeout(cmd, timeout)
+	ctx, cancel = withTimeout(cmd, o.timeout)
 	defer cancel()
 	var only []string
 	if !resp.GetAllDevices() {
@@ -436,6 +504,46 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, wait, stric
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s programmed (%s)\n", name, what, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// confirmPrune lists what apply --prune would delete and has it
+// confirmed: by --yes, or by the user on a terminal. It returns the
+// revision the list was made on, which the apply then insists on.
+func confirmPrune(cmd *cobra.Command, api *apiClient, c p4ctlv1.ControllerClient, req *p4ctlv1.ApplyRequest, files []string, yes bool) (uint64, error) {
+	ctx, cancel := withTimeout(cmd, time.Minute)
+	defer cancel()
+	d, err := c.Diff(ctx, &p4ctlv1.DiffRequest{Files: req.GetFiles(), Prune: true})
+	if err != nil {
+		return 0, api.rpcErr(err)
+	}
+	var gone []string
+	for _, o := range d.GetObjects() {
+		if o.GetChange() == "removed" {
+			gone = append(gone, o.GetRef())
+		}
+	}
+	if len(gone) == 0 {
+		return d.GetRevision(), nil
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "--prune deletes %s the files do not name (model revision %d):\n", plural(len(gone), "object"), d.GetRevision())
+	for _, ref := range gone {
+		fmt.Fprintf(w, "  - %s\n", ref)
+	}
+	if yes {
+		return d.GetRevision(), nil
+	}
+	in := cmd.InOrStdin()
+	if slices.Contains(files, "-") || !isTerminal(in) {
+		return 0, fmt.Errorf("--prune would delete %s and standard input is not a terminal to ask: give --yes to delete them", plural(len(gone), "object"))
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "delete them? [y/N] ")
+	answer, _ := bufio.NewReader(in).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return d.GetRevision(), nil
+	}
+	return 0, errors.New("nothing applied: the deletions were not confirmed")
 }
 
 // plural is n and the noun, in the plural unless n is 1.

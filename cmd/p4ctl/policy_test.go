@@ -95,7 +95,7 @@ func TestFlagErrors(t *testing.T) {
 	}{
 		{[]string{"trace", "-f", "../../examples/segmentation.yaml", "--device", "leaf1", "--in-port", "1", "--src", "10.0.0.1", "--dst", "10.0.0.3", "--dport", "70000"},
 			"--dport 70000: out of range: it takes 0 to 65535"},
-		{[]string{"apply", "-f", "../../examples/segmentation.yaml", "--fit", "tofino"}, "--fit works with --dry-run only"},
+		{[]string{"apply", "-f", "../../examples/segmentation.yaml", "--fit", "tofino"}, "--fit needs --dry-run"},
 	} {
 		if _, err := run(t, tt.args...); err == nil || err.Error() != tt.want {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.want)

@@ -14,8 +14,8 @@ import (
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
 )
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w (a writer or a reader) is a terminal.
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

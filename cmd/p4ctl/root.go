@@ -19,8 +19,15 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newPipelineCmd(), newSimCmd(), newBenchCmd(), newValidateCmd(), newApplyCmd(), newTraceCmd(),
-		newServeCmd(), newGetCmd(), newDeleteCmd(), newClusterCmd(), newAgentCmd(), newVersionCmd(), newWatchCmd(), newHistoryCmd(), newDiffCmd(), newRollbackCmd())
+		newServeCmd(), newGetCmd(), newDeleteCmd(), newClusterCmd(), newAgentCmd(), newVersionCmd(), newWatchCmd(), newHistoryCmd(), newDiffCmd(), newRollbackCmd(),
+		newExportCmd(), newConfigCmd(), newCompletionCmd(root))
 	root.SetFlagErrorFunc(flagError)
+	root.Example = `  p4ctl config set-context lab --server 127.0.0.1:9600 --use
+  p4ctl apply -f examples/segmentation.yaml
+  p4ctl get devices
+  p4ctl diff -f examples/segmentation.yaml
+  p4ctl export > desired.yaml`
+	addExamples(root)
 	return root
 }
 
@@ -54,8 +61,23 @@ func exitCode(err error) (int, bool) {
 var outOfRange = regexp.MustCompile(`^invalid argument "([^"]*)" for "(?:-\w, )?--([\w-]+)" flag: strconv\.Parse\w+: parsing "[^"]*": value out of range$`)
 
 // flagError says which range a number flag takes, instead of strconv's
-// words.
+// words, and which output formats a command takes.
 func flagError(c *cobra.Command, err error) error {
+	err = flagErrorText(c, err)
+	if c.Name() == "diff" {
+		// diff's exit status is its answer: 1 says there are changes, 2
+		// that it could not tell.
+		return &exitError{code: 2, err: err}
+	}
+	return err
+}
+
+// flagErrorText is a flag error in our words, where we have better ones.
+func flagErrorText(c *cobra.Command, err error) error {
+	var fe *formatError
+	if errors.As(err, &fe) {
+		return fe
+	}
 	m := outOfRange.FindStringSubmatch(err.Error())
 	if m == nil {
 		return err

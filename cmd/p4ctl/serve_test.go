@@ -225,7 +225,7 @@ log-level: warn
 		t.Fatalf("get devices -o json: %v\n%s", err, js)
 	}
 	if len(devs) != 1 || devs[0].Name != "leaf1" || !devs[0].Connected || !devs[0].Primary || !devs[0].InSync ||
-		devs[0].PipelineCookie == 0 || devs[0].Entries["ingress.policy_port"] == 0 || devs[0].LastError != "" {
+		devs[0].PipelineCookie == "" || devs[0].Entries["ingress.policy_port"] == 0 || devs[0].LastError != "" {
 		t.Errorf("devices: %s", js)
 	}
 	// YAML is the same object: settings and state.

@@ -19,16 +19,44 @@ func ago(ms int64) string {
 	return time.Since(time.UnixMilli(ms)).Round(time.Second).String()
 }
 
+// linkView and hostView are links and hosts in json and yaml.
+type linkView struct {
+	ADevice  string `json:"a_device"`
+	APort    uint32 `json:"a_port"`
+	BDevice  string `json:"b_device"`
+	BPort    uint32 `json:"b_port"`
+	Source   string `json:"source"`
+	LastSeen string `json:"last_seen"`
+}
+
+type hostView struct {
+	Host      string `json:"host"`
+	Device    string `json:"device"`
+	Port      uint32 `json:"port"`
+	Interface string `json:"interface"`
+	ChassisID string `json:"chassis_id"`
+	PortID    string `json:"port_id"`
+	Source    string `json:"source"`
+	LastSeen  string `json:"last_seen"`
+}
+
 // printTopology prints links or hosts.
-func printTopology(w io.Writer, what, output string, tp *p4ctlv1.TopologyResponse) error {
-	if output == "json" {
+func printTopology(w io.Writer, what string, f Format, tp *p4ctlv1.TopologyResponse) error {
+	if f == FormatJSON || f == FormatYAML {
 		if what == "link" {
-			return printJSON(w, nonNil(tp.GetLinks()))
+			out := []linkView{}
+			for _, l := range tp.GetLinks() {
+				out = append(out, linkView{ADevice: l.GetADevice(), APort: l.GetAPort(), BDevice: l.GetBDevice(), BPort: l.GetBPort(), Source: l.GetSource(),
+					LastSeen: unixMs(l.GetLastSeenUnixMs())})
+			}
+			return printData(w, f, out)
 		}
-		return printJSON(w, nonNil(tp.GetHosts()))
-	}
-	if output != "table" {
-		return fmt.Errorf("unknown output format %q for %ss (table or json)", output, what)
+		out := []hostView{}
+		for _, h := range tp.GetHosts() {
+			out = append(out, hostView{Host: h.GetHost(), Device: h.GetDevice(), Port: h.GetPort(), Interface: h.GetInterface(), ChassisID: h.GetChassisId(),
+				PortID: h.GetPortId(), Source: h.GetSource(), LastSeen: unixMs(h.GetLastSeenUnixMs())})
+		}
+		return printData(w, f, out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	defer tw.Flush()
@@ -54,11 +82,15 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
+// observedPort is a port in json and yaml: its declared settings (none
+// when only a device reports it) and what is observed of it.
 type observedPort struct {
 	Device    string `json:"device"`
 	Port      uint32 `json:"port"`
 	Segment   string `json:"segment,omitempty"`
 	Role      string `json:"role,omitempty"`
+	Community uint16 `json:"community,omitempty"`
+	PuntARP   bool   `json:"punt_arp"`
 	Declared  bool   `json:"declared"`
 	Interface string `json:"interface,omitempty"`
 	Oper      string `json:"oper_status,omitempty"`
@@ -69,6 +101,8 @@ type observedPort struct {
 	OutErrors uint64 `json:"out_errors"`
 }
 
+// observedEndpoint is an endpoint in json and yaml: its declared
+// settings, with device and port where it is placed.
 type observedEndpoint struct {
 	Name    string   `json:"name"`
 	Segment string   `json:"segment"`
@@ -85,10 +119,8 @@ type observedEndpoint struct {
 // printObserved prints declared ports or endpoints with what the leader
 // observes of them: ports' state and neighbors (ports the devices report
 // but the model does not declare too), endpoints' placement.
-func printObserved(w io.Writer, kind, output string, objs []policy.Object, tp *p4ctlv1.TopologyResponse) error {
-	if output != "table" && output != "json" {
-		return fmt.Errorf("unknown output format %q (table, json or yaml)", output)
-	}
+func printObserved(w io.Writer, kind string, f Format, objs []policy.Object, tp *p4ctlv1.TopologyResponse) error {
+	data := f == FormatJSON || f == FormatYAML
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	defer tw.Flush()
 	if kind == policy.KindPort {
@@ -112,8 +144,8 @@ func printObserved(w io.Writer, kind, output string, objs []policy.Object, tp *p
 		for _, o := range objs {
 			p := o.(*policy.Port)
 			k := policy.PortKey{Device: p.Device, Port: p.Port}
-			op := observedPort{Device: p.Device, Port: p.Port, Segment: p.Segment, Role: p.Role.String(), Declared: true,
-				Neighbor: strings.Join(neighbor[k], ",")}
+			op := observedPort{Device: p.Device, Port: p.Port, Segment: p.Segment, Role: p.Role.String(), Community: p.Community, PuntARP: p.PuntARP,
+				Declared: true, Neighbor: strings.Join(neighbor[k], ",")}
 			if st := state[k]; st != nil {
 				fill(&op, st)
 				delete(state, k)
@@ -127,14 +159,27 @@ func printObserved(w io.Writer, kind, output string, objs []policy.Object, tp *p
 				out = append(out, op)
 			}
 		}
-		if output == "json" {
-			return printJSON(w, nonNil(out))
+		if data {
+			return printData(w, f, nonNil(out))
 		}
-		fmt.Fprintln(tw, "DEVICE\tPORT\tSEGMENT\tROLE\tINTERFACE\tOPER\tNEIGHBOR")
+		if f == FormatWide {
+			fmt.Fprintln(tw, "DEVICE\tPORT\tSEGMENT\tROLE\tCOMMUNITY\tPUNT ARP\tINTERFACE\tOPER\tNEIGHBOR\tIN OCTETS\tOUT OCTETS\tIN ERRORS\tOUT ERRORS")
+		} else {
+			fmt.Fprintln(tw, "DEVICE\tPORT\tSEGMENT\tROLE\tINTERFACE\tOPER\tNEIGHBOR")
+		}
 		for _, p := range out {
 			seg := p.Segment
 			if !p.Declared {
 				seg = "(not declared)"
+			}
+			if f == FormatWide {
+				community := "-"
+				if p.Community != 0 {
+					community = fmt.Sprint(p.Community)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%v\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", p.Device, p.Port, seg, orDash(p.Role), community, p.PuntARP,
+					orDash(p.Interface), orDash(p.Oper), orDash(p.Neighbor), p.InOctets, p.OutOctets, p.InErrors, p.OutErrors)
+				continue
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Device, p.Port, seg, p.Role, p.Interface, p.Oper, p.Neighbor)
 		}
@@ -163,16 +208,24 @@ func printObserved(w io.Writer, kind, output string, objs []policy.Object, tp *p
 		}
 		out = append(out, oe)
 	}
-	if output == "json" {
-		return printJSON(w, nonNil(out))
+	if data {
+		return printData(w, f, nonNil(out))
 	}
-	fmt.Fprintln(tw, "NAME\tSEGMENT\tMAC\tIPS\tHOST\tAT\tLABELS")
+	if f == FormatWide {
+		fmt.Fprintln(tw, "NAME\tSEGMENT\tMAC\tIPS\tHOST\tAT\tLABELS")
+	} else {
+		fmt.Fprintln(tw, "NAME\tSEGMENT\tIPS\tAT\tLABELS")
+	}
 	for _, e := range out {
 		at := fmt.Sprintf("%s/%d", e.Device, e.Port)
 		if !e.Placed {
 			at = "unplaced: " + e.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Segment, e.MAC, strings.Join(e.IPs, ","), e.Host, at, strings.Join(e.Labels, ","))
+		if f == FormatWide {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Segment, e.MAC, strings.Join(e.IPs, ","), orDash(e.Host), at, strings.Join(e.Labels, ","))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Segment, strings.Join(e.IPs, ","), at, strings.Join(e.Labels, ","))
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -16,8 +15,8 @@ import (
 type versionInfo struct {
 	Module         string `json:"module"`
 	Version        string `json:"version"`
-	Revision       string `json:"revision,omitempty"`
-	Modified       bool   `json:"modified,omitempty"`
+	Revision       string `json:"revision"`
+	Modified       bool   `json:"modified"`
 	Go             string `json:"go"`
 	PipelineCookie string `json:"pipeline_cookie"`
 }
@@ -36,22 +35,23 @@ func buildVersion() versionInfo {
 		}
 	}
 	if p, err := pipeline.Embedded("bmv2"); err == nil {
-		v.PipelineCookie = fmt.Sprintf("%#016x", p.Cookie)
+		v.PipelineCookie = cookieString(p.Cookie)
 	}
 	return v
 }
 
 func newVersionCmd() *cobra.Command {
-	var output string
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the build: module version, VCS revision, Go version and the embedded pipeline's cookie",
-		Args:  cobra.NoArgs,
+		Example: `  p4ctl version
+  p4ctl version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := buildVersion()
 			w := cmd.OutOrStdout()
-			if output == "json" {
-				return printJSON(w, v)
+			if f := output(cmd).Format(); f != FormatTable {
+				return printData(w, f, v)
 			}
 			rev := v.Revision
 			if rev == "" {
@@ -64,15 +64,20 @@ func newVersionCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	addOutput(cmd, FormatTable, FormatJSON, FormatYAML)
 	return cmd
 }
 
+// watchEvent is one event of watch in json and yaml: the model index, or
+// the node's leadership.
+type watchEvent struct {
+	Time       string  `json:"time"`
+	ModelIndex *uint64 `json:"model_index,omitempty"`
+	Leader     *bool   `json:"leader,omitempty"`
+}
+
 func newWatchCmd() *cobra.Command {
-	var (
-		api    apiClient
-		output string
-	)
+	var api apiClient
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Follow a node's events: model changes (with their raft index) and its leadership",
@@ -80,7 +85,10 @@ func newWatchCmd() *cobra.Command {
 interrupted: first the raft index of the model it holds, then every change
 of it (with the index the model reflects) and the node gaining or losing
 leadership. A slow reader misses intermediate model changes but sees the
-latest.`,
+latest. -o json prints one JSON object a line ({"time", "model_index"} or
+{"time", "leader"}), -o yaml one document per event.`,
+		Example: `  p4ctl watch
+  p4ctl watch -o json | jq -c 'select(.leader != null)'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, done, err := api.dial()
@@ -93,7 +101,7 @@ latest.`,
 				return api.rpcErr(err)
 			}
 			w := cmd.OutOrStdout()
-			enc := json.NewEncoder(w)
+			f := output(cmd).Format()
 			for {
 				ev, err := stream.Recv()
 				if err != nil {
@@ -102,22 +110,24 @@ latest.`,
 					}
 					return api.rpcErr(err)
 				}
-				now := time.Now().Format(time.RFC3339Nano)
+				we := watchEvent{Time: time.Now().Format(time.RFC3339Nano)}
 				switch e := ev.GetEvent().(type) {
 				case *p4ctlv1.Event_ModelIndex:
-					if output == "json" {
-						err = enc.Encode(map[string]any{"time": now, "model_index": e.ModelIndex})
-					} else {
-						_, err = fmt.Fprintf(w, "%s model at index %d\n", now, e.ModelIndex)
-					}
+					we.ModelIndex = &e.ModelIndex
 				case *p4ctlv1.Event_Leader:
-					if output == "json" {
-						err = enc.Encode(map[string]any{"time": now, "leader": e.Leader})
-					} else if e.Leader {
-						_, err = fmt.Fprintf(w, "%s this node leads\n", now)
-					} else {
-						_, err = fmt.Fprintf(w, "%s this node no longer leads\n", now)
-					}
+					we.Leader = &e.Leader
+				default:
+					continue
+				}
+				switch {
+				case f != FormatTable:
+					err = printEvent(w, f, we)
+				case we.ModelIndex != nil:
+					_, err = fmt.Fprintf(w, "%s model at index %d\n", we.Time, *we.ModelIndex)
+				case *we.Leader:
+					_, err = fmt.Fprintf(w, "%s this node leads\n", we.Time)
+				default:
+					_, err = fmt.Fprintf(w, "%s this node no longer leads\n", we.Time)
 				}
 				if err != nil {
 					return err
@@ -126,6 +136,6 @@ latest.`,
 		},
 	}
 	api.flags(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json (one object a line)")
+	addOutput(cmd, FormatTable, FormatJSON, FormatYAML)
 	return cmd
 }
