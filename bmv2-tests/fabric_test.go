@@ -33,15 +33,16 @@ func TestFabricAcrossTwoSwitches(t *testing.T) {
 	// In sync with the cable in the compiled state: leaf1 forwards db's
 	// MAC out of its uplink.
 	dbMAC := mustMAC("02:00:00:00:0a:04")
+	// The compiled state first, then the devices: a compile enqueues its
+	// changes (and marks the devices out of sync) under the lock Trace
+	// takes, so devices in sync after the trace saw the cable hold it.
 	waitFor(t, ctx, func() bool {
-		for _, d := range ctl.Devices() {
-			if !d.InSync {
-				return false
-			}
-		}
 		res, err := ctl.Trace("leaf1", policy.Packet{InPort: 1, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.4"),
 			Proto: policy.ProtoTCP, SPort: 40000, DPort: 5432, TCPFlags: 0x02})
-		return err == nil && res.Verdict == policy.VerdictAllow && len(res.Ports) == 1 && res.Ports[0] == 9
+		if err != nil || res.Verdict != policy.VerdictAllow || len(res.Ports) != 1 || res.Ports[0] != 9 {
+			return false
+		}
+		return allInSync(ctl, 2)
 	}, func() string { return fmt.Sprintf("devices %+v", ctl.Devices()) })
 	t.Logf("cable learned and both leaves programmed for it %s after apply", time.Since(start).Round(time.Millisecond))
 

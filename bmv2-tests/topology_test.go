@@ -59,12 +59,7 @@ func TestTwoSwitchTopology(t *testing.T) {
 		return func() bool {
 			for _, p := range ctl.Placements() {
 				if p.Endpoint == "web" && p.Device == dev && p.Port == port {
-					for _, d := range ctl.Devices() {
-						if !d.InSync {
-							return false
-						}
-					}
-					return true
+					return allInSync(ctl, 2)
 				}
 			}
 			return false
@@ -160,6 +155,22 @@ func twoLeaves(ctx context.Context, t *testing.T, name string, ports1, ports2 []
 		t.Fatal(err)
 	}
 	return sw1, sw2, ctl, start
+}
+
+// allInSync reports whether the controller holds sessions to n devices
+// and every one is in sync: a device the leader has not yet given a
+// master has no session, and an empty list is not "all in sync".
+func allInSync(ctl *controller.Controller, n int) bool {
+	ds := ctl.Devices()
+	if len(ds) != n {
+		return false
+	}
+	for _, d := range ds {
+		if !d.InSync {
+			return false
+		}
+	}
+	return true
 }
 
 // waitFor polls cond until it holds or ctx ends.
