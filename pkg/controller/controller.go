@@ -144,7 +144,7 @@ type Controller struct {
 	// proposeMu serializes changes from prepare to commit (propose); it is
 	// taken before mu, never while holding it.
 	proposeMu sync.Mutex
-	mu        sync.Mutex // guards compiler, workers, leader, term, subs, assign, seen
+	mu        sync.Mutex // guards compiler, workers, leader, term, subs, assign, seenModel
 	compiler  *policy.Compiler
 	workers   map[string]*worker
 	leader    bool // leads raft, caught up with the log: assigns devices
@@ -152,7 +152,7 @@ type Controller struct {
 	subs      map[chan Event]struct{}
 	assign    cluster.Assignments // the devices' masters, as last synced
 	contact   bool                // in touch with the cluster (contactLoop)
-	seen      uint64              // the state machine's index when last synced
+	seenModel *policy.Model       // the replicated model last synced (compiled or not)
 	index     uint64              // raft index of the compiled model
 	source    *policy.Model       // the replicated model compiled (before placement)
 	topoSeen  uint64              // topology version placed from
@@ -408,7 +408,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 	assign := c.cfg.Node.Assignments()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seen = max(c.seen, index)
+	c.seenModel = src
 	var d *policy.Delta
 	if src != c.source || version != c.topoSeen {
 		var ok bool

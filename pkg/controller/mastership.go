@@ -221,12 +221,15 @@ func (c *Controller) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, target := c.cfg.Node.Model()
+	// The state machine's model now (entries that change no model, a
+	// member's API address, move its index without a change signal, so
+	// the model itself is what is waited for).
+	target, _ := c.cfg.Node.Model()
 	for {
 		c.mu.Lock()
-		seen := c.seen
+		seen := c.seenModel
 		c.mu.Unlock()
-		if seen >= target {
+		if seen == target {
 			return nil
 		}
 		select {
