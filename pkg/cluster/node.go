@@ -373,6 +373,11 @@ func (n *Node) Leadership() <-chan bool { return n.leadership }
 // Model returns the current desired state and the log index it reflects.
 func (n *Node) Model() (*policy.Model, uint64) { return n.fsm.current() }
 
+// ModelRevision is the current model with its revision: the index of
+// the last entry that changed it (entries that change no model, such as
+// a member's API address, leave it).
+func (n *Node) ModelRevision() (*policy.Model, uint64) { return n.fsm.currentRevision() }
+
 // Revision is the model's revision: the log index of the last change to
 // it, 0 while no change ever reached it.
 func (n *Node) Revision() uint64 {

@@ -143,22 +143,22 @@ type Controller struct {
 
 	// proposeMu serializes changes from prepare to commit (propose); it is
 	// taken before mu, never while holding it.
-	proposeMu sync.Mutex
-	mu        sync.Mutex // guards compiler, workers, leader, term, subs, assign, seenModel
-	compiler  *policy.Compiler
-	workers   map[string]*worker
-	leader    bool // leads raft, caught up with the log: assigns devices
-	term      uint64
-	subs      map[chan Event]struct{}
-	assign    cluster.Assignments // the devices' masters, as last synced
-	contact   bool                // in touch with the cluster (contactLoop)
-	seenModel *policy.Model       // the replicated model last synced (compiled or not)
-	index     uint64              // raft index of the compiled model
-	source    *policy.Model       // the replicated model compiled (before placement)
-	topoSeen  uint64              // topology version placed from
-	binder    policy.Binder
-	unplaced  []string // endpoints naming a host that could not be placed, and why
-	topo      *topo.Topology
+	proposeMu    sync.Mutex
+	mu           sync.Mutex // guards compiler, workers, leader, term, subs, assign, seenRevision
+	compiler     *policy.Compiler
+	workers      map[string]*worker
+	leader       bool // leads raft, caught up with the log: assigns devices
+	term         uint64
+	subs         map[chan Event]struct{}
+	assign       cluster.Assignments // the devices' masters, as last synced
+	contact      bool                // in touch with the cluster (contactLoop)
+	seenRevision uint64              // the model revision last synced (compiled or not)
+	index        uint64              // raft index of the compiled model
+	source       *policy.Model       // the replicated model compiled (before placement)
+	topoSeen     uint64              // topology version placed from
+	binder       policy.Binder
+	unplaced     []string // endpoints naming a host that could not be placed, and why
+	topo         *topo.Topology
 	// gnmiWatches are the gNMI subscriptions, by device.
 	gnmiWatches map[string]*gnmiWatch
 
@@ -403,12 +403,12 @@ func LeaderElectionID(term uint64) p4rt.ElectionID {
 // a worker (a session) for each device this node masters (every device
 // with backup sessions).
 func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
-	src, index := c.cfg.Node.Model()
+	src, index := c.cfg.Node.ModelRevision()
 	version := c.topo.Version()
 	assign := c.cfg.Node.Assignments()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seenModel = src
+	c.seenRevision = max(c.seenRevision, index)
 	var d *policy.Delta
 	if src != c.source || version != c.topoSeen {
 		var ok bool

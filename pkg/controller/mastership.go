@@ -221,15 +221,15 @@ func (c *Controller) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The state machine's model now (entries that change no model, a
-	// member's API address, move its index without a change signal, so
-	// the model itself is what is waited for).
-	target, _ := c.cfg.Node.Model()
+	// The model's revision now: entries that change no model (a
+	// member's API address) move the log index without a change signal,
+	// so the revision is what is waited for, and it only grows.
+	_, target := c.cfg.Node.ModelRevision()
 	for {
 		c.mu.Lock()
-		seen := c.seenModel
+		seen := c.seenRevision
 		c.mu.Unlock()
-		if seen == target {
+		if seen >= target {
 			return nil
 		}
 		select {
