@@ -70,7 +70,9 @@ class BMv2Switch(Switch):
         args += ["--", "--grpc-server-addr", "127.0.0.1:%d" % self.grpc_port, "--cpu-port", str(CPU_PORT)]
         log = open(os.path.join(self.log_dir, "%s.log" % self.name), "a")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        wait_port(self.grpc_port, 20, "%s's P4Runtime server" % self.name)
+        # 60 s: three switches start at once on two cores, each loading
+        # its PI server; a switch that dies instead is reported at once.
+        wait_port(self.grpc_port, 60, "%s's P4Runtime server" % self.name, self.proc, log.name)
 
     def kill(self):
         """The switch process dies (SIGKILL): its pipeline and entries are
@@ -88,14 +90,31 @@ class BMv2Switch(Switch):
         Switch.stop(self, deleteIntfs)
 
 
-def wait_port(port, seconds, what):
+def wait_port(port, seconds, what, proc=None, log=None):
+    """Waits until something listens on 127.0.0.1:port. With proc, a
+    process that exits first ends the wait at once, with the end of its
+    log (when given) in the message."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
+        if proc is not None and proc.poll() is not None:
+            sys.exit("lab: %s exited with status %d before listening on 127.0.0.1:%d%s"
+                     % (what, proc.returncode, port, log_tail(log)))
         time.sleep(0.1)
-    sys.exit("lab: %s did not listen on 127.0.0.1:%d within %ds" % (what, port, seconds))
+    sys.exit("lab: %s did not listen on 127.0.0.1:%d within %ds%s" % (what, port, seconds, log_tail(log)))
+
+
+def log_tail(path, lines=10):
+    if not path:
+        return ""
+    try:
+        with open(path) as f:
+            tail = f.read().splitlines()[-lines:]
+    except OSError as e:
+        return " (its log %s: %s)" % (path, e)
+    return "; the end of %s:\n  %s" % (path, "\n  ".join(tail) if tail else "(empty)")
 
 
 def load(policy):
@@ -186,7 +205,7 @@ def start_agents(net, p4ctl, work):
         procs.append(subprocess.Popen([p4ctl, "agent", "--listen", "127.0.0.1:%d" % (GNMI_BASE + i), "--lldp",
                                        "--lldp-source", "speaker", "--lldp-interval", "1s", "--port-map", pm],
                                       stdout=log, stderr=subprocess.STDOUT))
-        wait_port(GNMI_BASE + i, 20, "%s's port agent" % sw.name)
+        wait_port(GNMI_BASE + i, 30, "%s's port agent" % sw.name, procs[-1], log.name)
     return procs
 
 
@@ -213,7 +232,7 @@ class Cluster:
             args += ["--bootstrap", "--apply", policy_file] if n == 0 else ["--join", "127.0.0.1:9700"]
             log = open(os.path.join(work, "node%d.log" % (n + 1)), "w")
             self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
-            wait_port(base, 20, "p4ctl node %d's API" % (n + 1))
+            wait_port(base, 30, "p4ctl node %d's API" % (n + 1), self.procs[-1], log.name)
             time.sleep(1 if n == 0 else 0.2)
 
     def api(self, n):
