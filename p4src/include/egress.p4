@@ -1,23 +1,23 @@
 // Architecture-neutral egress: packet-in header, PVLAN egress isolation and
-// per-port egress counters (design section 3, steps 3, 9 and 10).
-//
-// The architecture main copies its egress port into meta.egress_port before
-// applying IsoEgress, and drops the packet when meta.drop is set after it.
-// A main whose architecture sends a packet only from an action parameter
-// (PNA's send_to_port) defines EGRESS_TX(port): egress.ports carries the
-// port it is keyed on as the action's parameter, and EGRESS_TX sends the
-// packet there; the packet-out path looks the port up too, for that.
-
+// per-port egress counters (design section 3, steps 3, 9 and 10). The main
+// copies its egress port into meta.egress_port before applying IsoEgress and
+// drops the packet when meta.drop is set after it. EGRESS_TX(port) runs first
+// in egress.ports' action, whose parameters it may read: PNA sends the packet
+// there (send_to_port takes an action parameter) and looks the port up on
+// packet-out too. Tofino, whose actions cannot compare a parameter with a
+// field, defines EGRESS_SEGMENT_CHECK_IN_APPLY and the two hooks below.
 #ifndef EGRESS_TX
 #define EGRESS_TX(port)
 #define EGRESS_TX_ON_BYPASS 0
 #endif
-
+#ifndef ISO_EGRESS_DECLS
+#define ISO_EGRESS_DECLS
+#define ISO_EGRESS_PORT_CHECKS
+#endif
 #ifndef P4CTL_EGRESS_P4
 #define P4CTL_EGRESS_P4
-
 control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
-
+    ISO_EGRESS_DECLS
     @name(".egress.port_counter") PORT_COUNTER(port_counter);
 
     @name(".egress_drop")
@@ -31,15 +31,15 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
         meta.egress_role = role;
         meta.egress_community = community;
         meta.egress_tagged = tagged;
-        // A port of another segment is never a destination, except uplinks,
-        // which carry every segment.
+        // Uplinks carry every segment; other ports only their own.
+#ifndef EGRESS_SEGMENT_CHECK_IN_APPLY
         if (role != ROLE_UPLINK && segment != meta.segment) {
             meta.drop = 1;
         }
+#endif
     }
-
     // Egress port -> its role; ports without an entry transmit nothing.
-    @name(".egress.ports")
+    @name(".egress.ports") @id(44422754)
     table ports {
         key = {
             meta.egress_port: exact @name("egress_port");
@@ -78,10 +78,10 @@ control IsoEgress(inout headers_t hdr, inout local_metadata_t meta) {
         if (meta.drop == 1) {
             return;
         }
-        // Split horizon: what came from an uplink leaves through another
-        // only over a fabric link, which carries the spanning tree's
-        // floods and paths; other uplinks (a network outside, or links not
-        // seen yet) would close a loop.
+        ISO_EGRESS_PORT_CHECKS
+        // Split horizon: what came from an uplink leaves through another only
+        // over a fabric link, which carries the spanning tree's floods and
+        // paths; other uplinks (outside networks, unseen links) close a loop.
         if (meta.from_uplink == 1 && meta.egress_role == ROLE_UPLINK && meta.egress_tagged == 0) {
             meta.drop = 1;
             return;

@@ -1,29 +1,23 @@
 // Architecture-neutral ingress: port roles, punts, anti-spoofing, identities,
 // ACL, identity policy and L2 forwarding (design section 3, steps 1-8).
-//
 // The architecture main defines PORT_T, CPU_PORT and these externs:
 //   DIRECT_COUNTER(name)        declare a packets+bytes direct counter
 //   TABLE_COUNTERS(name)        the table property that attaches it
 //   PORT_COUNTER(name)          declare a packets+bytes counter indexed by port
 //   COUNT_PORT(name, port)      count one packet on it
-//   COUNT_DIRECT(name)          count a hit on a direct counter, in the
-//                               hit entry's action (empty where the
-//                               architecture counts hits by itself)
-// and maps the results in local_metadata_t (drop, to_cpu, flood,
-// mcast_group, egress_port) onto its own intrinsic metadata.
-//
-// Table and action names are global (leading dot) so that the P4Info is the
-// same on every architecture and the controller needs one name list.
-//
-// Table sizes are TABLE_SIZE_<TABLE> (the table's name in capitals); an
-// architecture main defines those its target sizes differently, and
-// pkg/pipeline's profile for the target carries the same numbers.
+//   COUNT_DIRECT(name)          count a hit on a direct counter, in the hit
+//                               entry's action (empty where the architecture
+//                               counts hits by itself)
+// and maps the results in local_metadata_t (drop, to_cpu, flood, mcast_group,
+// egress_port) onto its own intrinsic metadata. Names are global (leading
+// dot) and table ids pinned (@id: p4c's hash of the name, which bf-p4c takes
+// of "pipe.<name>"), so every architecture's P4Info is the same. Table sizes
+// are TABLE_SIZE_<TABLE>, which a main may define; its profile repeats them.
 
 #ifndef P4CTL_INGRESS_P4
 #define P4CTL_INGRESS_P4
 
-// Shared defaults, sized for a software target: a million identity-pair
-// rules in the policy tables. Hardware mains size every table themselves.
+// Shared defaults, for a software target; hardware mains size every table.
 #define TABLE_SIZE_IDENTITY 131072
 #define TABLE_SIZE_ACL 8192
 #define TABLE_SIZE_PORT_CLASS 4096
@@ -81,10 +75,8 @@
 #ifndef TABLE_SIZE_L2
 #define TABLE_SIZE_L2 131072
 #endif
-
-// One policy lookup: apply a table and keep its entry's verdict when its
-// rank beats the best so far (a miss leaves cand_rank at 0, below every
-// rank the compiler writes).
+// One policy lookup: keep the entry's verdict when its rank beats the best so
+// far (a miss leaves cand_rank at 0, below every rank the compiler writes).
 #define POLICY_LOOKUP(apply_call) \
     meta.cand_rank = 0; \
     apply_call; \
@@ -92,9 +84,17 @@
         meta.policy_rank = meta.cand_rank; \
         meta.policy_verdict = meta.cand_verdict; \
     }
-
+// A main whose target cannot run this control as written (Tofino) defines
+// ISO_INGRESS_DECLS, POLICY_ACTION and ISO_INGRESS_APPLY (a file holding the
+// apply block), and LPM_TABLE_PRAGMAS (the identity LPM tables' annotations).
+#ifndef ISO_INGRESS_DECLS
+#define ISO_INGRESS_DECLS
+#endif
+#ifndef LPM_TABLE_PRAGMAS
+#define LPM_TABLE_PRAGMAS
+#endif
 control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
-
+    ISO_INGRESS_DECLS
     @name(".ingress.port_counter") PORT_COUNTER(port_counter);
     @name(".ingress.policy_pair_counter") DIRECT_COUNTER(policy_pair_counter);
     @name(".ingress.policy_proto_counter") DIRECT_COUNTER(policy_proto_counter);
@@ -120,7 +120,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // A port without an entry drops everything it receives (zero trust).
-    @name(".ingress.ports")
+    @name(".ingress.ports") @id(47541098)
     table ports {
         key = {
             meta.ingress_port: exact @name("ingress_port");
@@ -142,7 +142,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // A port whose segment has no entry drops everything it receives.
-    @name(".ingress.segments")
+    @name(".ingress.segments") @id(40241005)
     table segments {
         key = {
             meta.segment: exact @name("segment");
@@ -165,7 +165,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
 
     // (port, MAC, IPv4) must belong to a registered endpoint. ARP is checked
     // on its sender protocol address.
-    @name(".ingress.src_identity_v4")
+    @name(".ingress.src_identity_v4") @id(33753189)
     table src_identity_v4 {
         key = {
             meta.ingress_port: exact @name("ingress_port");
@@ -180,7 +180,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         size = TABLE_SIZE_SRC_IDENTITY_V4;
     }
 
-    @name(".ingress.src_identity_v6")
+    @name(".ingress.src_identity_v6") @id(41865564)
     table src_identity_v6 {
         key = {
             meta.ingress_port: exact @name("ingress_port");
@@ -204,7 +204,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // A miss leaves dst_id = IDENTITY_UNKNOWN.
-    @name(".ingress.dst_identity_v4")
+    @name(".ingress.dst_identity_v4") @id(44040474) LPM_TABLE_PRAGMAS
     table dst_identity_v4 {
         key = {
             meta.segment: exact @name("segment");
@@ -218,7 +218,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         size = TABLE_SIZE_DST_IDENTITY_V4;
     }
 
-    @name(".ingress.dst_identity_v6")
+    @name(".ingress.dst_identity_v6") @id(49107842) LPM_TABLE_PRAGMAS
     table dst_identity_v6 {
         key = {
             meta.segment: exact @name("segment");
@@ -249,7 +249,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         meta.acl_verdict = VERDICT_PUNT;
     }
 
-    @name(".ingress.acl_v4")
+    @name(".ingress.acl_v4") @id(38750885)
     table acl_v4 {
         key = {
             meta.segment: ternary @name("segment");
@@ -269,7 +269,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         size = TABLE_SIZE_ACL_V4;
     }
 
-    @name(".ingress.acl_v6")
+    @name(".ingress.acl_v6") @id(34997294)
     table acl_v6 {
         key = {
             meta.segment: ternary @name("segment");
@@ -290,7 +290,6 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // ---- 6. identity-pair policy --------------------------------------------
-    //
     // Every identity-pair rule is an exact-match entry (SRAM on Tofino, a
     // hash table on DPDK, a hash map on BMv2). A rule lands in the table
     // its port condition calls for: any protocol, a protocol, a single
@@ -301,10 +300,10 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     // with the highest rank decides: a rank is the rule's P4Runtime-style
     // priority (docs/policy.md), so the verdict is the one a single
     // ternary table with those priorities would give (docs/pipeline.md).
-
     // Each policy table has actions of its own, because an architecture
     // that counts hits in the action (TNA, PNA) ties an action calling a
     // direct counter to that counter's table.
+#ifndef POLICY_ACTION
 #define POLICY_ACTION(act, pname, verdict, ctr) \
     @name(pname) \
     action act(bit<16> rank) { \
@@ -312,6 +311,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         meta.cand_rank = rank; \
         COUNT_DIRECT(ctr); \
     }
+#endif
     POLICY_ACTION(policy_pair_allow, ".policy_pair_allow", VERDICT_ALLOW, policy_pair_counter)
     POLICY_ACTION(policy_pair_deny, ".policy_pair_deny", VERDICT_DENY, policy_pair_counter)
     POLICY_ACTION(policy_pair_punt, ".policy_pair_punt", VERDICT_PUNT, policy_pair_counter)
@@ -343,7 +343,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     // entry per atom (a maximal run of ports that every range named by the
     // segment's rules either holds whole or not at all), so TCAM grows
     // with the number of distinct ranges, not ports.
-    @name(".ingress.dst_port_class")
+    @name(".ingress.dst_port_class") @id(41672317)
     table dst_port_class {
         key = {
             meta.segment: exact @name("segment");
@@ -358,7 +358,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         size = TABLE_SIZE_DST_PORT_CLASS;
     }
 
-    @name(".ingress.src_port_class")
+    @name(".ingress.src_port_class") @id(49159371)
     table src_port_class {
         key = {
             meta.segment: exact @name("segment");
@@ -374,7 +374,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Rules of any protocol.
-    @name(".ingress.policy_pair")
+    @name(".ingress.policy_pair") @id(40740825)
     table policy_pair {
         key = {
             meta.src_id: exact @name("src_identity");
@@ -392,7 +392,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Rules of one protocol, every port.
-    @name(".ingress.policy_proto")
+    @name(".ingress.policy_proto") @id(48210044)
     table policy_proto {
         key = {
             meta.src_id: exact @name("src_identity");
@@ -411,7 +411,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Rules of one destination port.
-    @name(".ingress.policy_port")
+    @name(".ingress.policy_port") @id(42179810)
     table policy_port {
         key = {
             meta.src_id: exact @name("src_identity");
@@ -431,7 +431,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Rules of a destination port range, one entry per atom of the range.
-    @name(".ingress.policy_range")
+    @name(".ingress.policy_range") @id(35450543)
     table policy_range {
         key = {
             meta.src_id2: exact @name("src_identity");
@@ -451,7 +451,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Replies of allow rules over every port of a protocol (TCP with ACK).
-    @name(".ingress.reply_proto")
+    @name(".ingress.reply_proto") @id(34630329)
     table reply_proto {
         key = {
             meta.src_id: exact @name("src_identity");
@@ -469,7 +469,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Replies from one service port.
-    @name(".ingress.reply_port")
+    @name(".ingress.reply_port") @id(42749209)
     table reply_port {
         key = {
             meta.src_id: exact @name("src_identity");
@@ -488,7 +488,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Replies from a service port range, per atom.
-    @name(".ingress.reply_range")
+    @name(".ingress.reply_range") @id(48760757)
     table reply_range {
         key = {
             meta.src_id2: exact @name("src_identity");
@@ -520,7 +520,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
     }
 
     // Unknown unicast, broadcast and multicast flood to the segment's group.
-    @name(".ingress.l2")
+    @name(".ingress.l2") @id(41579476)
     table l2 {
         key = {
             meta.segment: exact @name("segment");
@@ -533,7 +533,7 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
         const default_action = flood();
         size = TABLE_SIZE_L2;
     }
-
+#ifndef ISO_INGRESS_APPLY
     apply {
         // The role egress isolates by: the port's, or a fabric tag's.
         bit<2> sender_role = ROLE_ISOLATED;
@@ -727,6 +727,9 @@ control IsoIngress(inout headers_t hdr, inout local_metadata_t meta) {
             l2.apply();
         }
     }
+#else
+#include ISO_INGRESS_APPLY
+#endif
 }
 
 #endif
