@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,7 @@ func TestPipelinePack(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
-	want, _ := p4src.Build.ReadFile("build/v1model/bmv2.json")
+	want, _ := fs.ReadFile(p4src.Build, "build/v1model/bmv2.json")
 	if !bytes.Equal(got, want) {
 		t.Errorf("bmv2 pack: %d bytes, want the embedded bmv2.json (%d bytes)", len(got), len(want))
 	}
@@ -45,7 +46,7 @@ func TestPipelinePack(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(build, "pipe"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	info, _ := p4src.Build.ReadFile("build/v1model/p4info.txtpb")
+	info, _ := fs.ReadFile(p4src.Build, "build/v1model/p4info.txtpb")
 	writeFile(t, filepath.Join(build, "p4info.txtpb"), string(info))
 	writeFile(t, filepath.Join(build, "bfrt.json"), "{}")
 	writeFile(t, filepath.Join(build, "pipe", "context.json"), "CTX")
@@ -56,7 +57,8 @@ func TestPipelinePack(t *testing.T) {
 	}
 	got, _ = os.ReadFile(legacy)
 	var exp []byte
-	for _, part := range []string{"p4ctl", "BIN!", "CTX"} {
+	// bf_switchd's layout, then the pipeline's name and its bfrt.json.
+	for _, part := range []string{"p4ctl", "BIN!", "CTX", "pipe", "{}"} {
 		exp = binary.LittleEndian.AppendUint32(exp, uint32(len(part)))
 		exp = append(exp, part...)
 	}
@@ -64,8 +66,17 @@ func TestPipelinePack(t *testing.T) {
 		t.Errorf("legacy pack %q, want %q", got, exp)
 	}
 
-	if _, err := run(t, "pipeline", "pack", "--target", "tofino2", "-o", filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "bf-p4c --target tofino2") {
-		t.Errorf("tofino2 without a build: err = %v", err)
+	// Tofino 2 from the embedded build: the legacy layout starts with the
+	// program's name and the binary's length.
+	t2 := filepath.Join(dir, "tofino2.bin")
+	if _, err := run(t, "pipeline", "pack", "--target", "tofino2", "--format", "legacy", "-o", t2); err != nil {
+		t.Fatalf("tofino2 from the embedded build: %v", err)
+	}
+	if got, _ := os.ReadFile(t2); len(got) < 1<<20 || !bytes.HasPrefix(got, []byte("\x05\x00\x00\x00p4ctl")) {
+		t.Errorf("tofino2 legacy pack: %d bytes, starts %q", len(got), got[:min(len(got), 16)])
+	}
+	if _, err := run(t, "pipeline", "pack", "--target", "tofino2", "--pipeline-dir", filepath.Join(dir, "none"), "-o", filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "none") {
+		t.Errorf("tofino2 from a missing build directory: err = %v", err)
 	}
 	if _, err := run(t, "pipeline", "pack", "--target", "bmv2"); err == nil || !strings.Contains(err.Error(), "--output-file (-O)") {
 		t.Errorf("no output file: err = %v", err)
@@ -91,7 +102,7 @@ func TestPipelineInfoProfile(t *testing.T) {
 		t.Errorf("tofino profile %+v", p)
 	}
 	for _, tb := range s.Tables {
-		if tb.Name == "ingress.policy_port" && tb.Size != 262144 {
+		if tb.Name == "ingress.policy_port" && tb.Size != 65536 {
 			t.Errorf("tofino policy_port size %d", tb.Size)
 		}
 	}

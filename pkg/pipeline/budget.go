@@ -1,25 +1,34 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
 )
 
-// Budget is the match memory of one pipe of a hardware target, and the
-// model that turns a table's entries into memory units. Figures for
-// Tofino come from the open-source bf-p4c (backends/tofino/bf-p4c/mau:
-// memories.h and the device descriptions): per stage 80 SRAM blocks of
-// 1024 words x 128 bits and 24 TCAM blocks of 512 rows x 44 bits; 12
-// stages per pipe on Tofino 1, 20 on Tofino 2. docs/targets.md states
-// the model's assumptions; the compiler's own resource report is the
-// final word once a TNA build exists.
+// Budget is the match memory of one pipe of a hardware target.
+//
+// A budget with Tables is what a compiler placed: bf-p4c reserves memory
+// for every table's declared size, so the program fits its pipe whole and
+// a device's entries fit exactly when every table's fit its size. Tables
+// carries each table's size and the SRAM and TCAM blocks the compiler's
+// resource report gives it (p4src/build/<arch>/pipe/logs/resources.json;
+// TestBudgetsMatchReport keeps them equal), and a table's entries take
+// their share of those blocks.
+//
+// A budget without Tables is a model of memory, for a program no compiler
+// has placed: per stage SRAMBlocks of SRAMWords x SRAMWordBits and
+// TCAMBlocks of TCAMRows x TCAMRowBits; Fit packs entries into them
+// (docs/targets.md says where the model was wrong for Tofino).
 type Budget struct {
 	Name   string
 	Stages int
 	// Per stage.
 	SRAMBlocks, TCAMBlocks int
-	// Block geometry.
+	// Tables is the compiler's placement, by table name; nil for a model.
+	Tables map[string]TableBudget
+	// The model's block geometry.
 	SRAMWords, SRAMWordBits int
 	TCAMRows, TCAMRowBits   int
 	// HashFill is the share of an exact table's words that a hash table
@@ -27,10 +36,20 @@ type Budget struct {
 	HashFill float64
 }
 
-// Budgets of the hardware profiles, by name.
+// TableBudget is what a compiler gave one table: room for Size entries in
+// SRAM blocks (match, action data and direct counter) and TCAM blocks.
+type TableBudget struct {
+	Size int64 `json:"size"`
+	SRAM int   `json:"sram_blocks"`
+	TCAM int   `json:"tcam_blocks"`
+}
+
+// Budgets of the hardware profiles, by name: Tofino 1 and 2 as bf-p4c
+// 9.13.4 placed p4src/tna and p4src/t2na (12 and 20 stages of 80 SRAM
+// and 24 TCAM blocks).
 var Budgets = map[string]Budget{
-	"tofino":  {Name: "tofino", Stages: 12, SRAMBlocks: 80, TCAMBlocks: 24, SRAMWords: 1024, SRAMWordBits: 128, TCAMRows: 512, TCAMRowBits: 44, HashFill: 0.9},
-	"tofino2": {Name: "tofino2", Stages: 20, SRAMBlocks: 80, TCAMBlocks: 24, SRAMWords: 1024, SRAMWordBits: 128, TCAMRows: 512, TCAMRowBits: 44, HashFill: 0.9},
+	"tofino":  {Name: "tofino", Stages: 12, SRAMBlocks: 80, TCAMBlocks: 24, Tables: tofinoPlaced},
+	"tofino2": {Name: "tofino2", Stages: 20, SRAMBlocks: 80, TCAMBlocks: 24, Tables: tofino2Placed},
 }
 
 // SRAMTotal and TCAMTotal are the pipe's blocks.
@@ -41,7 +60,10 @@ func (b Budget) TCAMTotal() int { return b.Stages * b.TCAMBlocks }
 type TableUse struct {
 	Table   string `json:"table"`
 	Entries int    `json:"entries"`
-	Match   string `json:"match"`
+	// Size is the entries the table holds: its compiled size, 0 for a
+	// model (which checks memory, not sizes).
+	Size  int64  `json:"size,omitempty"`
+	Match string `json:"match"`
 	// SRAMBlocks holds exact entries, action data of TCAM entries and
 	// direct counters; TCAMBlocks the keys of ternary, range and LPM
 	// entries.
@@ -57,10 +79,23 @@ type Fit struct {
 	TCAMBlocks float64    `json:"tcam_blocks"`
 	SRAMTotal  int        `json:"sram_total"`
 	TCAMTotal  int        `json:"tcam_total"`
+	// Unplaced names the tables with entries that the compiled program
+	// has no room for at all.
+	Unplaced []string `json:"unplaced,omitempty"`
 }
 
-// Err says which memory does not fit, or nil.
+// Err says what does not fit, or nil: the first table whose entries
+// exceed its compiled size, naming the entries it needs, or the memory a
+// model's entries overflow.
 func (f Fit) Err() error {
+	if len(f.Unplaced) > 0 {
+		return fmt.Errorf("%s: the compiled program has no table %s", f.Budget, f.Unplaced[0])
+	}
+	for _, u := range f.Tables {
+		if u.Size > 0 && int64(u.Entries) > u.Size {
+			return fmt.Errorf("%s: table %s needs %d entries and holds %d", f.Budget, u.Table, u.Entries, u.Size)
+		}
+	}
 	switch {
 	case f.SRAMBlocks > float64(f.SRAMTotal):
 		return fmt.Errorf("%s: entries need %.0f SRAM blocks of the pipe's %d", f.Budget, f.SRAMBlocks, f.SRAMTotal)
@@ -71,15 +106,16 @@ func (f Fit) Err() error {
 }
 
 // Fit places entries (per table name) of a pipeline described by in into
-// the budget: an exact entry is its key, its action data, an action id
-// and 4 bits of version and valid, packed into SRAM words and divided by
-// the hash fill; a ternary, range or LPM entry takes TCAM rows of its key
-// width (a range field costs twice its width, for the encoding TCAMs use
-// for ranges) and SRAM for its action data; a direct packets-and-bytes
-// counter takes 64 bits per entry.
+// the budget. In a compiled budget a table's entries take their share of
+// the table's blocks and must not exceed its size; in (which may be nil)
+// only names the match kinds. In a model an exact entry is its key, its
+// action data, an action id and 4 bits of version and valid, packed into
+// SRAM words and divided by the hash fill; a ternary, range or LPM entry
+// takes TCAM rows of its key width (a range field costs twice its width,
+// for the encoding TCAMs use for ranges) and SRAM for its action data; a
+// direct packets-and-bytes counter takes 64 bits per entry.
 func (b Budget) Fit(in *Info, entries map[string]int) Fit {
 	f := Fit{Budget: b.Name, SRAMTotal: b.SRAMTotal(), TCAMTotal: b.TCAMTotal()}
-	blockBits := float64(b.SRAMWords * b.SRAMWordBits)
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for n := range entries {
 			if !yield(n) {
@@ -88,43 +124,100 @@ func (b Budget) Fit(in *Info, entries map[string]int) Fit {
 		}
 	}) {
 		n := entries[name]
-		t, ok := in.Table(name)
-		if !ok || n == 0 {
+		if n == 0 {
 			continue
 		}
-		u := TableUse{Table: name, Entries: n, Match: t.MatchClass().String()}
-		keyBits, tcamBits := 0, 0
-		for _, fl := range t.Fields {
-			keyBits += int(fl.Bitwidth)
-			w := int(fl.Bitwidth)
-			if fl.Kind == MatchRange {
-				w *= 2
-			}
-			tcamBits += w
+		var t *Table
+		if in != nil {
+			t, _ = in.Table(name)
 		}
-		data := maxActionData(t) + bits.Len(uint(len(t.Actions)))
-		if t.MatchClass() == MatchExact {
-			per := keyBits + data + 4
-			words := 0.0
-			if k := b.SRAMWordBits / per; k >= 1 {
-				words = float64(n) / float64(k)
-			} else {
-				words = float64(n) * float64((per+b.SRAMWordBits-1)/b.SRAMWordBits)
-			}
-			u.SRAMBlocks = words / b.HashFill / float64(b.SRAMWords)
-		} else {
-			width := (tcamBits + b.TCAMRowBits - 1) / b.TCAMRowBits
-			u.TCAMBlocks = float64(n) / float64(b.TCAMRows) * float64(width)
-			u.SRAMBlocks = float64(n) * float64(data) / blockBits
+		u := TableUse{Table: name, Entries: n}
+		if t != nil {
+			u.Match = t.MatchClass().String()
 		}
-		if t.DirectCounterID != 0 {
-			u.SRAMBlocks += float64(n) * 64 / blockBits
+		switch {
+		case b.Tables != nil:
+			tb, ok := b.Tables[name]
+			if !ok || tb.Size <= 0 {
+				f.Unplaced = append(f.Unplaced, name)
+				continue
+			}
+			u.Size = tb.Size
+			share := float64(n) / float64(tb.Size)
+			u.SRAMBlocks = share * float64(tb.SRAM)
+			u.TCAMBlocks = share * float64(tb.TCAM)
+		case t != nil:
+			u.SRAMBlocks, u.TCAMBlocks = b.model(t, n)
+		default:
+			continue
 		}
 		f.SRAMBlocks += u.SRAMBlocks
 		f.TCAMBlocks += u.TCAMBlocks
 		f.Tables = append(f.Tables, u)
 	}
 	return f
+}
+
+// CheckCapacity says whether a device of p's target holds entries (per
+// table name): every table's within its size in p's P4Info, then, on a
+// target with a budget, within the budget. It is the one check behind a
+// device's capacity and `apply --dry-run --fit`: with a compiled budget
+// (the embedded Tofino builds) the budget's sizes are the P4Info's, so the
+// budget alone (--fit, whatever target the entries were compiled for)
+// refuses exactly what this refuses. Each refusal names the table, the
+// entries it needs and the entries it holds.
+func (p *Pipeline) CheckCapacity(entries map[string]int) error {
+	var errs []error
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for n := range entries {
+			if !yield(n) {
+				return
+			}
+		}
+	}) {
+		if t, ok := p.Info.Table(name); ok && t.Size > 0 && int64(entries[name]) > t.Size {
+			errs = append(errs, fmt.Errorf("table %s needs %d entries and holds %d", name, entries[name], t.Size))
+		}
+	}
+	if b, ok := Budgets[p.Target.Budget]; ok && len(errs) == 0 {
+		if err := b.Fit(p.Info, entries).Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// model is the memory model's SRAM and TCAM blocks for n entries of t.
+func (b Budget) model(t *Table, n int) (sram, tcam float64) {
+	blockBits := float64(b.SRAMWords * b.SRAMWordBits)
+	keyBits, tcamBits := 0, 0
+	for _, fl := range t.Fields {
+		keyBits += int(fl.Bitwidth)
+		w := int(fl.Bitwidth)
+		if fl.Kind == MatchRange {
+			w *= 2
+		}
+		tcamBits += w
+	}
+	data := maxActionData(t) + bits.Len(uint(len(t.Actions)))
+	if t.MatchClass() == MatchExact {
+		per := keyBits + data + 4
+		words := 0.0
+		if k := b.SRAMWordBits / per; k >= 1 {
+			words = float64(n) / float64(k)
+		} else {
+			words = float64(n) * float64((per+b.SRAMWordBits-1)/b.SRAMWordBits)
+		}
+		sram = words / b.HashFill / float64(b.SRAMWords)
+	} else {
+		width := (tcamBits + b.TCAMRowBits - 1) / b.TCAMRowBits
+		tcam = float64(n) / float64(b.TCAMRows) * float64(width)
+		sram = float64(n) * float64(data) / blockBits
+	}
+	if t.DirectCounterID != 0 {
+		sram += float64(n) * 64 / blockBits
+	}
+	return sram, tcam
 }
 
 // maxActionData is the widest action data of t's entry actions, in bits.

@@ -33,6 +33,10 @@ type Profile struct {
 	PipeScope []uint32
 }
 
+// legacyMaxName is the longest program or pipeline name the PI Tofino
+// implementation reads from a legacy device config.
+const legacyMaxName = 100
+
 // Pack encodes a as the p4_device_config of format.
 func (a Artifacts) Pack(format string) ([]byte, error) {
 	if a.Name == "" {
@@ -59,8 +63,17 @@ func (a Artifacts) Pack(format string) ([]byte, error) {
 			return nil, fmt.Errorf("pack %s: the legacy format holds one profile, not %d", a.Name, len(a.Profiles))
 		}
 		p := a.Profiles[0]
+		if len(a.Name) > legacyMaxName || len(p.Name) > legacyMaxName {
+			return nil, fmt.Errorf("pack %s: the legacy format takes names of at most %d bytes", a.Name, legacyMaxName)
+		}
+		parts := [][]byte{[]byte(a.Name), p.Binary, p.Context}
+		if len(a.BfRt) > 0 {
+			parts = append(parts, []byte(p.Name), a.BfRt)
+		} else {
+			parts = append(parts, nil) // no pipeline name: no bfrt.json follows
+		}
 		var out []byte
-		for _, part := range [][]byte{[]byte(a.Name), p.Binary, p.Context} {
+		for _, part := range parts {
 			if len(part) > math.MaxUint32 {
 				return nil, fmt.Errorf("pack %s: a part of %d bytes does not fit a 32-bit length", a.Name, len(part))
 			}

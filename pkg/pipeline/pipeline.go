@@ -64,9 +64,9 @@ func (p *Pipeline) Pushable() error {
 const P4InfoFile = "p4info.txtpb"
 
 // Embedded returns the p4ctl pipeline compiled into the binary for the
-// target called name, in the target's default device config format. A
-// target whose architecture has no embedded build (Tofino, where bf-p4c
-// was not run) gets its modelled pipeline: see Pipeline.NoConfig.
+// target called name, in the target's default device config format. Every
+// profile's architecture has an embedded build (p4src/build); one without
+// would get its modelled pipeline: see Pipeline.NoConfig.
 func Embedded(target string) (*Pipeline, error) {
 	t, err := LookupTarget(target)
 	if err != nil {

@@ -67,53 +67,59 @@ const (
 	// FormatBfrt is a serialized BfPipelineConfig: what stratum_bfrt,
 	// stratum_tdi and IPDK's infrap4d take.
 	FormatBfrt = "bfrt"
-	// FormatLegacy is the packing of the PI Tofino implementation (and of
-	// Stratum's older stratum_bf): the name, tofino.bin and context.json,
-	// each behind its length as a 32-bit little-endian integer. It holds
-	// one profile and no bfrt.json.
+	// FormatLegacy is the packing bf_switchd's PI implementation reads
+	// (open-p4studio's bf-drivers, src/pi/pi_imp.c, _pi_update_device_start):
+	// the program name, tofino.bin and context.json, then the pipeline
+	// (profile) name and bfrt.json, each behind its length as a 32-bit
+	// little-endian integer (the reader copies the host's integer; the
+	// switch CPU is x86). A zero pipeline-name length ends it without
+	// bfrt.json. It holds one profile.
 	FormatLegacy = "legacy"
 )
 
-// Table sizes a Tofino pipe holds whole: the compiler reserves memory
-// for every table's declared size, so the sizes of one program must fit
-// the pipe together (TestProfileSizesFitBudget). The policy tables take
-// most of the SRAM; the identity LPM tables and the ACLs share the TCAM.
+// Table sizes of the Tofino mains (p4src/tna and p4src/t2na main.p4):
+// what bf-p4c fits into one pipe together. The compiler reserves memory for
+// every table's declared size, so a device's entries fit its pipe when each
+// table's fit its size (Budgets carries what each table was given). The
+// policy tables take the SRAM of the stages between the checks before them
+// and the verdict after; the identity LPM tables and the ACLs share the
+// TCAM of the first stages (docs/targets.md).
 var (
 	tofinoSizes = map[string]int64{
 		"ingress.src_identity_v4": 16384,
-		"ingress.src_identity_v6": 16384,
+		"ingress.src_identity_v6": 4096,
 		"ingress.dst_identity_v4": 16384,
 		"ingress.dst_identity_v6": 8192,
-		"ingress.acl_v4":          4096,
-		"ingress.acl_v6":          1024,
-		"ingress.dst_port_class":  2048,
-		"ingress.src_port_class":  2048,
-		"ingress.policy_pair":     16384,
-		"ingress.policy_proto":    32768,
-		"ingress.policy_port":     262144,
-		"ingress.policy_range":    65536,
-		"ingress.reply_proto":     16384,
-		"ingress.reply_port":      131072,
+		"ingress.acl_v4":          1024,
+		"ingress.acl_v6":          512,
+		"ingress.dst_port_class":  512,
+		"ingress.src_port_class":  512,
+		"ingress.policy_pair":     2048,
+		"ingress.policy_proto":    4096,
+		"ingress.policy_port":     65536,
+		"ingress.policy_range":    32768,
+		"ingress.reply_proto":     8192,
+		"ingress.reply_port":      32768,
 		"ingress.reply_range":     32768,
-		"ingress.l2":              32768,
+		"ingress.l2":              65536,
 	}
 	tofino2Sizes = map[string]int64{
 		"ingress.src_identity_v4": 32768,
-		"ingress.src_identity_v6": 32768,
+		"ingress.src_identity_v6": 8192,
 		"ingress.dst_identity_v4": 32768,
 		"ingress.dst_identity_v6": 16384,
-		"ingress.acl_v4":          4096,
-		"ingress.acl_v6":          1024,
-		"ingress.dst_port_class":  2048,
-		"ingress.src_port_class":  2048,
-		"ingress.policy_pair":     32768,
-		"ingress.policy_proto":    65536,
-		"ingress.policy_port":     393216,
-		"ingress.policy_range":    131072,
-		"ingress.reply_proto":     32768,
-		"ingress.reply_port":      196608,
+		"ingress.acl_v4":          2048,
+		"ingress.acl_v6":          512,
+		"ingress.dst_port_class":  1024,
+		"ingress.src_port_class":  1024,
+		"ingress.policy_pair":     16384,
+		"ingress.policy_proto":    32768,
+		"ingress.policy_port":     131072,
+		"ingress.policy_range":    32768,
+		"ingress.reply_proto":     16384,
+		"ingress.reply_port":      65536,
 		"ingress.reply_range":     65536,
-		"ingress.l2":              65536,
+		"ingress.l2":              131072,
 	}
 )
 

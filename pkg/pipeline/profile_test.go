@@ -17,31 +17,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// TestProfileSizesFitBudget: a Tofino compiler reserves every table's
-// declared size, so a profile's sizes, taken as entries, must fit its
-// pipe together.
-func TestProfileSizesFitBudget(t *testing.T) {
-	for _, name := range TargetNames() {
-		tg := mustLookup(t, name)
-		if tg.Budget == "" {
-			continue
-		}
-		p, err := Embedded(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		full := map[string]int{}
-		for _, tb := range p.Info.Tables() {
-			full[tb.Name] = int(tb.Size)
-		}
-		f := Budgets[tg.Budget].Fit(p.Info, full)
-		t.Logf("%s at full size: %.0f of %d SRAM blocks, %.0f of %d TCAM blocks", name, f.SRAMBlocks, f.SRAMTotal, f.TCAMBlocks, f.TCAMTotal)
-		if err := f.Err(); err != nil {
-			t.Errorf("%s: declared sizes do not fit: %v", name, err)
-		}
-	}
-}
-
 // TestProfileSizesMatchMain keeps each profile's Sizes equal to the
 // TABLE_SIZE_<TABLE> defines of its architecture's main, read here from
 // the P4 source.
@@ -131,7 +106,7 @@ func TestLoadDirFormats(t *testing.T) {
 	}
 	ctx := `{"program_name":"p4ctl","pipe":"pipe"}`
 	var want []byte
-	for _, part := range []string{"p4ctl", "\x01\x02BIN", ctx} {
+	for _, part := range []string{"p4ctl", "\x01\x02BIN", ctx, "pipe", `{"schema_version":"1.0.0"}`} {
 		want = append(want, byte(len(part)), 0, 0, 0)
 		want = append(want, part...)
 	}

@@ -573,8 +573,10 @@ func (c *Compiler) count(dev uint32, t table, n int) {
 	dc[t] += n
 	if n > 0 && c.overflow == nil {
 		if size := c.devSize(dev)[t]; size > 0 && dc[t] > 2*size {
-			c.overflow = fmt.Errorf("device %s: table %s needs more than %d entries and holds %d: %w",
-				c.devNames[dev], tableNames[t], 2*size, size, ErrCapacity)
+			// dc counts rows before equal rows merge: an upper bound,
+			// refused early only when it is over twice the table.
+			c.overflow = fmt.Errorf("device %s: table %s would take up to %d entries (before equal rules merge) and holds %d: %w",
+				c.devNames[dev], tableNames[t], dc[t], size, ErrCapacity)
 		}
 	}
 }
@@ -985,8 +987,8 @@ func (c *Compiler) addPolicy(p *Policy) {
 	for dev, adds := range add1 {
 		for t, n := range adds {
 			if size := c.devSize(dev)[t]; n > 0 && size > 0 && c.devCount(dev)[t]+n > 2*size {
-				c.overflow = fmt.Errorf("device %s: table %s needs more than %d entries (policy %s adds up to %d) and holds %d: %w",
-					c.devNames[dev], tableNames[t], 2*size, p.Name, n, size, ErrCapacity)
+				c.overflow = fmt.Errorf("device %s: table %s would take up to %d entries (policy %s adds up to %d) and holds %d: %w",
+					c.devNames[dev], tableNames[t], c.devCount(dev)[t]+n, p.Name, n, size, ErrCapacity)
 				return
 			}
 		}

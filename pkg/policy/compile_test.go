@@ -462,7 +462,7 @@ func TestRunawayPolicyRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Compile(testTargets, m2); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy_port needs more than") {
+	if _, err := Compile(testTargets, m2); !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "table ingress.policy_port would take up to") {
 		t.Fatalf("compile: err = %v", err)
 	}
 	c, err := Compile(testTargets, m)
