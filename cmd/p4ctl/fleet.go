@@ -24,7 +24,7 @@ func newBenchFleetCmd() *cobra.Command {
 		controller, simBin string
 	)
 	cmd := &cobra.Command{
-		Use:   "fleet --devices N [--nodes 1|3] [--light] [--kill leader|follower] [-o table|json] | fleet --print-world --devices N [--light]",
+		Use:   "fleet --devices N [--nodes 1|3] [--light] [--change] [--idle D] [--kill leader|follower] [-o table|json] | fleet --print-world --devices N [--light]",
 		Short: "Measure the controller over a fleet of simulated hypervisor switches",
 		Long: `fleet generates a world of N devices, one virtual switch per hypervisor:
 48 VMs on ports 1-48 of each (8 with --light) in 4 segments shared by the
@@ -43,7 +43,12 @@ devices' until every device is in sync with exactly the entries 'apply
 --dry-run' predicts. It prints the time from the apply until then, each
 node's peak RSS (VmHWM) and CPU time (utime+stime) with both per installed
 entry, and the nodes' TCP connections to the simulator (P4Runtime
-sessions). --controller-binary runs the nodes and the client commands
+sessions). --change then applies a policy change (a port added to every
+web-to-app policy: new entries on every device, none removed) and
+measures it the same way, with each node's CPU per changed entry; --idle D
+then leaves the cluster alone for D and gives each node's CPU over it (in
+cores: what counter polls and heartbeats cost at rest); --kill comes last.
+--controller-binary runs the nodes and the client commands
 (serve, apply, get devices, cluster status) from another build, an older
 commit's say, while the simulator comes from --sim-binary. Temporary data
 directories and logs are removed at the end.`,
@@ -102,6 +107,8 @@ directories and logs are removed at the end.`,
 	f.StringArrayVar(&cfg.ServeArgs, "serve-arg", nil, "argument added to every node's serve command (repeatable), e.g. --serve-arg=--policy-counter-interval=-1s")
 	f.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "how long the devices may take from the apply until they hold the world")
 	f.StringVar(&cfg.Kill, "kill", "", "with --nodes 3: once converged, SIGKILL the leader or a follower and measure until the surviving nodes have every device in sync again")
+	f.BoolVar(&cfg.Change, "change", false, "once converged, apply a policy change and measure it")
+	f.DurationVar(&cfg.Idle, "idle", 0, "once converged (and changed), stay idle this long and measure each node's CPU")
 	f.StringVarP(&output, "output", "o", "table", "table or json")
 	return cmd
 }
@@ -135,6 +142,20 @@ func printFleet(w io.Writer, r *fleet.Result) {
 			mib(n.PeakRSSBytes), n.CPUSeconds, n.ApplyCPUSeconds, n.RSSBytesPerEntry, n.CPUMicrosPerEntry, n.Sessions)
 	}
 	tw.Flush()
+	if c := r.Change; c != nil {
+		fmt.Fprintf(w, "policy change: %d entries added, committed in %.2f s, every device holds them %.2f s after the apply; %.1f µs of CPU per changed entry over all nodes\n",
+			c.Entries, c.CommitSeconds, c.ConvergedSeconds, c.CPUMicrosPerEntry)
+		for _, n := range r.NodeResults {
+			fmt.Fprintf(w, "  %s: %.2f s CPU, %.1f µs per changed entry\n", n.ID, n.ChangeCPUSeconds, n.ChangeCPUMicrosPerEntry)
+		}
+	}
+	if r.IdleSeconds > 0 {
+		fmt.Fprintf(w, "idle for %.0f s:", r.IdleSeconds)
+		for _, n := range r.NodeResults {
+			fmt.Fprintf(w, " %s %.3f cores", n.ID, n.IdleCores)
+		}
+		fmt.Fprintln(w)
+	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(w, "%s %s killed: every device primary and in sync again after %.2f s (%s leads)\n", f.Role, f.Killed, f.Seconds, f.Leader)
 	}

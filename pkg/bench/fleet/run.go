@@ -55,6 +55,14 @@ type RunConfig struct {
 	// until the surviving nodes have every device in sync again. Empty:
 	// none.
 	Kill string
+	// Change, once converged, applies the Changed world (a port added to
+	// every web-to-app policy) and measures it: the entries it adds, the
+	// time until every device holds them, each node's CPU over it.
+	Change bool
+	// Idle, when positive, then leaves the converged cluster alone that
+	// long and measures each node's CPU over it: what counter polls and
+	// heartbeats cost at rest.
+	Idle time.Duration
 	// Log, when set, gets a line per step.
 	Log io.Writer
 }
@@ -75,6 +83,25 @@ type NodeResult struct {
 	CPUMicrosPerEntry float64 `json:"cpu_us_per_entry"`
 	// Sessions are its established TCP connections to the simulator.
 	Sessions int `json:"p4runtime_sessions"`
+	// ChangeCPUSeconds is its CPU from the change's apply until the
+	// fleet held it, and ChangeCPUMicrosPerEntry that per changed entry
+	// (RunConfig.Change).
+	ChangeCPUSeconds        float64 `json:"change_cpu_seconds,omitempty"`
+	ChangeCPUMicrosPerEntry float64 `json:"change_cpu_us_per_entry,omitempty"`
+	// IdleCores is its CPU seconds per second while idle (RunConfig.Idle).
+	IdleCores float64 `json:"idle_cores,omitempty"`
+}
+
+// Change is the policy change's outcome.
+type Change struct {
+	// Entries is the entries the change adds over the fleet (it removes
+	// none); CommitSeconds and ConvergedSeconds as for the first apply.
+	Entries          int     `json:"entries"`
+	CommitSeconds    float64 `json:"commit_seconds"`
+	ConvergedSeconds float64 `json:"converged_seconds"`
+	// CPUMicrosPerEntry is every node's CPU over the change, summed, per
+	// changed entry.
+	CPUMicrosPerEntry float64 `json:"cpu_us_per_entry"`
 }
 
 // SimResult is the simulator processes' figures, summed.
@@ -116,7 +143,10 @@ type Result struct {
 	Sessions         int          `json:"p4runtime_sessions"`
 	NodeResults      []NodeResult `json:"per_node"`
 	Sim              SimResult    `json:"simulator"`
-	Failover         *Failover    `json:"failover,omitempty"`
+	Change           *Change      `json:"change,omitempty"`
+	// IdleSeconds is how long the idle phase lasted (RunConfig.Idle).
+	IdleSeconds float64   `json:"idle_seconds,omitempty"`
+	Failover    *Failover `json:"failover,omitempty"`
 }
 
 // Kill scenarios.
@@ -232,7 +262,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Result, error) {
 	if err := os.WriteFile(r.world, doc, 0o644); err != nil {
 		return nil, err
 	}
-	want, err := r.dryRun(ctx)
+	want, err := r.dryRun(ctx, r.world)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +312,17 @@ func Run(ctx context.Context, cfg RunConfig) (*Result, error) {
 
 	if err := r.measure(ctx, res); err != nil {
 		return nil, err
+	}
+	if cfg.Change {
+		wc.Changed = true
+		if want, err = r.change(ctx, wc, want, res); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Idle > 0 {
+		if err := r.idle(ctx, res); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Kill != "" {
 		if res.Failover, err = r.kill(ctx, want); err != nil {
@@ -433,8 +474,8 @@ func (r *run) servers() string {
 
 // dryRun asks the controller binary what each device gets: its entries
 // per table.
-func (r *run) dryRun(ctx context.Context) (map[string]map[string]int, error) {
-	out, err := runCLI(ctx, 10*time.Minute, r.cfg.ControllerBinary, "apply", "--dry-run", "-o", "json", "-f", r.world)
+func (r *run) dryRun(ctx context.Context, world string) (map[string]map[string]int, error) {
+	out, err := runCLI(ctx, 10*time.Minute, r.cfg.ControllerBinary, "apply", "--dry-run", "-o", "json", "-f", world)
 	if err != nil {
 		return nil, err
 	}
@@ -604,6 +645,100 @@ func (r *run) measure(ctx context.Context, res *Result) error {
 		res.Sim.PeakRSSBytes += u.peakRSS
 		res.Sim.CPUSeconds += u.cpu
 	}
+	return nil
+}
+
+// change applies the world wc (Changed) over the converged one, whose
+// entries are want, waits until every device holds it and records the
+// change in res; it returns the new world's entries.
+func (r *run) change(ctx context.Context, wc Config, want map[string]map[string]int, res *Result) (map[string]map[string]int, error) {
+	doc, err := World(wc)
+	if err != nil {
+		return nil, err
+	}
+	world := filepath.Join(r.dir, "changed.yaml")
+	if err := os.WriteFile(world, doc, 0o644); err != nil {
+		return nil, err
+	}
+	after, err := r.dryRun(ctx, world)
+	if err != nil {
+		return nil, err
+	}
+	ch := &Change{}
+	for dev, tables := range after {
+		for t, n := range tables {
+			d := n - want[dev][t]
+			if d < 0 {
+				return nil, fmt.Errorf("fleet: the changed world has fewer %s entries on %s (%d, not %d)", t, dev, n, want[dev][t])
+			}
+			ch.Entries += d
+		}
+	}
+	if ch.Entries == 0 {
+		return nil, errors.New("fleet: the changed world adds no entry")
+	}
+	cpu := make([]float64, len(r.nodes))
+	for i, n := range r.nodes {
+		u, err := readUsage(n.p.pid())
+		if err != nil {
+			return nil, err
+		}
+		cpu[i] = u.cpu
+	}
+	r.logf("applying the change (%d entries more)", ch.Entries)
+	start := time.Now()
+	if _, err := runCLI(ctx, r.cfg.Timeout, r.cfg.ControllerBinary, "apply", "-f", world, "--server", r.servers(), "--timeout", r.cfg.Timeout.String()); err != nil {
+		return nil, err
+	}
+	ch.CommitSeconds = time.Since(start).Seconds()
+	if err := r.converge(ctx, after, start.Add(r.cfg.Timeout)); err != nil {
+		return nil, fmt.Errorf("after the change: %w", err)
+	}
+	ch.ConvergedSeconds = time.Since(start).Seconds()
+	total := 0.0
+	for i, n := range r.nodes {
+		u, err := readUsage(n.p.pid())
+		if err != nil {
+			return nil, err
+		}
+		nr := &res.NodeResults[i]
+		nr.ChangeCPUSeconds = u.cpu - cpu[i]
+		nr.ChangeCPUMicrosPerEntry = nr.ChangeCPUSeconds * 1e6 / float64(ch.Entries)
+		total += nr.ChangeCPUSeconds
+	}
+	ch.CPUMicrosPerEntry = total * 1e6 / float64(ch.Entries)
+	r.logf("change converged after %.2f s", ch.ConvergedSeconds)
+	res.Change = ch
+	return after, nil
+}
+
+// idle leaves the cluster alone for RunConfig.Idle and records each
+// node's CPU over it.
+func (r *run) idle(ctx context.Context, res *Result) error {
+	cpu := make([]float64, len(r.nodes))
+	for i, n := range r.nodes {
+		u, err := readUsage(n.p.pid())
+		if err != nil {
+			return err
+		}
+		cpu[i] = u.cpu
+	}
+	r.logf("idle for %s", r.cfg.Idle)
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(r.cfg.Idle):
+	}
+	took := time.Since(start).Seconds()
+	for i, n := range r.nodes {
+		u, err := readUsage(n.p.pid())
+		if err != nil {
+			return err
+		}
+		res.NodeResults[i].IdleCores = (u.cpu - cpu[i]) / took
+	}
+	res.IdleSeconds = took
 	return nil
 }
 

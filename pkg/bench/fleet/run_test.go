@@ -36,8 +36,14 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
+			// The fleet simulator's run also changes the policy and idles.
+			auto := mode == fleet.SimAuto
+			idle := time.Duration(0)
+			if auto {
+				idle = time.Second
+			}
 			res, err := fleet.Run(ctx, fleet.RunConfig{Devices: 3, Nodes: 1, ControllerBinary: bin, SimBinary: bin,
-				SimMode: mode, Timeout: 2 * time.Minute, Log: testWriter{t}})
+				SimMode: mode, Timeout: 2 * time.Minute, Change: auto, Idle: idle, Log: testWriter{t}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,6 +60,17 @@ func TestRunEndToEnd(t *testing.T) {
 			if !n.Leader || n.PeakRSSBytes <= 0 || n.CPUSeconds <= 0 || n.Sessions < 1 || res.Sessions != n.Sessions ||
 				res.ConvergedSeconds <= 0 || res.ConvergedSeconds < res.CommitSeconds {
 				t.Errorf("figures: %+v, node %+v", res, n)
+			}
+			if !auto {
+				return
+			}
+			_, changed := compile(t, fleet.Config{Devices: 3, Changed: true})
+			if c := res.Change; c == nil || c.Entries != changed.Stats().Entries-want || c.ConvergedSeconds < c.CommitSeconds ||
+				n.ChangeCPUSeconds <= 0 || c.CPUMicrosPerEntry <= 0 {
+				t.Errorf("change: %+v (the compiler adds %d entries), node %+v", c, changed.Stats().Entries-want, n)
+			}
+			if res.IdleSeconds < 1 || n.IdleCores < 0 {
+				t.Errorf("idle: %.2f s, %.3f cores", res.IdleSeconds, n.IdleCores)
 			}
 		})
 	}

@@ -111,7 +111,14 @@ type Config struct {
 	// Device gives device i's (1-based) address and device id; nil is
 	// SharedAddress(DefaultSimAddr).
 	Device func(i int) Addr
+	// Changed is the world after a policy change: every segment's web to
+	// app policy also allows ChangedPort, a port no rule names, so each
+	// device gets new policy and reply entries and loses none.
+	Changed bool
 }
+
+// ChangedPort is the port a Changed world's web-to-app policies add.
+const ChangedPort = 8444
 
 // VMs is the number of VMs per device.
 func (c Config) VMs() int {
@@ -210,9 +217,13 @@ func World(c Config) ([]byte, error) {
 		}
 	}
 	for s := 1; s <= Segments; s++ {
-		for _, e := range edges {
+		for i, e := range edges {
+			ports := e.ports
+			if c.Changed && i == 0 {
+				ports = strings.Replace(ports, "[", "["+strconv.Itoa(ChangedPort)+", ", 1)
+			}
 			doc("kind: Policy\nname: seg%d-%s-to-%s\nsegment: seg%d\nfrom: \"tier: %s\"\nto: \"tier: %s\"\nrules:\n  - {proto: tcp, ports: %s}\n",
-				s, e.from, e.to, s, e.from, e.to, e.ports)
+				s, e.from, e.to, s, e.from, e.to, ports)
 		}
 	}
 	return []byte(b.String()), nil

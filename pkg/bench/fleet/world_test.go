@@ -171,3 +171,23 @@ func TestDeviceName(t *testing.T) {
 		}
 	}
 }
+
+// TestChangedWorld: the changed world adds policy and reply entries on
+// every device and removes none, which is what Run's change measures.
+func TestChangedWorld(t *testing.T) {
+	cfg := fleet.Config{Devices: 4, Light: true}
+	_, before := compile(t, cfg)
+	cfg.Changed = true
+	_, after := compile(t, cfg)
+	for _, dev := range []string{"hv001", "hv004"} {
+		b, a := before.Counts(dev), after.Counts(dev)
+		for tb, n := range b {
+			if a[tb] < n {
+				t.Errorf("%s: %s has %d entries after the change, %d before", dev, tb, a[tb], n)
+			}
+		}
+		if a["ingress.policy_port"] <= b["ingress.policy_port"] || a["ingress.reply_port"] <= b["ingress.reply_port"] {
+			t.Errorf("%s: the change adds no policy or reply entry: %v -> %v", dev, b, a)
+		}
+	}
+}
