@@ -141,6 +141,31 @@ func (w *world) policy(i int) *Policy {
 	return p
 }
 
+// randomChange is a random change to m for step (none at step 0, whose
+// update compiles the devices and segments): an endpoint set or deleted,
+// a policy set or deleted, a port set and, with segments, a segment's
+// default flipped.
+func (w *world) randomChange(m *Model, step int, segments bool) ([]Object, []Deletion) {
+	switch op := w.r.IntN(10); {
+	case step == 0:
+		return nil, nil
+	case op < 4:
+		return []Object{w.endpoint(m, w.r.IntN(12))}, nil
+	case op < 5:
+		return nil, []Deletion{{KindEndpoint, fmt.Sprintf("e%d", w.r.IntN(12))}}
+	case op < 7:
+		return []Object{w.policy(w.r.IntN(6))}, nil
+	case op < 8:
+		return nil, []Deletion{{KindPolicy, fmt.Sprintf("p%d", w.r.IntN(6))}}
+	case op < 9 || !segments:
+		return []Object{w.port(w.devs()[w.r.IntN(len(w.devs()))], uint32(1+w.r.IntN(5)))}, nil
+	default:
+		s := *wSegments[w.r.IntN(2)]
+		s.DefaultAllow = w.r.IntN(2) == 0
+		return []Object{&s}, nil
+	}
+}
+
 func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 	return func(yield func(K) bool) {
 		for k := range m {
@@ -256,27 +281,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 				devs[d] = &deviceState{entries: map[string]string{}, groups: map[uint32]int{}}
 			}
 			for step := range steps {
-				var change []Object
-				var dels []Deletion
-				op := w.r.IntN(10)
-				switch {
-				case step == 0:
-					// the first update compiles the devices and segments
-				case op < 4:
-					change = append(change, w.endpoint(m, w.r.IntN(12)))
-				case op < 5:
-					dels = append(dels, Deletion{KindEndpoint, fmt.Sprintf("e%d", w.r.IntN(12))})
-				case op < 7:
-					change = append(change, w.policy(w.r.IntN(6)))
-				case op < 8:
-					dels = append(dels, Deletion{KindPolicy, fmt.Sprintf("p%d", w.r.IntN(6))})
-				case op < 9:
-					change = append(change, w.port(w.devs()[w.r.IntN(len(w.devs()))], uint32(1+w.r.IntN(5))))
-				default:
-					s := *wSegments[w.r.IntN(2)]
-					s.DefaultAllow = w.r.IntN(2) == 0
-					change = append(change, &s)
-				}
+				change, dels := w.randomChange(m, step, true)
 				next, _, err := m.With(change, dels)
 				if err != nil {
 					continue // an invalid change (say, a port move stranding an endpoint)

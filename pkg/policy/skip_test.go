@@ -25,25 +25,7 @@ func TestUpdateSkipping(t *testing.T) {
 			plain, skipping := NewCompiler(testTargets), NewCompiler(testTargets)
 			skipped := 0
 			for step := range 40 {
-				var change []Object
-				var dels []Deletion
-				switch op := w.r.IntN(10); {
-				case step == 0:
-				case op < 4:
-					change = append(change, w.endpoint(m, w.r.IntN(12)))
-				case op < 5:
-					dels = append(dels, Deletion{KindEndpoint, fmt.Sprintf("e%d", w.r.IntN(12))})
-				case op < 7:
-					change = append(change, w.policy(w.r.IntN(6)))
-				case op < 8:
-					dels = append(dels, Deletion{KindPolicy, fmt.Sprintf("p%d", w.r.IntN(6))})
-				case op < 9:
-					change = append(change, w.port(w.devs()[w.r.IntN(len(w.devs()))], uint32(1+w.r.IntN(5))))
-				default:
-					s := *wSegments[w.r.IntN(2)]
-					s.DefaultAllow = w.r.IntN(2) == 0
-					change = append(change, &s)
-				}
+				change, dels := w.randomChange(m, step, true)
 				next, _, err := m.With(change, dels)
 				if err != nil {
 					continue

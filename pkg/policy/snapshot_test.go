@@ -52,21 +52,7 @@ func randomWorld(t *testing.T, seed, steps int, fn func(step int, c *Compiler, d
 	m := w.base(t, 4)
 	c := NewCompiler(testTargets)
 	for step := range steps {
-		var change []Object
-		var dels []Deletion
-		switch op := w.r.IntN(10); {
-		case step == 0:
-		case op < 4:
-			change = append(change, w.endpoint(m, w.r.IntN(12)))
-		case op < 5:
-			dels = append(dels, Deletion{KindEndpoint, fmt.Sprintf("e%d", w.r.IntN(12))})
-		case op < 7:
-			change = append(change, w.policy(w.r.IntN(6)))
-		case op < 8:
-			dels = append(dels, Deletion{KindPolicy, fmt.Sprintf("p%d", w.r.IntN(6))})
-		default:
-			change = append(change, w.port(w.devs()[w.r.IntN(len(w.devs()))], uint32(1+w.r.IntN(5))))
-		}
+		change, dels := w.randomChange(m, step, false)
 		next, _, err := m.With(change, dels)
 		if err != nil {
 			continue
