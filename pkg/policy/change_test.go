@@ -39,3 +39,65 @@ func TestChanges(t *testing.T) {
 		t.Errorf("lookup: %v %v", o, ok)
 	}
 }
+
+// TestReapplyKeepsObjects: a whole model applied again, copies of every
+// object with one policy changed, keeps the objects it held (pointers), so
+// that the compiler moves incrementally (no device or segment looks
+// changed) and writes only what the policy changes.
+func TestReapplyKeepsObjects(t *testing.T) {
+	m := exampleModel(t)
+	c, err := Compile(testTargets, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []Object
+	for _, o := range m.Objects() {
+		switch x := o.(type) {
+		case *Device:
+			cp := *x
+			objs = append(objs, &cp)
+		case *Segment:
+			cp := *x
+			objs = append(objs, &cp)
+		case *Port:
+			cp := *x
+			objs = append(objs, &cp)
+		case *Endpoint:
+			cp := *x
+			objs = append(objs, &cp)
+		case *Policy:
+			cp := *x
+			if cp.Name == "web-to-app" {
+				cp.Priority++
+			}
+			objs = append(objs, &cp)
+		}
+	}
+	n, _, err := m.With(objs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range m.Devices {
+		if n.Devices[name] != d {
+			t.Errorf("device %s: a new object for an equal document", name)
+		}
+	}
+	for name, e := range m.Endpoints {
+		if n.Endpoints[name] != e {
+			t.Errorf("endpoint %s: a new object for an equal document", name)
+		}
+	}
+	if n.Policies["web-to-app"] == m.Policies["web-to-app"] {
+		t.Error("the changed policy kept its old object")
+	}
+	cs := Changes(m, n)
+	if len(cs) != 1 || cs[0].Ref != "Policy web-to-app" {
+		t.Errorf("changes %v, want only Policy web-to-app", cs)
+	}
+	if c.needsFull(n) {
+		t.Error("re-applying equal devices and segments takes a full recompile")
+	}
+	if _, err := c.Update(n); err != nil {
+		t.Fatal(err)
+	}
+}

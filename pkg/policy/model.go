@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -58,6 +59,12 @@ func Build(objs []Object) (*Model, []string, error) {
 	return NewModel().With(objs, nil)
 }
 
+// sameObject reports whether a and b are the same document (the same
+// kind and fields; where each was read from does not count).
+func sameObject(a, b Object) bool {
+	return a.Ref() == b.Ref() && bytes.Equal(Marshal([]Object{a}), Marshal([]Object{b}))
+}
+
 // Deletion names an object to remove: its kind and its Ref without the
 // kind ("web-1", or "leaf1/3" for a port).
 type Deletion struct{ Kind, Name string }
@@ -97,6 +104,15 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 			continue
 		}
 		seen[o.Ref()] = o
+		if cur, ok := n.Lookup(o.Ref()); ok && sameObject(cur, o) {
+			// Re-applied as it is (a whole file applied again with one
+			// change in it): the model keeps the object it holds, so
+			// that its pointers say what changed. The compiler and the
+			// identities compare pointers; a new pointer for every
+			// device of a file would recompile everything.
+			delete(n.touched, o.Ref())
+			continue
+		}
 		switch x := o.(type) {
 		case *Device:
 			n.Devices[x.Name] = x
