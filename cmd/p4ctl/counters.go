@@ -91,7 +91,17 @@ func getCounters(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, f
 			all.Devices[i].Policies = append(all.Devices[i].Policies, more.Devices[i].Policies...)
 		}
 	}
+	staged, err := stagedHits(ctx, c, names)
+	if err != nil {
+		return err
+	}
 	if f != FormatTable {
+		if staged != nil {
+			return printData(w, f, struct {
+				countersView
+				Staged []stagedHitsView `json:"staged"`
+			}{all, staged})
+		}
 		return printData(w, f, all)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
@@ -119,5 +129,5 @@ func getCounters(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, f
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
 	}
-	return nil
+	return printStagedHits(w, staged)
 }

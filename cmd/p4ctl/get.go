@@ -23,7 +23,7 @@ import (
 )
 
 // getKinds are what get takes, as completion offers them.
-var getKinds = []string{"devices", "segments", "ports", "endpoints", "policies", "links", "hosts", "denials", "all"}
+var getKinds = []string{"devices", "segments", "ports", "endpoints", "policies", "links", "hosts", "denials", "flows", "all"}
 
 // declaredKinds are the kinds of the model, as delete and export take
 // them.
@@ -37,9 +37,10 @@ func newGetCmd() *cobra.Command {
 		counters bool
 		follow   bool
 		since    time.Duration
+		flows    flowFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "get devices|segments|ports|endpoints|policies|links|hosts|denials|all [NAME...]",
+		Use:   "get devices|segments|ports|endpoints|policies|links|hosts|denials|flows|all [NAME...]",
 		Short: "Show objects, device status and topology from a running controller",
 		Long: `get shows the declared objects of a kind with what the controller
 observes of them: devices' sessions and entries, ports' oper status and
@@ -51,7 +52,11 @@ and bytes that hit each policy's entries, per device and per rule).
 denials [DEVICE] are the denied flows the switches reported (a sample,
 rate-limited in the data plane), one per source, destination, protocol and
 port, with first and last seen and how many reports; --since limits them
-to the recent, --follow streams changes until interrupted.
+to the recent, --follow streams changes until interrupted. flows [DEVICE]
+is the flow log: flow starts allowed and denied, each with what decided it
+and, where staged policies exist, what they would decide; --from and --to
+filter by label selector, --verdict, --policy, --segment, --staged (only
+flows the staged policies would decide otherwise), --replies.
 
 Output (-o): table, wide (more columns), json, yaml (the same objects as
 json), name (KIND/NAME, as delete takes them). Segments, policies and all
@@ -65,7 +70,8 @@ line or one YAML document per record).`,
   p4ctl get endpoints -o wide
   p4ctl get all -o name
   p4ctl get policies --counters
-  p4ctl get denials leaf1 --since 10m --follow -o json`,
+  p4ctl get denials leaf1 --since 10m --follow -o json
+  p4ctl get flows --from "tier: web" --to "tier: db" --verdict deny --since 1h`,
 		Args: cobra.MinimumNArgs(1),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
@@ -85,14 +91,15 @@ line or one YAML document per record).`,
 			return api.completeNames(kind, args[1:]), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runGet(cmd, &api, args, getFlags{output: output(cmd), counters: counters, follow: follow, since: since})
+			return runGet(cmd, &api, args, getFlags{output: output(cmd), counters: counters, follow: follow, since: since, flows: &flows})
 		},
 	}
 	api.flags(cmd.Flags())
 	addDeferredOutput(cmd, allFormats...)
 	cmd.Flags().BoolVar(&counters, "counters", false, "with policies: the hit counters, read from the devices now")
-	cmd.Flags().BoolVar(&follow, "follow", false, "with denials: stream changes until interrupted")
-	cmd.Flags().DurationVar(&since, "since", 0, "with denials: only flows seen in this last while (0: all held)")
+	cmd.Flags().BoolVar(&follow, "follow", false, "with denials and flows: stream changes until interrupted")
+	cmd.Flags().DurationVar(&since, "since", 0, "with denials and flows: only flows seen in this last while (0: all held)")
+	addFlowFlags(cmd.Flags(), &flows)
 	return cmd
 }
 
@@ -106,11 +113,15 @@ type getFlags struct {
 	counters bool
 	follow   bool
 	since    time.Duration
+	flows    *flowFlags
 }
 
 func runGet(cmd *cobra.Command, api *apiClient, args []string, fl getFlags) error {
 	what := strings.ToLower(args[0])
 	w := cmd.OutOrStdout()
+	if what == "flows" || what == "flow" {
+		return runGetFlows(cmd, api, args, fl)
+	}
 	// The format is checked against what is asked for before dialling.
 	var f Format
 	var err error
@@ -295,6 +306,7 @@ type deviceJSON struct {
 	PipelinePush   string           `json:"pipeline_push,omitempty" yaml:"pipeline_push,omitempty"`
 	PushGapMs      int64            `json:"push_gap_ms,omitempty" yaml:"push_gap_ms,omitempty"`
 	DenialLog      string           `json:"denial_log,omitempty" yaml:"denial_log,omitempty"`
+	FlowLog        string           `json:"flow_log,omitempty" yaml:"flow_log,omitempty"`
 }
 
 // devicesJSON joins the devices' states with their declared settings
@@ -308,7 +320,7 @@ func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []d
 		}
 		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Master: d.GetMaster(), MasterEpoch: d.GetMasterEpoch(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
 			InSync: d.GetInSync(), Entries: e, LastError: d.GetLastError(),
-			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs(), DenialLog: d.GetDenialLog()}
+			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs(), DenialLog: d.GetDenialLog(), FlowLog: d.GetFlowLog()}
 		if c := d.GetPipelineCookie(); c != 0 {
 			j.PipelineCookie = cookieString(c)
 		}
@@ -330,7 +342,7 @@ func orDash(s string) string {
 // printDeviceTable prints the devices' status, one a line.
 func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tMASTER\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tDENIAL LOG\tLAST ERROR")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tMASTER\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE PUSH\tDENIAL LOG\tFLOW LOG\tLAST ERROR")
 	for _, d := range ds {
 		total := int64(0)
 		for _, n := range d.GetEntries() {
@@ -340,8 +352,8 @@ func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 		if push != "" && d.GetPushGapMs() > 0 {
 			push = fmt.Sprintf("%s (%d ms gap)", push, d.GetPushGapMs())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), orDash(d.GetMaster()), d.GetConnected(), d.GetPrimary(), d.GetInSync(),
-			total, orDash(push), orDash(d.GetDenialLog()), d.GetLastError())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), orDash(d.GetMaster()), d.GetConnected(), d.GetPrimary(), d.GetInSync(),
+			total, orDash(push), orDash(d.GetDenialLog()), orDash(d.GetFlowLog()), d.GetLastError())
 	}
 	tw.Flush()
 }
@@ -350,7 +362,7 @@ func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 // mastership epoch and the pipeline cookie.
 func printDeviceWide(w io.Writer, ds []deviceJSON) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tTARGET\tDEVICE ID\tGNMI\tMASTER\tEPOCH\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE COOKIE\tPIPELINE PUSH\tDENIAL LOG\tLAST ERROR")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tTARGET\tDEVICE ID\tGNMI\tMASTER\tEPOCH\tCONNECTED\tPRIMARY\tIN SYNC\tENTRIES\tPIPELINE COOKIE\tPIPELINE PUSH\tDENIAL LOG\tFLOW LOG\tLAST ERROR")
 	for _, d := range ds {
 		total := int64(0)
 		for _, n := range d.Entries {
@@ -360,8 +372,8 @@ func printDeviceWide(w io.Writer, ds []deviceJSON) error {
 		if push != "" && d.PushGapMs > 0 {
 			push = fmt.Sprintf("%s (%d ms gap)", push, d.PushGapMs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%v\t%v\t%v\t%d\t%s\t%s\t%s\t%s\n", d.Name, d.Address, orDash(d.Target), d.DeviceID, orDash(d.GNMI),
-			orDash(d.Master), d.MasterEpoch, d.Connected, d.Primary, d.InSync, total, orDash(d.PipelineCookie), orDash(push), orDash(d.DenialLog), d.LastError)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%v\t%v\t%v\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Address, orDash(d.Target), d.DeviceID, orDash(d.GNMI),
+			orDash(d.Master), d.MasterEpoch, d.Connected, d.Primary, d.InSync, total, orDash(d.PipelineCookie), orDash(push), orDash(d.DenialLog), orDash(d.FlowLog), d.LastError)
 	}
 	return tw.Flush()
 }
@@ -413,6 +425,9 @@ func objectDetail(o policy.Object, wide bool) string {
 		}
 	case *policy.Policy:
 		add("segment=%s priority=%d rules=%d", x.Segment, x.Priority, len(x.Rules))
+		if x.Staged {
+			add("mode=staged")
+		}
 		if wide {
 			from, to := x.From.String(), x.To.String()
 			if x.FromCIDRs != nil {

@@ -93,25 +93,39 @@ func newDiffCmd() *cobra.Command {
 		api   apiClient
 		files []string
 		prune bool
+		flows bool
+		since time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "diff -f FILE [-f FILE...] [--prune]",
+		Use:   "diff -f FILE [-f FILE...] [--prune] [--flows [--since D]]",
 		Short: "Show what applying files would change: objects field by field, and entries per device (commits nothing)",
 		Long: `diff shows what applying the files would change, checked as apply checks
 it, and commits nothing: each object added (+), removed (-) or changed (~,
 one line per field that changes, as PATH: BEFORE -> AFTER), and the
 entries and multicast groups each device would get written. With --prune
 the objects the files do not name are listed as removed, as apply --prune
-would remove them (entries per device are then not worked out).
+would remove them (entries per device are then not worked out). With
+--flows it also lists the observed flows (the flow log, last seen within
+--since) whose verdict the change would change, grouped by identity pair
+and port, with counts and last seen.
 
 Like diff(1) and kubectl diff, it exits 0 when nothing would change, 1 when
 something would, and 2 on an error.`,
 		Example: `  p4ctl diff -f examples/segmentation.yaml
   p4ctl diff -f desired.yaml --prune
+  p4ctl diff -f lockdown.yaml --flows --since 24h
   p4ctl diff -f policy.yaml -o json | jq '.objects[].fields'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if since != 0 && !flows {
+				return fmt.Errorf("--since needs --flows")
+			}
 			changed, err := runDiff(cmd, &api, files, prune, output(cmd).Format())
+			if err == nil && flows {
+				var moved bool
+				moved, err = runDiffFlows(cmd, &api, files, prune, since, output(cmd).Format())
+				changed = changed || moved
+			}
 			switch {
 			case err != nil:
 				return &exitError{code: 2, err: err}
@@ -124,6 +138,8 @@ something would, and 2 on an error.`,
 	api.flags(cmd.Flags())
 	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "policy file (repeatable; - reads standard input)")
 	cmd.Flags().BoolVar(&prune, "prune", false, "also list as removed the objects of the model the files do not name")
+	cmd.Flags().BoolVar(&flows, "flows", false, "also list the observed flows whose verdict the change would change")
+	cmd.Flags().DurationVar(&since, "since", 0, "with --flows: only flows seen in this last while (0: all held)")
 	addOutput(cmd, FormatTable, FormatJSON, FormatYAML, FormatName)
 	return cmd
 }

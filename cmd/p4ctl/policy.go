@@ -152,6 +152,12 @@ It first lists what would be deleted, and asks on a terminal; without a
 terminal on standard input it refuses unless --yes is given. If the model
 changes between that list and the commit, nothing is applied.
 
+Before it commits, apply shows the observed flows (the flow log) whose
+verdict the change would change, grouped by identity pair and port; when
+it would deny flows the switches saw allowed, it asks on a terminal
+(--yes skips the question); without a terminal it proceeds, having
+printed the summary.
+
 On a terminal apply then follows the devices until each is programmed with
 the change, with a progress bar (--wait=false returns at commit); elsewhere
 it returns at commit unless --wait is given. A device that has not caught up
@@ -168,9 +174,6 @@ within --timeout is named in the error.`,
 					if cmd.Flags().Changed(flag) {
 						return fmt.Errorf("%s needs --dry-run", what)
 					}
-				}
-				if yes && !prune {
-					return fmt.Errorf("--yes confirms --prune's deletions: give --prune too")
 				}
 				if !cmd.Flags().Changed("wait") {
 					wait = isTerminal(cmd.ErrOrStderr())
@@ -247,7 +250,7 @@ within --timeout is named in the error.`,
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until every device the change writes to is programmed with it (default: on a terminal)")
 	cmd.Flags().BoolVar(&strictApply, "strict", false, "refuse the change, committing nothing, when validation warns (a selector that matches nothing, a segment without ports)")
 	cmd.Flags().BoolVar(&prune, "prune", false, "also delete, in the same change, every object of the model the files do not name")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "with --prune: delete without asking (needed when standard input is not a terminal)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask: --prune's deletions (needed when standard input is not a terminal), and a change that denies observed flows")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the commit, and then for the devices")
 	addOutput(cmd, FormatTable, FormatJSON, FormatYAML)
 	return cmd
@@ -464,6 +467,9 @@ func applyRemote(cmd *cobra.Command, api *apiClient, files []string, o applyOpti
 			return err
 		}
 		req.PruneRevision = rev
+	}
+	if err := confirmImpact(cmd, c, &req, files, o.yes); err != nil {
+		return err
 	}
 	ctx, cancel := withTimeout(cmd, o.timeout)
 	start := time.Now()

@@ -20,7 +20,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newPipelineCmd(), newSimCmd(), newBenchCmd(), newValidateCmd(), newApplyCmd(), newTraceCmd(),
 		newServeCmd(), newGetCmd(), newDeleteCmd(), newClusterCmd(), newAgentCmd(), newVersionCmd(), newWatchCmd(), newHistoryCmd(), newDiffCmd(), newRollbackCmd(),
-		newExportCmd(), newConfigCmd(), newCompletionCmd(root))
+		newExportCmd(), newConfigCmd(), newCompletionCmd(root), newPromoteCmd(), newSuggestCmd())
 	root.SetFlagErrorFunc(flagError)
 	root.Example = `  p4ctl config set-context lab --server 127.0.0.1:9600 --use
   p4ctl apply -f examples/segmentation.yaml

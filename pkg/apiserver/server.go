@@ -348,7 +348,7 @@ func DeviceStatuses(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
 		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Master: d.Master, MasterEpoch: d.MasterEpoch, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
 			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{},
 			ModelIndex: d.ModelIndex, WriteDone: int64(d.WriteDone), WriteTotal: int64(d.WriteTotal),
-			PipelinePush: d.PipelinePush, PushGapMs: d.PushGap.Milliseconds(), DenialLog: d.DenialLog}
+			PipelinePush: d.PipelinePush, PushGapMs: d.PushGap.Milliseconds(), DenialLog: d.DenialLog, FlowLog: d.FlowLog}
 		for t, n := range d.Entries {
 			p.Entries[t] = int64(n)
 		}

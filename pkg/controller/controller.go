@@ -65,6 +65,8 @@ type Config struct {
 	// (device, policy); the rest are summed per device under
 	// policy="_other" (default 1000).
 	MaxCounterSeries int
+	// MaxFlowRecords caps the flow log (DefaultMaxFlowRecords when 0).
+	MaxFlowRecords int
 	// AnswerTimeout is how long a device may leave a new session without
 	// an arbitration answer before it is reported (last error, a sync
 	// failure): a device that accepts the connection and never speaks
@@ -127,6 +129,9 @@ type DeviceStatus struct {
 	// digest could not be configured); empty before the pipeline reached
 	// it from this node.
 	DenialLog string `json:"denial_log,omitempty"`
+	// FlowLog is whether the device reports allowed flows too (flows.go),
+	// in DenialLog's terms.
+	FlowLog string `json:"flow_log,omitempty"`
 }
 
 // Controller runs the devices of one node.
@@ -165,6 +170,7 @@ type Controller struct {
 	metrics  metrics
 	counters *counterStore
 	denials  *denialLog
+	flows    *flowLog
 
 	assignKick chan struct{} // the leader's assignment loop should look again (buffered 1)
 
@@ -256,7 +262,7 @@ func New(cfg Config) *Controller {
 		cfg.ReconcileWorkers = runtime.GOMAXPROCS(0)
 	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
-		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), topo: cfg.Topology, source: policy.NewModel(),
+		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), flows: newFlowLog(cfg.MaxFlowRecords), topo: cfg.Topology, source: policy.NewModel(),
 		gnmiWatches: map[string]*gnmiWatch{}, assignKick: make(chan struct{}, 1), builds: make(chan struct{}, cfg.ReconcileWorkers)}
 }
 
@@ -662,6 +668,7 @@ func (c *Controller) Devices() []DeviceStatus {
 	for _, name := range slices.Sorted(maps.Keys(c.workers)) {
 		st := c.workers[name].status()
 		st.Master, st.MasterEpoch = c.assign[name].Member, c.assign[name].Epoch
+		c.flowLogSupport(c.workers[name].dev, &st)
 		out = append(out, st)
 	}
 	return out

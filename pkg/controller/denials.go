@@ -87,6 +87,7 @@ func newDenialLog() *denialLog {
 // configureDenials turns the device's denial digest on after the
 // pipeline reached it, or says why there is none.
 func (w *worker) configureDenials(ctx context.Context, s *p4rt.Session, p *pipeline.Pipeline) {
+	w.configureFlows(ctx, s, p)
 	d, ok := p.Info.Digest(DenialDigest)
 	if !ok {
 		w.update(func(st *DeviceStatus) {
@@ -113,6 +114,9 @@ func (w *worker) digest(s *p4rt.Session, l *p4v1.DigestList) {
 	if err != nil {
 		return
 	}
+	if w.flowDigest(p, l) {
+		return
+	}
 	d, ok := p.Info.Digest(DenialDigest)
 	if !ok || d.ID != l.GetDigestId() {
 		w.c.denials.invalid(w.c, w.dev.Name, "unknown digest", fmt.Sprintf("digest id %d is not %s", l.GetDigestId(), DenialDigest))
@@ -125,6 +129,7 @@ func (w *worker) digest(s *p4rt.Session, l *p4v1.DigestList) {
 			continue
 		}
 		w.c.logDenial(w.dev.Name, vals, time.Now())
+		w.c.logFlow(w.dev.Name, vals, time.Now(), true)
 	}
 }
 

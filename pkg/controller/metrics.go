@@ -102,6 +102,7 @@ func (c *Controller) Describe(ch chan<- *prometheus.Desc) {
 		m.denialReports, m.denialDropped, m.denialFlows} {
 		ch <- d
 	}
+	c.flows.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -135,6 +136,7 @@ func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.denialDropped, prometheus.CounterValue, float64(n), k[0], k[1])
 	}
 	ch <- prometheus.MustNewConstMetric(m.denialFlows, prometheus.GaugeValue, float64(flows))
+	c.flows.collect(ch)
 }
 
 // collectCounters emits the policy hit counters. Each (device, policy)

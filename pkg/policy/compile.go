@@ -415,7 +415,7 @@ func (c *Compiler) apply(a, b *Model) {
 	}
 	d := diffModels(a, b)
 	for _, name := range d.policies {
-		if p, ok := a.Policies[name]; ok {
+		if p, ok := a.Policies[name]; ok && !p.Staged {
 			c.removePolicy(p)
 		}
 	}
@@ -440,7 +440,7 @@ func (c *Compiler) apply(a, b *Model) {
 		}
 	}
 	for _, name := range d.policies {
-		if p, ok := b.Policies[name]; ok {
+		if p, ok := b.Policies[name]; ok && !p.Staged {
 			c.addPolicy(p)
 		}
 	}

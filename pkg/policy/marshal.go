@@ -91,6 +91,9 @@ func writeObject(b *strings.Builder, o Object) {
 		}
 	case *Policy:
 		w("kind: Policy\nname: %s\nsegment: %s\npriority: %d\n", q(x.Name), q(x.Segment), x.Priority)
+		if x.Staged {
+			w("mode: staged\n")
+		}
 		if x.FromCIDRs != nil {
 			w("from_cidrs: [%s]\n", prefixes(x.FromCIDRs))
 		} else {

@@ -123,6 +123,10 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 		case *Endpoint:
 			n.Endpoints[x.Name] = x
 		case *Policy:
+			if old := m.Policies[x.Name]; x.Staged && old != nil && !old.Staged {
+				fail(o, "mode", "policy %s is enforced; a staged policy of the same name would stop enforcing it (give the staged policy another name, or delete %s first)", x.Name, x.Name)
+				continue
+			}
 			n.Policies[x.Name] = x
 		default:
 			return nil, nil, fmt.Errorf("unknown object type %T", o)

@@ -169,7 +169,10 @@ type Policy struct {
 	FromCIDRs []netip.Prefix
 	ToCIDRs   []netip.Prefix
 	Rules     []Rule
-	Src       Source
+	// Staged: validated and evaluated against the flow log, never
+	// compiled to entries (mode: staged; staged.go).
+	Staged bool
+	Src    Source
 }
 
 // MaxPriority is the highest policy priority.

@@ -794,7 +794,7 @@ func parsePortRange(n *yaml.Node) (PortRange, error) {
 }
 
 func (d *decoder) policy(n *yaml.Node) Object {
-	f := d.fields(n, "", "kind", "name", "segment", "priority", "from", "to", "from_cidrs", "to_cidrs", "rules")
+	f := d.fields(n, "", "kind", "name", "segment", "priority", "from", "to", "from_cidrs", "to_cidrs", "rules", "mode")
 	if f == nil {
 		return nil
 	}
@@ -808,6 +808,9 @@ func (d *decoder) policy(n *yaml.Node) Object {
 	if v, ok := f["priority"]; ok {
 		pr, _ := d.uint(v, "priority", MaxPriority)
 		p.Priority = int(pr)
+	}
+	if v, ok := f["mode"]; ok {
+		d.policyMode(v, p)
 	}
 	for _, side := range []struct {
 		sel, cidrs string

@@ -607,8 +607,11 @@ type DeviceStatus struct {
 	DenialLog string `protobuf:"bytes,14,opt,name=denial_log,json=denialLog,proto3" json:"denial_log,omitempty"`
 	// The member that masters the device and the epoch of its assignment
 	// (empty and 0 until the leader assigned it).
-	Master        string `protobuf:"bytes,15,opt,name=master,proto3" json:"master,omitempty"`
-	MasterEpoch   uint64 `protobuf:"varint,16,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	Master      string `protobuf:"bytes,15,opt,name=master,proto3" json:"master,omitempty"`
+	MasterEpoch uint64 `protobuf:"varint,16,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	// Whether the device reports allowed flows too (the flow log), in
+	// denial_log's terms.
+	FlowLog       string `protobuf:"bytes,17,opt,name=flow_log,json=flowLog,proto3" json:"flow_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,6 +756,13 @@ func (x *DeviceStatus) GetMasterEpoch() uint64 {
 		return x.MasterEpoch
 	}
 	return 0
+}
+
+func (x *DeviceStatus) GetFlowLog() string {
+	if x != nil {
+		return x.FlowLog
+	}
+	return ""
 }
 
 type DevicesResponse struct {
@@ -3274,6 +3284,806 @@ func (x *DenialRecord) GetCount() uint64 {
 	return 0
 }
 
+type FlowsRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Device      string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`                                 // empty: every device
+	SinceUnixMs int64                  `protobuf:"varint,2,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"` // 0: every record held; in the future: refused
+	Follow      bool                   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	Local       bool                   `protobuf:"varint,4,opt,name=local,proto3" json:"local,omitempty"`    // this node's own records only
+	Verdict     string                 `protobuf:"bytes,5,opt,name=verdict,proto3" json:"verdict,omitempty"` // allow or deny (the switch's); empty: both
+	Policy      string                 `protobuf:"bytes,6,opt,name=policy,proto3" json:"policy,omitempty"`   // deciding policy, enforced or staged
+	// from and to are label selectors (docs/policy.md) the source and
+	// destination endpoints must match; a selector that does not parse is
+	// refused. from_set/to_set say a selector is given ("" selects every
+	// endpoint).
+	From          string `protobuf:"bytes,7,opt,name=from,proto3" json:"from,omitempty"`
+	To            string `protobuf:"bytes,8,opt,name=to,proto3" json:"to,omitempty"`
+	FromSet       bool   `protobuf:"varint,9,opt,name=from_set,json=fromSet,proto3" json:"from_set,omitempty"`
+	ToSet         bool   `protobuf:"varint,10,opt,name=to_set,json=toSet,proto3" json:"to_set,omitempty"`
+	Segment       string `protobuf:"bytes,11,opt,name=segment,proto3" json:"segment,omitempty"`
+	Replies       bool   `protobuf:"varint,12,opt,name=replies,proto3" json:"replies,omitempty"`                         // include the replies of allowed flows
+	StagedOnly    bool   `protobuf:"varint,13,opt,name=staged_only,json=stagedOnly,proto3" json:"staged_only,omitempty"` // only flows the staged policies would decide otherwise
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowsRequest) Reset() {
+	*x = FlowsRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowsRequest) ProtoMessage() {}
+
+func (x *FlowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowsRequest.ProtoReflect.Descriptor instead.
+func (*FlowsRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *FlowsRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *FlowsRequest) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *FlowsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+func (x *FlowsRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+func (x *FlowsRequest) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *FlowsRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *FlowsRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *FlowsRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *FlowsRequest) GetFromSet() bool {
+	if x != nil {
+		return x.FromSet
+	}
+	return false
+}
+
+func (x *FlowsRequest) GetToSet() bool {
+	if x != nil {
+		return x.ToSet
+	}
+	return false
+}
+
+func (x *FlowsRequest) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *FlowsRequest) GetReplies() bool {
+	if x != nil {
+		return x.Replies
+	}
+	return false
+}
+
+func (x *FlowsRequest) GetStagedOnly() bool {
+	if x != nil {
+		return x.StagedOnly
+	}
+	return false
+}
+
+// One flow: (device, segment, source, destination, protocol, destination
+// port), from the switch's rate-limited reports of flow starts.
+type FlowRecord struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Device         string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Segment        string                 `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
+	InPort         uint32                 `protobuf:"varint,3,opt,name=in_port,json=inPort,proto3" json:"in_port,omitempty"`
+	Src            string                 `protobuf:"bytes,4,opt,name=src,proto3" json:"src,omitempty"`
+	Dst            string                 `protobuf:"bytes,5,opt,name=dst,proto3" json:"dst,omitempty"`
+	Proto          int32                  `protobuf:"varint,6,opt,name=proto,proto3" json:"proto,omitempty"`
+	Sport          uint32                 `protobuf:"varint,7,opt,name=sport,proto3" json:"sport,omitempty"` // of the first report
+	Dport          uint32                 `protobuf:"varint,8,opt,name=dport,proto3" json:"dport,omitempty"`
+	SrcIdentity    uint32                 `protobuf:"varint,9,opt,name=src_identity,json=srcIdentity,proto3" json:"src_identity,omitempty"`
+	DstIdentity    uint32                 `protobuf:"varint,10,opt,name=dst_identity,json=dstIdentity,proto3" json:"dst_identity,omitempty"`
+	SrcEndpoint    string                 `protobuf:"bytes,11,opt,name=src_endpoint,json=srcEndpoint,proto3" json:"src_endpoint,omitempty"`
+	DstEndpoint    string                 `protobuf:"bytes,12,opt,name=dst_endpoint,json=dstEndpoint,proto3" json:"dst_endpoint,omitempty"`
+	Verdict        string                 `protobuf:"bytes,13,opt,name=verdict,proto3" json:"verdict,omitempty"`                      // allow or deny, as the switch reported it
+	DecidedBy      string                 `protobuf:"bytes,14,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"` // acl, policy or default, as the switch says
+	Rank           uint32                 `protobuf:"varint,15,opt,name=rank,proto3" json:"rank,omitempty"`
+	Policy         string                 `protobuf:"bytes,16,opt,name=policy,proto3" json:"policy,omitempty"`                                        // the enforced policy that decides it (the model's judgement); empty: the segment default
+	Reply          bool                   `protobuf:"varint,17,opt,name=reply,proto3" json:"reply,omitempty"`                                         // allowed by a reply entry: the reverse of an allowed flow
+	ModelDisagrees bool                   `protobuf:"varint,18,opt,name=model_disagrees,json=modelDisagrees,proto3" json:"model_disagrees,omitempty"` // the model now decides otherwise than the switch did
+	StagedVerdict  string                 `protobuf:"bytes,19,opt,name=staged_verdict,json=stagedVerdict,proto3" json:"staged_verdict,omitempty"`     // with the staged policies (set when the segment has some)
+	StagedPolicy   string                 `protobuf:"bytes,20,opt,name=staged_policy,json=stagedPolicy,proto3" json:"staged_policy,omitempty"`
+	StagedDecides  bool                   `protobuf:"varint,21,opt,name=staged_decides,json=stagedDecides,proto3" json:"staged_decides,omitempty"` // a staged policy decides it
+	FirstUnixMs    int64                  `protobuf:"varint,22,opt,name=first_unix_ms,json=firstUnixMs,proto3" json:"first_unix_ms,omitempty"`
+	LastUnixMs     int64                  `protobuf:"varint,23,opt,name=last_unix_ms,json=lastUnixMs,proto3" json:"last_unix_ms,omitempty"`
+	Count          uint64                 `protobuf:"varint,24,opt,name=count,proto3" json:"count,omitempty"` // reports (a sample: packets are at least this many)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FlowRecord) Reset() {
+	*x = FlowRecord{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowRecord) ProtoMessage() {}
+
+func (x *FlowRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowRecord.ProtoReflect.Descriptor instead.
+func (*FlowRecord) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *FlowRecord) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetInPort() uint32 {
+	if x != nil {
+		return x.InPort
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetProto() int32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetSport() uint32 {
+	if x != nil {
+		return x.Sport
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetDport() uint32 {
+	if x != nil {
+		return x.Dport
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetSrcIdentity() uint32 {
+	if x != nil {
+		return x.SrcIdentity
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetDstIdentity() uint32 {
+	if x != nil {
+		return x.DstIdentity
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetSrcEndpoint() string {
+	if x != nil {
+		return x.SrcEndpoint
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetDstEndpoint() string {
+	if x != nil {
+		return x.DstEndpoint
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetRank() uint32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
+}
+
+func (x *FlowRecord) GetModelDisagrees() bool {
+	if x != nil {
+		return x.ModelDisagrees
+	}
+	return false
+}
+
+func (x *FlowRecord) GetStagedVerdict() string {
+	if x != nil {
+		return x.StagedVerdict
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetStagedPolicy() string {
+	if x != nil {
+		return x.StagedPolicy
+	}
+	return ""
+}
+
+func (x *FlowRecord) GetStagedDecides() bool {
+	if x != nil {
+		return x.StagedDecides
+	}
+	return false
+}
+
+func (x *FlowRecord) GetFirstUnixMs() int64 {
+	if x != nil {
+		return x.FirstUnixMs
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetLastUnixMs() int64 {
+	if x != nil {
+		return x.LastUnixMs
+	}
+	return 0
+}
+
+func (x *FlowRecord) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type FlowImpactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Files         []*SourceFile          `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty"`
+	SinceUnixMs   int64                  `protobuf:"varint,2,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"` // flows last seen at or after; 0: all held
+	Prune         bool                   `protobuf:"varint,3,opt,name=prune,proto3" json:"prune,omitempty"`                                  // as in ApplyRequest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowImpactRequest) Reset() {
+	*x = FlowImpactRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowImpactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowImpactRequest) ProtoMessage() {}
+
+func (x *FlowImpactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowImpactRequest.ProtoReflect.Descriptor instead.
+func (*FlowImpactRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *FlowImpactRequest) GetFiles() []*SourceFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *FlowImpactRequest) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *FlowImpactRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+// FlowChange is a group of observed flows whose verdict a change would
+// change: one identity pair (the endpoints' labels) and port.
+type FlowChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Segment       string                 `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // the source endpoints' labels, or their address when no endpoint
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Proto         int32                  `protobuf:"varint,4,opt,name=proto,proto3" json:"proto,omitempty"`
+	Dport         uint32                 `protobuf:"varint,5,opt,name=dport,proto3" json:"dport,omitempty"`
+	Before        string                 `protobuf:"bytes,6,opt,name=before,proto3" json:"before,omitempty"` // verdict now
+	After         string                 `protobuf:"bytes,7,opt,name=after,proto3" json:"after,omitempty"`   // verdict with the change
+	BeforePolicy  string                 `protobuf:"bytes,8,opt,name=before_policy,json=beforePolicy,proto3" json:"before_policy,omitempty"`
+	AfterPolicy   string                 `protobuf:"bytes,9,opt,name=after_policy,json=afterPolicy,proto3" json:"after_policy,omitempty"`
+	Flows         int64                  `protobuf:"varint,10,opt,name=flows,proto3" json:"flows,omitempty"`
+	Reports       uint64                 `protobuf:"varint,11,opt,name=reports,proto3" json:"reports,omitempty"`
+	LastUnixMs    int64                  `protobuf:"varint,12,opt,name=last_unix_ms,json=lastUnixMs,proto3" json:"last_unix_ms,omitempty"`
+	Examples      []string               `protobuf:"bytes,13,rep,name=examples,proto3" json:"examples,omitempty"` // up to 3 "src-endpoint -> dst-endpoint"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowChange) Reset() {
+	*x = FlowChange{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowChange) ProtoMessage() {}
+
+func (x *FlowChange) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowChange.ProtoReflect.Descriptor instead.
+func (*FlowChange) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *FlowChange) GetSegment() string {
+	if x != nil {
+		return x.Segment
+	}
+	return ""
+}
+
+func (x *FlowChange) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *FlowChange) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *FlowChange) GetProto() int32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
+}
+
+func (x *FlowChange) GetDport() uint32 {
+	if x != nil {
+		return x.Dport
+	}
+	return 0
+}
+
+func (x *FlowChange) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *FlowChange) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *FlowChange) GetBeforePolicy() string {
+	if x != nil {
+		return x.BeforePolicy
+	}
+	return ""
+}
+
+func (x *FlowChange) GetAfterPolicy() string {
+	if x != nil {
+		return x.AfterPolicy
+	}
+	return ""
+}
+
+func (x *FlowChange) GetFlows() int64 {
+	if x != nil {
+		return x.Flows
+	}
+	return 0
+}
+
+func (x *FlowChange) GetReports() uint64 {
+	if x != nil {
+		return x.Reports
+	}
+	return 0
+}
+
+func (x *FlowChange) GetLastUnixMs() int64 {
+	if x != nil {
+		return x.LastUnixMs
+	}
+	return 0
+}
+
+func (x *FlowChange) GetExamples() []string {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
+type FlowImpactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []*FlowChange          `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	Flows         int64                  `protobuf:"varint,2,opt,name=flows,proto3" json:"flows,omitempty"`                                // observed flows judged
+	NewlyDenied   int64                  `protobuf:"varint,3,opt,name=newly_denied,json=newlyDenied,proto3" json:"newly_denied,omitempty"` // flows the change would deny that are allowed now
+	NewlyAllowed  int64                  `protobuf:"varint,4,opt,name=newly_allowed,json=newlyAllowed,proto3" json:"newly_allowed,omitempty"`
+	Revision      uint64                 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"` // the model revision judged against
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowImpactResponse) Reset() {
+	*x = FlowImpactResponse{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowImpactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowImpactResponse) ProtoMessage() {}
+
+func (x *FlowImpactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowImpactResponse.ProtoReflect.Descriptor instead.
+func (*FlowImpactResponse) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *FlowImpactResponse) GetChanges() []*FlowChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *FlowImpactResponse) GetFlows() int64 {
+	if x != nil {
+		return x.Flows
+	}
+	return 0
+}
+
+func (x *FlowImpactResponse) GetNewlyDenied() int64 {
+	if x != nil {
+		return x.NewlyDenied
+	}
+	return 0
+}
+
+func (x *FlowImpactResponse) GetNewlyAllowed() int64 {
+	if x != nil {
+		return x.NewlyAllowed
+	}
+	return 0
+}
+
+func (x *FlowImpactResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type StagedHitsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StagedHitsRequest) Reset() {
+	*x = StagedHitsRequest{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StagedHitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StagedHitsRequest) ProtoMessage() {}
+
+func (x *StagedHitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StagedHitsRequest.ProtoReflect.Descriptor instead.
+func (*StagedHitsRequest) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{49}
+}
+
+type StagedPolicyHits struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Flows         int64                  `protobuf:"varint,2,opt,name=flows,proto3" json:"flows,omitempty"` // observed flows it would decide
+	Reports       uint64                 `protobuf:"varint,3,opt,name=reports,proto3" json:"reports,omitempty"`
+	Changed       int64                  `protobuf:"varint,4,opt,name=changed,proto3" json:"changed,omitempty"` // of which it would change the verdict
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StagedPolicyHits) Reset() {
+	*x = StagedPolicyHits{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StagedPolicyHits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StagedPolicyHits) ProtoMessage() {}
+
+func (x *StagedPolicyHits) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StagedPolicyHits.ProtoReflect.Descriptor instead.
+func (*StagedPolicyHits) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *StagedPolicyHits) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *StagedPolicyHits) GetFlows() int64 {
+	if x != nil {
+		return x.Flows
+	}
+	return 0
+}
+
+func (x *StagedPolicyHits) GetReports() uint64 {
+	if x != nil {
+		return x.Reports
+	}
+	return 0
+}
+
+func (x *StagedPolicyHits) GetChanged() int64 {
+	if x != nil {
+		return x.Changed
+	}
+	return 0
+}
+
+type StagedHitsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []*StagedPolicyHits    `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StagedHitsResponse) Reset() {
+	*x = StagedHitsResponse{}
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StagedHitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StagedHitsResponse) ProtoMessage() {}
+
+func (x *StagedHitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_p4ctl_v1_p4ctl_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StagedHitsResponse.ProtoReflect.Descriptor instead.
+func (*StagedHitsResponse) Descriptor() ([]byte, []int) {
+	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *StagedHitsResponse) GetPolicies() []*StagedPolicyHits {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
 var File_p4ctl_v1_p4ctl_proto protoreflect.FileDescriptor
 
 const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
@@ -3317,7 +4127,7 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x0eDevicesRequest\x12\x1f\n" +
 	"\vfrom_leader\x18\x01 \x01(\bR\n" +
 	"fromLeader\x12\x14\n" +
-	"\x05local\x18\x02 \x01(\bR\x05local\"\xd0\x04\n" +
+	"\x05local\x18\x02 \x01(\bR\x05local\"\xeb\x04\n" +
 	"\fDeviceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
@@ -3340,7 +4150,8 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\n" +
 	"denial_log\x18\x0e \x01(\tR\tdenialLog\x12\x16\n" +
 	"\x06master\x18\x0f \x01(\tR\x06master\x12!\n" +
-	"\fmaster_epoch\x18\x10 \x01(\x04R\vmasterEpoch\x1a:\n" +
+	"\fmaster_epoch\x18\x10 \x01(\x04R\vmasterEpoch\x12\x19\n" +
+	"\bflow_log\x18\x11 \x01(\tR\aflowLog\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"W\n" +
@@ -3549,7 +4360,87 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\rfirst_unix_ms\x18\x13 \x01(\x03R\vfirstUnixMs\x12 \n" +
 	"\flast_unix_ms\x18\x14 \x01(\x03R\n" +
 	"lastUnixMs\x12\x14\n" +
-	"\x05count\x18\x15 \x01(\x04R\x05count2\xa4\a\n" +
+	"\x05count\x18\x15 \x01(\x04R\x05count\"\xd5\x02\n" +
+	"\fFlowsRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\"\n" +
+	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12\x14\n" +
+	"\x05local\x18\x04 \x01(\bR\x05local\x12\x18\n" +
+	"\averdict\x18\x05 \x01(\tR\averdict\x12\x16\n" +
+	"\x06policy\x18\x06 \x01(\tR\x06policy\x12\x12\n" +
+	"\x04from\x18\a \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\b \x01(\tR\x02to\x12\x19\n" +
+	"\bfrom_set\x18\t \x01(\bR\afromSet\x12\x15\n" +
+	"\x06to_set\x18\n" +
+	" \x01(\bR\x05toSet\x12\x18\n" +
+	"\asegment\x18\v \x01(\tR\asegment\x12\x18\n" +
+	"\areplies\x18\f \x01(\bR\areplies\x12\x1f\n" +
+	"\vstaged_only\x18\r \x01(\bR\n" +
+	"stagedOnly\"\xbc\x05\n" +
+	"\n" +
+	"FlowRecord\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
+	"\asegment\x18\x02 \x01(\tR\asegment\x12\x17\n" +
+	"\ain_port\x18\x03 \x01(\rR\x06inPort\x12\x10\n" +
+	"\x03src\x18\x04 \x01(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\x05 \x01(\tR\x03dst\x12\x14\n" +
+	"\x05proto\x18\x06 \x01(\x05R\x05proto\x12\x14\n" +
+	"\x05sport\x18\a \x01(\rR\x05sport\x12\x14\n" +
+	"\x05dport\x18\b \x01(\rR\x05dport\x12!\n" +
+	"\fsrc_identity\x18\t \x01(\rR\vsrcIdentity\x12!\n" +
+	"\fdst_identity\x18\n" +
+	" \x01(\rR\vdstIdentity\x12!\n" +
+	"\fsrc_endpoint\x18\v \x01(\tR\vsrcEndpoint\x12!\n" +
+	"\fdst_endpoint\x18\f \x01(\tR\vdstEndpoint\x12\x18\n" +
+	"\averdict\x18\r \x01(\tR\averdict\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\x0e \x01(\tR\tdecidedBy\x12\x12\n" +
+	"\x04rank\x18\x0f \x01(\rR\x04rank\x12\x16\n" +
+	"\x06policy\x18\x10 \x01(\tR\x06policy\x12\x14\n" +
+	"\x05reply\x18\x11 \x01(\bR\x05reply\x12'\n" +
+	"\x0fmodel_disagrees\x18\x12 \x01(\bR\x0emodelDisagrees\x12%\n" +
+	"\x0estaged_verdict\x18\x13 \x01(\tR\rstagedVerdict\x12#\n" +
+	"\rstaged_policy\x18\x14 \x01(\tR\fstagedPolicy\x12%\n" +
+	"\x0estaged_decides\x18\x15 \x01(\bR\rstagedDecides\x12\"\n" +
+	"\rfirst_unix_ms\x18\x16 \x01(\x03R\vfirstUnixMs\x12 \n" +
+	"\flast_unix_ms\x18\x17 \x01(\x03R\n" +
+	"lastUnixMs\x12\x14\n" +
+	"\x05count\x18\x18 \x01(\x04R\x05count\"y\n" +
+	"\x11FlowImpactRequest\x12*\n" +
+	"\x05files\x18\x01 \x03(\v2\x14.p4ctl.v1.SourceFileR\x05files\x12\"\n" +
+	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\x14\n" +
+	"\x05prune\x18\x03 \x01(\bR\x05prune\"\xda\x02\n" +
+	"\n" +
+	"FlowChange\x12\x18\n" +
+	"\asegment\x18\x01 \x01(\tR\asegment\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x14\n" +
+	"\x05proto\x18\x04 \x01(\x05R\x05proto\x12\x14\n" +
+	"\x05dport\x18\x05 \x01(\rR\x05dport\x12\x16\n" +
+	"\x06before\x18\x06 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\a \x01(\tR\x05after\x12#\n" +
+	"\rbefore_policy\x18\b \x01(\tR\fbeforePolicy\x12!\n" +
+	"\fafter_policy\x18\t \x01(\tR\vafterPolicy\x12\x14\n" +
+	"\x05flows\x18\n" +
+	" \x01(\x03R\x05flows\x12\x18\n" +
+	"\areports\x18\v \x01(\x04R\areports\x12 \n" +
+	"\flast_unix_ms\x18\f \x01(\x03R\n" +
+	"lastUnixMs\x12\x1a\n" +
+	"\bexamples\x18\r \x03(\tR\bexamples\"\xbe\x01\n" +
+	"\x12FlowImpactResponse\x12.\n" +
+	"\achanges\x18\x01 \x03(\v2\x14.p4ctl.v1.FlowChangeR\achanges\x12\x14\n" +
+	"\x05flows\x18\x02 \x01(\x03R\x05flows\x12!\n" +
+	"\fnewly_denied\x18\x03 \x01(\x03R\vnewlyDenied\x12#\n" +
+	"\rnewly_allowed\x18\x04 \x01(\x03R\fnewlyAllowed\x12\x1a\n" +
+	"\brevision\x18\x05 \x01(\x04R\brevision\"\x13\n" +
+	"\x11StagedHitsRequest\"t\n" +
+	"\x10StagedPolicyHits\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x14\n" +
+	"\x05flows\x18\x02 \x01(\x03R\x05flows\x12\x18\n" +
+	"\areports\x18\x03 \x01(\x04R\areports\x12\x18\n" +
+	"\achanged\x18\x04 \x01(\x03R\achanged\"L\n" +
+	"\x12StagedHitsResponse\x126\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x1a.p4ctl.v1.StagedPolicyHitsR\bpolicies2\xef\b\n" +
 	"\n" +
 	"Controller\x128\n" +
 	"\x05Apply\x12\x16.p4ctl.v1.ApplyRequest\x1a\x17.p4ctl.v1.ApplyResponse\x12;\n" +
@@ -3566,7 +4457,12 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x04Diff\x12\x15.p4ctl.v1.DiffRequest\x1a\x16.p4ctl.v1.DiffResponse\x12>\n" +
 	"\bRollback\x12\x19.p4ctl.v1.RollbackRequest\x1a\x17.p4ctl.v1.ApplyResponse\x12A\n" +
 	"\bCounters\x12\x19.p4ctl.v1.CountersRequest\x1a\x1a.p4ctl.v1.CountersResponse\x12=\n" +
-	"\aDenials\x12\x18.p4ctl.v1.DenialsRequest\x1a\x16.p4ctl.v1.DenialRecord0\x01B-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
+	"\aDenials\x12\x18.p4ctl.v1.DenialsRequest\x1a\x16.p4ctl.v1.DenialRecord0\x01\x127\n" +
+	"\x05Flows\x12\x16.p4ctl.v1.FlowsRequest\x1a\x14.p4ctl.v1.FlowRecord0\x01\x12G\n" +
+	"\n" +
+	"FlowImpact\x12\x1b.p4ctl.v1.FlowImpactRequest\x1a\x1c.p4ctl.v1.FlowImpactResponse\x12G\n" +
+	"\n" +
+	"StagedHits\x12\x1b.p4ctl.v1.StagedHitsRequest\x1a\x1c.p4ctl.v1.StagedHitsResponseB-Z+github.com/p4ctl/p4ctl/api/p4ctl/v1;p4ctlv1b\x06proto3"
 
 var (
 	file_p4ctl_v1_p4ctl_proto_rawDescOnce sync.Once
@@ -3580,7 +4476,7 @@ func file_p4ctl_v1_p4ctl_proto_rawDescGZIP() []byte {
 	return file_p4ctl_v1_p4ctl_proto_rawDescData
 }
 
-var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_p4ctl_v1_p4ctl_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*ApplyRequest)(nil),          // 0: p4ctl.v1.ApplyRequest
 	(*SourceFile)(nil),            // 1: p4ctl.v1.SourceFile
@@ -3626,13 +4522,21 @@ var file_p4ctl_v1_p4ctl_proto_goTypes = []any{
 	(*CountersResponse)(nil),      // 41: p4ctl.v1.CountersResponse
 	(*DenialsRequest)(nil),        // 42: p4ctl.v1.DenialsRequest
 	(*DenialRecord)(nil),          // 43: p4ctl.v1.DenialRecord
-	nil,                           // 44: p4ctl.v1.DeviceStatus.EntriesEntry
+	(*FlowsRequest)(nil),          // 44: p4ctl.v1.FlowsRequest
+	(*FlowRecord)(nil),            // 45: p4ctl.v1.FlowRecord
+	(*FlowImpactRequest)(nil),     // 46: p4ctl.v1.FlowImpactRequest
+	(*FlowChange)(nil),            // 47: p4ctl.v1.FlowChange
+	(*FlowImpactResponse)(nil),    // 48: p4ctl.v1.FlowImpactResponse
+	(*StagedHitsRequest)(nil),     // 49: p4ctl.v1.StagedHitsRequest
+	(*StagedPolicyHits)(nil),      // 50: p4ctl.v1.StagedPolicyHits
+	(*StagedHitsResponse)(nil),    // 51: p4ctl.v1.StagedHitsResponse
+	nil,                           // 52: p4ctl.v1.DeviceStatus.EntriesEntry
 }
 var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	1,  // 0: p4ctl.v1.ApplyRequest.files:type_name -> p4ctl.v1.SourceFile
 	33, // 1: p4ctl.v1.ApplyResponse.changes:type_name -> p4ctl.v1.ObjectChange
 	3,  // 2: p4ctl.v1.DeleteRequest.objects:type_name -> p4ctl.v1.ObjectRef
-	44, // 3: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
+	52, // 3: p4ctl.v1.DeviceStatus.entries:type_name -> p4ctl.v1.DeviceStatus.EntriesEntry
 	9,  // 4: p4ctl.v1.DevicesResponse.devices:type_name -> p4ctl.v1.DeviceStatus
 	12, // 5: p4ctl.v1.TraceResponse.entries:type_name -> p4ctl.v1.TraceHit
 	15, // 6: p4ctl.v1.ClusterStatusResponse.members:type_name -> p4ctl.v1.Member
@@ -3647,41 +4551,50 @@ var file_p4ctl_v1_p4ctl_proto_depIdxs = []int32{
 	38, // 15: p4ctl.v1.PolicyCounters.rules:type_name -> p4ctl.v1.RuleCounters
 	39, // 16: p4ctl.v1.DeviceCounters.policies:type_name -> p4ctl.v1.PolicyCounters
 	40, // 17: p4ctl.v1.CountersResponse.devices:type_name -> p4ctl.v1.DeviceCounters
-	0,  // 18: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
-	4,  // 19: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
-	6,  // 20: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
-	8,  // 21: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
-	11, // 22: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
-	14, // 23: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
-	17, // 24: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
-	19, // 25: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
-	21, // 26: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
-	23, // 27: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
-	29, // 28: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
-	32, // 29: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
-	36, // 30: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
-	37, // 31: p4ctl.v1.Controller.Counters:input_type -> p4ctl.v1.CountersRequest
-	42, // 32: p4ctl.v1.Controller.Denials:input_type -> p4ctl.v1.DenialsRequest
-	2,  // 33: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
-	5,  // 34: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
-	7,  // 35: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
-	10, // 36: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
-	13, // 37: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
-	16, // 38: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
-	18, // 39: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
-	20, // 40: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
-	22, // 41: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
-	28, // 42: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
-	31, // 43: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
-	35, // 44: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
-	2,  // 45: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
-	41, // 46: p4ctl.v1.Controller.Counters:output_type -> p4ctl.v1.CountersResponse
-	43, // 47: p4ctl.v1.Controller.Denials:output_type -> p4ctl.v1.DenialRecord
-	33, // [33:48] is the sub-list for method output_type
-	18, // [18:33] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	1,  // 18: p4ctl.v1.FlowImpactRequest.files:type_name -> p4ctl.v1.SourceFile
+	47, // 19: p4ctl.v1.FlowImpactResponse.changes:type_name -> p4ctl.v1.FlowChange
+	50, // 20: p4ctl.v1.StagedHitsResponse.policies:type_name -> p4ctl.v1.StagedPolicyHits
+	0,  // 21: p4ctl.v1.Controller.Apply:input_type -> p4ctl.v1.ApplyRequest
+	4,  // 22: p4ctl.v1.Controller.Delete:input_type -> p4ctl.v1.DeleteRequest
+	6,  // 23: p4ctl.v1.Controller.Get:input_type -> p4ctl.v1.GetRequest
+	8,  // 24: p4ctl.v1.Controller.Devices:input_type -> p4ctl.v1.DevicesRequest
+	11, // 25: p4ctl.v1.Controller.Trace:input_type -> p4ctl.v1.TraceRequest
+	14, // 26: p4ctl.v1.Controller.ClusterStatus:input_type -> p4ctl.v1.ClusterStatusRequest
+	17, // 27: p4ctl.v1.Controller.Join:input_type -> p4ctl.v1.JoinRequest
+	19, // 28: p4ctl.v1.Controller.Leave:input_type -> p4ctl.v1.LeaveRequest
+	21, // 29: p4ctl.v1.Controller.Watch:input_type -> p4ctl.v1.WatchRequest
+	23, // 30: p4ctl.v1.Controller.Topology:input_type -> p4ctl.v1.TopologyRequest
+	29, // 31: p4ctl.v1.Controller.History:input_type -> p4ctl.v1.HistoryRequest
+	32, // 32: p4ctl.v1.Controller.Diff:input_type -> p4ctl.v1.DiffRequest
+	36, // 33: p4ctl.v1.Controller.Rollback:input_type -> p4ctl.v1.RollbackRequest
+	37, // 34: p4ctl.v1.Controller.Counters:input_type -> p4ctl.v1.CountersRequest
+	42, // 35: p4ctl.v1.Controller.Denials:input_type -> p4ctl.v1.DenialsRequest
+	44, // 36: p4ctl.v1.Controller.Flows:input_type -> p4ctl.v1.FlowsRequest
+	46, // 37: p4ctl.v1.Controller.FlowImpact:input_type -> p4ctl.v1.FlowImpactRequest
+	49, // 38: p4ctl.v1.Controller.StagedHits:input_type -> p4ctl.v1.StagedHitsRequest
+	2,  // 39: p4ctl.v1.Controller.Apply:output_type -> p4ctl.v1.ApplyResponse
+	5,  // 40: p4ctl.v1.Controller.Delete:output_type -> p4ctl.v1.DeleteResponse
+	7,  // 41: p4ctl.v1.Controller.Get:output_type -> p4ctl.v1.GetResponse
+	10, // 42: p4ctl.v1.Controller.Devices:output_type -> p4ctl.v1.DevicesResponse
+	13, // 43: p4ctl.v1.Controller.Trace:output_type -> p4ctl.v1.TraceResponse
+	16, // 44: p4ctl.v1.Controller.ClusterStatus:output_type -> p4ctl.v1.ClusterStatusResponse
+	18, // 45: p4ctl.v1.Controller.Join:output_type -> p4ctl.v1.JoinResponse
+	20, // 46: p4ctl.v1.Controller.Leave:output_type -> p4ctl.v1.LeaveResponse
+	22, // 47: p4ctl.v1.Controller.Watch:output_type -> p4ctl.v1.Event
+	28, // 48: p4ctl.v1.Controller.Topology:output_type -> p4ctl.v1.TopologyResponse
+	31, // 49: p4ctl.v1.Controller.History:output_type -> p4ctl.v1.HistoryResponse
+	35, // 50: p4ctl.v1.Controller.Diff:output_type -> p4ctl.v1.DiffResponse
+	2,  // 51: p4ctl.v1.Controller.Rollback:output_type -> p4ctl.v1.ApplyResponse
+	41, // 52: p4ctl.v1.Controller.Counters:output_type -> p4ctl.v1.CountersResponse
+	43, // 53: p4ctl.v1.Controller.Denials:output_type -> p4ctl.v1.DenialRecord
+	45, // 54: p4ctl.v1.Controller.Flows:output_type -> p4ctl.v1.FlowRecord
+	48, // 55: p4ctl.v1.Controller.FlowImpact:output_type -> p4ctl.v1.FlowImpactResponse
+	51, // 56: p4ctl.v1.Controller.StagedHits:output_type -> p4ctl.v1.StagedHitsResponse
+	39, // [39:57] is the sub-list for method output_type
+	21, // [21:39] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_p4ctl_v1_p4ctl_proto_init() }
@@ -3699,7 +4612,7 @@ func file_p4ctl_v1_p4ctl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_p4ctl_v1_p4ctl_proto_rawDesc), len(file_p4ctl_v1_p4ctl_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,9 @@ const (
 	Controller_Rollback_FullMethodName      = "/p4ctl.v1.Controller/Rollback"
 	Controller_Counters_FullMethodName      = "/p4ctl.v1.Controller/Counters"
 	Controller_Denials_FullMethodName       = "/p4ctl.v1.Controller/Denials"
+	Controller_Flows_FullMethodName         = "/p4ctl.v1.Controller/Flows"
+	Controller_FlowImpact_FullMethodName    = "/p4ctl.v1.Controller/FlowImpact"
+	Controller_StagedHits_FullMethodName    = "/p4ctl.v1.Controller/StagedHits"
 )
 
 // ControllerClient is the client API for Controller service.
@@ -85,6 +88,18 @@ type ControllerClient interface {
 	// changes until the client goes away. Only the leader (primary of the
 	// devices) receives the switches' reports.
 	Denials(ctx context.Context, in *DenialsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DenialRecord], error)
+	// Flows streams the flow log: the flow starts, allowed and denied, the
+	// switches reported to their masters (the answering node merges every
+	// member's unless local), each judged on the answering node's model
+	// (deciding policy; with staged policies, what they would decide);
+	// then, with follow, every record as it changes.
+	Flows(ctx context.Context, in *FlowsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FlowRecord], error)
+	// FlowImpact says which observed flows a policy file would change the
+	// verdict of, grouped by identity pair and port; it commits nothing.
+	FlowImpact(ctx context.Context, in *FlowImpactRequest, opts ...grpc.CallOption) (*FlowImpactResponse, error)
+	// StagedHits counts, per staged policy, the observed flows it would
+	// decide (get policies --counters).
+	StagedHits(ctx context.Context, in *StagedHitsRequest, opts ...grpc.CallOption) (*StagedHitsResponse, error)
 }
 
 type controllerClient struct {
@@ -263,6 +278,45 @@ func (c *controllerClient) Denials(ctx context.Context, in *DenialsRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Controller_DenialsClient = grpc.ServerStreamingClient[DenialRecord]
 
+func (c *controllerClient) Flows(ctx context.Context, in *FlowsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FlowRecord], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Controller_ServiceDesc.Streams[2], Controller_Flows_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FlowsRequest, FlowRecord]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_FlowsClient = grpc.ServerStreamingClient[FlowRecord]
+
+func (c *controllerClient) FlowImpact(ctx context.Context, in *FlowImpactRequest, opts ...grpc.CallOption) (*FlowImpactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FlowImpactResponse)
+	err := c.cc.Invoke(ctx, Controller_FlowImpact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) StagedHits(ctx context.Context, in *StagedHitsRequest, opts ...grpc.CallOption) (*StagedHitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StagedHitsResponse)
+	err := c.cc.Invoke(ctx, Controller_StagedHits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServer is the server API for Controller service.
 // All implementations must embed UnimplementedControllerServer
 // for forward compatibility.
@@ -309,6 +363,18 @@ type ControllerServer interface {
 	// changes until the client goes away. Only the leader (primary of the
 	// devices) receives the switches' reports.
 	Denials(*DenialsRequest, grpc.ServerStreamingServer[DenialRecord]) error
+	// Flows streams the flow log: the flow starts, allowed and denied, the
+	// switches reported to their masters (the answering node merges every
+	// member's unless local), each judged on the answering node's model
+	// (deciding policy; with staged policies, what they would decide);
+	// then, with follow, every record as it changes.
+	Flows(*FlowsRequest, grpc.ServerStreamingServer[FlowRecord]) error
+	// FlowImpact says which observed flows a policy file would change the
+	// verdict of, grouped by identity pair and port; it commits nothing.
+	FlowImpact(context.Context, *FlowImpactRequest) (*FlowImpactResponse, error)
+	// StagedHits counts, per staged policy, the observed flows it would
+	// decide (get policies --counters).
+	StagedHits(context.Context, *StagedHitsRequest) (*StagedHitsResponse, error)
 	mustEmbedUnimplementedControllerServer()
 }
 
@@ -363,6 +429,15 @@ func (UnimplementedControllerServer) Counters(context.Context, *CountersRequest)
 }
 func (UnimplementedControllerServer) Denials(*DenialsRequest, grpc.ServerStreamingServer[DenialRecord]) error {
 	return status.Errorf(codes.Unimplemented, "method Denials not implemented")
+}
+func (UnimplementedControllerServer) Flows(*FlowsRequest, grpc.ServerStreamingServer[FlowRecord]) error {
+	return status.Errorf(codes.Unimplemented, "method Flows not implemented")
+}
+func (UnimplementedControllerServer) FlowImpact(context.Context, *FlowImpactRequest) (*FlowImpactResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method FlowImpact not implemented")
+}
+func (UnimplementedControllerServer) StagedHits(context.Context, *StagedHitsRequest) (*StagedHitsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StagedHits not implemented")
 }
 func (UnimplementedControllerServer) mustEmbedUnimplementedControllerServer() {}
 func (UnimplementedControllerServer) testEmbeddedByValue()                    {}
@@ -641,6 +716,53 @@ func _Controller_Denials_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Controller_DenialsServer = grpc.ServerStreamingServer[DenialRecord]
 
+func _Controller_Flows_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FlowsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControllerServer).Flows(m, &grpc.GenericServerStream[FlowsRequest, FlowRecord]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_FlowsServer = grpc.ServerStreamingServer[FlowRecord]
+
+func _Controller_FlowImpact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FlowImpactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).FlowImpact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_FlowImpact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).FlowImpact(ctx, req.(*FlowImpactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_StagedHits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StagedHitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).StagedHits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_StagedHits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).StagedHits(ctx, req.(*StagedHitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Controller_ServiceDesc is the grpc.ServiceDesc for Controller service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -700,6 +822,14 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Counters",
 			Handler:    _Controller_Counters_Handler,
 		},
+		{
+			MethodName: "FlowImpact",
+			Handler:    _Controller_FlowImpact_Handler,
+		},
+		{
+			MethodName: "StagedHits",
+			Handler:    _Controller_StagedHits_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -710,6 +840,11 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Denials",
 			Handler:       _Controller_Denials_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Flows",
+			Handler:       _Controller_Flows_Handler,
 			ServerStreams: true,
 		},
 	},
