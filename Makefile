@@ -62,7 +62,7 @@ OC_MODELS     := release/models/interfaces/openconfig-interfaces.yang release/mo
 # Modules openconfig-p4rt imports for parts the agent does not serve.
 OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,openconfig-system,openconfig-network-instance,openconfig-acl,openconfig-qos,openconfig-routing-policy,openconfig-bfd,openconfig-keychain,openconfig-defined-sets
 
-.PHONY: all build generate gen-oc run test unit-test bmv2-test bench bench-fleet lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier chaos
+.PHONY: all build generate gen-oc run test unit-test bmv2-test console-test bench bench-fleet lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier chaos
 
 all: build
 
@@ -87,17 +87,24 @@ run: build
 		--metrics-addr $(RUN_METRICS) --sim 127.0.0.1:9559 --apply examples/segmentation.yaml
 
 # Everything CI runs: formatting, vet, staticcheck, unit + in-process tests
-# with the race detector, short fuzz passes, the BMv2 tier and the lab
-# tier (each skips, saying why, where BMv2, Mininet or root is missing).
+# with the race detector, short fuzz passes, the BMv2 tier, the console's
+# browser tier and the lab tier (each skips, saying why, where BMv2,
+# chromium, Mininet or root is missing).
 test: lint
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /bmv2-tests)
+	$(GO) test -race -count=1 -skip '^TestConsoleBrowser$$' $$($(GO) list ./... | grep -v /bmv2-tests)
 	@$(call run_fuzz,$(FUZZ_SHORT))
 	@$(MAKE) --no-print-directory chaos CHAOS_DURATION=$(CHAOS_TEST_DURATION) CHAOS_FLAGS=--allow-entry-removals
 	$(GO) test -race -count=1 -v ./bmv2-tests/
+	$(GO) test -race -count=1 -run '^TestConsoleBrowser$$' -v ./pkg/console/
 	@$(MAKE) --no-print-directory lab-tier
 
 unit-test:
 	$(GO) test -count=1 ./...
+
+# The web console in headless chromium (docs/console.md), verbose; it
+# skips, saying so, where chromium is absent, and writes docs/img/console-*.png.
+console-test:
+	P4CTL_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestConsoleBrowser$$' -v ./pkg/console/
 
 # The BMv2 tier alone, verbose.
 bmv2-test:

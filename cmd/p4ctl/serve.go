@@ -29,6 +29,7 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/access"
 	"github.com/p4ctl/p4ctl/pkg/apiserver"
 	"github.com/p4ctl/p4ctl/pkg/cluster"
+	"github.com/p4ctl/p4ctl/pkg/console"
 	"github.com/p4ctl/p4ctl/pkg/controller"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
@@ -40,6 +41,7 @@ const defaultAPIAddr = "127.0.0.1:9600"
 func newServeCmd() *cobra.Command {
 	var (
 		config, nodeID, dataDir, apiAddr, raftAddr, logLevel, metricsAddr string
+		uiAddr                                                            string
 		bootstrap, insecureListen, pprof, backupSessions                  bool
 		applyFiles, sims                                                  []string
 		roles                                                             [4][]string // viewer, operator, admin, member
@@ -78,7 +80,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
 				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, pprof: pprof, historyRetention: historyRetention,
 				pipelineDirs: pipelineDirs, configFormats: configFormats, counterInterval: counterInterval, counterSeries: counterSeries,
-				memberDownAfter: memberDownAfter, backupSessions: backupSessions}, cmd)
+				memberDownAfter: memberDownAfter, backupSessions: backupSessions, uiAddr: uiAddr}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -90,6 +92,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.BoolVar(&bootstrap, "bootstrap", false, "start a new cluster with this node (ignored when --data-dir has state)")
 	f.StringVar(&join.server, "join", "", "API address of a cluster member to join through")
 	f.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9602", "address of the Prometheus /metrics endpoint (empty: none); over TLS with a viewer's client certificate when the node has TLS")
+	f.StringVar(&uiAddr, "ui-addr", "", "address of the read-only web console (empty: none; docs/console.md); over TLS with a viewer's client certificate when the node has TLS")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on --metrics-addr (admin role with TLS)")
 	f.StringVar(&apiTLS.Cert, "tls-cert", "", "certificate (PEM) the API serves; turns TLS on for the API")
 	f.StringVar(&apiTLS.Key, "tls-key", "", "key (PEM) of --tls-cert")
@@ -167,6 +170,8 @@ type serveConfig struct {
 	// whether to hold backup sessions.
 	memberDownAfter time.Duration
 	backupSessions  bool
+	// uiAddr is the web console's address (empty: none).
+	uiAddr string
 }
 
 // peerDial are the gRPC options for reaching another member's API.
@@ -194,6 +199,9 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	// Check every TLS setting before anything starts.
 	sec, err := sc.security(log)
 	if err != nil {
+		return err
+	}
+	if err := console.CheckListen(sc.uiAddr, sc.apiTLS.Enabled(), sc.insecureListen); err != nil {
 		return err
 	}
 	peerDial, err := sc.peerDial()
@@ -259,6 +267,11 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	// Each member sees the switch links into the devices it masters; they
 	// share them so that every member compiles the same fabric.
 	tasks.run(func() error { api.ExchangeLinks(ctx, controller.DefaultProbeInterval, ctl.ProbeTTL()); return nil })
+	if sc.uiAddr != "" {
+		if err := serveConsole(ctx, log, sc, api, targets, sec, tasks); err != nil {
+			return err
+		}
+	}
 	log.Info("p4ctl node serving", "node", sc.nodeID, "api", lis.Addr(), "raft", node.RaftAddr(), "data_dir", sc.dataDir)
 
 	if sc.join.server != "" {
@@ -365,6 +378,38 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, se
 		return nil
 	})
 	return lis.Addr().String(), nil
+}
+
+// serveConsole serves the web console at sc.uiAddr: a client of this
+// node's API, which it reaches in process (read-only), admitting viewers
+// as the API does.
+func serveConsole(ctx context.Context, log *slog.Logger, sc serveConfig, api *apiserver.Server, targets *pipeline.Resolver, sec *security, tasks *tasks) error {
+	var cfg *tls.Config
+	if sc.apiTLS.Enabled() {
+		var err error
+		if cfg, err = sc.apiTLS.ServerRequestingClientCerts(); err != nil {
+			return fmt.Errorf("console TLS (--tls-*): %w", err)
+		}
+	}
+	lis, err := net.Listen("tcp", sc.uiAddr)
+	if err != nil {
+		return fmt.Errorf("--ui-addr %s: %w", sc.uiAddr, err)
+	}
+	pipe := console.NewPipeListener()
+	tasks.run(func() error { return api.Serve(ctx, pipe) })
+	client, conn, err := console.DialInProcess(pipe)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	ui := console.New(console.Options{API: client, Auth: sec.auth, Pipeline: targets.Pipeline, Logger: log})
+	tasks.run(func() error { defer conn.Close(); return ui.Serve(ctx, lis, cfg) })
+	scheme := "http://"
+	if cfg != nil {
+		scheme = "https://"
+	}
+	log.Info("console serving", "addr", scheme+lis.Addr().String()+"/")
+	return nil
 }
 
 // tasks are the goroutines of a serving node: each runs through run, the

@@ -1,0 +1,441 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
+	"github.com/p4ctl/p4ctl/pkg/policy"
+)
+
+// Server-sent events. Every stream starts with a retry hint; when the
+// API's stream behind it ends (the node restarts, the leader changes),
+// the console sends an "error" event and closes, and the browser's
+// EventSource reconnects, giving the id of the last event it saw
+// (Last-Event-ID), from which a denial stream resumes.
+
+// retryMillis is the reconnect delay the streams ask browsers for.
+const retryMillis = 1000
+
+type eventStream struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	mu sync.Mutex
+}
+
+func startStream(w http.ResponseWriter) (*eventStream, error) {
+	s := &eventStream{w: w, rc: http.NewResponseController(w)}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", retryMillis); err != nil {
+		return nil, err
+	}
+	return s, s.rc.Flush()
+}
+
+// send writes one event of JSON data.
+func (s *eventStream) send(event, id string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var buf bytes.Buffer
+	if id != "" {
+		fmt.Fprintf(&buf, "id: %s\n", id)
+	}
+	fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", event, b)
+	if _, err := s.w.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *eventStream) comment(text string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// fail ends a stream with an "error" event the page shows, saying what
+// failed.
+func (s *eventStream) fail(what string, err error) {
+	_, msg := statusOf(err)
+	s.send("error", "", ErrorBody{Error: what + ": " + msg})
+}
+
+// recv runs next in a goroutine, delivering what it returns on a channel
+// until it fails or ctx ends.
+func recv[T any](ctx context.Context, next func() (T, error)) (<-chan T, <-chan error) {
+	out, errc := make(chan T), make(chan error, 1)
+	go func() {
+		for {
+			v, err := next()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case out <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, errc
+}
+
+// EventModel is the "model" event: the model the node holds is at
+// Index.
+type EventModel struct {
+	Index uint64 `json:"index"`
+}
+
+// EventLeader is the "leader" event: the answering node gained or lost
+// the lead.
+type EventLeader struct {
+	Leader bool `json:"leader"`
+}
+
+// events streams the node's Watch events ("model", "leader") and, with
+// fabric=1, the fabric view ("fabric") whenever it changes: on every
+// model event and every FabricInterval, since the API streams neither the
+// devices' status nor the topology.
+func (c *Console) events(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	watch, err := c.o.API.Watch(ctx, &p4ctlv1.WatchRequest{})
+	if err != nil {
+		code, msg := statusOf(err)
+		writeError(w, code, errors.New(msg))
+		return
+	}
+	s, err := startStream(w)
+	if err != nil {
+		return
+	}
+	evs, errc := recv(ctx, watch.Recv)
+	fabric := r.URL.Query().Get("fabric") == "1"
+	var last []byte
+	sendFabric := func() error {
+		fctx, fcancel := context.WithTimeout(ctx, apiTimeout)
+		defer fcancel()
+		v, err := c.fabricView(fctx)
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(v)
+		if bytes.Equal(b, last) {
+			return nil
+		}
+		last = b
+		return s.send("fabric", "", v)
+	}
+	tick := time.NewTicker(c.o.FabricInterval)
+	defer tick.Stop()
+	keep := time.NewTicker(c.o.KeepAlive)
+	defer keep.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case err = <-errc:
+			if ctx.Err() != nil {
+				return
+			}
+			s.fail("watch", err)
+			return
+		case e := <-evs:
+			if l, ok := e.GetEvent().(*p4ctlv1.Event_Leader); ok {
+				err = s.send("leader", "", EventLeader{Leader: l.Leader})
+			} else {
+				err = s.send("model", "", EventModel{Index: e.GetModelIndex()})
+				if err == nil && fabric {
+					err = sendFabric()
+				}
+			}
+		case <-tick.C:
+			if fabric {
+				err = sendFabric()
+			}
+		case <-keep.C:
+			err = s.comment("keep-alive")
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.fail("events", err)
+			}
+			return
+		}
+	}
+}
+
+// DenialView is one denied flow.
+type DenialView struct {
+	// Key names the flow: records of one key replace each other.
+	Key            string            `json:"key"`
+	Device         string            `json:"device"`
+	Segment        string            `json:"segment"`
+	InPort         uint32            `json:"in_port"`
+	Src            string            `json:"src"`
+	Dst            string            `json:"dst"`
+	Proto          string            `json:"proto"`
+	Sport          uint32            `json:"sport"`
+	Dport          uint32            `json:"dport"`
+	SrcEndpoint    string            `json:"src_endpoint"`
+	DstEndpoint    string            `json:"dst_endpoint"`
+	SrcLabels      map[string]string `json:"src_labels"`
+	DstLabels      map[string]string `json:"dst_labels"`
+	DeniedBy       string            `json:"denied_by"`
+	Policy         string            `json:"policy"`
+	Trace          string            `json:"trace"`
+	TraceDisagrees bool              `json:"trace_disagrees"`
+	First          int64             `json:"first_unix_ms"`
+	Last           int64             `json:"last_unix_ms"`
+	Count          uint64            `json:"count"`
+}
+
+// DenialsView is a snapshot of the denied flows.
+type DenialsView struct {
+	Denials []DenialView `json:"denials"`
+}
+
+// denialFilter is what a denials request selects: a device, label
+// selectors on either side, a deciding policy.
+type denialFilter struct {
+	device, policy string
+	src, dst       policy.Selector
+	since          int64
+}
+
+// parseDenialFilter reads device, src, dst (label selectors as policies
+// write them), policy and since (unix ms); a device or policy the model
+// does not have, or a selector that does not parse, is an error.
+func (c *Console) parseDenialFilter(ctx context.Context, r *http.Request, m *model) (denialFilter, error) {
+	q := r.URL.Query()
+	f := denialFilter{device: q.Get("device"), policy: q.Get("policy")}
+	if f.device != "" {
+		if _, ok := m.devices[f.device]; !ok {
+			return f, notFound("device %q: not in the model (%s)", f.device, m.deviceNames())
+		}
+	}
+	if f.policy != "" {
+		if _, ok := m.policies[f.policy]; !ok && f.policy != "default" && f.policy != "acl" {
+			return f, notFound("policy %q: not in the model", f.policy)
+		}
+	}
+	var err error
+	for _, side := range []struct {
+		name string
+		out  *policy.Selector
+	}{{"src", &f.src}, {"dst", &f.dst}} {
+		if s := strings.TrimSpace(q.Get(side.name)); s != "" {
+			if *side.out, err = policy.ParseSelector(s); err != nil {
+				return f, badRequest("%s selector %q: %v (selectors are written as in policies: \"tier: web\", \"tier in (web, app)\", \"!legacy\")", side.name, s, err)
+			}
+		}
+	}
+	since := q.Get("since")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		since = id
+	}
+	if since != "" {
+		if f.since, err = strconv.ParseInt(since, 10, 64); err != nil || f.since < 0 {
+			return f, badRequest("since %q: want unix milliseconds", since)
+		}
+	}
+	return f, nil
+}
+
+func (f denialFilter) match(v DenialView) bool {
+	if f.policy != "" && v.Policy != f.policy && !(f.policy == "default" && v.Policy == "" && v.DeniedBy == "default") && !(f.policy == "acl" && v.DeniedBy == "acl") {
+		return false
+	}
+	return (f.src == nil || f.src.Matches(v.SrcLabels)) && (f.dst == nil || f.dst.Matches(v.DstLabels))
+}
+
+func denialView(m *model, d *p4ctlv1.DenialRecord) DenialView {
+	labels := func(name string) map[string]string {
+		if e := m.endpoints[name]; e != nil && e.Labels != nil {
+			return e.Labels
+		}
+		return map[string]string{}
+	}
+	proto := policy.ProtoName(int(d.GetProto()))
+	return DenialView{Key: fmt.Sprintf("%s|%s|%s|%s|%d|%d", d.GetDevice(), d.GetSegment(), d.GetSrc(), d.GetDst(), d.GetProto(), d.GetDport()),
+		Device: d.GetDevice(), Segment: d.GetSegment(), InPort: d.GetInPort(), Src: d.GetSrc(), Dst: d.GetDst(), Proto: proto,
+		Sport: d.GetSport(), Dport: d.GetDport(), SrcEndpoint: d.GetSrcEndpoint(), DstEndpoint: d.GetDstEndpoint(),
+		SrcLabels: labels(d.GetSrcEndpoint()), DstLabels: labels(d.GetDstEndpoint()), DeniedBy: d.GetDeniedBy(), Policy: d.GetPolicy(),
+		Trace: d.GetTrace(), TraceDisagrees: d.GetTraceDisagrees(), First: d.GetFirstUnixMs(), Last: d.GetLastUnixMs(), Count: d.GetCount()}
+}
+
+// denials is a snapshot of the denied flows the filter selects.
+func (c *Console) denials(ctx context.Context, r *http.Request) (any, error) {
+	m, err := c.getModel(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.parseDenialFilter(ctx, r, m)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.o.API.Denials(ctx, &p4ctlv1.DenialsRequest{Device: f.device, SinceUnixMs: f.since})
+	if err != nil {
+		return nil, err
+	}
+	v := DenialsView{Denials: []DenialView{}}
+	for {
+		d, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		if dv := denialView(m, d); f.match(dv) {
+			v.Denials = append(v.Denials, dv)
+		}
+	}
+	return v, nil
+}
+
+// denialStream streams the denied flows the filter selects ("denial"
+// events, id the record's last report in unix ms): those held, then
+// every record as it changes. A reconnecting browser resumes from its
+// Last-Event-ID (a record may come twice; the key tells).
+func (c *Console) denialStream(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	mctx, mcancel := context.WithTimeout(ctx, apiTimeout)
+	m, err := c.getModel(mctx)
+	mcancel()
+	var f denialFilter
+	if err == nil {
+		f, err = c.parseDenialFilter(ctx, r, m)
+	}
+	var st p4ctlv1.Controller_DenialsClient
+	if err == nil {
+		st, err = c.o.API.Denials(ctx, &p4ctlv1.DenialsRequest{Device: f.device, SinceUnixMs: f.since, Follow: true})
+	}
+	if err != nil {
+		code, msg := statusOf(err)
+		writeError(w, code, errors.New(msg))
+		return
+	}
+	s, err := startStream(w)
+	if err != nil {
+		return
+	}
+	recs, errc := recv(ctx, st.Recv)
+	keep := time.NewTicker(c.o.KeepAlive)
+	defer keep.Stop()
+	var refreshed time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-errc:
+			if ctx.Err() == nil {
+				s.fail("denials", err)
+			}
+			return
+		case d := <-recs:
+			// An endpoint the console has not seen: the model changed.
+			unknown := func(n string) bool { return n != "" && m.endpoints[n] == nil }
+			if (unknown(d.GetSrcEndpoint()) || unknown(d.GetDstEndpoint())) && time.Since(refreshed) > time.Second {
+				refreshed = time.Now()
+				mctx, mcancel := context.WithTimeout(ctx, apiTimeout)
+				if nm, err := c.getModel(mctx); err == nil {
+					m = nm
+				}
+				mcancel()
+			}
+			dv := denialView(m, d)
+			if !f.match(dv) {
+				continue
+			}
+			if err := s.send("denial", strconv.FormatInt(d.GetLastUnixMs(), 10), dv); err != nil {
+				return
+			}
+		case <-keep.C:
+			if s.comment("keep-alive") != nil {
+				return
+			}
+		}
+	}
+}
+
+// counterStream sends the policy hit counters ("counters" events) at
+// once and whenever they change, asking every CounterInterval: the API
+// answers counters on request only (the leader reads the devices on its
+// own interval).
+func (c *Console) counterStream(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	read := func() (*CountersView, error) {
+		cctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		defer cancel()
+		return c.countersView(cctx, q.Get("device"), q.Get("policy"), false)
+	}
+	v, err := read()
+	if err != nil {
+		code, msg := statusOf(err)
+		writeError(w, code, errors.New(msg))
+		return
+	}
+	s, err := startStream(w)
+	if err != nil {
+		return
+	}
+	last, _ := json.Marshal(v)
+	if s.send("counters", "", v) != nil {
+		return
+	}
+	tick := time.NewTicker(c.o.CounterInterval)
+	defer tick.Stop()
+	keep := time.NewTicker(c.o.KeepAlive)
+	defer keep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-keep.C:
+			if s.comment("keep-alive") != nil {
+				return
+			}
+		case <-tick.C:
+			v, err := read()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.fail("counters", err)
+				}
+				return
+			}
+			b, _ := json.Marshal(v)
+			if bytes.Equal(b, last) {
+				continue
+			}
+			last = b
+			if s.send("counters", "", v) != nil {
+				return
+			}
+		}
+	}
+}
