@@ -187,21 +187,28 @@ func (c *Compiler) TryTouched(m *Model) (devices []string, all bool, err error) 
 		_, err := c.rebuild(m)
 		return nil, err == nil, err
 	}
-	d, err := c.Update(m)
+	// No entries are built: the trial needs the devices and their
+	// capacity, not the messages.
+	d, err := c.UpdateSkipping(m, func(string) bool { return true })
 	if err != nil {
 		return nil, false, err
 	}
 	for name, dd := range d.Devices {
-		if dd.Len() > 0 {
+		if dd.Skipped || dd.Len() > 0 {
 			devices = append(devices, name)
 		}
 	}
 	slices.Sort(devices)
-	if _, err := c.Update(prev); err != nil {
-		// prev compiled before; failing now is a compiler bug.
-		return nil, false, fmt.Errorf("policy: restoring the compiled model after a trial: %w", err)
-	}
+	c.revert(m, prev)
 	return devices, false, nil
+}
+
+// revert moves the compiler from m, where a trial update left it, back to
+// prev, where it was: the reverse changes restore every row and
+// identity, with no delta worked out (nothing is written for a trial).
+func (c *Compiler) revert(m, prev *Model) {
+	c.j = nil
+	c.apply(m, prev)
 }
 
 // DeltaTo is what Update(m) would write to each device, without moving
@@ -223,9 +230,7 @@ func (c *Compiler) DeltaTo(m *Model) (*Delta, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Update(prev); err != nil {
-		return nil, fmt.Errorf("policy: restoring the compiled model after a diff: %w", err)
-	}
+	c.revert(m, prev)
 	return d, nil
 }
 

@@ -166,7 +166,14 @@ func (c *Compiler) delta(a, b *Model, skip func(string) bool) (*Delta, error) {
 		placeDevs[pl] = ds
 		return ds
 	}
-	for k := range j.rows {
+	for k, old := range j.rows {
+		if r, now := c.row(k); now == old.present && (!now || r.val == old.val) {
+			// The row ended as it began (a policy removed and added
+			// again keeps most of its rows): no device's entry changes
+			// for it, but on a device the place joined or left, which
+			// the loop below adds in full.
+			continue
+		}
 		for _, dev := range devsOf(k.place()) {
 			addKey(dev, k)
 		}

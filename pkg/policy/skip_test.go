@@ -89,3 +89,60 @@ func keysOf(d *DeviceDelta) string {
 	slices.Sort(out)
 	return fmt.Sprint(out)
 }
+
+// TestTryLeavesNoTrace runs two compilers over random changes: one only
+// updates, the other first tries each change (TryTouched) and DeltaTo's
+// it, then updates. Their updates give the same changes and leave the
+// same state, and the devices a try names include every device the
+// update then writes to.
+func TestTryLeavesNoTrace(t *testing.T) {
+	for seed := range 8 {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			w := &world{r: rand.New(rand.NewPCG(uint64(seed), 13)), dpdk: seed%2 == 1, devices: 2 + seed%3}
+			m := w.base(t, 4)
+			plain, trying := NewCompiler(testTargets), NewCompiler(testTargets)
+			tried := 0
+			for step := range 40 {
+				change, dels := w.randomChange(m, step, true)
+				next, _, err := m.With(change, dels)
+				if err != nil {
+					continue
+				}
+				devs, all, tryErr := trying.TryTouched(next)
+				if step > 0 && tryErr == nil {
+					tried++
+				}
+				if tryErr == nil {
+					if _, err := trying.DeltaTo(next); err != nil {
+						t.Fatalf("step %d: the try passed, DeltaTo: %v", step, err)
+					}
+				}
+				want, err1 := plain.Update(next)
+				got, err2 := trying.Update(next)
+				if (err1 == nil) != (err2 == nil) || (err1 == nil) != (tryErr == nil) {
+					t.Fatalf("step %d: Update: %v; after a try: %v; the try: %v", step, err1, err2, tryErr)
+				}
+				if err1 != nil {
+					continue
+				}
+				m = next
+				for dev, wd := range want.Devices {
+					if keysOf(wd) != keysOf(got.Devices[dev]) {
+						t.Fatalf("step %d, device %s: changes differ after a try:\n%s\n%s", step, dev, keysOf(wd), keysOf(got.Devices[dev]))
+					}
+					if wd.Len() > 0 && !all && !slices.Contains(devs, dev) {
+						t.Fatalf("step %d: the try named %v, the update writes to %s", step, devs, dev)
+					}
+				}
+				for _, dev := range w.devs() {
+					if a, b := stateOf(t, plain, dev), stateOf(t, trying, dev); diffStates(a, b) != "[]" {
+						t.Fatalf("step %d, device %s: states differ after a try: %s", step, dev, diffStates(a, b))
+					}
+				}
+			}
+			if tried == 0 {
+				t.Error("no change was tried")
+			}
+		})
+	}
+}
