@@ -447,9 +447,14 @@ func (c *Controller) Flows(f FlowFilter) []FlowRecord {
 	return out[:n]
 }
 
-// MatchFlow reports whether f selects r (judged) on the current model.
+// MatchFlow judges r on the current model, as a follower should see it,
+// and reports whether f selects it.
 func (c *Controller) MatchFlow(f FlowFilter, r *FlowRecord) bool {
-	return f.match(c.evaluator(), r)
+	// Judged again on the model of now: publish judged it on the
+	// evaluator it had cached, which a model change since leaves behind.
+	ev := c.evaluator()
+	judge(ev, r)
+	return f.match(ev, r)
 }
 
 // FollowFlows returns a channel of every record as it changes (new, or

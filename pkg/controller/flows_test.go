@@ -149,6 +149,10 @@ func TestFlowLogStaged(t *testing.T) {
 	_, c, d1, _, model := exampleInSync(t)
 	fd, _ := flowDigests(t)
 	web, app := identityOf(t, c, "web-1"), identityOf(t, c, "app-1")
+	// A follower from before the staged policy (its records are judged
+	// on the model of when each is sent, through MatchFlow).
+	follow, stopFollow := c.FollowFlows()
+	defer stopFollow()
 	d1.srv.InjectDigest(fd.ID, denialData(t, fd, flowReport(10, web, app, 6, 8443, 2, false), "10.0.0.1", "10.0.0.3"))
 	d1.srv.InjectDigest(fd.ID, denialData(t, fd, flowReport(10, web, app, 6, 8080, 2, false), "10.0.0.1", "10.0.0.3"))
 	eventually(t, 5*time.Second, func() bool { return len(c.Flows(FlowFilter{})) == 2 }, func() string { return "" })
@@ -166,6 +170,20 @@ func TestFlowLogStaged(t *testing.T) {
 	}
 	if w := d1.srv.Writes(); w != writes {
 		t.Fatalf("a staged policy was written: %d write RPCs, %d before", w, writes)
+	}
+	// The follower's next report of the flow is judged on the model with
+	// the staged policy, not on the one it subscribed under.
+	for len(follow) > 0 {
+		<-follow
+	}
+	d1.srv.InjectDigest(fd.ID, denialData(t, fd, flowReport(10, web, app, 6, 8443, 2, false), "10.0.0.1", "10.0.0.3"))
+	select {
+	case r := <-follow:
+		if !c.MatchFlow(FlowFilter{}, &r) || r.StagedVerdict != "deny" || r.StagedPolicy != "web-lockdown" {
+			t.Errorf("followed after staging: %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the follower got no record")
 	}
 	fs := c.Flows(FlowFilter{Policy: "web-lockdown"})
 	if len(fs) != 1 || fs[0].DPort != 8443 || fs[0].Verdict != "allow" || fs[0].Policy != "web-to-app" || fs[0].StagedVerdict != "deny" || !fs[0].StagedByStage {
