@@ -36,6 +36,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /api/v1/events", c.events)
 	c.mux.HandleFunc("GET /api/v1/denials/stream", c.denialStream)
 	c.mux.HandleFunc("GET /api/v1/counters/stream", c.counterStream)
+	c.mux.HandleFunc("GET /api/v1/flows/stream", c.flowStream)
 	c.mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%s: no such console endpoint", r.URL.Path))
 	})
@@ -101,7 +102,7 @@ func (c *Console) jsonHandler(h func(ctx context.Context, r *http.Request) (any,
 		v, err := h(ctx, r)
 		if err != nil {
 			code, msg := statusOf(err)
-			if code >= 500 && code != http.StatusNotImplemented {
+			if code >= 500 {
 				c.o.Logger.Warn("console request failed", "path", r.URL.Path, "err", err)
 			}
 			writeError(w, code, errors.New(msg))
@@ -624,11 +625,4 @@ func (c *Console) history(ctx context.Context, _ *http.Request) (any, error) {
 			Added: orEmpty(r.GetAdded()), Changed: orEmpty(r.GetChanged()), Removed: orEmpty(r.GetRemoved())})
 	}
 	return v, nil
-}
-
-// flows is where the flow log will be served (a snapshot here, a stream
-// at /api/v1/flows/stream, as the denials are); the Traffic page has its
-// place. Not built yet.
-func (c *Console) flows(context.Context, *http.Request) (any, error) {
-	return nil, &httpError{http.StatusNotImplemented, errors.New("flow log: not in the console yet")}
 }

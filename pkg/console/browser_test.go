@@ -39,6 +39,8 @@ func chromium() string {
 // ports, the segment default elsewhere), and a click traces it; a denial
 // the switch reports appears on the Traffic page within 2 s, and the
 // label filters select it (a bad selector is refused with its reason);
+// so does an allowed flow in the flow log, with its deciding policy, the
+// verdict filter selecting, and what a staged policy would make of it;
 // History lists the revisions. It takes a screenshot of each page
 // (docs/img/console-*.png with P4CTL_SCREENSHOTS=1). It skips where
 // chromium is absent.
@@ -226,9 +228,45 @@ func TestConsoleBrowser(t *testing.T) {
 	// Still live under the filter.
 	st.denial(t, "web-2", "db-1", 2, 9200)
 	waitFor("a second denial, filtered in", `!!document.querySelector('#denials tbody tr[data-src="web-2"]')`, 2*time.Second)
-	if txt := eval(`document.querySelector('#flow-log').innerText`); !strings.Contains(txt, "Flow log") {
-		t.Errorf("flow log placeholder %q", txt)
+	// The flow log: an allowed flow the switch reports shows within 2 s
+	// with its verdict and deciding policy; the denials are there too,
+	// the segment default's; the verdict filter selects; a bad selector
+	// is refused; with a staged policy the flow says what it would be.
+	flowRow := `document.querySelector('#flows tbody tr[data-src="web-1"][data-dst="app-1"][data-verdict="allow"]')`
+	st.flow(t, "web-1", "app-1", 1, 8080)
+	took = waitFor("the allowed flow on the page", "!!"+flowRow, 2*time.Second)
+	t.Logf("the allowed flow appeared on the Traffic page %s after the switch reported it", took.Round(time.Millisecond))
+	if txt := eval(flowRow + `.innerText`); !strings.Contains(txt, "tcp/8080") || !strings.Contains(txt, "allow") || !strings.Contains(txt, "web-to-app") ||
+		!strings.Contains(txt, "tier=app") {
+		t.Errorf("allowed flow row %q", txt)
 	}
+	denyRow := `document.querySelector('#flows tbody tr[data-src="web-1"][data-dst="db-1"][data-verdict="deny"]')`
+	if txt := eval(`(() => { const r = ` + denyRow + `; return r ? r.querySelector('.flow-policy').innerText : 'absent'; })()`); txt != "default" {
+		t.Errorf("the denied flow's deciding policy %q, want default", txt)
+	}
+	flowFilter := func(field, value string) {
+		t.Helper()
+		do("flow filter "+field+" "+value, chromedp.SetValue(chromedp.CSS(`#flow-filter [name=`+field+`]`), value),
+			chromedp.Click(chromedp.CSS(`#flow-filter button[type=submit]`)))
+	}
+	flowFilter("verdict", "deny")
+	waitFor("allowed flows filtered out", `!`+flowRow+` && !!`+denyRow, 5*time.Second)
+	flowFilter("from", "tier in (web")
+	waitFor("a bad flow selector refused", `!document.querySelector('#flow-error').hidden`, 5*time.Second)
+	if e := eval(`document.querySelector('#flow-error').textContent`); !strings.Contains(e, `from selector "tier in (web"`) {
+		t.Errorf("bad flow selector's error %q", e)
+	}
+	do("clear the flow filter", chromedp.Click(chromedp.CSS(`#flow-filter button[type=reset]`)))
+	waitFor("every flow back", `!!`+flowRow+` && !!`+denyRow+` && document.querySelector('#flow-error').hidden`, 5*time.Second)
+	sctx, scancel := context.WithTimeout(cluster.WithClient(context.Background(), "CN=ops-bob"), 20*time.Second)
+	defer scancel()
+	if _, err := st.ctl.Apply(sctx, "staged.yaml", []byte("kind: Policy\nname: web-lockdown\nsegment: prod\npriority: 300\nmode: staged\n"+
+		"from: \"tier: web\"\nto: \"tier: app\"\nrules:\n  - {proto: tcp, ports: [8080], action: deny}\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the controller holds the staged policy", func() bool { return st.ctl.Model().Policies["web-lockdown"] != nil })
+	do("reload the flow log", chromedp.Click(chromedp.CSS(`#flow-filter button[type=submit]`)))
+	waitFor("what the staged policy would do", `(() => { const r = `+flowRow+`; return !!r && r.querySelector('.flow-staged').innerText === 'would be denied by staged web-lockdown'; })()`, 5*time.Second)
 	// Policy hits: the switches count, the page reads them on request;
 	// zeroing the view leaves the switches alone.
 	waitFor("counters", `document.querySelectorAll('#resets tbody tr').length === 2`, 5*time.Second)

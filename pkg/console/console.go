@@ -1,9 +1,10 @@
 // Package console serves p4ctl's read-only web console: the fabric, the
-// segments with their identity policy matrix, live traffic (denials and
-// policy hit counters) and the history of changes, as embedded static
-// pages fed by JSON and server-sent events. It is a client of the node's
-// own northbound API (api/p4ctl/v1), calls only its viewer RPCs, and
-// admits browsers with the same authenticator, roles and TLS as the API.
+// segments with their identity policy matrix, live traffic (denials, the
+// flow log and policy hit counters) and the history of changes, as
+// embedded static pages fed by JSON and server-sent events. It is a
+// client of the node's own northbound API (api/p4ctl/v1), calls only its
+// viewer RPCs, and admits browsers with the same authenticator, roles and
+// TLS as the API.
 package console
 
 import (

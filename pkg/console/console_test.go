@@ -218,7 +218,12 @@ func TestJSON(t *testing.T) {
 	wantError(t, base, "/api/v1/denials?policy=nope", 404, `policy "nope"`)
 	wantError(t, base, "/api/v1/denials?since=yesterday", 400, "since")
 	wantError(t, base, "/api/v1/denials/stream?dst="+url.QueryEscape("tier notin web"), 400, "dst selector")
-	wantError(t, base, "/api/v1/flows", 501, "flow log")
+	var fv FlowsView
+	if code, body := get(t, nil, base, "/api/v1/flows", &fv); code != 200 || fv.Flows == nil {
+		t.Errorf("flows: %d %s", code, body)
+	}
+	wantError(t, base, "/api/v1/flows?from="+url.QueryEscape("tier in (web"), 400, `from selector "tier in (web"`)
+	wantError(t, base, "/api/v1/flows?verdict=maybe", 400, `verdict "maybe": want allow or deny`)
 	wantError(t, base, "/api/v1/nope", 404, "no such console endpoint")
 
 	// Read-only: nothing but GET.

@@ -193,16 +193,33 @@ func (st *stack) serveConsole(t testing.TB, o Options, cfg *tls.Config) string {
 
 // denial makes leaf1's simulator report a denied flow from src to dst
 // (endpoints of the example, which name the identities) on TCP port
-// dport, as the data plane's denial digest would.
+// dport, as the data plane's denial digest would (denied by the segment
+// default).
 func (st *stack) denial(t testing.TB, src, dst string, inPort uint32, dport uint16) {
+	t.Helper()
+	st.report(t, controller.DenialDigest, "denied_by", src, dst, inPort, dport)
+}
+
+// flow makes leaf1's simulator report an allowed flow start from src to
+// dst on TCP port dport, decided by a policy, as the data plane's flow
+// digest would.
+func (st *stack) flow(t testing.TB, src, dst string, inPort uint32, dport uint16) {
+	t.Helper()
+	st.report(t, controller.FlowDigest, "decided_by", src, dst, inPort, dport)
+}
+
+// report sends leaf1's digest of a flow start (a TCP SYN from port
+// 40000); byField is the digest's field saying what decided it: denied_by
+// is the segment default (3), decided_by a policy (2).
+func (st *stack) report(t testing.TB, digest, byField, src, dst string, inPort uint32, dport uint16) {
 	t.Helper()
 	p, err := pipeline.Embedded("bmv2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dg, ok := p.Info.Digest(controller.DenialDigest)
+	dg, ok := p.Info.Digest(digest)
 	if !ok {
-		t.Fatal("the embedded pipeline has no denial digest")
+		t.Fatalf("the embedded pipeline has no %s digest", digest)
 	}
 	m := st.ctl.Model()
 	id := func(ep string) (uint64, netip.Addr) {
@@ -228,7 +245,7 @@ func (st *stack) denial(t testing.TB, src, dst string, inPort uint32, dport uint
 	vals := map[string][]byte{}
 	for k, v := range map[string]uint64{"segment": uint64(m.Segments[m.Endpoints[src].Segment].ID), "ingress_port": uint64(inPort),
 		"src_identity": sid, "dst_identity": did, "ip_version": 4, "ip_proto": 6, "l4_src": 40000, "l4_dst": uint64(dport),
-		"tcp_flags": 2, "denied_by": 3} {
+		"tcp_flags": 2, byField: map[string]uint64{"denied_by": 3, "decided_by": 2}[byField]} {
 		vals[k] = pipeline.Uint(v)
 	}
 	vals["src_addr"], vals["dst_addr"] = sip.AsSlice(), dip.AsSlice()

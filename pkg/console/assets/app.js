@@ -329,12 +329,15 @@ function renderDenials(freshKey) {
   $('#denials-empty').hidden = rows.length > 0;
 }
 
-function denialQuery() {
-  const f = new FormData($('#denial-filter'));
+// formQuery is a filter form's fields as a query, leaving out empty ones.
+function formQuery(form) {
+  const f = new FormData(form);
   const q = new URLSearchParams();
   for (const [k, v] of f.entries()) if (String(v).trim()) q.set(k, String(v).trim());
   return q;
 }
+
+function denialQuery() { return formQuery($('#denial-filter')); }
 
 async function startDenials() {
   const q = denialQuery();
@@ -354,6 +357,66 @@ async function startDenials() {
   } catch (e) {
     closeStream('denials');
     renderDenials();
+    err.textContent = String(e.message || e);
+    err.hidden = false;
+  }
+}
+
+// The flow log: allowed and denied flow starts, newest first; the page
+// shows the newest FLOW_ROWS and keeps at most FLOW_KEEP.
+const flows = new Map();
+const FLOW_ROWS = 200, FLOW_KEEP = 2000;
+
+function flowRow(f, fresh) {
+  const deciding = f.policy ? h('span', {}, f.policy) :
+    f.decided_by === 'acl' ? h('span', {}, 'acl') : h('span', {class: 'default-mark'}, 'default');
+  return h('tr', {class: fresh ? 'fresh' : null, 'data-key': f.key, 'data-src': f.src_endpoint, 'data-dst': f.dst_endpoint,
+    'data-verdict': f.verdict, 'data-policy': f.policy},
+    h('td', {}, ago(f.last_unix_ms)), h('td', {}, f.device, h('span', {class: 'labels'}, `port ${f.in_port}, ${f.segment}`)),
+    h('td', {}, f.src_endpoint || f.src, h('span', {class: 'labels'}, f.src + (labelText(f.src_labels) ? ' · ' + labelText(f.src_labels) : ''))),
+    h('td', {}, f.dst_endpoint || f.dst, h('span', {class: 'labels'}, f.dst + (labelText(f.dst_labels) ? ' · ' + labelText(f.dst_labels) : ''))),
+    h('td', {}, f.proto + (f.dport ? '/' + f.dport : '')),
+    h('td', {class: 'flow-verdict'}, h('span', {class: 'verdict-' + f.verdict}, f.verdict),
+      h('span', {class: 'labels'}, 'switch: ' + (f.decided_by === 'default' ? 'segment default' : f.decided_by))),
+    h('td', {class: 'flow-policy'}, deciding, f.reply ? ' (reply)' : null,
+      f.model_disagrees ? h('span', {class: 'labels err'}, 'the model now decides otherwise') : null),
+    h('td', {class: 'flow-staged' + (f.would_be && f.staged_verdict !== f.verdict ? ' err' : '')}, f.would_be || ''),
+    h('td', {class: 'num'}, f.count));
+}
+
+function renderFlows(freshKey) {
+  let rows = [...flows.values()].sort((a, b) => b.last_unix_ms - a.last_unix_ms);
+  if (rows.length > FLOW_KEEP) {
+    for (const f of rows.slice(FLOW_KEEP)) flows.delete(f.key);
+    rows = rows.slice(0, FLOW_KEEP);
+  }
+  fill($('#flows tbody'), rows.slice(0, FLOW_ROWS).map((f) => flowRow(f, f.key === freshKey)));
+  $('#flows-empty').hidden = rows.length > 0;
+  const note = $('#flows-note');
+  note.hidden = rows.length <= FLOW_ROWS;
+  note.textContent = `The newest ${FLOW_ROWS} of ${rows.length} flows shown; filter for the others.`;
+}
+
+async function startFlows() {
+  const q = formQuery($('#flow-filter'));
+  const err = $('#flow-error');
+  flows.clear();
+  try {
+    // The snapshot first: a bad filter is refused here with its reason.
+    const snap = new URLSearchParams(q);
+    snap.set('limit', String(FLOW_KEEP));
+    const v = await getJSON('/api/v1/flows?' + snap);
+    err.hidden = true;
+    let since = 0;
+    for (const f of v.flows) { flows.set(f.key, f); since = Math.max(since, f.last_unix_ms); }
+    renderFlows();
+    if (since) q.set('since', String(since));
+    openStream('flows', '/api/v1/flows/stream?' + q, {
+      flow: (f) => { flows.set(f.key, f); renderFlows(f.key); },
+    });
+  } catch (e) {
+    closeStream('flows');
+    renderFlows();
     err.textContent = String(e.message || e);
     err.hidden = false;
   }
@@ -392,11 +455,12 @@ async function loadTraffic() {
   if (fabric === null) {
     try { fabric = await getJSON('/api/v1/fabric'); } catch (e) { /* the filter lists no device */ }
   }
-  const sel = $('#denial-filter select[name=device]');
-  const cur = sel.value;
-  put(sel, h('option', {value: ''}, 'every device'),
-    (fabric ? fabric.devices : []).map((d) => h('option', {value: d.name, selected: d.name === cur}, d.name)));
-  await startDenials();
+  for (const sel of document.querySelectorAll('#denial-filter select[name=device], #flow-filter select[name=device]')) {
+    const cur = sel.value;
+    put(sel, h('option', {value: ''}, 'every device'),
+      (fabric ? fabric.devices : []).map((d) => h('option', {value: d.name, selected: d.name === cur}, d.name)));
+  }
+  await Promise.all([startDenials(), startFlows()]);
   openStream('counters', '/api/v1/counters/stream', {counters: renderCounters});
 }
 
@@ -440,6 +504,8 @@ async function route() {
 $('#service-filter').addEventListener('change', () => { if (segments) renderSegments(segments); });
 $('#denial-filter').addEventListener('submit', (ev) => { ev.preventDefault(); startDenials(); });
 $('#denial-filter').addEventListener('reset', () => setTimeout(startDenials, 0));
+$('#flow-filter').addEventListener('submit', (ev) => { ev.preventDefault(); startFlows(); });
+$('#flow-filter').addEventListener('reset', () => setTimeout(startFlows, 0));
 $('#counters-read').addEventListener('click', readCounters);
 $('#counters-zero').addEventListener('click', () => {
   zero = countersView; $('#counters-zero').hidden = true; $('#counters-unzero').hidden = false;
