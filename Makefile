@@ -62,6 +62,8 @@ OC_MODELS     := release/models/interfaces/openconfig-interfaces.yang release/mo
 # Modules openconfig-p4rt imports for parts the agent does not serve.
 OC_EXCLUDE    := ietf-interfaces,openconfig-platform,openconfig-system-grpc,openconfig-system,openconfig-network-instance,openconfig-acl,openconfig-qos,openconfig-routing-policy,openconfig-bfd,openconfig-keychain,openconfig-defined-sets
 
+
+.PHONY: swx swx-test swx-bench
 .PHONY: all build generate gen-oc run test unit-test bmv2-test console-test bench bench-fleet lint p4 p4-pna p4-tna p4-t2na fuzz clean lab lab-check lab-test lab-deps lab-tier chaos
 
 all: build
@@ -91,10 +93,11 @@ run: build
 # browser tier and the lab tier (each skips, saying why, where BMv2,
 # chromium, Mininet or root is missing).
 test: lint
-	$(GO) test -race -count=1 -skip '^TestConsoleBrowser$$' $$($(GO) list ./... | grep -v /bmv2-tests)
+	$(GO) test -race -count=1 -skip '^TestConsoleBrowser$$' $$($(GO) list ./... | grep -v /bmv2-tests | grep -v /swx-tests)
 	@$(call run_fuzz,$(FUZZ_SHORT))
 	@$(MAKE) --no-print-directory chaos CHAOS_DURATION=$(CHAOS_TEST_DURATION) CHAOS_FLAGS=--allow-entry-removals
 	$(GO) test -race -count=1 -v ./bmv2-tests/
+	$(GO) test -race -count=1 -v ./swx-tests/
 	$(GO) test -race -count=1 -run '^TestConsoleBrowser$$' -v ./pkg/console/
 	@$(MAKE) --no-print-directory lab-tier
 
@@ -105,6 +108,24 @@ unit-test:
 # skips, saying so, where chromium is absent, and writes docs/img/console-*.png.
 console-test:
 	P4CTL_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestConsoleBrowser$$' -v ./pkg/console/
+
+# The DPDK tier alone, verbose (swx-tests: the PNA pipeline on DPDK's SWX
+# pipeline behind p4ctl-swx, real frames on TAP ports; docs/targets.md).
+# It skips with one line where DPDK 22.11, its source tree or root is
+# missing.
+swx-test:
+	$(GO) test -count=1 -v ./swx-tests/
+
+# p4ctl-swx, the P4Runtime server for DPDK's SWX pipeline (cgo, DPDK 22.11).
+swx:
+	$(GO) build -tags swx -o bin/p4ctl-swx ./cmd/p4ctl-swx
+
+# Its figures: 100,000 exact policy entries through the control API and
+# through P4Runtime, reads, and frames per second on TAP ports.
+SWX_BENCH_ENTRIES ?= 100000
+swx-bench: swx
+	./bin/p4ctl-swx bench --entries $(SWX_BENCH_ENTRIES)
+	P4CTL_SWX_BENCH=1 $(GO) test -count=1 -v -run '^TestThroughput$$' ./swx-tests/
 
 # The BMv2 tier alone, verbose.
 bmv2-test:

@@ -35,6 +35,10 @@
 // it and packet-in leaves through it.
 const PORT_T CPU_PORT = 255;
 
+// packet_in._pad of a denied frame sent to the controller: this bit and
+// the reason (DENIED_BY_*) below it.
+const bit<8> DENIAL_REPORT = 0x80;
+
 #include "../include/parser.p4"
 #include "../include/ingress.p4"
 #include "../include/egress.p4"
@@ -67,6 +71,20 @@ control PnaMain(inout headers_t hdr, inout local_metadata_t meta,
             meta.frame_len = 64;
         }
         ingress_ctl.apply(hdr, meta);
+        // A denial goes to the controller: PNA on DPDK has no digest
+        // (p4c-dpdk does not implement Digest.pack), so the denied frame
+        // itself leaves through the CPU port, marked in packet_in's
+        // padding with DENIAL_REPORT and the reason (DENIED_BY_*). It was
+        // going to be dropped anyway. The rate limit the v1model main
+        // keeps in registers needs a clock the SWX pipeline of DPDK 22.11
+        // does not give the program: the P4Runtime server (cmd/p4ctl-swx)
+        // applies it.
+        bit<8> report = 0;
+        if (meta.drop == 1 && meta.denied == 1) {
+            report = DENIAL_REPORT | meta.denied_by;
+            meta.drop = 0;
+            meta.to_cpu = 1;
+        }
         if (meta.drop == 1 || (meta.flood == 1 && meta.to_cpu == 0)) {
             drop_packet();
         } else {
@@ -77,6 +95,7 @@ control PnaMain(inout headers_t hdr, inout local_metadata_t meta,
             if (meta.drop == 1) {
                 drop_packet();
             } else if (meta.egress_port == CPU_PORT) {
+                hdr.packet_in._pad = report;
                 send_to_port((PortId_t) CPU_PORT);
             }
             // Otherwise egress.ports' action has sent it.

@@ -34,7 +34,22 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "invalid P4Info: %v", err)
 		}
+		if b := s.opts.Backend; b != nil {
+			if err := b.Verify(sp.backend()); err != nil {
+				return nil, backendError(err, codes.InvalidArgument)
+			}
+		}
 		return sp, nil
+	}
+	// load runs sp on the backend, if there is one; on failure the
+	// running pipeline and the server's state are untouched.
+	load := func(sp *sharedPipeline) error {
+		if b := s.opts.Backend; b != nil {
+			if err := b.Load(sp.backend()); err != nil {
+				return backendError(err, codes.Internal)
+			}
+		}
+		return nil
 	}
 	var cookie *p4v1.ForwardingPipelineConfig_Cookie
 	if c := req.GetConfig().GetCookie(); c != nil {
@@ -55,9 +70,12 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 		if err != nil {
 			return nil, err
 		}
+		if err := load(sp); err != nil {
+			return nil, err
+		}
 		s.commit(sp, cookie)
 	case p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT:
-		if s.opts.NoReconcile {
+		if s.opts.NoReconcile || s.opts.Backend != nil {
 			return nil, status.Error(codes.Unimplemented, "RECONCILE_AND_COMMIT is not supported by this target")
 		}
 		sp, err := verify()
@@ -68,6 +86,9 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 	case p4v1.SetForwardingPipelineConfigRequest_COMMIT:
 		if s.saved == nil {
 			return nil, status.Error(codes.FailedPrecondition, "COMMIT without a saved config")
+		}
+		if err := load(s.saved); err != nil {
+			return nil, err
 		}
 		s.commit(s.saved, s.savedCookie)
 		s.saved, s.savedCookie = nil, nil

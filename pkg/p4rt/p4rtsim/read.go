@@ -112,11 +112,11 @@ func (s *Server) collectTable(out []*p4v1.Entity, q *p4v1.TableEntry, directCoun
 		e := decodeEntry(wire)
 		if directCounters {
 			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{
-				DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: e, Data: t.store.counter(ref).proto()}}})
+				DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: e, Data: s.directCounter(t, ref, wire).proto()}}})
 			return
 		}
 		if withCounters && t.info.DirectCounterID != 0 {
-			e.CounterData = t.store.counter(ref).proto()
+			e.CounterData = s.directCounter(t, ref, wire).proto()
 		}
 		out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e}})
 	}
@@ -178,7 +178,7 @@ func (s *Server) collectCounters(out []*p4v1.Entity, q *p4v1.CounterEntry) ([]*p
 		}
 		for i := lo; i < hi; i++ {
 			out = append(out, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
-				CounterId: id, Index: &p4v1.Index{Index: i}, Data: cells.get(i).proto()}}})
+				CounterId: id, Index: &p4v1.Index{Index: i}, Data: s.indexedCell(id, cells, i).proto()}}})
 		}
 	}
 	return out, nil
@@ -230,7 +230,7 @@ func (s *Server) rawTableRead(req *p4v1.ReadRequest) ([]*rawFrame, bool) {
 			var cd int
 			var counter counterData
 			if withCounter {
-				counter = t.store.counter(ref)
+				counter = s.directCounter(t, ref, wire)
 				cd = protowire.SizeTag(1) + protowire.SizeVarint(uint64(counter.bytes)) +
 					protowire.SizeTag(2) + protowire.SizeVarint(uint64(counter.packets))
 				te += protowire.SizeTag(7) + protowire.SizeBytes(cd)

@@ -15,7 +15,9 @@
 // entryStore, about 120 bytes of heap per entry of a policy table), and
 // devices that run the same pipeline share one parsed copy of it.
 //
-// It forwards no packets: the data plane is BMv2's job (bmv2-tests).
+// It forwards no packets itself: the data plane is BMv2's job
+// (bmv2-tests), or a Backend's (Options.Backend: cmd/p4ctl-swx runs the
+// server over DPDK's SWX pipeline).
 package p4rtsim
 
 import (
@@ -58,6 +60,10 @@ type Options struct {
 	// WriteDelay holds every Write RPC that long before it is handled, as
 	// a slow switch would (tests of writes in flight).
 	WriteDelay time.Duration
+	// Backend, if set, is the data plane the server programs (see
+	// Backend): pipelines are loaded into it, table writes committed to
+	// it, counters read from it. Without one the server is the simulator.
+	Backend Backend
 }
 
 // Writes is how many Write RPCs the target has handled.
@@ -95,6 +101,10 @@ type Server struct {
 	groups      map[uint32]*p4v1.MulticastGroupEntry
 	indexed     map[uint32]*indexedCounter
 	digests     map[uint32]*digestState // configured digests, by id
+
+	// The store changes of the updates a Write staged on the backend,
+	// guarded by mu.
+	undos []undo
 
 	// Scratch space of the table-entry paths, guarded by mu.
 	kw   pipeline.KeyWriter // entry keys

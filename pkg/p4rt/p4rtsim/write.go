@@ -1,6 +1,7 @@
 package p4rtsim
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -134,12 +135,17 @@ func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Write
 	}
 	var errs []error
 	failed := 0
+	var staged []int // updates the backend staged, by index
 	for i, u := range req.GetUpdates() {
 		var raw []byte
 		if i < len(raws) {
 			raw = raws[i]
 		}
+		n := len(s.undos)
 		err := s.apply(u, raw)
+		if len(s.undos) > n {
+			staged = append(staged, i)
+		}
 		if err != nil && errs == nil {
 			errs = make([]error, len(req.GetUpdates()))
 		}
@@ -150,6 +156,31 @@ func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Write
 			failed++
 		}
 	}
+	if b := s.opts.Backend; b != nil && len(staged) > 0 {
+		if err := b.Commit(); err != nil {
+			// Nothing staged reached the pipeline: neither may it stay in
+			// the store.
+			b.Abort()
+			s.revert(s.undos)
+			for _, u := range s.undos {
+				if u.te.GetIsDefaultAction() {
+					u.t.deflt = u.defltBefore
+				}
+			}
+			err = backendError(err, codes.Internal)
+			if errs == nil {
+				errs = make([]error, len(req.GetUpdates()))
+			}
+			for _, i := range staged {
+				if errs[i] == nil {
+					failed++
+				}
+				errs[i] = err
+			}
+		}
+	}
+	clear(s.undos)
+	s.undos = s.undos[:0]
 	if failed == 0 {
 		return &p4v1.WriteResponse{}, nil
 	}
@@ -202,6 +233,12 @@ func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry, raw 
 		if err := s.info.CheckEntry(te); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}
+		if b := s.opts.Backend; b != nil {
+			if err := b.Stage(typ, t.info, te); err != nil {
+				return backendError(err, codes.InvalidArgument)
+			}
+			s.undos = append(s.undos, undo{t: t, te: te, defltBefore: t.deflt})
+		}
 		t.deflt = proto.Clone(te.GetAction()).(*p4v1.TableAction)
 		return nil
 	}
@@ -220,6 +257,31 @@ func (s *Server) applyTableEntry(typ p4v1.Update_Type, te *p4v1.TableEntry, raw 
 	h, key := s.key(te)
 	slot, ref, exists := t.store.find(h, key)
 	counted := t.info.DirectCounterID != 0
+	if b := s.opts.Backend; b != nil {
+		switch {
+		case typ == p4v1.Update_INSERT && exists:
+			return status.Errorf(codes.AlreadyExists, "table %s: entry already exists", t.info.Name)
+		case typ == p4v1.Update_INSERT && int64(t.store.count()) >= t.size:
+			return status.Errorf(codes.ResourceExhausted, "table %s is full (%d entries)", t.info.Name, t.size)
+		case typ != p4v1.Update_INSERT && !exists:
+			return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
+		}
+		if err := b.Stage(typ, t.info, te); err != nil {
+			return backendError(err, codes.InvalidArgument)
+		}
+		u := undo{t: t, te: te}
+		if exists {
+			u.old = bytes.Clone(t.store.wire(ref))
+		}
+		s.undos = append(s.undos, u)
+		// The counter a write gives is the backend's to keep.
+		if c := te.GetCounterData(); c != nil && counted && typ != p4v1.Update_DELETE {
+			te = proto.Clone(te).(*p4v1.TableEntry)
+			te.CounterData = nil
+			raw = nil
+		}
+		counted = false
+	}
 	switch typ {
 	case p4v1.Update_INSERT:
 		if exists {
@@ -307,6 +369,13 @@ func (s *Server) applyDirectCounter(typ p4v1.Update_Type, dc *p4v1.DirectCounter
 	if !ok {
 		return status.Errorf(codes.NotFound, "table %s: no such entry", t.info.Name)
 	}
+	if b := s.opts.Backend; b != nil {
+		d := dc.GetData()
+		if err := b.SetDirectCounter(t.info, te, d.GetPacketCount(), d.GetByteCount()); err != nil {
+			return backendError(err, codes.Internal)
+		}
+		return nil
+	}
 	t.store.setCounter(ref, counterOf(dc.GetData()))
 	return nil
 }
@@ -322,6 +391,13 @@ func (s *Server) applyCounter(typ p4v1.Update_Type, ce *p4v1.CounterEntry) error
 	i := ce.GetIndex().GetIndex()
 	if ce.GetIndex() == nil || i < 0 || i >= cells.size {
 		return status.Errorf(codes.OutOfRange, "counter index %d outside 0..%d", i, cells.size-1)
+	}
+	if b := s.opts.Backend; b != nil {
+		c := s.counterInfo(ce.GetCounterId())
+		if err := b.SetCounter(c, i, ce.GetData().GetPacketCount(), ce.GetData().GetByteCount()); err != nil {
+			return backendError(err, codes.Internal)
+		}
+		return nil
 	}
 	cells.set(i, counterOf(ce.GetData()))
 	return nil

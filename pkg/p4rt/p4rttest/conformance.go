@@ -40,6 +40,10 @@ type Target struct {
 	// pipeline.Target.Reconcile): the upgrade case then expects
 	// VERIFY_AND_COMMIT.
 	NoReconcile bool
+	// Rebuild, if set, makes another build of the same program from a
+	// device config, for the upgrade case; nil appends a newline (BMv2's
+	// JSON). A target whose config is a protobuf (dpdk) needs its own.
+	Rebuild func(deviceConfig []byte) []byte
 }
 
 // Run runs every case against tgt as subtests.
@@ -199,8 +203,12 @@ func testReadBack(t *testing.T, tgt Target) {
 	}
 	build(in.NewEntry("ingress.acl_v4").Ternary("segment", U(10), U(0xffff)).Ternary("ip_proto", U(6), U(0xff)).
 		Ternary("l4_dst_port", U(5432), U(0xffff)).Priority(100).Action("acl_allow"))
+	hi := uint64(8080)
+	if tgt.Pipeline.Target.Limits.RangeAsMask {
+		hi = 8015 // an aligned block: all a range is there
+	}
 	build(in.NewEntry("ingress.dst_port_class").Exact("segment", U(10)).Exact("ip_proto", U(6)).
-		Range("l4_dst_port", U(8000), U(8080)).Priority(1).Action("set_dst_port_class", pipeline.P("port_class", U(8000))))
+		Range("l4_dst_port", U(8000), U(hi)).Priority(1).Action("set_dst_port_class", pipeline.P("port_class", U(8000))))
 	build(in.NewEntry("ingress.policy_port").Exact("src_identity", U(1)).Exact("dst_identity", U(2)).Exact("ip_proto", U(6)).
 		Exact("l4_dst_port", U(5432)).Action("policy_port_allow", pipeline.P("rank", U(1614))))
 	build(in.NewEntry("ingress.dst_identity_v4").Exact("segment", U(10)).LPM("dst_ip", []byte{10, 1, 0, 0}, 16).
@@ -370,8 +378,11 @@ func testUpgrade(t *testing.T, tgt Target) {
 	}
 	target := tgt.Pipeline.Target
 	target.Reconcile = !tgt.NoReconcile
-	up := &pipeline.Pipeline{Target: target, Info: in,
-		DeviceConfig: append(append([]byte{}, tgt.Pipeline.DeviceConfig...), '\n'), Cookie: tgt.Pipeline.Cookie ^ 0x1}
+	cfg := append(append([]byte{}, tgt.Pipeline.DeviceConfig...), '\n')
+	if tgt.Rebuild != nil {
+		cfg = tgt.Rebuild(tgt.Pipeline.DeviceConfig)
+	}
+	up := &pipeline.Pipeline{Target: target, Info: in, DeviceConfig: cfg, Cookie: tgt.Pipeline.Cookie ^ 0x1}
 	push, err := s.EnsurePipeline(ctx, up)
 	if err != nil {
 		t.Fatal(err)
