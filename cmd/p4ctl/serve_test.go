@@ -170,8 +170,14 @@ log-level: warn
 		t.Fatalf("apply extra: %v\n%s", err, o)
 	}
 	waitOut(2)
+	// The device's status changed too (it was brought to the new
+	// index): a device event follows, coalesced.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(watchOut.String(), "status changed") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	wcancel()
-	if err := <-watchDone; err != nil || strings.Count(watchOut.String(), "model at index") < 2 {
+	if err := <-watchDone; err != nil || strings.Count(watchOut.String(), "model at index") < 2 ||
+		!regexp.MustCompile(`device \S+ status changed`).MatchString(watchOut.String()) {
 		t.Errorf("watch: %v\n%s", err, watchOut.String())
 	}
 

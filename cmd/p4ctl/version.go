@@ -68,25 +68,36 @@ func newVersionCmd() *cobra.Command {
 	return cmd
 }
 
-// watchEvent is one event of watch in json and yaml: the model index, or
-// the node's leadership.
+// watchEvent is one event of watch in json and yaml: the model index,
+// the node's leadership, a device whose status changed, or a change of
+// the topology.
 type watchEvent struct {
 	Time       string  `json:"time"`
 	ModelIndex *uint64 `json:"model_index,omitempty"`
 	Leader     *bool   `json:"leader,omitempty"`
+	Device     string  `json:"device,omitempty"`
+	Topology   bool    `json:"topology,omitempty"`
 }
 
 func newWatchCmd() *cobra.Command {
 	var api apiClient
+	var clusterWide bool
 	cmd := &cobra.Command{
 		Use:   "watch",
-		Short: "Follow a node's events: model changes (with their raft index) and its leadership",
+		Short: "Follow a node's events: model changes (with their raft index), its leadership, device status and topology changes",
 		Long: `watch prints, one line each, the events of the node at --server until
 interrupted: first the raft index of the model it holds, then every change
-of it (with the index the model reflects) and the node gaining or losing
-leadership. A slow reader misses intermediate model changes but sees the
-latest. -o json prints one JSON object a line ({"time", "model_index"} or
-{"time", "leader"}), -o yaml one document per event.`,
+of it (with the index the model reflects), the node gaining or losing
+leadership, a device whose status changed as the node knows it (its own
+sessions, and every device's master: p4ctl get devices shows the status)
+and a change of the links or hosts it knows (p4ctl get links, hosts). Device
+and topology events are coalesced (at most one per device in 250 ms);
+--cluster adds every other member's (each tells of the devices it
+masters, the leader of the links and hosts). A
+slow reader misses intermediate model changes but sees the latest. -o
+json prints one JSON object a line ({"time", "model_index"}, {"time",
+"leader"}, {"time", "device"} or {"time", "topology"}), -o yaml one
+document per event.`,
 		Example: `  p4ctl watch
   p4ctl watch -o json | jq -c 'select(.leader != null)'`,
 		Args: cobra.NoArgs,
@@ -96,7 +107,7 @@ latest. -o json prints one JSON object a line ({"time", "model_index"} or
 				return err
 			}
 			defer done()
-			stream, err := c.Watch(cmd.Context(), &p4ctlv1.WatchRequest{})
+			stream, err := c.Watch(cmd.Context(), &p4ctlv1.WatchRequest{Cluster: clusterWide})
 			if err != nil {
 				return api.rpcErr(err)
 			}
@@ -116,14 +127,22 @@ latest. -o json prints one JSON object a line ({"time", "model_index"} or
 					we.ModelIndex = &e.ModelIndex
 				case *p4ctlv1.Event_Leader:
 					we.Leader = &e.Leader
+				case *p4ctlv1.Event_Device:
+					we.Device = e.Device
+				case *p4ctlv1.Event_Topology:
+					we.Topology = true
 				default:
-					continue
+					continue // an event of a newer server
 				}
 				switch {
 				case f != FormatTable:
 					err = printEvent(w, f, we)
 				case we.ModelIndex != nil:
 					_, err = fmt.Fprintf(w, "%s model at index %d\n", we.Time, *we.ModelIndex)
+				case we.Device != "":
+					_, err = fmt.Fprintf(w, "%s device %s status changed\n", we.Time, we.Device)
+				case we.Topology:
+					_, err = fmt.Fprintf(w, "%s topology changed (links or hosts)\n", we.Time)
 				case *we.Leader:
 					_, err = fmt.Fprintf(w, "%s this node leads\n", we.Time)
 				default:
@@ -136,6 +155,7 @@ latest. -o json prints one JSON object a line ({"time", "model_index"} or
 		},
 	}
 	api.flags(cmd.Flags())
+	cmd.Flags().BoolVar(&clusterWide, "cluster", false, "also every other member's device and topology events")
 	addOutput(cmd, FormatTable, FormatJSON, FormatYAML)
 	return cmd
 }

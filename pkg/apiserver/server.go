@@ -481,10 +481,20 @@ func (s *Server) leave(ctx context.Context, req *p4ctlv1.LeaveRequest) (*p4ctlv1
 }
 
 // Watch sends the index of the model the node holds now, then every
-// change: a client that has the first event is subscribed.
-func (s *Server) Watch(_ *p4ctlv1.WatchRequest, stream p4ctlv1.Controller_WatchServer) error {
+// change: a client that has the first event is subscribed. Changes are
+// the model's, the node's leadership, a device's status (as this node
+// knows it: its own sessions, every device's master) and the topology's
+// links and hosts; with cluster, every other member's device and topology
+// events too (watch.go).
+func (s *Server) Watch(req *p4ctlv1.WatchRequest, stream p4ctlv1.Controller_WatchServer) error {
 	events, cancel := s.ctl.Subscribe()
 	defer cancel()
+	var relayed <-chan *p4ctlv1.Event
+	if req.GetCluster() {
+		ctx, stopRelay := context.WithCancel(stream.Context())
+		defer stopRelay()
+		relayed = s.relayMembers(ctx)
+	}
 	if err := stream.Send(&p4ctlv1.Event{Event: &p4ctlv1.Event_ModelIndex{ModelIndex: s.ctl.ModelIndex()}}); err != nil {
 		return err
 	}
@@ -492,11 +502,20 @@ func (s *Server) Watch(_ *p4ctlv1.WatchRequest, stream p4ctlv1.Controller_WatchS
 		select {
 		case <-stream.Context().Done():
 			return nil
+		case ev := <-relayed:
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
 		case e := <-events:
 			ev := &p4ctlv1.Event{}
-			if e.Leader != nil {
+			switch {
+			case e.Leader != nil:
 				ev.Event = &p4ctlv1.Event_Leader{Leader: *e.Leader}
-			} else {
+			case e.Device != "":
+				ev.Event = &p4ctlv1.Event_Device{Device: e.Device}
+			case e.Topology:
+				ev.Event = &p4ctlv1.Event_Topology{Topology: true}
+			default:
 				ev.Event = &p4ctlv1.Event_ModelIndex{ModelIndex: e.ModelIndex}
 			}
 			if err := stream.Send(ev); err != nil {

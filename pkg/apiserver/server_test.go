@@ -215,6 +215,38 @@ func TestAPI(t *testing.T) {
 	if _, err := m2.c.Delete(ctxT(t), &p4ctlv1.DeleteRequest{Objects: []*p4ctlv1.ObjectRef{{Kind: "Endpoint", Name: "web-2"}}}); status.Code(err) != codes.NotFound {
 		t.Errorf("deleting it again: %v", err)
 	}
+
+	// A cluster Watch on the member that does not master leaf1 (and holds
+	// no session to it) hears, relayed from the master, that leaf1's
+	// status changed when the device goes away.
+	other := m1
+	if master == "n1" {
+		other = m2
+	}
+	cctx, ccancel := context.WithTimeout(ctxT(t), 10*time.Second)
+	defer ccancel()
+	cw, err := other.c.Watch(cctx, &p4ctlv1.WatchRequest{Cluster: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cw.Recv(); err != nil { // subscribed, the master's stream open
+		t.Fatalf("cluster watch: %v", err)
+	}
+	start := time.Now()
+	simStop()
+	for {
+		ev, err := cw.Recv()
+		if err != nil {
+			t.Fatalf("cluster watch, waiting for leaf1's event: %v", err)
+		}
+		if ev.GetDevice() == "leaf1" {
+			t.Logf("leaf1 gone: heard on %s, relayed from %s, after %s", other.node.ID(), master, time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("no device event for leaf1 on %s within 5s", other.node.ID())
+		}
+	}
 }
 
 // TestApplyRidesOutElection: the leader dies and an apply is sent through

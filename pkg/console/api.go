@@ -182,14 +182,54 @@ func (c *Console) fabric(ctx context.Context, _ *http.Request) (any, error) {
 }
 
 func (c *Console) fabricView(ctx context.Context) (*FabricView, error) {
-	m, err := c.getKind(ctx, "Device")
-	if err != nil {
+	var p fabricParts
+	if err := c.fetchFabric(ctx, &p, needAll); err != nil {
 		return nil, err
 	}
-	ds, err := c.o.API.Devices(ctx, &p4ctlv1.DevicesRequest{FromLeader: true})
-	if err != nil {
-		return nil, err
+	return p.view(), nil
+}
+
+// What of the fabric view to read again (fetchFabric).
+const (
+	needModel    = 1 << iota // the model's devices (Get)
+	needDevices              // the devices' status and the members (Devices, ClusterStatus)
+	needTopology             // links and hosts (Topology)
+	needAll      = needModel | needDevices | needTopology
+)
+
+// fabricParts are the answers the fabric view is made of.
+type fabricParts struct {
+	m  *model
+	ds *p4ctlv1.DevicesResponse
+	cs *p4ctlv1.ClusterStatusResponse // nil: not answered
+	tp *p4ctlv1.TopologyResponse
+}
+
+// fetchFabric reads again the parts need names (and any not read yet).
+func (c *Console) fetchFabric(ctx context.Context, p *fabricParts, need int) error {
+	var err error
+	if need&needModel != 0 || p.m == nil {
+		if p.m, err = c.getKind(ctx, "Device"); err != nil {
+			return err
+		}
 	}
+	if need&needDevices != 0 || p.ds == nil {
+		if p.ds, err = c.o.API.Devices(ctx, &p4ctlv1.DevicesRequest{FromLeader: true}); err != nil {
+			return err
+		}
+		p.cs, _ = c.o.API.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{})
+	}
+	if need&needTopology != 0 || p.tp == nil {
+		if p.tp, err = c.o.API.Topology(ctx, &p4ctlv1.TopologyRequest{FromLeader: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// view is the fabric view of p's answers.
+func (p *fabricParts) view() *FabricView {
+	m, ds, tp := p.m, p.ds, p.tp
 	v := &FabricView{Node: ds.GetNode(), Revision: m.index, Devices: []DeviceView{}, Links: []LinkView{}, Hosts: []HostView{}, Members: []MemberView{}}
 	seen := map[string]bool{}
 	for _, d := range ds.GetDevices() {
@@ -202,15 +242,11 @@ func (c *Console) fabricView(ctx context.Context) (*FabricView, error) {
 		}
 	}
 	slices.SortFunc(v.Devices, func(a, b DeviceView) int { return cmp.Compare(a.Name, b.Name) })
-	if st, err := c.o.API.ClusterStatus(ctx, &p4ctlv1.ClusterStatusRequest{}); err == nil {
+	if st := p.cs; st != nil {
 		v.Leader = st.GetLeader()
 		for _, mb := range st.GetMembers() {
 			v.Members = append(v.Members, MemberView{ID: mb.GetId(), Leader: mb.GetLeader(), Devices: mb.GetDevices(), Down: mb.GetDown()})
 		}
-	}
-	tp, err := c.o.API.Topology(ctx, &p4ctlv1.TopologyRequest{FromLeader: true})
-	if err != nil {
-		return nil, err
 	}
 	// A cable seen both ways is one link.
 	type end struct {
@@ -232,7 +268,7 @@ func (c *Console) fabricView(ctx context.Context) (*FabricView, error) {
 		v.Hosts = append(v.Hosts, HostView{Host: cmp.Or(h.GetHost(), h.GetChassisId()), Device: h.GetDevice(), Port: h.GetPort(), Interface: h.GetInterface(),
 			Source: h.GetSource(), LastSeen: h.GetLastSeenUnixMs()})
 	}
-	return v, nil
+	return v
 }
 
 func deviceView(m *model, d *p4ctlv1.DeviceStatus) DeviceView {
@@ -575,7 +611,11 @@ func (c *Console) counters(ctx context.Context, r *http.Request) (any, error) {
 			return nil, notFound("device %q: not in the model (%s)", d, m.deviceNames())
 		}
 	}
-	return c.countersView(ctx, q.Get("device"), q.Get("policy"), q.Get("refresh") == "1")
+	v, err := c.countersView(ctx, q.Get("device"), q.Get("policy"), q.Get("refresh") == "1")
+	if err == nil && q.Get("refresh") == "1" {
+		c.hub.readCountersNow() // the open counters streams get what was read
+	}
+	return v, err
 }
 
 func (c *Console) countersView(ctx context.Context, device, pol string, refresh bool) (*CountersView, error) {

@@ -45,12 +45,14 @@ type Options struct {
 	Pipeline func(target string) (*pipeline.Pipeline, error)
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
-	// FabricInterval is how often an open event stream asks for the
-	// devices' status and the topology, which the API does not stream
-	// (0: 2s); only changes are sent.
+	// FabricInterval is how often the console reads the devices' status
+	// and the topology again while a page shows the fabric although the
+	// Watch stream said nothing changed: a safety refresh (0: 30s). The
+	// Watch's events make it read them at once; only changes are sent.
 	FabricInterval time.Duration
-	// CounterInterval is how often an open counters stream asks for the
-	// policy hit counters (0: 5s); only changes are sent.
+	// CounterInterval is how often the console reads the policy hit
+	// counters while a counters stream is open: once for all the open
+	// streams (0: 5s); only changes are sent.
 	CounterInterval time.Duration
 	// KeepAlive is how often an idle event stream sends a comment, so
 	// that proxies and browsers keep it open (0: 15s).
@@ -61,6 +63,7 @@ type Options struct {
 type Console struct {
 	o   Options
 	mux *http.ServeMux
+	hub *hub // the one Watch and counters loop every page shares
 }
 
 // New returns the console for o.
@@ -75,7 +78,7 @@ func New(o Options) *Console {
 		o.Logger = slog.Default()
 	}
 	if o.FabricInterval <= 0 {
-		o.FabricInterval = 2 * time.Second
+		o.FabricInterval = 30 * time.Second
 	}
 	if o.CounterInterval <= 0 {
 		o.CounterInterval = 5 * time.Second
@@ -84,6 +87,7 @@ func New(o Options) *Console {
 		o.KeepAlive = 15 * time.Second
 	}
 	c := &Console{o: o, mux: http.NewServeMux()}
+	c.hub = newHub(c)
 	static, _ := fs.Sub(assets, "assets")
 	c.mux.Handle("GET /", noStore(http.FileServerFS(static)))
 	c.routes()
@@ -144,6 +148,7 @@ func CheckListen(addr string, tlsOn, insecure bool) error {
 func (c *Console) Serve(ctx context.Context, lis net.Listener, cfg *tls.Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer c.hub.close()
 	srv := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    stdlog.New(io.Discard, "", 0)} // refused handshakes are logged by the authenticator

@@ -30,11 +30,13 @@ import (
 // stack is a one-node controller on simulated devices (p4rtsim) holding
 // the README example, its API served in process, as serve wires them.
 type stack struct {
-	node   *cluster.Node
-	ctl    *controller.Controller
-	sims   map[string]*p4rtsim.Server
-	addrs  map[string]string // the simulators' addresses
-	client p4ctlv1.ControllerClient
+	node  *cluster.Node
+	ctl   *controller.Controller
+	sims  map[string]*p4rtsim.Server
+	addrs map[string]string // the simulators' addresses
+	// stopSim stops a simulator (the device goes away).
+	stopSim map[string]func()
+	client  p4ctlv1.ControllerClient
 	// stopAPI ends the in-process API (its streams within stopGrace).
 	stopAPI context.CancelFunc
 }
@@ -94,7 +96,7 @@ func (st *stack) punt(dev string, port uint32, frame []byte) error {
 // applied and every device in sync.
 func startStack(t testing.TB) *stack {
 	t.Helper()
-	st := &stack{sims: map[string]*p4rtsim.Server{}, addrs: map[string]string{}}
+	st := &stack{sims: map[string]*p4rtsim.Server{}, addrs: map[string]string{}, stopSim: map[string]func(){}}
 	addrs := st.addrs
 	p, err := pipeline.Embedded("bmv2")
 	if err != nil {
@@ -118,8 +120,9 @@ func startStack(t testing.TB) *stack {
 		}})
 		done := make(chan struct{})
 		go func() { defer close(done); sim.Serve(ctx, lis) }()
-		t.Cleanup(func() { cancel(); <-done })
-		st.sims[name], addrs[name] = sim, lis.Addr().String()
+		stop := func() { cancel(); <-done }
+		t.Cleanup(stop)
+		st.sims[name], addrs[name], st.stopSim[name] = sim, lis.Addr().String(), stop
 	}
 	simsReady.Done()
 	n, err := cluster.Start(cluster.Config{ID: "n1", RaftAddr: "127.0.0.1:0", DataDir: t.TempDir(), Bootstrap: true})
@@ -166,11 +169,14 @@ func startStack(t testing.TB) *stack {
 	return st
 }
 
-// serveConsole serves a console of o (its API the stack's) on loopback,
-// over TLS with cfg when not nil, and returns its base URL.
+// serveConsole serves a console of o (its API the stack's unless o has
+// one) on loopback, over TLS with cfg when not nil, and returns its base
+// URL.
 func (st *stack) serveConsole(t testing.TB, o Options, cfg *tls.Config) string {
 	t.Helper()
-	o.API = st.client
+	if o.API == nil {
+		o.API = st.client
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -114,41 +114,24 @@ type EventLeader struct {
 }
 
 // events streams the node's Watch events ("model", "leader") and, with
-// fabric=1, the fabric view ("fabric") whenever it changes: on every
-// model event and every FabricInterval, since the API streams neither the
-// devices' status nor the topology.
+// fabric=1, the fabric view ("fabric") whenever it changes. Every page
+// shares the console's one Watch (hub.go): the fabric view is read again
+// when the Watch says a device's status, the topology, the model or the
+// leader changed (and every FabricInterval for safety), once for all the
+// pages.
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	watch, err := c.o.API.Watch(ctx, &p4ctlv1.WatchRequest{})
+	ctx := r.Context()
+	sub, err := c.hub.subscribe(r.URL.Query().Get("fabric") == "1")
 	if err != nil {
 		code, msg := statusOf(err)
 		writeError(w, code, errors.New(msg))
 		return
 	}
+	defer c.hub.unsubscribe(sub)
 	s, err := startStream(w)
 	if err != nil {
 		return
 	}
-	evs, errc := recv(ctx, watch.Recv)
-	fabric := r.URL.Query().Get("fabric") == "1"
-	var last []byte
-	sendFabric := func() error {
-		fctx, fcancel := context.WithTimeout(ctx, apiTimeout)
-		defer fcancel()
-		v, err := c.fabricView(fctx)
-		if err != nil {
-			return err
-		}
-		b, _ := json.Marshal(v)
-		if bytes.Equal(b, last) {
-			return nil
-		}
-		last = b
-		return s.send("fabric", "", v)
-	}
-	tick := time.NewTicker(c.o.FabricInterval)
-	defer tick.Stop()
 	keep := time.NewTicker(c.o.KeepAlive)
 	defer keep.Stop()
 	for {
@@ -156,24 +139,22 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
-		case err = <-errc:
-			if ctx.Err() != nil {
-				return
-			}
-			s.fail("watch", err)
-			return
-		case e := <-evs:
-			if l, ok := e.GetEvent().(*p4ctlv1.Event_Leader); ok {
-				err = s.send("leader", "", EventLeader{Leader: l.Leader})
-			} else {
-				err = s.send("model", "", EventModel{Index: e.GetModelIndex()})
-				if err == nil && fabric {
-					err = sendFabric()
+		case <-sub.notify:
+			leaders, model, view, what, ferr := sub.take()
+			for _, l := range leaders {
+				if err == nil {
+					err = s.send("leader", "", l)
 				}
 			}
-		case <-tick.C:
-			if fabric {
-				err = sendFabric()
+			if err == nil && model != nil {
+				err = s.send("model", "", model)
+			}
+			if err == nil && view != nil {
+				err = s.send("fabric", "", view)
+			}
+			if err == nil && ferr != nil {
+				s.fail(what, ferr)
+				return
 			}
 		case <-keep.C:
 			err = s.comment("keep-alive")
@@ -383,18 +364,39 @@ func (c *Console) denialStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // counterStream sends the policy hit counters ("counters" events) at
-// once and whenever they change, asking every CounterInterval: the API
-// answers counters on request only (the leader reads the devices on its
-// own interval).
+// once and whenever they change: the console reads them in one loop for
+// every open counters stream, every CounterInterval (the API answers
+// counters on request only; the leader reads the devices on its own
+// interval). device and policy select, as on /api/v1/counters.
 func (c *Console) counterStream(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	read := func() (*CountersView, error) {
-		cctx, cancel := context.WithTimeout(ctx, apiTimeout)
-		defer cancel()
-		return c.countersView(cctx, q.Get("device"), q.Get("policy"), false)
+	device, pol := q.Get("device"), q.Get("policy")
+	if device != "" {
+		mctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		m, err := c.getKind(mctx, "Device")
+		cancel()
+		if err == nil {
+			if _, ok := m.devices[device]; !ok {
+				err = notFound("device %q: not in the model (%s)", device, m.deviceNames())
+			}
+		}
+		if err != nil {
+			code, msg := statusOf(err)
+			writeError(w, code, errors.New(msg))
+			return
+		}
 	}
-	v, err := read()
+	sub := c.hub.subscribeCounters()
+	defer c.hub.unsubscribeCounters(sub)
+	var v *CountersView
+	var err error
+	select {
+	case <-ctx.Done():
+		return
+	case <-sub.notify:
+		v, err = sub.take()
+	}
 	if err != nil {
 		code, msg := statusOf(err)
 		writeError(w, code, errors.New(msg))
@@ -404,12 +406,11 @@ func (c *Console) counterStream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	v = filterCounters(v, device, pol)
 	last, _ := json.Marshal(v)
 	if s.send("counters", "", v) != nil {
 		return
 	}
-	tick := time.NewTicker(c.o.CounterInterval)
-	defer tick.Stop()
 	keep := time.NewTicker(c.o.KeepAlive)
 	defer keep.Stop()
 	for {
@@ -420,14 +421,18 @@ func (c *Console) counterStream(w http.ResponseWriter, r *http.Request) {
 			if s.comment("keep-alive") != nil {
 				return
 			}
-		case <-tick.C:
-			v, err := read()
+		case <-sub.notify:
+			v, err := sub.take()
 			if err != nil {
 				if ctx.Err() == nil {
 					s.fail("counters", err)
 				}
 				return
 			}
+			if v == nil {
+				continue
+			}
+			v = filterCounters(v, device, pol)
 			b, _ := json.Marshal(v)
 			if bytes.Equal(b, last) {
 				continue
@@ -438,4 +443,29 @@ func (c *Console) counterStream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// filterCounters is what of v a device and a policy select (empty: all),
+// as the Counters RPC selects them.
+func filterCounters(v *CountersView, device, pol string) *CountersView {
+	if device == "" && pol == "" {
+		return v
+	}
+	out := &CountersView{Node: v.Node, Devices: []DeviceCountersView{}}
+	for _, d := range v.Devices {
+		if device != "" && d.Device != device {
+			continue
+		}
+		if pol != "" {
+			ps := []PolicyCountersView{}
+			for _, p := range d.Policies {
+				if p.Policy == pol {
+					ps = append(ps, p)
+				}
+			}
+			d.Policies = ps
+		}
+		out.Devices = append(out.Devices, d)
+	}
+	return out
 }

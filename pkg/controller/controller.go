@@ -171,6 +171,7 @@ type Controller struct {
 	counters *counterStore
 	denials  *denialLog
 	flows    *flowLog
+	events   *statusEvents // device and topology changes for watchers (events.go)
 
 	assignKick chan struct{} // the leader's assignment loop should look again (buffered 1)
 
@@ -183,15 +184,20 @@ type Controller struct {
 }
 
 // Event is a change a watcher hears of: the model the node enforces now
-// (ModelIndex), or leadership gained or lost.
+// (ModelIndex), leadership gained or lost, a device whose status changed
+// (Device: its name) or the topology's links or hosts changed (Topology);
+// the last two are coalesced (events.go).
 type Event struct {
 	ModelIndex uint64
 	Leader     *bool
+	Device     string
+	Topology   bool
 }
 
 // Subscribe returns a channel of events and a function that ends the
 // subscription. A watcher that falls behind by more than 64 events loses
-// the oldest.
+// the oldest; while its buffer is full, device and topology events are
+// not sent to it (they are hints: the status can be read again).
 func (c *Controller) Subscribe() (<-chan Event, func()) {
 	ch := make(chan Event, 64)
 	c.mu.Lock()
@@ -262,7 +268,7 @@ func New(cfg Config) *Controller {
 		cfg.ReconcileWorkers = runtime.GOMAXPROCS(0)
 	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
-		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), flows: newFlowLog(cfg.MaxFlowRecords), topo: cfg.Topology, source: policy.NewModel(),
+		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), flows: newFlowLog(cfg.MaxFlowRecords), events: newStatusEvents(), topo: cfg.Topology, source: policy.NewModel(),
 		gnmiWatches: map[string]*gnmiWatch{}, assignKick: make(chan struct{}, 1), builds: make(chan struct{}, cfg.ReconcileWorkers)}
 }
 
@@ -313,6 +319,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		c.eventLoop(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		c.contactLoop(ctx)
 	}()
 	// Links and hosts are forgotten when not heard again in time: wake up
@@ -332,6 +343,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-c.topo.Changes():
+			c.events.markTopology()
 			c.sync(ctx, &wg)
 			rearm()
 		case <-expiry.C:
@@ -431,6 +443,7 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	prev := c.assign
 	c.assign = assign
+	c.markAssignments(prev, assign)
 	m := c.compiler.Model()
 	// Start and stop device workers.
 	for name, dev := range m.Devices {

@@ -91,6 +91,7 @@ func (w *worker) enqueue(d *policy.DeviceDelta, index uint64) {
 		// topology (a cable learned) keeps the raft index, so the index
 		// alone would not tell.
 		w.st.InSync = false
+		w.c.events.mark(w.dev.Name)
 	}
 	w.mu.Unlock()
 	signal(w.kick)
@@ -108,6 +109,7 @@ func (w *worker) setError(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.st.LastError = err.Error()
+	w.c.events.mark(w.dev.Name)
 }
 
 func (w *worker) status() DeviceStatus {
@@ -122,6 +124,7 @@ func (w *worker) update(f func(*DeviceStatus)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	f(&w.st)
+	w.c.events.mark(w.dev.Name) // published if a watcher would see it (events.go)
 }
 
 // run holds a session to the device until ctx or stop ends it, opening a

@@ -1470,7 +1470,15 @@ func (*LeaveResponse) Descriptor() ([]byte, []int) {
 }
 
 type WatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also relay every other member's device and topology events (each
+	// member tells of the devices it masters; the leader learns the links
+	// and hosts): what a client of the cluster's view (Devices and Topology
+	// with from_leader) needs to hear. The first event is sent once every
+	// member's stream is open (or failed: it is opened again every second,
+	// and once open, every device it masters and the topology are said to
+	// have changed).
+	Cluster       bool `protobuf:"varint,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1505,12 +1513,21 @@ func (*WatchRequest) Descriptor() ([]byte, []int) {
 	return file_p4ctl_v1_p4ctl_proto_rawDescGZIP(), []int{21}
 }
 
+func (x *WatchRequest) GetCluster() bool {
+	if x != nil {
+		return x.Cluster
+	}
+	return false
+}
+
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
 	//
 	//	*Event_ModelIndex
 	//	*Event_Leader
+	//	*Event_Device
+	//	*Event_Topology
 	Event         isEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1571,6 +1588,24 @@ func (x *Event) GetLeader() bool {
 	return false
 }
 
+func (x *Event) GetDevice() string {
+	if x != nil {
+		if x, ok := x.Event.(*Event_Device); ok {
+			return x.Device
+		}
+	}
+	return ""
+}
+
+func (x *Event) GetTopology() bool {
+	if x != nil {
+		if x, ok := x.Event.(*Event_Topology); ok {
+			return x.Topology
+		}
+	}
+	return false
+}
+
 type isEvent_Event interface {
 	isEvent_Event()
 }
@@ -1583,9 +1618,29 @@ type Event_Leader struct {
 	Leader bool `protobuf:"varint,2,opt,name=leader,proto3,oneof"` // the answering node gained (true) or lost leadership
 }
 
+type Event_Device struct {
+	// The status of this device changed as the answering node knows it
+	// (connected, primary, in sync, entries, last error, pipeline, denial
+	// and flow log; its master, on every node): ask Devices. Coalesced: at
+	// most one event per device in 250 ms, and none for write progress
+	// alone. A node hears only of the sessions it holds, and of every
+	// device's master.
+	Device string `protobuf:"bytes,3,opt,name=device,proto3,oneof"`
+}
+
+type Event_Topology struct {
+	// The links or hosts the answering node knows changed (coalesced as
+	// device is): ask Topology. The leader learns links and hosts.
+	Topology bool `protobuf:"varint,4,opt,name=topology,proto3,oneof"`
+}
+
 func (*Event_ModelIndex) isEvent_Event() {}
 
 func (*Event_Leader) isEvent_Event() {}
+
+func (*Event_Device) isEvent_Event() {}
+
+func (*Event_Topology) isEvent_Event() {}
 
 type TopologyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4205,12 +4260,15 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\fJoinResponse\"\x1e\n" +
 	"\fLeaveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x0f\n" +
-	"\rLeaveResponse\"\x0e\n" +
-	"\fWatchRequest\"M\n" +
+	"\rLeaveResponse\"(\n" +
+	"\fWatchRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\bR\acluster\"\x85\x01\n" +
 	"\x05Event\x12!\n" +
 	"\vmodel_index\x18\x01 \x01(\x04H\x00R\n" +
 	"modelIndex\x12\x18\n" +
-	"\x06leader\x18\x02 \x01(\bH\x00R\x06leaderB\a\n" +
+	"\x06leader\x18\x02 \x01(\bH\x00R\x06leader\x12\x18\n" +
+	"\x06device\x18\x03 \x01(\tH\x00R\x06device\x12\x1c\n" +
+	"\btopology\x18\x04 \x01(\bH\x00R\btopologyB\a\n" +
 	"\x05event\"2\n" +
 	"\x0fTopologyRequest\x12\x1f\n" +
 	"\vfrom_leader\x18\x01 \x01(\bR\n" +
@@ -4605,6 +4663,8 @@ func file_p4ctl_v1_p4ctl_proto_init() {
 	file_p4ctl_v1_p4ctl_proto_msgTypes[22].OneofWrappers = []any{
 		(*Event_ModelIndex)(nil),
 		(*Event_Leader)(nil),
+		(*Event_Device)(nil),
+		(*Event_Topology)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

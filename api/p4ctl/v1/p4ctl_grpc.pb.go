@@ -64,7 +64,8 @@ type ControllerClient interface {
 	// Leave removes a member.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
 	// Watch streams the index of the model the answering node holds, then
-	// its model changes and leadership changes, until the client goes away.
+	// its model changes and leadership changes, the devices whose status
+	// changed and changes of the topology, until the client goes away.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	// Topology: device ports as gNMI reports them, switch-to-switch links
 	// learned by LLDP through the pipeline, hosts seen on ports, and where
@@ -339,7 +340,8 @@ type ControllerServer interface {
 	// Leave removes a member.
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
 	// Watch streams the index of the model the answering node holds, then
-	// its model changes and leadership changes, until the client goes away.
+	// its model changes and leadership changes, the devices whose status
+	// changed and changes of the topology, until the client goes away.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[Event]) error
 	// Topology: device ports as gNMI reports them, switch-to-switch links
 	// learned by LLDP through the pipeline, hosts seen on ports, and where
