@@ -34,7 +34,7 @@ func TestNewLeaderCatchesUpBeforeWriting(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	start := func(i int) *cluster.Node {
 		n, err := cluster.Start(cluster.Config{ID: fmt.Sprintf("n%d", i+1), RaftAddr: addrs[i], DataDir: dirs[i], Bootstrap: i == 0,
-			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond})
+			HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: 500 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

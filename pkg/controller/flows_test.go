@@ -238,7 +238,19 @@ func TestFlowLogEvictionAndRestart(t *testing.T) {
 		// Port 1000 is seen again after each new one: it stays.
 		d1.srv.InjectDigest(fd.ID, denialData(t, fd, flowReport(10, web, app, 6, 1000, 2, false), "10.0.0.1", "10.0.0.3"))
 	}
-	eventually(t, 5*time.Second, func() bool { return c.FlowLogStats().Evicted == 2 }, func() string { return fmt.Sprintf("%+v", c.FlowLogStats()) })
+	// Done when both evictions happened and the last report (port 1000,
+	// its sixth) is in: the digests are handled one by one, in order.
+	eventually(t, 5*time.Second, func() bool {
+		if c.FlowLogStats().Evicted != 2 {
+			return false
+		}
+		for _, r := range c.Flows(FlowFilter{}) {
+			if r.DPort == 1000 {
+				return r.Count == 6
+			}
+		}
+		return false
+	}, func() string { return fmt.Sprintf("%+v %+v", c.FlowLogStats(), c.Flows(FlowFilter{})) })
 	var ports []uint16
 	for _, r := range c.Flows(FlowFilter{}) {
 		ports = append(ports, r.DPort)
