@@ -102,6 +102,74 @@ func TestControllerProgramsSWX(t *testing.T) {
 		{"web to app tcp/8080", tcp(web, app, 40001, 8080, true, false), []uint32{app.port}},
 		{"web to app tcp/22", tcp(web, app, 40002, 22, true, false), nil},
 	})
+	controllerLogsDenial(t, bin, api, dir)
+}
+
+// controllerLogsDenial: the device's denial log is on, and a real frame
+// the pipeline denies reaches the controller as a marked packet-in and is
+// in `p4ctl get denials` as the record the digest makes on BMv2: named
+// from the model, with what denied it and the trace.
+func controllerLogsDenial(t *testing.T, bin, api, dir string) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", env.srv.NS, bin, "get", "devices", "-o", "json", "-s", api).Output()
+	var devs []struct {
+		Name      string `json:"name"`
+		DenialLog string `json:"denial_log"`
+	}
+	if err != nil || json.Unmarshal(out, &devs) != nil || len(devs) != 1 || devs[0].DenialLog != "on" {
+		t.Errorf("get devices: %s (err %v), want leaf1's denial log on", out, err)
+	}
+	web, app := h(t, "web-1"), h(t, "app-1")
+	// A destination port no other case uses: the server reports a flow
+	// once per 8.4 s epoch and a source 16 times, whoever sent them, so
+	// the frame is sent again until it is logged (at most three epochs).
+	dport := 20000 + uint16(time.Now().UnixNano()%5000)
+	f := tcp(web, app, 41999, dport, true, false)
+	type record struct {
+		Device      string `json:"device"`
+		Segment     string `json:"segment"`
+		InPort      uint32 `json:"in_port"`
+		Src         string `json:"src"`
+		SrcEndpoint string `json:"src_endpoint"`
+		SrcIdentity uint32 `json:"src_identity"`
+		Dst         string `json:"dst"`
+		DstEndpoint string `json:"dst_endpoint"`
+		Proto       string `json:"proto"`
+		SPort       uint32 `json:"sport"`
+		DPort       uint32 `json:"dport"`
+		DeniedBy    string `json:"denied_by"`
+		Trace       string `json:"trace"`
+		Disagrees   bool   `json:"trace_disagrees"`
+		Count       uint64 `json:"count"`
+	}
+	start := time.Now()
+	var sent time.Time
+	for ; ; time.Sleep(250 * time.Millisecond) {
+		if time.Since(sent) > 2*time.Second {
+			send(t, web.port, f.tok(token(t)).frame(t))
+			sent = time.Now()
+		}
+		out, err = exec.Command("ip", "netns", "exec", env.srv.NS, bin, "get", "denials", "leaf1", "-o", "json", "-s", api).Output()
+		var recs []record
+		if err == nil && json.Unmarshal(out, &recs) == nil {
+			for _, r := range recs {
+				if r.DPort != uint32(dport) {
+					continue
+				}
+				t.Logf("controller: denied web-1 -> app-1 tcp/%d in the denial log after %s: %+v", dport, time.Since(start).Round(time.Millisecond), r)
+				if r.Device != "leaf1" || r.Segment != "prod" || r.InPort != web.port || r.Src != web.ip4.String() || r.Dst != app.ip4.String() ||
+					r.SrcEndpoint != "web-1" || r.DstEndpoint != "app-1" || r.SrcIdentity == 0 || r.Proto != "tcp" || r.SPort != 41999 ||
+					r.DeniedBy != "default" || !strings.HasPrefix(r.Trace, "deny") || r.Disagrees || r.Count == 0 {
+					t.Errorf("denial record %+v", r)
+				}
+				return
+			}
+		}
+		if time.Since(start) > 30*time.Second {
+			b, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
+			t.Fatalf("web-1 -> app-1 tcp/%d not in the denial log after 30 s; get denials: %s\nserve log tail:\n%s", dport, out, tail(b, 3000))
+		}
+	}
 }
 
 func tail(b []byte, n int) string {

@@ -19,7 +19,9 @@ import (
 )
 
 // The denied-flow log: a pipeline that reports denials (the v1model main:
-// a denial_t digest, rate-limited in the data plane) tells the primary
+// a denial_t digest, rate-limited in the data plane; the PNA main on
+// DPDK: the denied frame itself as a packet-in marked in packet_in._pad,
+// rate-limited by the server, denialframes.go) tells the primary
 // controller of a sample of the packets it denied; the controller keeps
 // them as flow records, one per (device, segment, source, destination,
 // protocol, destination port), with first and last seen and a count of
@@ -91,7 +93,13 @@ func (w *worker) configureDenials(ctx context.Context, s *p4rt.Session, p *pipel
 	d, ok := p.Info.Digest(DenialDigest)
 	if !ok {
 		w.update(func(st *DeviceStatus) {
-			st.DenialLog = fmt.Sprintf("not supported: the %s pipeline reports no denials (no %s digest)", w.dev.Target, DenialDigest)
+			if _, marked := denialMark(p); marked {
+				// Nothing to configure: the marked packet-ins come on the
+				// stream, to the primary.
+				st.DenialLog = "on"
+				return
+			}
+			st.DenialLog = fmt.Sprintf("not supported: the %s pipeline reports no denials (no %s digest, no denial mark in packet_in)", w.dev.Target, DenialDigest)
 		})
 		return
 	}
@@ -158,6 +166,8 @@ var deniedBy = map[uint64]string{1: "acl", 2: "policy", 3: "default"}
 // logDenial adds one report to the log. A report naming an identity or
 // segment the compiled model does not have is counted and logged once
 // (the model may have changed since the switch sent it), never trusted.
+// A report without a rank field (a marked packet-in, which carries none)
+// takes the rank of the policy entry the trace finds deciding.
 func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 	l := c.denials
 	version := u64(v["ip_version"])
@@ -219,6 +229,9 @@ func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 		r.Trace = res.Verdict + ": " + res.Reason
 		r.Policy = res.Policy
 		r.Dissented = res.Verdict != policy.VerdictDeny
+		if _, given := v["rank"]; !given && by == "policy" {
+			r.Rank = res.Rank
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -456,15 +456,19 @@ func (w *worker) probe(s *p4rt.Session) {
 	}
 }
 
-// packetIn hands an LLDP packet-in to the topology; other punts (ARP,
-// policy punts) are not the controller's to answer today.
+// packetIn hands an LLDP packet-in to the topology and a denied frame
+// (marked in packet_in._pad, where the pipeline has no denial digest) to
+// the denial log; other punts (ARP, policy punts) are not the
+// controller's to answer today.
 func (w *worker) packetIn(pin *p4v1.PacketIn) {
 	b := pin.GetPayload()
-	if len(b) < 14 || b[12] != 0x88 || b[13] != 0xcc {
-		return
-	}
+	lldp := len(b) >= 14 && b[12] == 0x88 && b[13] == 0xcc
 	p, err := w.c.cfg.Targets(w.dev.Target)
 	if err != nil {
+		return
+	}
+	mark, marks := denialMark(p)
+	if !lldp && !marks {
 		return
 	}
 	md, ok := p.Info.PacketMetadata("packet_in")
@@ -478,6 +482,13 @@ func (w *worker) packetIn(pin *p4v1.PacketIn) {
 	}
 	port, ok := vals["ingress_port"]
 	if !ok {
+		return
+	}
+	if marks && vals["_pad"]&mark != 0 {
+		w.c.logDeniedFrame(w.dev.Name, uint32(port), vals["_pad"]&^mark, b, time.Now())
+		return
+	}
+	if !lldp {
 		return
 	}
 	if err := w.c.topo.HandlePacketIn(w.dev.Name, uint32(port), b, time.Now()); err != nil {

@@ -41,6 +41,12 @@ type Target struct {
 	Reconcile bool
 	// Limits are what the target's match units and externs cannot do.
 	Limits Limits
+	// DenialMark, when not zero, is the bit of packet_in._pad by which the
+	// target's main marks a denied frame it sends to the CPU port in
+	// place of a denial digest (PNA on DPDK: p4c-dpdk implements no
+	// digest); the bits below it are the reason (DENIED_BY_*). The
+	// controller logs such packet-ins as denials.
+	DenialMark uint8
 	// Sizes are the table sizes of the target's main (the TABLE_SIZE_*
 	// defines of p4src/<arch>/main.p4) where they differ from the shared
 	// defaults: the modelled pipeline of a target without artifacts takes
@@ -141,7 +147,7 @@ var targets = map[string]Target{
 	"dpdk": {
 		Name: "dpdk", Arch: "pna", Description: "P4 DPDK SmartNIC or host (IPDK infrap4d, stratum_tdi)",
 		Compiler: "p4c-dpdk --arch pna", Formats: []string{FormatBfrt}, BinaryFile: "pipe.spec",
-		CPUPort: 255, Limits: Limits{RangeAsMask: true, NoMulticast: true},
+		CPUPort: 255, Limits: Limits{RangeAsMask: true, NoMulticast: true}, DenialMark: 0x80,
 	},
 }
 

@@ -309,3 +309,24 @@ func TestArchitecturesShareNames(t *testing.T) {
 		}
 	}
 }
+
+// TestDenialMarkMatchesMain: a target's DenialMark is its main's
+// DENIAL_REPORT constant, and a main without one has no mark.
+func TestDenialMarkMatchesMain(t *testing.T) {
+	root := repoRoot(t)
+	def := regexp.MustCompile(`(?m)^const\s+bit<8>\s+DENIAL_REPORT\s*=\s*0x([0-9a-fA-F]+)\s*;`)
+	for _, name := range TargetNames() {
+		tg := mustLookup(t, name)
+		src, err := os.ReadFile(filepath.Join(root, "p4src", tg.Arch, "main.p4"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var want uint64
+		if m := def.FindSubmatch(src); m != nil {
+			want, _ = strconv.ParseUint(string(m[1]), 16, 8)
+		}
+		if uint64(tg.DenialMark) != want {
+			t.Errorf("%s: profile DenialMark 0x%x, p4src/%s/main.p4 DENIAL_REPORT 0x%x", name, tg.DenialMark, tg.Arch, want)
+		}
+	}
+}

@@ -57,6 +57,9 @@ type TraceResult struct {
 	Decision string `json:"decision,omitempty"`
 	// Policy is the policy whose entry decided, if one did.
 	Policy string `json:"policy,omitempty"`
+	// Rank is the rank of the policy entry that decided, if one did (what
+	// a denial report's rank field says).
+	Rank uint16 `json:"-"`
 	// Ports is where copies leave the switch.
 	Ports   []uint32   `json:"ports"`
 	Entries []TraceHit `json:"entries"`
@@ -410,6 +413,7 @@ func (t *tracer) policy() (string, string, error) {
 		return "", "", nil
 	}
 	t.res.Policy = firstRef(t.refs[pipeline.EntryKey(bestEntry)])
+	t.res.Rank = uint16(bestAct["rank"])
 	return actionVerdict(bestAct, strings.TrimPrefix(bestTable, "ingress.")+"_"), fmt.Sprintf("policy entry (rank %d)", bestAct["rank"]), nil
 }
 

@@ -131,7 +131,8 @@ func (l *Limiter) Dropped() uint64 {
 
 // DenialReport is the bit of packet_in's padding that marks a denied
 // frame the PNA main sent to the CPU port; the bits below are the reason
-// (DENIED_BY_*).
+// (DENIED_BY_*). The controller reads it from the dpdk target profile
+// (pipeline.Target.DenialMark) and logs such packet-ins as denials.
 const DenialReport = 0x80
 
 // DenialLimiter is the v1model main's rate limit on denial reports, kept

@@ -38,6 +38,10 @@ func TestCPUPortFrames(t *testing.T) {
 	if _, err := swx.PacketIn(p.Info, []byte{1, 2}); err == nil {
 		t.Error("a frame shorter than packet_in was taken")
 	}
+	// The controller knows the mark from the target profile.
+	if p.Target.DenialMark != swx.DenialReport {
+		t.Errorf("the dpdk profile's DenialMark is 0x%x, the server's DenialReport 0x%x", p.Target.DenialMark, swx.DenialReport)
+	}
 }
 
 // TestDenialLimiter: a flow once per epoch, a source at most its budget.
