@@ -514,3 +514,38 @@ func TestApplyFiles(t *testing.T) {
 		t.Errorf("history %+v", h)
 	}
 }
+
+// TestRollbackOfPromote: a staged policy promoted to enforced goes back
+// to staged when the model is rolled back to before the promote, although
+// applying a staged policy over an enforced one of the same name is
+// refused.
+func TestRollbackOfPromote(t *testing.T) {
+	n := start(t, fast("n1", t.TempDir(), true))
+	waitLeader(t, n)
+	ctx := ctxT(t, 10*time.Second)
+	if _, err := n.Apply(ctx, "segmentation.yaml", example(t)); err != nil {
+		t.Fatal(err)
+	}
+	staged := "kind: Policy\nname: web-lockdown\nsegment: prod\npriority: 300\nmode: staged\nfrom: \"tier: web\"\nto: \"tier: app\"\nrules:\n  - {proto: tcp, ports: [8443], action: deny}\n"
+	r, err := n.Apply(ctx, "staged.yaml", []byte(staged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Apply(ctx, "promote.yaml", []byte(strings.ReplaceAll(staged, "mode: staged", "mode: enforce"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Apply(ctx, "again.yaml", []byte(staged)); err == nil || !strings.Contains(err.Error(), "is enforced") {
+		t.Fatalf("staged over enforced applied: %v", err)
+	}
+	p, err := n.PrepareRollback(ctx, r.Index)
+	if err != nil {
+		t.Fatalf("rolling back the promote: %v", err)
+	}
+	if _, err := n.Commit(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := n.Model()
+	if p := m.Policies["web-lockdown"]; p == nil || !p.Staged {
+		t.Errorf("after the rollback web-lockdown is %+v, want staged", p)
+	}
+}

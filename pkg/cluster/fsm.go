@@ -28,6 +28,10 @@ type command struct {
 	// change (File and Docs are then empty).
 	Files  []Source          `json:"files,omitempty"`
 	Delete []policy.Deletion `json:"delete,omitempty"`
+	// Restore marks a "change" that puts back an earlier revision's
+	// objects (a rollback): a policy enforced since may become staged
+	// again (policy.Model.Restore).
+	Restore bool `json:"restore,omitempty"`
 	// When the leader prepared the change, and for whom: its revision's
 	// time and client.
 	Time   time.Time `json:"time,omitzero"`
@@ -184,7 +188,11 @@ func next(m *policy.Model, cmd command) (*policy.Model, Result, error) {
 		if err != nil {
 			return nil, Result{}, err
 		}
-		n, warnings, err := m.With(objs, cmd.Delete)
+		with := m.With
+		if cmd.Restore {
+			with = m.Restore
+		}
+		n, warnings, err := with(objs, cmd.Delete)
 		if err != nil {
 			return nil, Result{}, err
 		}

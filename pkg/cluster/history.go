@@ -154,5 +154,5 @@ func (n *Node) PrepareRollback(ctx context.Context, index uint64) (*Proposal, er
 	}
 	// Prepared on the model the history was read with: a change in
 	// between makes it stale rather than half undone.
-	return n.prepareAt(ctx, command{Op: "change", File: fmt.Sprintf("rollback to %d", index), Docs: string(policy.Marshal(objs)), Delete: dels}, cur, rev)
+	return n.prepareAt(ctx, command{Op: "change", File: fmt.Sprintf("rollback to %d", index), Docs: string(policy.Marshal(objs)), Delete: dels, Restore: true}, cur, rev)
 }

@@ -72,8 +72,20 @@ type Deletion struct{ Kind, Name string }
 // With returns the model with objs added or replacing objects of the same
 // kind and name, and dels removed, after validating the result as a whole.
 // Warnings (a selector that matches nothing, a segment without ports) do
-// not fail it. On error m is unchanged and no model is returned.
+// not fail it. On error m is unchanged and no model is returned. A staged
+// Policy named like an enforced one is refused: applied, it would stop
+// enforcing it (Restore allows that).
 func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
+	return m.with(objs, dels, false)
+}
+
+// Restore is With for putting back objects as an earlier revision held
+// them (a rollback): a policy promoted since may go back to staged.
+func (m *Model) Restore(objs []Object, dels []Deletion) (*Model, []string, error) {
+	return m.with(objs, dels, true)
+}
+
+func (m *Model) with(objs []Object, dels []Deletion, restore bool) (*Model, []string, error) {
 	n := &Model{Devices: maps.Clone(m.Devices), Segments: maps.Clone(m.Segments), Ports: maps.Clone(m.Ports),
 		Endpoints: maps.Clone(m.Endpoints), Policies: maps.Clone(m.Policies), base: weak.Make(m), touched: map[string]bool{}}
 	for _, d := range dels {
@@ -123,7 +135,7 @@ func (m *Model) With(objs []Object, dels []Deletion) (*Model, []string, error) {
 		case *Endpoint:
 			n.Endpoints[x.Name] = x
 		case *Policy:
-			if old := m.Policies[x.Name]; x.Staged && old != nil && !old.Staged {
+			if old := m.Policies[x.Name]; x.Staged && old != nil && !old.Staged && !restore {
 				fail(o, "mode", "policy %s is enforced; a staged policy of the same name would stop enforcing it (give the staged policy another name, or delete %s first)", x.Name, x.Name)
 				continue
 			}
