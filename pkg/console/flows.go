@@ -267,41 +267,8 @@ func (c *Console) flowStream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	recs, errc := recv(ctx, st.Recv)
-	keep := time.NewTicker(c.o.KeepAlive)
-	defer keep.Stop()
-	var refreshed time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case err := <-errc:
-			if ctx.Err() == nil {
-				s.fail("flows", err)
-			}
-			return
-		case rec := <-recs:
-			// An endpoint the console has not seen: the model changed.
-			unknown := func(n string) bool { return n != "" && m.endpoints[n] == nil }
-			if (unknown(rec.GetSrcEndpoint()) || unknown(rec.GetDstEndpoint())) && time.Since(refreshed) > time.Second {
-				refreshed = time.Now()
-				mctx, mcancel := context.WithTimeout(ctx, apiTimeout)
-				if nm, err := c.getModel(mctx); err == nil {
-					m = nm
-				}
-				mcancel()
-			}
-			fv := flowView(m, rec)
-			if !f.match(fv) {
-				continue
-			}
-			if err := s.send("flow", strconv.FormatInt(rec.GetLastUnixMs(), 10), fv); err != nil {
-				return
-			}
-		case <-keep.C:
-			if s.comment("keep-alive") != nil {
-				return
-			}
-		}
-	}
+	follow(ctx, c, s, m, st.Recv, "flows", "flow", func(m *model, rec *p4ctlv1.FlowRecord) (any, bool) {
+		fv := flowView(m, rec)
+		return fv, f.match(fv)
+	})
 }

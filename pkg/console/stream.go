@@ -324,7 +324,31 @@ func (c *Console) denialStream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	recs, errc := recv(ctx, st.Recv)
+	follow(ctx, c, s, m, st.Recv, "denials", "denial", func(m *model, d *p4ctlv1.DenialRecord) (any, bool) {
+		dv := denialView(m, d)
+		return dv, f.match(dv)
+	})
+}
+
+// counterStream sends the policy hit counters ("counters" events) at
+// once and whenever they change: the console reads them in one loop for
+// every open counters stream, every CounterInterval (the API answers
+// counters on request only; the leader reads the devices on its own
+// interval). device and policy select, as on /api/v1/counters.
+// streamRecord is a record of a followed API stream (denials, flows).
+type streamRecord interface {
+	GetSrcEndpoint() string
+	GetDstEndpoint() string
+	GetLastUnixMs() int64
+}
+
+// follow sends each record next returns as an SSE event called event,
+// with its last report time as the event id, where view (on the model m,
+// read again at most once a second when a record names an endpoint it
+// lacks) selects it; keep-alives between. An API error ends the stream
+// with an error event naming what (the stream's name).
+func follow[R streamRecord](ctx context.Context, c *Console, s *eventStream, m *model, next func() (R, error), what, event string, view func(*model, R) (any, bool)) {
+	recs, errc := recv(ctx, next)
 	keep := time.NewTicker(c.o.KeepAlive)
 	defer keep.Stop()
 	var refreshed time.Time
@@ -334,13 +358,13 @@ func (c *Console) denialStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case err := <-errc:
 			if ctx.Err() == nil {
-				s.fail("denials", err)
+				s.fail(what, err)
 			}
 			return
-		case d := <-recs:
+		case rec := <-recs:
 			// An endpoint the console has not seen: the model changed.
 			unknown := func(n string) bool { return n != "" && m.endpoints[n] == nil }
-			if (unknown(d.GetSrcEndpoint()) || unknown(d.GetDstEndpoint())) && time.Since(refreshed) > time.Second {
+			if (unknown(rec.GetSrcEndpoint()) || unknown(rec.GetDstEndpoint())) && time.Since(refreshed) > time.Second {
 				refreshed = time.Now()
 				mctx, mcancel := context.WithTimeout(ctx, apiTimeout)
 				if nm, err := c.getModel(mctx); err == nil {
@@ -348,11 +372,11 @@ func (c *Console) denialStream(w http.ResponseWriter, r *http.Request) {
 				}
 				mcancel()
 			}
-			dv := denialView(m, d)
-			if !f.match(dv) {
+			v, ok := view(m, rec)
+			if !ok {
 				continue
 			}
-			if err := s.send("denial", strconv.FormatInt(d.GetLastUnixMs(), 10), dv); err != nil {
+			if err := s.send(event, strconv.FormatInt(rec.GetLastUnixMs(), 10), v); err != nil {
 				return
 			}
 		case <-keep.C:
@@ -363,11 +387,6 @@ func (c *Console) denialStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// counterStream sends the policy hit counters ("counters" events) at
-// once and whenever they change: the console reads them in one loop for
-// every open counters stream, every CounterInterval (the API answers
-// counters on request only; the leader reads the devices on its own
-// interval). device and policy select, as on /api/v1/counters.
 func (c *Console) counterStream(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
