@@ -25,6 +25,7 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
+	"github.com/p4ctl/p4ctl/pkg/access"
 	"github.com/p4ctl/p4ctl/pkg/p4rt/p4rtsim"
 	"github.com/p4ctl/p4ctl/pkg/swx"
 	"github.com/p4ctl/p4ctl/pkg/swx/dpdk"
@@ -111,7 +112,8 @@ func serveMain(args []string) error {
 	var df dpFlags
 	df.register(fs)
 	fs.Var(&ports, "port", "N=VDEV[,ARGS]: P4 port N is DPDK virtual device VDEV (repeat; e.g. 1=net_tap0,iface=swx1 or 2=net_af_packet0,iface=veth2)")
-	listen := fs.String("listen", "127.0.0.1:9559", "P4Runtime address")
+	listen := fs.String("listen", "127.0.0.1:9559", "P4Runtime address (loopback only, unless --insecure-listen)")
+	insecureListen := fs.Bool("insecure-listen", false, "allow --listen on a non-loopback address: p4ctl-swx serves P4Runtime without TLS, so anyone who reaches it can program the data plane")
 	deviceID := fs.Uint64("device-id", 1, "P4Runtime device id")
 	puntRate := fs.Float64("punt-rate", 1000, "packet-ins a second at most (0: no limit)")
 	puntBurst := fs.Float64("punt-burst", 200, "packet-ins in a burst at most")
@@ -122,6 +124,9 @@ func serveMain(args []string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !access.Loopback(*listen) && !*insecureListen {
+		return fmt.Errorf("--listen %s: p4ctl-swx has no TLS, so it listens on loopback only; give --insecure-listen to listen there anyway", *listen)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	lis, err := net.Listen("tcp", *listen)
