@@ -35,18 +35,13 @@ type portFlags []dpdk.Port
 
 func (p *portFlags) String() string { return fmt.Sprint(*p) }
 
-// Set takes N=VDEV[,ARGS], e.g. 1=net_tap0,iface=swx1.
+// Set takes N=VDEV[,ARGS] (swx.ParsePort).
 func (p *portFlags) Set(s string) error {
-	num, dev, ok := strings.Cut(s, "=")
-	if !ok {
-		return fmt.Errorf("%q: want N=VDEV[,ARGS] (1=net_tap0,iface=swx1)", s)
-	}
-	n, err := strconv.ParseUint(num, 10, 32)
+	port, err := swx.ParsePort(s)
 	if err != nil {
-		return fmt.Errorf("%q: port number: %v", s, err)
+		return err
 	}
-	vdev, args, _ := strings.Cut(dev, ",")
-	*p = append(*p, dpdk.Port{Num: uint32(n), Vdev: vdev, Args: args})
+	*p = append(*p, port)
 	return nil
 }
 
@@ -111,7 +106,7 @@ func serveMain(args []string) error {
 	var ports portFlags
 	var df dpFlags
 	df.register(fs)
-	fs.Var(&ports, "port", "N=VDEV[,ARGS]: P4 port N is DPDK virtual device VDEV (repeat; e.g. 1=net_tap0,iface=swx1 or 2=net_af_packet0,iface=veth2)")
+	fs.Var(&ports, "port", "N=VDEV[,ARGS]: P4 port N is DPDK virtual device VDEV (repeat; e.g. 1=net_tap0,iface=swx1 or 2=net_af_packet0,iface=veth2); an interface keeps its MTU")
 	listen := fs.String("listen", "127.0.0.1:9559", "P4Runtime address (loopback only, unless --insecure-listen)")
 	insecureListen := fs.Bool("insecure-listen", false, "allow --listen on a non-loopback address: p4ctl-swx serves P4Runtime without TLS, so anyone who reaches it can program the data plane")
 	deviceID := fs.Uint64("device-id", 1, "P4Runtime device id")

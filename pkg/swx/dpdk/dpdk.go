@@ -26,14 +26,9 @@ import (
 	"github.com/p4ctl/p4ctl/pkg/swx"
 )
 
-// Port is one pipeline port: its P4 port number and the DPDK virtual
-// device behind it ("net_tap0" with "iface=sw1", "net_af_packet0" with
-// "iface=veth1").
-type Port struct {
-	Num  uint32
-	Vdev string
-	Args string
-}
+// Port is one pipeline port (swx.Port): its P4 port number, the DPDK
+// virtual device behind it.
+type Port = swx.Port
 
 // Config configures the data plane.
 type Config struct {

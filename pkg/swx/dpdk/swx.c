@@ -99,8 +99,11 @@ int swx_port_add(const char *vdev, const char *args, char *err, int errlen)
 		MSG("device %s: configure: %s", vdev, rte_strerror(-st));
 		return st;
 	}
-	// net_tap takes at most 1522 (examples/pipeline asks 9000).
-	rte_eth_dev_set_mtu(port_id, 1500);
+	// The MTU is left as it is: 1500 on a new net_tap; on an af_packet
+	// port, its interface's (setting it would change the interface, which
+	// on an uplink carrying the fabric tag must stay above its hosts').
+	// af_packet passes frames up to its ring's frame size (framesz=2048:
+	// 1,976 bytes) whatever DPDK's MTU says.
 	if ((st = rte_eth_rx_queue_setup(port_id, 0, 256, rte_eth_dev_socket_id(port_id), NULL, pool))) {
 		MSG("device %s: rx queue: %s", vdev, rte_strerror(-st));
 		return st;
