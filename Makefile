@@ -134,8 +134,10 @@ bmv2-test:
 # The Mininet lab (docs/lab.md): BMv2 switches and hosts from a policy
 # file, a three-node p4ctl cluster applying it; the Mininet CLI, or with
 # lab-check a few flows whose verdicts the policy decides. TOPO=single
-# (one switch, examples/segmentation.yaml) or TOPO=fabric (2 leaves x 2
-# spines, examples/fabric.yaml); POLICY overrides the topology's file.
+# (one switch, examples/segmentation.yaml), TOPO=fabric (2 leaves x 2
+# spines, examples/fabric.yaml) or TOPO=host (a hypervisor's VMs on
+# p4ctl-swx, uplinked to a BMv2 leaf, examples/host.yaml); POLICY
+# overrides the topology's file.
 # Root, Debian's mininet and python3-yaml, and simple_switch_grpc.
 LAB_PYTHON ?= /usr/bin/python3
 TOPO       ?= single
@@ -145,25 +147,36 @@ lab-deps:
 	@command -v simple_switch_grpc >/dev/null || { echo "lab: simple_switch_grpc not found (BMv2 with PI, in $(P4_TOOLS) or on PATH; docs/lab.md)"; exit 1; }
 	@$(LAB_PYTHON) -c 'import mininet, yaml' 2>/dev/null || { echo "lab: $(LAB_PYTHON) lacks mininet or yaml: apt-get install mininet python3-yaml"; exit 1; }
 
-lab: build lab-deps
+# TOPO=host also needs p4ctl-swx (DPDK 22.11, docs/targets.md).
+LAB_SWX = $(if $(filter host,$(TOPO)),swx)
+lab: build $(LAB_SWX) lab-deps
 	$(LAB_PYTHON) lab/p4ctl_lab.py $(LAB_ARGS)
 
-lab-check: build lab-deps
+lab-check: build $(LAB_SWX) lab-deps
 	$(LAB_PYTHON) lab/p4ctl_lab.py $(LAB_ARGS) --check
 
 # Every scenario of docs/lab.md, each asserting and printing its figure.
-lab-test: build lab-deps
+lab-test: build $(LAB_SWX) lab-deps
 	mn -c >/dev/null 2>&1 || true
 	$(LAB_PYTHON) lab/p4ctl_lab.py $(LAB_ARGS) --test
 
-# The lab tier of `make test`: lab-test on both topologies where it can
-# run, one line where it cannot.
+# Whether DPDK 22.11 and the source tree p4ctl-swx compiles pipelines
+# against are here (what the DPDK tier checks too).
+DPDK_SRC ?= $(or $(RTE_INSTALL_DIR),/opt/dpdk-src/dpdk-22.11.11)
+HAVE_DPDK = $(shell pkg-config --modversion libdpdk 2>/dev/null | grep -q '^22\.11' && \
+	test -f $(DPDK_SRC)/lib/pipeline/rte_swx_pipeline_internal.h && echo yes)
+
+# The lab tier of `make test`: lab-test on the three topologies where it
+# can run, one line where it cannot.
 lab-tier: build
 	@if [ "$$(id -u)" != 0 ] || ! command -v simple_switch_grpc >/dev/null || ! command -v ethtool >/dev/null || \
 		! command -v nc >/dev/null || ! $(LAB_PYTHON) -c 'import mininet, yaml' 2>/dev/null; then \
 		echo "lab tier: skipped (needs root, simple_switch_grpc, ethtool, nc, and $(LAB_PYTHON) with mininet and yaml)"; \
 	else mn -c >/dev/null 2>&1; $(LAB_PYTHON) lab/p4ctl_lab.py --topo single --test && \
-		mn -c >/dev/null 2>&1 && $(LAB_PYTHON) lab/p4ctl_lab.py --topo fabric --test; fi
+		mn -c >/dev/null 2>&1 && $(LAB_PYTHON) lab/p4ctl_lab.py --topo fabric --test && \
+		if [ "$(HAVE_DPDK)" = yes ]; then $(MAKE) --no-print-directory swx && mn -c >/dev/null 2>&1 && \
+			$(LAB_PYTHON) lab/p4ctl_lab.py --topo host --test; \
+		else echo "lab tier (host): skipped (needs DPDK 22.11, libdpdk-dev, and its source tree at $(DPDK_SRC); docs/targets.md)"; fi; fi
 
 gen-oc:
 	@test -n "$(OC_YANG_DIR)" -a -d "$(OC_YANG_DIR)/release/models" || \

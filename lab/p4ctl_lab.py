@@ -2,18 +2,21 @@
 """The p4ctl lab: BMv2 switches in Mininet, programmed by a p4ctl cluster.
 
 The topology comes from a policy file: every Device is a BMv2
-simple_switch_grpc switch, every Endpoint placed on a device port is a
-Mininet host with the endpoint's MAC and addresses on that port; the
-fabric topology adds the cables between switches' uplinks (which p4ctl
+simple_switch_grpc switch, or for a `dpdk` device a host data plane
+(p4ctl-swx: the PNA pipeline on DPDK's SWX pipeline, on af_packet ports);
+every Endpoint placed on a device port is a Mininet host (a VM, on a host
+data plane) with the endpoint's MAC and addresses on that port; the
+fabric and host topologies add the cables between uplinks (which p4ctl
 learns by LLDP, not from the lab). A three
 node p4ctl cluster runs on loopback and applies the file (its devices'
 addresses rewritten to the lab's switches). Then the Mininet CLI; with
 --check the policy's flows (TCP and UDP, IPv4 and IPv6, PVLAN roles,
 segments) and a live policy change; with --test also the scenarios of
-failure and scale: a switch restarted, the leader killed under traffic,
-100,000 entries applied. Every check prints its verdict and its figure.
+failure and scale: a switch (or the host data plane) restarted, the leader
+killed under traffic, 100,000 entries applied. Every check prints its
+verdict and its figure.
 
-Run as root from the repository: make lab [TOPO=single|fabric]
+Run as root from the repository: make lab [TOPO=single|fabric|host]
 [POLICY=file], make lab-check, make lab-test.
 """
 
@@ -38,15 +41,26 @@ GNMI_BASE = 50150  # device i's port agent (gNMI, LLDP) on GNMI_BASE + i
 CPU_PORT = 510
 MOVER = "web-2"    # the endpoint the host-move scenario moves
 FABRIC_MTU = 9000  # on cables between switches: frames there carry an 8-byte tag
+# On a cable to a host data plane: room for the tag, and within what its
+# af_packet ports pass (frames of up to 1,976 bytes).
+HOST_UPLINK_MTU = 1600
+SWX_CPU_PORT = 255
 
 # Topologies: the policy file, the cables between switch ports (device,
-# port, device, port), and the device the MOVER moves to (None: a spare
-# port of its own switch).
+# port, device, port), the device the MOVER moves to (None: a spare port
+# of its own switch), and the scenarios --test runs after the checks.
 TOPOLOGIES = {
-    "single": {"policy": "examples/segmentation.yaml", "cables": [], "move_to": None},
+    "single": {"policy": "examples/segmentation.yaml", "cables": [], "move_to": None,
+               "tests": ["host_move", "switch_restart", "leader_kill", "scale_apply"]},
     "fabric": {"policy": "examples/fabric.yaml", "move_to": "leaf1",
                "cables": [("leaf1", 5, "spine1", 1), ("leaf1", 6, "spine2", 1),
-                          ("leaf2", 5, "spine1", 2), ("leaf2", 6, "spine2", 2)]},
+                          ("leaf2", 5, "spine1", 2), ("leaf2", 6, "spine2", 2)],
+               "tests": ["host_move", "switch_restart", "leader_kill", "scale_apply"]},
+    # A hypervisor (hv1: p4ctl-swx) with five VMs, uplinked to a BMv2 leaf
+    # with three servers. The restart is the host data plane's (web-1's
+    # device).
+    "host": {"policy": "examples/host.yaml", "cables": [("hv1", 10, "leaf1", 10)], "move_to": None,
+             "tests": ["switch_restart", "leader_kill"]},
 }
 
 
@@ -77,6 +91,49 @@ class BMv2Switch(Switch):
     def kill(self):
         """The switch process dies (SIGKILL): its pipeline and entries are
         gone; the interfaces stay."""
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self, deleteIntfs=True):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+        Switch.stop(self, deleteIntfs)
+
+
+class SWXHost(Switch):
+    """A hypervisor's data plane: p4ctl-swx (the `dpdk` target's PNA
+    pipeline on DPDK's SWX pipeline) serving P4Runtime, its P4 ports the
+    node's interfaces through DPDK's af_packet driver (port N is
+    <name>-ethN), the CPU port SWX_CPU_PORT. The data-plane thread
+    busy-polls the second core. The interfaces carry no IPv6 and no
+    address: an af_packet port also reads what the kernel sends on its
+    interface, which would enter the pipeline."""
+
+    def __init__(self, name, grpc_port, device_id=1, log_dir="/tmp", swx="bin/p4ctl-swx", **kw):
+        kw.setdefault("inNamespace", False)
+        Switch.__init__(self, name, **kw)
+        self.grpc_port, self.device_id, self.log_dir, self.swx = grpc_port, device_id, log_dir, swx
+        self.proc = None
+
+    def start(self, controllers):
+        args = [self.swx, "--device-id", str(self.device_id), "--listen", "127.0.0.1:%d" % self.grpc_port,
+                "--cpu-port", str(SWX_CPU_PORT)]
+        for i, (port, intf) in enumerate(sorted(self.intfs.items())):
+            if port == 0 or intf.name == "lo":
+                continue
+            subprocess.run(["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % intf.name], check=True)
+            args += ["--port", "%d=net_af_packet%d,iface=%s" % (port, i, intf.name)]
+        log = open(os.path.join(self.log_dir, "%s.log" % self.name), "a")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        wait_port(self.grpc_port, 60, "%s's p4ctl-swx" % self.name, self.proc, log.name)
+
+    def kill(self):
+        """The data plane dies (SIGKILL): its pipeline and entries are
+        gone, frames stop; the interfaces stay."""
         if self.proc:
             self.proc.kill()
             self.proc.wait()
@@ -123,8 +180,9 @@ def load(policy):
     return docs
 
 
-def build(docs, log_dir, cables, move_to):
-    """The Mininet network of the policy's devices, placed endpoints and
+def build(docs, log_dir, cables, move_to, swx):
+    """The Mininet network of the policy's devices (a `dpdk` device is a
+    host data plane, swx its p4ctl-swx), placed endpoints and
     cables, and the policy with the devices' addresses rewritten and their
     port agents named. The MOVER endpoint's host also gets a second link,
     to a spare port of move_to (or of its own switch) that the lab
@@ -132,10 +190,16 @@ def build(docs, log_dir, cables, move_to):
     (device, port), or None."""
     net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False)
     switches = {}
+    hvs = 0
     for i, d in enumerate(x for x in docs if x.get("kind") == "Device"):
         port = GRPC_BASE + i
-        switches[d["name"]] = net.addSwitch("s%d" % (i + 1), cls=BMv2Switch, grpc_port=port,
-                                            device_id=d.get("device_id", 1), log_dir=log_dir)
+        if d.get("target") == "dpdk":
+            hvs += 1
+            switches[d["name"]] = net.addSwitch("hv%d" % hvs, cls=SWXHost, grpc_port=port, swx=swx,
+                                                device_id=d.get("device_id", 1), log_dir=log_dir)
+        else:
+            switches[d["name"]] = net.addSwitch("s%d" % (i + 1), cls=BMv2Switch, grpc_port=port,
+                                                device_id=d.get("device_id", 1), log_dir=log_dir)
         d["address"] = "127.0.0.1:%d" % port
         d["gnmi"] = "127.0.0.1:%d" % (GNMI_BASE + i)
     hosts = {}
@@ -163,11 +227,27 @@ def build(docs, log_dir, cables, move_to):
 
 def fabric_mtu(net):
     """Cables between switches carry the fabric tag: room for it."""
+    devices = (BMv2Switch, SWXHost)
     for link in net.links:
         a, b = link.intf1, link.intf2
-        if isinstance(a.node, BMv2Switch) and isinstance(b.node, BMv2Switch):
+        if isinstance(a.node, devices) and isinstance(b.node, devices):
+            mtu = HOST_UPLINK_MTU if isinstance(a.node, SWXHost) or isinstance(b.node, SWXHost) else FABRIC_MTU
             for intf in (a, b):
-                subprocess.run(["ip", "link", "set", "dev", intf.name, "mtu", str(FABRIC_MTU)], check=True)
+                subprocess.run(["ip", "link", "set", "dev", intf.name, "mtu", str(mtu)], check=True)
+
+
+def static_neighbours(hosts):
+    """Every host learns every other endpoint's MAC from the lab, as a
+    hypervisor's agent tells its VMs: a host data plane (PNA) replicates
+    nothing, so an ARP request or neighbour solicitation flooded to it
+    would be dropped."""
+    for h, e in hosts.values():
+        intf = h.defaultIntf()
+        for _, o in hosts.values():
+            if o is e:
+                continue
+            for ip in o.get("ips", []):
+                h.cmd("ip %sneigh replace %s lladdr %s dev %s nud permanent" % ("-6 " if ":" in ip else "", ip, o["mac"], intf))
 
 
 def configure(hosts):
@@ -202,9 +282,12 @@ def start_agents(net, p4ctl, work):
                 if port and intf.name != "lo":
                     f.write("%d: %s\n" % (port, intf.name))
         log = open(os.path.join(work, "%s-agent.log" % sw.name), "w")
-        procs.append(subprocess.Popen([p4ctl, "agent", "--listen", "127.0.0.1:%d" % (GNMI_BASE + i), "--lldp",
-                                       "--lldp-source", "speaker", "--lldp-interval", "1s", "--port-map", pm],
-                                      stdout=log, stderr=subprocess.STDOUT))
+        args = [p4ctl, "agent", "--listen", "127.0.0.1:%d" % (GNMI_BASE + i), "--port-map", pm]
+        # A host data plane's agent serves port state only: its af_packet
+        # ports would read the agent's own LLDP frames as arriving.
+        if not isinstance(sw, SWXHost):
+            args += ["--lldp", "--lldp-source", "speaker", "--lldp-interval", "1s"]
+        procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
         wait_port(GNMI_BASE + i, 30, "%s's port agent" % sw.name, procs[-1], log.name)
     return procs
 
@@ -363,6 +446,9 @@ def check(hosts):
         ("web-1", "guest-1", T, 80, False, False, "prod cannot reach the guest segment"),
         ("guest-1", "guest-2", T, 80, False, False, "isolated guest ports never reach each other, even in a default-allow segment"),
         ("web-2", "db-1", T, 5432, False, False, "the other web server does not reach the database either"),
+        ("batch-2", "batch-1", U, 7005, False, True, "batch-peers holds both ways between community members"),
+        ("db-1", "app-1", T, 8080, False, False, "the database opens no connection to the app tier"),
+        ("guest-2", "guest-1", T, 80, False, False, "isolated guest ports never reach each other, the other way"),
     ]
     passed = failed = 0
     for src, dst, proto, port, v6, want, what in cases:
@@ -472,12 +558,14 @@ def serve_tcp(hosts, name, port):
 
 
 def switch_restart(net, cluster, hosts, work):
-    """A BMv2 switch killed and restarted gets its pipeline and entries
-    back with no operator action: the figure is the time from the restart
-    to the first allowed connection, with a denied flow probed throughout."""
+    """web-1's switch (or host data plane) killed and restarted gets its
+    pipeline and entries back with no operator action: the figure is the
+    time from the restart to the first allowed connection, with a denied
+    flow probed throughout."""
     if "web-1" not in hosts or "app-1" not in hosts or "db-1" not in hosts:
         return 0, 0
     sw = hosts["web-1"][0].defaultIntf().link.intf2.node
+    kind = "host data plane" if isinstance(sw, SWXHost) else "switch"
     serve_tcp(hosts, "app-1", 8080)
     serve_tcp(hosts, "db-1", 5432)
     time.sleep(0.2)
@@ -505,11 +593,11 @@ def switch_restart(net, cluster, hosts, work):
         hosts[h][0].cmd("kill %nc")
     leaked = [t for t, ok in samples(denied) if ok]
     if restored is None or leaked:
-        print("FAIL  switch %s restarted: enforcement restored %s, denied probes let through %d" %
-              (sw.name, "never" if restored is None else "%.2fs after" % restored, len(leaked)))
+        print("FAIL  %s %s restarted: enforcement restored %s, denied probes let through %d" %
+              (kind, sw.name, "never" if restored is None else "%.2fs after" % restored, len(leaked)))
         return 0, 1
-    print("PASS  switch %s killed and restarted: first allowed connection %.2fs after the restart, reported in sync %.2fs after it; "
-          "%d denied probes, none through" % (sw.name, restored, sync, len(samples(denied))))
+    print("PASS  %s %s killed and restarted: first allowed connection %.2fs after the restart, reported in sync %.2fs after it; "
+          "%d denied probes, none through" % (kind, sw.name, restored, sync, len(samples(denied))))
     return 1, 0
 
 
@@ -684,9 +772,10 @@ def host_move(cluster, hosts, work, spare):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--topo", default="single", choices=sorted(TOPOLOGIES),
-                    help="single: one switch; fabric: 2 leaves x 2 spines (docs/lab.md)")
+                    help="single: one switch; fabric: 2 leaves x 2 spines; host: a hypervisor on p4ctl-swx and a leaf (docs/lab.md)")
     ap.add_argument("--policy", default=None, help="the policy file (default: the topology's)")
     ap.add_argument("--p4ctl", default="bin/p4ctl")
+    ap.add_argument("--swx", default="bin/p4ctl-swx", help="p4ctl-swx (make swx), for the policy's dpdk devices")
     ap.add_argument("--check", action="store_true", help="run the policy checks and exit instead of the CLI")
     ap.add_argument("--test", action="store_true", help="the checks, then a switch restart, a leader kill and 100,000 entries")
     a = ap.parse_args()
@@ -699,7 +788,10 @@ def main():
     work = tempfile.mkdtemp(prefix="p4ctl-lab-")
     topo = TOPOLOGIES[a.topo]
     docs = load(a.policy or topo["policy"])
-    net, hosts, spare = build(docs, work, topo["cables"], topo["move_to"])
+    swx = os.path.abspath(a.swx)
+    if any(d.get("kind") == "Device" and d.get("target") == "dpdk" for d in docs) and not os.access(swx, os.X_OK):
+        sys.exit("lab: %s not found: the policy has dpdk devices, which the lab runs on p4ctl-swx (make swx; DPDK 22.11, docs/targets.md)" % a.swx)
+    net, hosts, spare = build(docs, work, topo["cables"], topo["move_to"], swx)
     policy_file = os.path.join(work, "policy.yaml")
     with open(policy_file, "w") as f:
         yaml.safe_dump_all(docs, f, sort_keys=False)
@@ -707,6 +799,9 @@ def main():
     net.start()
     fabric_mtu(net)
     configure(hosts)
+    hvs = [sw for sw in net.switches if isinstance(sw, SWXHost)]
+    if hvs:
+        static_neighbours(hosts)
     cluster = None
     p4ctl = os.path.abspath(a.p4ctl)
     agents = start_agents(net, p4ctl, work)
@@ -714,9 +809,15 @@ def main():
         agents.append(start_host_speaker(hosts[MOVER][0], MOVER, p4ctl, work))
     try:
         cluster = Cluster(p4ctl, policy_file, work)
-        took = cluster.wait_in_sync(60)
-        print("lab: %s: %d switches, %d hosts, 3 p4ctl nodes; every device in sync %.1fs after the third node started (logs in %s)" %
-              (a.topo, len(net.switches), len(hosts), took, work))
+        # A host data plane compiles its pipeline's C on the first push
+        # (then kept by the spec's hash in /var/tmp/p4ctl-swx).
+        took = cluster.wait_in_sync(180 if hvs else 60)
+        n = len(net.switches) - len(hvs)
+        what = "%d switch%s" % (n, "" if n == 1 else "es")
+        if hvs:
+            what += ", %d host data plane%s (p4ctl-swx)" % (len(hvs), "" if len(hvs) == 1 else "s")
+        print("lab: %s: %s, %d hosts, 3 p4ctl nodes; every device in sync %.1fs after the third node started (logs in %s)" %
+              (a.topo, what, len(hosts), took, work))
         if topo["cables"]:
             learned = cluster.wait_links(2 * len(topo["cables"]), 60)
             took = cluster.wait_in_sync(60)
@@ -727,8 +828,11 @@ def main():
             steps = [lambda: live_change(cluster, hosts, work)]
             if a.test:
                 device = [d["name"] for d in docs if d.get("kind") == "Device"][0]
-                steps += [lambda: host_move(cluster, hosts, work, spare), lambda: switch_restart(net, cluster, hosts, work),
-                          lambda: leader_kill(cluster, hosts, work), lambda: scale_apply(cluster, work, device)]
+                scenarios = {"host_move": lambda: host_move(cluster, hosts, work, spare),
+                             "switch_restart": lambda: switch_restart(net, cluster, hosts, work),
+                             "leader_kill": lambda: leader_kill(cluster, hosts, work),
+                             "scale_apply": lambda: scale_apply(cluster, work, device)}
+                steps += [scenarios[t] for t in topo["tests"]]
             for step in steps:
                 p2, f2 = step()
                 passed, failed = passed + p2, failed + f2
