@@ -24,6 +24,9 @@ type Binder struct {
 // cannot use (another segment's, an uplink, one the model does not
 // declare), stays unplaced and is compiled nowhere. m is not changed; when
 // no endpoint names a host and there are no links, the result is m itself.
+// The result shares m's address index: placing an endpoint changes
+// neither its segment nor its addresses, and lookups through the index
+// take the endpoint by name from the model that holds it.
 func (b *Binder) Bind(m *Model, locate Locate, links []Link) (*Model, []string) {
 	if b.copies == nil {
 		b.copies = map[*Endpoint]*Endpoint{}
@@ -65,7 +68,7 @@ func (b *Binder) Bind(m *Model, locate Locate, links []Link) (*Model, []string) 
 		keep[e] = true
 		if n == nil {
 			n = &Model{Devices: m.Devices, Segments: m.Segments, Ports: m.Ports, Endpoints: maps.Clone(m.Endpoints),
-				Policies: m.Policies, ids: m.ids}
+				Policies: m.Policies, ids: m.ids, addrs: m.addrs}
 		}
 		n.Endpoints[name] = c
 	}
@@ -75,7 +78,8 @@ func (b *Binder) Bind(m *Model, locate Locate, links []Link) (*Model, []string) 
 		return m, unplaced
 	}
 	if n == nil {
-		n = &Model{Devices: m.Devices, Segments: m.Segments, Ports: m.Ports, Endpoints: m.Endpoints, Policies: m.Policies, ids: m.ids}
+		n = &Model{Devices: m.Devices, Segments: m.Segments, Ports: m.Ports, Endpoints: m.Endpoints, Policies: m.Policies, ids: m.ids,
+			addrs: m.addrs}
 	}
 	n.Links = links
 	return n, unplaced

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -388,5 +389,43 @@ func TestTry(t *testing.T) {
 	}
 	if c.Model() != next {
 		t.Error("a failed trial moved the compiler")
+	}
+}
+
+// TestBindKeepsAddressIndex: a bound model (a host placed, a link seen)
+// keeps the address index of the validated model it came from, so that
+// Classify finds a host-placed endpoint by its address through the index
+// (not a scan of every endpoint) and by its bound port.
+func TestBindKeepsAddressIndex(t *testing.T) {
+	objs, err := Parse("bind.yaml", strings.NewReader(bindModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := NewModel().With(objs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.addrs == nil {
+		t.Fatal("With gave a model without an address index")
+	}
+	var b Binder
+	locate := func(string) (string, uint32, bool) { return "leaf1", 2, true }
+	bound, unplaced := b.Bind(m, locate, []Link{{PortKey{"leaf1", 9}, PortKey{"leaf2", 9}}})
+	if len(unplaced) != 0 || bound == m {
+		t.Fatalf("bound: same model %v, unplaced %q", bound == m, unplaced)
+	}
+	if bound.addrs != m.addrs {
+		t.Fatal("the bound model lost the address index")
+	}
+	c, err := Compile(testTargets, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, srcID, dstID, err := c.Classify("leaf1", 2, nil, netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.1"))
+	if err != nil || srcID == 0 || dstID == 0 {
+		t.Fatalf("Classify of web (placed on port 2) to db: src %d, dst %d, %v; want both identities", srcID, dstID, err)
+	}
+	if _, srcID, _, _ := c.Classify("leaf1", 1, nil, netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.1")); srcID != 0 {
+		t.Fatalf("web's address from port 1 (not its bound port) classified as identity %d", srcID)
 	}
 }
