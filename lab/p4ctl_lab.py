@@ -64,10 +64,14 @@ TOPOLOGIES = {
 }
 
 
-class BMv2Switch(Switch):
-    """A BMv2 simple_switch_grpc switch with P4Runtime and no program until
-    the controller pushes one. Port numbers are Mininet's interface
-    numbers (addLink port2=N), the CPU port is CPU_PORT, thrift is off."""
+class DataPlane(Switch):
+    """A device of the lab: a process in the root namespace serving
+    P4Runtime on 127.0.0.1:grpc_port over the node's interfaces, with no
+    program until the controller pushes one. Port numbers are Mininet's
+    interface numbers (addLink port2=N). Subclasses say how it is run
+    (command) and what it is called (what)."""
+
+    what = "P4Runtime server"
 
     def __init__(self, name, grpc_port, device_id=1, log_dir="/tmp", **kw):
         kw.setdefault("inNamespace", False)
@@ -75,22 +79,24 @@ class BMv2Switch(Switch):
         self.grpc_port, self.device_id, self.log_dir = grpc_port, device_id, log_dir
         self.proc = None
 
+    def p4_ports(self):
+        """(P4 port, interface name) of the node's interfaces."""
+        return [(port, intf.name) for port, intf in sorted(self.intfs.items()) if port and intf.name != "lo"]
+
+    def command(self):
+        raise NotImplementedError
+
     def start(self, controllers):
-        args = ["simple_switch_grpc", "--device-id", str(self.device_id), "--no-p4"]
-        for port, intf in sorted(self.intfs.items()):
-            if port == 0 or intf.name == "lo":
-                continue
-            args += ["-i", "%d@%s" % (port, intf.name)]
-        args += ["--", "--grpc-server-addr", "127.0.0.1:%d" % self.grpc_port, "--cpu-port", str(CPU_PORT)]
+        args = self.command()
         log = open(os.path.join(self.log_dir, "%s.log" % self.name), "a")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         # 60 s: three switches start at once on two cores, each loading
-        # its PI server; a switch that dies instead is reported at once.
-        wait_port(self.grpc_port, 60, "%s's P4Runtime server" % self.name, self.proc, log.name)
+        # its PI server; one that dies instead is reported at once.
+        wait_port(self.grpc_port, 60, "%s's %s" % (self.name, self.what), self.proc, log.name)
 
     def kill(self):
-        """The switch process dies (SIGKILL): its pipeline and entries are
-        gone; the interfaces stay."""
+        """The process dies (SIGKILL): its pipeline and entries are gone,
+        frames stop; the interfaces stay."""
         if self.proc:
             self.proc.kill()
             self.proc.wait()
@@ -104,47 +110,39 @@ class BMv2Switch(Switch):
         Switch.stop(self, deleteIntfs)
 
 
-class SWXHost(Switch):
+class BMv2Switch(DataPlane):
+    """A BMv2 simple_switch_grpc switch: the CPU port is CPU_PORT, thrift
+    is off."""
+
+    def command(self):
+        args = ["simple_switch_grpc", "--device-id", str(self.device_id), "--no-p4"]
+        for port, name in self.p4_ports():
+            args += ["-i", "%d@%s" % (port, name)]
+        return args + ["--", "--grpc-server-addr", "127.0.0.1:%d" % self.grpc_port, "--cpu-port", str(CPU_PORT)]
+
+
+class SWXHost(DataPlane):
     """A hypervisor's data plane: p4ctl-swx (the `dpdk` target's PNA
-    pipeline on DPDK's SWX pipeline) serving P4Runtime, its P4 ports the
-    node's interfaces through DPDK's af_packet driver (port N is
-    <name>-ethN), the CPU port SWX_CPU_PORT. The data-plane thread
-    busy-polls the second core. The interfaces carry no IPv6 and no
-    address: an af_packet port also reads what the kernel sends on its
-    interface, which would enter the pipeline."""
+    pipeline on DPDK's SWX pipeline), its P4 ports the node's interfaces
+    through DPDK's af_packet driver (port N is <name>-ethN), the CPU port
+    SWX_CPU_PORT. The data-plane thread busy-polls the second core. The
+    interfaces carry no IPv6 and no address: an af_packet port also reads
+    what the kernel sends on its interface, which would enter the
+    pipeline."""
 
-    def __init__(self, name, grpc_port, device_id=1, log_dir="/tmp", swx="bin/p4ctl-swx", **kw):
-        kw.setdefault("inNamespace", False)
-        Switch.__init__(self, name, **kw)
-        self.grpc_port, self.device_id, self.log_dir, self.swx = grpc_port, device_id, log_dir, swx
-        self.proc = None
+    what = "p4ctl-swx"
 
-    def start(self, controllers):
+    def __init__(self, name, grpc_port, swx="bin/p4ctl-swx", **kw):
+        DataPlane.__init__(self, name, grpc_port, **kw)
+        self.swx = swx
+
+    def command(self):
         args = [self.swx, "--device-id", str(self.device_id), "--listen", "127.0.0.1:%d" % self.grpc_port,
                 "--cpu-port", str(SWX_CPU_PORT)]
-        for i, (port, intf) in enumerate(sorted(self.intfs.items())):
-            if port == 0 or intf.name == "lo":
-                continue
-            subprocess.run(["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % intf.name], check=True)
-            args += ["--port", "%d=net_af_packet%d,iface=%s" % (port, i, intf.name)]
-        log = open(os.path.join(self.log_dir, "%s.log" % self.name), "a")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        wait_port(self.grpc_port, 60, "%s's p4ctl-swx" % self.name, self.proc, log.name)
-
-    def kill(self):
-        """The data plane dies (SIGKILL): its pipeline and entries are
-        gone, frames stop; the interfaces stay."""
-        if self.proc:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self, deleteIntfs=True):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait()
-            self.proc = None
-        Switch.stop(self, deleteIntfs)
+        for i, (port, name) in enumerate(self.p4_ports()):
+            subprocess.run(["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % name], check=True)
+            args += ["--port", "%d=net_af_packet%d,iface=%s" % (port, i, name)]
+        return args
 
 
 def wait_port(port, seconds, what, proc=None, log=None):
@@ -227,10 +225,9 @@ def build(docs, log_dir, cables, move_to, swx):
 
 def fabric_mtu(net):
     """Cables between switches carry the fabric tag: room for it."""
-    devices = (BMv2Switch, SWXHost)
     for link in net.links:
         a, b = link.intf1, link.intf2
-        if isinstance(a.node, devices) and isinstance(b.node, devices):
+        if isinstance(a.node, DataPlane) and isinstance(b.node, DataPlane):
             mtu = HOST_UPLINK_MTU if isinstance(a.node, SWXHost) or isinstance(b.node, SWXHost) else FABRIC_MTU
             for intf in (a, b):
                 subprocess.run(["ip", "link", "set", "dev", intf.name, "mtu", str(mtu)], check=True)
