@@ -419,10 +419,24 @@ func (c *Compiler) apply(a, b *Model) {
 		c.device(name)
 	}
 	d := diffModels(a, b)
+	// With no endpoint or port changing, the identities stay: a policy
+	// edited within its selectors and ranges moves by its changed rows
+	// alone (policyupdate.go).
+	var inPlace map[string]bool
 	for _, name := range d.policies {
-		if p, ok := a.Policies[name]; ok && !p.Staged {
-			c.removePolicy(p)
+		p, ok := a.Policies[name]
+		if !ok || p.Staged {
+			continue
 		}
+		if q, ok := b.Policies[name]; ok && len(d.endpoints) == 0 && len(d.ports) == 0 && updatableInPlace(p, q) {
+			if inPlace == nil {
+				inPlace = map[string]bool{}
+			}
+			inPlace[name] = true
+			c.updatePolicy(p, q)
+			continue
+		}
+		c.removePolicy(p)
 	}
 	for _, name := range d.endpoints {
 		if e, ok := a.Endpoints[name]; ok && e.Placed() {
@@ -445,7 +459,7 @@ func (c *Compiler) apply(a, b *Model) {
 		}
 	}
 	for _, name := range d.policies {
-		if p, ok := b.Policies[name]; ok && !p.Staged {
+		if p, ok := b.Policies[name]; ok && !p.Staged && !inPlace[name] {
 			c.addPolicy(p)
 		}
 	}

@@ -141,6 +141,47 @@ func (w *world) policy(i int) *Policy {
 	return p
 }
 
+// editPolicy is policy p<i> of m edited as operators do, within its
+// selectors: a single port added to or taken from a rule, a rule's action
+// or the priority changed, a rule added; one edit in five moves a range.
+// Most of them the compiler makes in place (policyupdate.go). A policy m
+// does not have is made anew.
+func (w *world) editPolicy(m *Model, i int) *Policy {
+	old := m.Policies[fmt.Sprintf("p%d", i)]
+	if old == nil {
+		return w.policy(i)
+	}
+	p := *old
+	p.Rules = slices.Clone(old.Rules)
+	for j := range p.Rules {
+		p.Rules[j].Ports = slices.Clone(p.Rules[j].Ports)
+	}
+	r := &p.Rules[w.r.IntN(len(p.Rules))]
+	switch w.r.IntN(5) {
+	case 0:
+		if r.Proto != ProtoTCP && r.Proto != ProtoUDP {
+			p.Rules = append(p.Rules, Rule{Proto: ProtoTCP, Action: ActionAllow, Ports: []PortRange{{Lo: 443, Hi: 443}}})
+			break
+		}
+		port := uint16(1 + w.r.IntN(40))
+		r.Ports = append(r.Ports, PortRange{port, port})
+	case 1:
+		if k := slices.IndexFunc(r.Ports, func(pr PortRange) bool { return pr.Lo == pr.Hi }); k >= 0 {
+			r.Ports = slices.Delete(r.Ports, k, k+1)
+		}
+	case 2:
+		r.Action = Action(1 + w.r.IntN(3))
+	case 3:
+		p.Priority = w.r.IntN(3) * 50
+	default:
+		if r.Proto == ProtoTCP || r.Proto == ProtoUDP {
+			lo := uint16(w.r.IntN(8) * 5)
+			r.Ports = append(r.Ports, PortRange{lo, lo + 9})
+		}
+	}
+	return &p
+}
+
 // randomChange is a random change to m for step (none at step 0, whose
 // update compiles the devices and segments): an endpoint set or deleted,
 // a policy set or deleted, a port set and, with segments, a segment's
@@ -153,8 +194,10 @@ func (w *world) randomChange(m *Model, step int, segments bool) ([]Object, []Del
 		return []Object{w.endpoint(m, w.r.IntN(12))}, nil
 	case op < 5:
 		return nil, []Deletion{{KindEndpoint, fmt.Sprintf("e%d", w.r.IntN(12))}}
-	case op < 7:
+	case op < 6:
 		return []Object{w.policy(w.r.IntN(6))}, nil
+	case op < 7:
+		return []Object{w.editPolicy(m, w.r.IntN(6))}, nil
 	case op < 8:
 		return nil, []Deletion{{KindPolicy, fmt.Sprintf("p%d", w.r.IntN(6))}}
 	case op < 9 || !segments:
