@@ -77,16 +77,18 @@ build:
 # status and serves the API on 127.0.0.1:9600 until interrupted. Try
 # `bin/p4ctl get devices` or `bin/p4ctl trace --device leaf1 ...` from
 # another terminal.
-# RUN_API, RUN_RAFT and RUN_METRICS move its listeners (the simulated
-# device stays where the example expects leaf1); its data dir is removed
-# when it stops.
+# RUN_API, RUN_RAFT, RUN_METRICS and RUN_UI (the web console) move its
+# listeners (the simulated device stays where the example expects
+# leaf1); its data dir is removed when it stops.
 RUN_API     ?= 127.0.0.1:9600
 RUN_RAFT    ?= 127.0.0.1:9601
 RUN_METRICS ?= 127.0.0.1:9602
+RUN_UI      ?= 127.0.0.1:9603
 run: build
 	@dir=$$(mktemp -d -t p4ctl-run.XXXXXX); trap 'rm -rf "$$dir"' EXIT; trap 'exit 0' INT TERM; \
+	echo "p4ctl: the web console will be on http://$(RUN_UI)/"; \
 	./$(BIN) serve --node-id p4ctl-1 --bootstrap --data-dir "$$dir" --api-addr $(RUN_API) --raft-addr $(RUN_RAFT) \
-		--metrics-addr $(RUN_METRICS) --sim 127.0.0.1:9559 --apply examples/segmentation.yaml
+		--metrics-addr $(RUN_METRICS) --ui-addr $(RUN_UI) --sim 127.0.0.1:9559 --apply examples/segmentation.yaml
 
 # Everything CI runs: formatting, vet, staticcheck, unit + in-process tests
 # with the race detector, short fuzz passes, the BMv2 tier, the console's
