@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	p4ctlv1 "github.com/p4ctl/p4ctl/api/p4ctl/v1"
@@ -55,35 +53,14 @@ func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, f 
 	if err != nil {
 		return err
 	}
-	var tw *tabwriter.Writer
-	switch f {
-	case FormatTable:
-		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "LAST SEEN\tDEVICE\tSEGMENT\tFROM\tTO\tPROTO/PORT\tCOUNT\tDENIED BY")
-	case FormatWide:
-		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "LAST SEEN\tFIRST SEEN\tDEVICE\tSEGMENT\tIN PORT\tFROM\tIDENTITY\tTO\tIDENTITY\tPROTO/PORT\tSPORT\tCOUNT\tDENIED BY\tTRACE")
-	}
-	list := []denialView{}
-	for {
-		r, err := st.Recv()
-		if errors.Is(err, io.EOF) || err != nil && ctx.Err() != nil {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		v := denialOf(r)
-		switch {
-		case tw == nil && follow:
-			if err := printEvent(w, f, v); err != nil {
-				return err
-			}
-			continue
-		case tw == nil:
-			list = append(list, v)
-			continue
-		}
+	return printRecords(ctx, w, f, follow, st, denialOf, denialTable)
+}
+
+// denialTable is get denials' table.
+var denialTable = recordTable[denialView]{
+	header:     "LAST SEEN\tDEVICE\tSEGMENT\tFROM\tTO\tPROTO/PORT\tCOUNT\tDENIED BY",
+	wideHeader: "LAST SEEN\tFIRST SEEN\tDEVICE\tSEGMENT\tIN PORT\tFROM\tIDENTITY\tTO\tIDENTITY\tPROTO/PORT\tSPORT\tCOUNT\tDENIED BY\tTRACE",
+	row: func(w io.Writer, v denialView, wide bool) {
 		by := v.DeniedBy
 		if v.Policy != "" {
 			by += " (" + v.Policy + ")"
@@ -91,26 +68,13 @@ func getDenials(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, f 
 		if v.TraceDisagrees {
 			by += "; trace now: " + v.Trace
 		}
-		port := v.Proto
-		if v.Proto == "tcp" || v.Proto == "udp" {
-			port = fmt.Sprintf("%s/%d", v.Proto, v.DPort)
-		}
-		if f == FormatWide {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s (%s)\t%d\t%s (%s)\t%d\t%s\t%d\t%d\t%s\t%s\n", v.Last, v.First, v.Device, v.Segment, v.InPort,
+		port := protoPort(v.Proto, v.DPort)
+		if wide {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s (%s)\t%d\t%s (%s)\t%d\t%s\t%d\t%d\t%s\t%s\n", v.Last, v.First, v.Device, v.Segment, v.InPort,
 				v.Src, orDash(v.SrcEndpoint), v.SrcIdentity, v.Dst, orDash(v.DstEndpoint), v.DstIdentity, port, v.SPort, v.Count, by, v.Trace)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\t%d\t%s\n", v.Last, v.Device, v.Segment, v.Src, orDash(v.SrcEndpoint),
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\t%d\t%s\n", v.Last, v.Device, v.Segment, v.Src, orDash(v.SrcEndpoint),
 				v.Dst, orDash(v.DstEndpoint), port, v.Count, by)
 		}
-		if follow {
-			tw.Flush()
-		}
-	}
-	if tw != nil {
-		return tw.Flush()
-	}
-	if follow {
-		return nil
-	}
-	return printData(w, f, list)
+	},
 }

@@ -174,57 +174,23 @@ func printFlows(ctx context.Context, c p4ctlv1.ControllerClient, w io.Writer, f 
 	if err != nil {
 		return err
 	}
-	var tw *tabwriter.Writer
-	switch f {
-	case FormatTable:
-		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "LAST SEEN\tDEVICE\tSEGMENT\tFROM\tTO\tPROTO/PORT\tCOUNT\tVERDICT")
-	case FormatWide:
-		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "LAST SEEN\tFIRST SEEN\tDEVICE\tSEGMENT\tIN PORT\tFROM\tTO\tPROTO/PORT\tSPORT\tCOUNT\tDECIDED BY\tVERDICT")
-	}
-	list := []flowView{}
-	for {
-		r, err := st.Recv()
-		if errors.Is(err, io.EOF) || err != nil && ctx.Err() != nil {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		v := flowOf(r)
-		switch {
-		case tw == nil && req.GetFollow():
-			if err := printEvent(w, f, v); err != nil {
-				return err
-			}
-			continue
-		case tw == nil:
-			list = append(list, v)
-			continue
-		}
-		port := v.Proto
-		if v.Proto == "tcp" || v.Proto == "udp" {
-			port = fmt.Sprintf("%s/%d", v.Proto, v.DPort)
-		}
-		if f == FormatWide {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s (%s)\t%s (%s)\t%s\t%d\t%d\t%s\t%s\n", v.Last, v.First, v.Device, v.Segment, v.InPort,
+	return printRecords(ctx, w, f, req.GetFollow(), st, flowOf, flowTable)
+}
+
+// flowTable is get flows' table.
+var flowTable = recordTable[flowView]{
+	header:     "LAST SEEN\tDEVICE\tSEGMENT\tFROM\tTO\tPROTO/PORT\tCOUNT\tVERDICT",
+	wideHeader: "LAST SEEN\tFIRST SEEN\tDEVICE\tSEGMENT\tIN PORT\tFROM\tTO\tPROTO/PORT\tSPORT\tCOUNT\tDECIDED BY\tVERDICT",
+	row: func(w io.Writer, v flowView, wide bool) {
+		port := protoPort(v.Proto, v.DPort)
+		if wide {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s (%s)\t%s (%s)\t%s\t%d\t%d\t%s\t%s\n", v.Last, v.First, v.Device, v.Segment, v.InPort,
 				v.Src, orDash(v.SrcEndpoint), v.Dst, orDash(v.DstEndpoint), port, v.SPort, v.Count, v.DecidedBy, flowJudgement(v))
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\t%d\t%s\n", v.Last, v.Device, v.Segment, v.Src, orDash(v.SrcEndpoint),
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\t%d\t%s\n", v.Last, v.Device, v.Segment, v.Src, orDash(v.SrcEndpoint),
 				v.Dst, orDash(v.DstEndpoint), port, v.Count, flowJudgement(v))
 		}
-		if req.GetFollow() {
-			tw.Flush()
-		}
-	}
-	if tw != nil {
-		return tw.Flush()
-	}
-	if req.GetFollow() {
-		return nil
-	}
-	return printData(w, f, list)
+	},
 }
 
 // stagedHitsView is get policies --counters' staged part in json and yaml.
@@ -336,11 +302,7 @@ func printImpact(w io.Writer, v impactView) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SEGMENT\tFROM\tTO\tPROTO/PORT\tNOW\tAFTER\tFLOWS\tREPORTS\tLAST SEEN\tE.G.")
 	for _, c := range v.Changes {
-		port := c.Proto
-		if c.Proto == "tcp" || c.Proto == "udp" {
-			port = fmt.Sprintf("%s/%d", c.Proto, c.DPort)
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.Segment, c.From, c.To, port, decidedText(c.Before, c.BeforePolicy),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.Segment, c.From, c.To, protoPort(c.Proto, c.DPort), decidedText(c.Before, c.BeforePolicy),
 			decidedText(c.After, c.AfterPolicy), c.Flows, c.Reports, c.Last, strings.Join(c.Examples, "; "))
 	}
 	return tw.Flush()

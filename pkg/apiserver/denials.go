@@ -28,35 +28,21 @@ func (s *Server) localDenials(ctx context.Context, req *p4ctlv1.DenialsRequest, 
 	if ms := req.GetSinceUnixMs(); ms > 0 {
 		since = time.UnixMilli(ms)
 	}
-	// Follow first, so that nothing between the snapshot and the stream
-	// is missed (a record may come twice, the newer last).
-	var follow <-chan controller.Denial
+	var follow func() (<-chan controller.Denial, func())
 	if req.GetFollow() {
-		ch, cancel := s.ctl.FollowDenials()
-		defer cancel()
-		follow = ch
+		follow = s.ctl.FollowDenials
 	}
-	for _, d := range s.ctl.Denials(req.GetDevice(), since) {
-		if err := send(DenialRecord(d)); err != nil {
-			return err
-		}
-	}
-	if follow == nil {
-		return nil
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case d := <-follow:
-			if req.GetDevice() != "" && d.Device != req.GetDevice() {
-				continue
-			}
-			if err := send(DenialRecord(d)); err != nil {
-				return err
-			}
-		}
-	}
+	return streamLocal(ctx, follow, func() []controller.Denial { return s.ctl.Denials(req.GetDevice(), since) },
+		func(d *controller.Denial) bool { return req.GetDevice() == "" || d.Device == req.GetDevice() }, DenialRecord, send)
+}
+
+// clusterDenials merges every master's denial stream into send: first
+// what each holds, then, with follow, what each hears until ctx ends. A
+// member that cannot be reached is skipped (its devices' denials are
+// missing) and logged.
+func (s *Server) clusterDenials(ctx context.Context, req *p4ctlv1.DenialsRequest, send func(*p4ctlv1.DenialRecord) error) error {
+	local := &p4ctlv1.DenialsRequest{Device: req.GetDevice(), SinceUnixMs: req.GetSinceUnixMs(), Follow: req.GetFollow(), Local: true}
+	return clusterStream(ctx, s, "denials", local, s.localDenials, p4ctlv1.ControllerClient.Denials, send)
 }
 
 // DenialRecord converts a controller denial record to the API's.

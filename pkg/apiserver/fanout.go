@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -17,9 +18,9 @@ import (
 )
 
 // Mastership is partitioned over the members (pkg/controller), so what
-// the devices tell their master (status, counters, denials) is spread
-// over the cluster: the calls without `local` ask every member that
-// masters a device for its own part and merge the answers.
+// the devices tell their master (status, counters, denials, flows) is
+// spread over the cluster: the calls without `local` ask every member
+// that masters a device for its own part and merge the answers.
 
 // masters are the members that master a device (only dev's, when dev is
 // set), with their devices.
@@ -117,11 +118,18 @@ func (s *Server) clusterCounters(ctx context.Context, req *p4ctlv1.CountersReque
 // first.
 const refreshTimeout = 30 * time.Second
 
-// clusterDenials merges every master's denial stream into send: first
-// what each holds, then, with follow, what each hears until ctx ends. A
-// member that cannot be reached is skipped (its devices' denials are
-// missing) and logged.
-func (s *Server) clusterDenials(ctx context.Context, req *p4ctlv1.DenialsRequest, send func(*p4ctlv1.DenialRecord) error) error {
+// memberCall is a streaming call of a member's API, as the method
+// expression p4ctlv1.ControllerClient.Denials is one.
+type memberCall[Req, T any] func(p4ctlv1.ControllerClient, context.Context, Req, ...grpc.CallOption) (grpc.ServerStreamingClient[T], error)
+
+// clusterStream merges every master's stream of one of its report logs
+// (the denied-flow log, the flow log) into send: first what each holds,
+// then, with follow, what each hears until ctx ends. Each is asked for
+// its own part with req (local set): this node by serve, the others by
+// call. A member that cannot be reached is skipped (its devices' records
+// are missing) and logged as what ("denials", "flows").
+func clusterStream[Req interface{ GetDevice() string }, T any](ctx context.Context, s *Server, what string, req Req,
+	serve func(context.Context, Req, func(*T) error) error, call memberCall[Req, T], send func(*T) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	masters := s.masters(req.GetDevice())
@@ -129,8 +137,15 @@ func (s *Server) clusterDenials(ctx context.Context, req *p4ctlv1.DenialsRequest
 		// This node's log may hold reports from before a device moved.
 		masters[s.node.ID()] = nil
 	}
-	local := &p4ctlv1.DenialsRequest{Device: req.GetDevice(), SinceUnixMs: req.GetSinceUnixMs(), Follow: req.GetFollow(), Local: true}
-	recs := make(chan *p4ctlv1.DenialRecord, 256)
+	recs := make(chan *T, 256)
+	relay := func(r *T) error {
+		select {
+		case recs <- r:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var wg sync.WaitGroup
 	for _, member := range slices.Sorted(maps.Keys(masters)) {
 		wg.Add(1)
@@ -138,19 +153,12 @@ func (s *Server) clusterDenials(ctx context.Context, req *p4ctlv1.DenialsRequest
 			defer wg.Done()
 			var err error
 			if member == s.node.ID() {
-				err = s.localDenials(ctx, local, func(r *p4ctlv1.DenialRecord) error {
-					select {
-					case recs <- r:
-						return nil
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-				})
+				err = serve(ctx, req, relay)
 			} else {
-				err = s.memberDenials(ctx, member, local, recs)
+				err = memberStream(ctx, s, member, req, call, relay)
 			}
 			if err != nil && ctx.Err() == nil && s.log != nil {
-				s.log.Warn("denials of a member not merged", "member", member, "err", err)
+				s.log.Warn(what+" of a member not merged", "member", member, "err", err)
 			}
 		}()
 	}
@@ -166,13 +174,14 @@ func (s *Server) clusterDenials(ctx context.Context, req *p4ctlv1.DenialsRequest
 	return nil
 }
 
-// memberDenials relays member's own denial stream into recs.
-func (s *Server) memberDenials(ctx context.Context, member string, req *p4ctlv1.DenialsRequest, recs chan<- *p4ctlv1.DenialRecord) error {
+// memberStream relays member's own stream, as call asks for it with req,
+// into send.
+func memberStream[Req, T any](ctx context.Context, s *Server, member string, req Req, call memberCall[Req, T], send func(*T) error) error {
 	c, err := s.memberClient(member)
 	if err != nil {
 		return err
 	}
-	st, err := c.Denials(ctx, req)
+	st, err := call(c, ctx, req)
 	if err != nil {
 		return err
 	}
@@ -184,10 +193,8 @@ func (s *Server) memberDenials(ctx context.Context, member string, req *p4ctlv1.
 		if err != nil {
 			return err
 		}
-		select {
-		case recs <- r:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := send(r); err != nil {
+			return err
 		}
 	}
 }

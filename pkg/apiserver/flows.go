@@ -2,12 +2,9 @@ package apiserver
 
 import (
 	"context"
-	"errors"
-	"io"
 	"maps"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -72,33 +69,12 @@ func FlowFilterOf(req *p4ctlv1.FlowsRequest, now time.Time) (controller.FlowFilt
 // localFlows sends this node's own records, then with follow what it
 // hears until ctx ends.
 func (s *Server) localFlows(ctx context.Context, req *p4ctlv1.FlowsRequest, f controller.FlowFilter, send func(*p4ctlv1.FlowRecord) error) error {
-	var follow <-chan controller.FlowRecord
+	var follow func() (<-chan controller.FlowRecord, func())
 	if req.GetFollow() {
-		ch, cancel := s.ctl.FollowFlows()
-		defer cancel()
-		follow = ch
+		follow = s.ctl.FollowFlows
 	}
-	for _, r := range s.ctl.Flows(f) {
-		if err := send(FlowRecordOf(r)); err != nil {
-			return err
-		}
-	}
-	if follow == nil {
-		return nil
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case r := <-follow:
-			if !s.ctl.MatchFlow(f, &r) {
-				continue
-			}
-			if err := send(FlowRecordOf(r)); err != nil {
-				return err
-			}
-		}
-	}
+	return streamLocal(ctx, follow, func() []controller.FlowRecord { return s.ctl.Flows(f) },
+		func(r *controller.FlowRecord) bool { return s.ctl.MatchFlow(f, r) }, FlowRecordOf, send)
 }
 
 // FlowRecordOf converts a controller flow record to the API's.
@@ -115,79 +91,16 @@ func FlowRecordOf(r controller.FlowRecord) *p4ctlv1.FlowRecord {
 // that cannot be reached is skipped (its devices' flows are missing) and
 // logged.
 func (s *Server) clusterFlows(ctx context.Context, req *p4ctlv1.FlowsRequest, send func(*p4ctlv1.FlowRecord) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	masters := s.masters(req.GetDevice())
-	if _, mine := masters[s.node.ID()]; !mine {
-		// This node's log may hold reports from before a device moved.
-		masters[s.node.ID()] = nil
-	}
 	local := proto.Clone(req).(*p4ctlv1.FlowsRequest)
 	local.Local = true
 	f, err := FlowFilterOf(req, time.Now())
 	if err != nil {
 		return err
 	}
-	recs := make(chan *p4ctlv1.FlowRecord, 256)
-	var wg sync.WaitGroup
-	for _, member := range slices.Sorted(maps.Keys(masters)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if member == s.node.ID() {
-				err = s.localFlows(ctx, local, f, func(r *p4ctlv1.FlowRecord) error {
-					select {
-					case recs <- r:
-						return nil
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-				})
-			} else {
-				err = s.memberFlows(ctx, member, local, recs)
-			}
-			if err != nil && ctx.Err() == nil && s.log != nil {
-				s.log.Warn("flows of a member not merged", "member", member, "err", err)
-			}
-		}()
+	serve := func(ctx context.Context, req *p4ctlv1.FlowsRequest, send func(*p4ctlv1.FlowRecord) error) error {
+		return s.localFlows(ctx, req, f, send)
 	}
-	go func() {
-		wg.Wait()
-		close(recs)
-	}()
-	for r := range recs {
-		if err := send(r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// memberFlows relays member's own flow stream into recs.
-func (s *Server) memberFlows(ctx context.Context, member string, req *p4ctlv1.FlowsRequest, recs chan<- *p4ctlv1.FlowRecord) error {
-	c, err := s.memberClient(member)
-	if err != nil {
-		return err
-	}
-	st, err := c.Flows(ctx, req)
-	if err != nil {
-		return err
-	}
-	for {
-		r, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case recs <- r:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return clusterStream(ctx, s, "flows", local, serve, p4ctlv1.ControllerClient.Flows, send)
 }
 
 // allFlows collects the cluster's records req selects (no follow).

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -58,32 +57,23 @@ type Denial struct {
 	Dissented bool       `json:"trace_disagrees,omitempty"`
 }
 
-type denialKey struct {
-	device   string
-	segment  uint16
-	src, dst netip.Addr
-	proto    uint8
-	dport    uint16
-}
-
 // denialLog is the node's flow records, at most maxDenials, the least
 // recently seen evicted first.
 type denialLog struct {
-	mu      sync.Mutex
+	reportLog[Denial] // its mu guards records, seq and reports
+
 	max     int
-	records map[denialKey]*Denial
+	records map[reportKey]*Denial
 	seq     uint64
-	subs    map[chan Denial]struct{}
 	reports map[[2]string]uint64 // (device, segment) -> reports, for metrics
-	dropped map[[2]string]uint64 // (device, reason) -> reports not logged
-	warned  map[string]bool      // what was logged once
 }
 
 const maxDenials = 10000
 
 func newDenialLog() *denialLog {
-	return &denialLog{max: maxDenials, records: map[denialKey]*Denial{}, subs: map[chan Denial]struct{}{},
-		reports: map[[2]string]uint64{}, dropped: map[[2]string]uint64{}, warned: map[string]bool{}}
+	l := &denialLog{max: maxDenials, records: map[reportKey]*Denial{}, reports: map[[2]string]uint64{}}
+	l.init("denial")
+	return l
 }
 
 // configureDenials turns the device's denial digest on after the
@@ -103,13 +93,8 @@ func (w *worker) configureDenials(ctx context.Context, s *p4rt.Session, p *pipel
 		})
 		return
 	}
-	err := s.ConfigureDigest(ctx, d.ID, p4rt.DigestConfig{MaxTimeout: 100 * time.Millisecond, MaxListSize: 64, AckTimeout: time.Second})
-	w.update(func(st *DeviceStatus) {
-		st.DenialLog = "on"
-		if err != nil {
-			st.DenialLog = "off: " + err.Error()
-		}
-	})
+	state := configureReportDigest(ctx, s, d.ID)
+	w.update(func(st *DeviceStatus) { st.DenialLog = state })
 }
 
 // digest takes one digest list from the device: acknowledged at once,
@@ -170,42 +155,22 @@ var deniedBy = map[uint64]string{1: "acl", 2: "policy", 3: "default"}
 // takes the rank of the policy entry the trace finds deciding.
 func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 	l := c.denials
-	version := u64(v["ip_version"])
-	if version != 4 && version != 6 {
-		l.invalid(c, dev, "malformed", fmt.Sprintf("ip_version %d", version))
-		return
-	}
-	src, ok1 := addrOf(v["src_addr"], version == 6)
-	dst, ok2 := addrOf(v["dst_addr"], version == 6)
-	if !ok1 || !ok2 {
-		l.invalid(c, dev, "malformed", "an IPv4 report with an address wider than 32 bits")
-		return
-	}
-	by, ok := deniedBy[u64(v["denied_by"])]
+	k, by, ok := l.keyOf(c, dev, v, "denied_by")
 	if !ok {
-		l.invalid(c, dev, "malformed", fmt.Sprintf("denied_by %d", u64(v["denied_by"])))
 		return
 	}
-	seg := uint16(u64(v["segment"]))
-	k := denialKey{device: dev, segment: seg, src: src, dst: dst, proto: uint8(u64(v["ip_proto"])), dport: uint16(u64(v["l4_dst"]))}
+	src, dst, seg := k.src, k.dst, k.segment
 	srcID, dstID := uint32(u64(v["src_identity"])), uint32(u64(v["dst_identity"]))
 	c.mu.Lock()
-	name, segOK := c.compiler.SegmentByID(seg)
-	_, _, _, srcOK := c.compiler.IdentityOf(srcID)
-	_, _, _, dstOK := c.compiler.IdentityOf(dstID)
+	name, reason, detail := c.checkReportLocked(seg, srcID, dstID)
 	c.mu.Unlock()
-	if !segOK {
-		l.invalid(c, dev, "unknown segment", fmt.Sprintf("segment id %d", seg))
-		return
-	}
-	if !srcOK && srcID != 0 || !dstOK && dstID != 0 {
-		// Identity 0 is "no endpoint" and always known.
-		l.invalid(c, dev, "unknown identity", fmt.Sprintf("identities %d -> %d", srcID, dstID))
+	if reason != "" {
+		l.invalid(c, dev, reason, detail)
 		return
 	}
 
 	l.mu.Lock()
-	seen := l.again(k, now)
+	seen := l.againLocked(k, now)
 	l.mu.Unlock()
 	if seen {
 		return
@@ -235,11 +200,11 @@ func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.again(k, now) { // another report of the flow came first
+	if l.againLocked(k, now) { // another report of the flow came first
 		return
 	}
 	if len(l.records) >= l.max {
-		l.evict()
+		l.evictLocked()
 	}
 	l.seq++
 	r.Seq = l.seq
@@ -248,12 +213,12 @@ func (c *Controller) logDenial(dev string, v map[string][]byte, now time.Time) {
 	if r.Dissented {
 		c.log.Warn("a denied flow traces as not denied (the model changed since?)", "device", dev, "src", src, "dst", dst, "trace", r.Trace)
 	}
-	l.publish(*r)
+	l.sendLocked(*r)
 }
 
-// again counts a report of a flow the log has, if it has it. Callers
-// hold mu.
-func (l *denialLog) again(k denialKey, now time.Time) bool {
+// againLocked counts a report of a flow the log has, if it has it.
+// Callers hold mu.
+func (l *denialLog) againLocked(k reportKey, now time.Time) bool {
 	r := l.records[k]
 	if r == nil {
 		return false
@@ -262,13 +227,13 @@ func (l *denialLog) again(k denialKey, now time.Time) bool {
 	l.seq++
 	r.Seq = l.seq
 	l.reports[[2]string{k.device, r.Segment}]++
-	l.publish(*r)
+	l.sendLocked(*r)
 	return true
 }
 
-// evict drops the least recently seen record. Callers hold mu.
-func (l *denialLog) evict() {
-	var oldest denialKey
+// evictLocked drops the least recently seen record. Callers hold mu.
+func (l *denialLog) evictLocked() {
+	var oldest reportKey
 	var at time.Time
 	first := true
 	for k, r := range l.records {
@@ -277,26 +242,6 @@ func (l *denialLog) evict() {
 		}
 	}
 	delete(l.records, oldest)
-}
-
-// invalid counts a report that is not logged, and logs the first of each
-// kind per device.
-func (l *denialLog) invalid(c *Controller, dev, reason, detail string) {
-	l.mu.Lock()
-	l.dropped[[2]string{dev, reason}]++
-	once := !l.warned[dev+"\x00"+reason]
-	l.warned[dev+"\x00"+reason] = true
-	l.mu.Unlock()
-	if once {
-		c.log.Warn("denial report not logged (logged once per device and reason)", "device", dev, "reason", reason, "detail", detail)
-	}
-}
-
-// publish sends r to every follower. Callers hold mu.
-func (l *denialLog) publish(r Denial) {
-	for ch := range l.subs {
-		sendDropOldest(ch, r)
-	}
 }
 
 // Denials returns the flow records of device dev (every device when
@@ -324,16 +269,7 @@ func (c *Controller) Denials(dev string, since time.Time) []Denial {
 // seen again) and a function that ends it. The channel holds 256; a
 // follower that falls behind loses the oldest.
 func (c *Controller) FollowDenials() (<-chan Denial, func()) {
-	l := c.denials
-	ch := make(chan Denial, 256)
-	l.mu.Lock()
-	l.subs[ch] = struct{}{}
-	l.mu.Unlock()
-	return ch, func() {
-		l.mu.Lock()
-		delete(l.subs, ch)
-		l.mu.Unlock()
-	}
+	return c.denials.follow()
 }
 
 // denialCounts are the reports per (device, segment) and the ones not

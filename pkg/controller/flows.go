@@ -81,34 +81,24 @@ type FlowRecord struct {
 	StagedByStage bool   `json:"staged_decides,omitempty"` // a staged policy decides it
 }
 
-type flowKey struct {
-	device   string
-	segment  uint16
-	src, dst netip.Addr
-	proto    uint8
-	dport    uint16
-}
-
 // flowEntry is a record in the LRU list (front: most recently seen).
 type flowEntry struct {
 	FlowRecord
-	key        flowKey
+	key        reportKey
 	prev, next *flowEntry
 }
 
 type flowLog struct {
-	mu         sync.Mutex
+	reportLog[FlowRecord] // its mu guards max, records, head, tail, seq, reports and evicted
+
 	max        int
-	records    map[flowKey]*flowEntry
+	records    map[reportKey]*flowEntry
 	head, tail *flowEntry
 	seq        uint64
-	subs       map[chan FlowRecord]struct{}
 	reports    map[[3]string]uint64 // (device, segment, verdict) -> reports
-	dropped    map[[2]string]uint64 // (device, reason) -> reports not logged
 	evicted    uint64
-	warned     map[string]bool
 
-	evalMu   sync.Mutex
+	evalMu   sync.Mutex // guards eval
 	eval     *policy.Evaluator
 	reportsD *prometheus.Desc
 	droppedD *prometheus.Desc
@@ -120,8 +110,7 @@ func newFlowLog(max int) *flowLog {
 	if max <= 0 {
 		max = DefaultMaxFlowRecords
 	}
-	return &flowLog{max: max, records: map[flowKey]*flowEntry{}, subs: map[chan FlowRecord]struct{}{},
-		reports: map[[3]string]uint64{}, dropped: map[[2]string]uint64{}, warned: map[string]bool{},
+	l := &flowLog{max: max, records: map[reportKey]*flowEntry{}, reports: map[[3]string]uint64{},
 		reportsD: prometheus.NewDesc("p4ctl_flow_reports_total", "Flow starts the switches reported (a sample, rate-limited in the data plane), by segment and the switch's verdict.",
 			[]string{"device", "segment", "verdict"}, nil),
 		droppedD: prometheus.NewDesc("p4ctl_flow_reports_dropped_total", "Flow reports not logged: malformed, or naming a segment or identity the model does not have.",
@@ -129,6 +118,8 @@ func newFlowLog(max int) *flowLog {
 		recordsD: prometheus.NewDesc("p4ctl_flow_records", "Flow records held (at most the cap; the least recently seen are evicted).", nil, nil),
 		evictedD: prometheus.NewDesc("p4ctl_flow_records_evicted_total", "Flow records evicted to keep the log within its cap.", nil, nil),
 	}
+	l.init("flow")
+	return l
 }
 
 // configureFlows turns the device's flow digest on after the pipeline
@@ -136,18 +127,17 @@ func newFlowLog(max int) *flowLog {
 func (w *worker) configureFlows(ctx context.Context, s *p4rt.Session, p *pipeline.Pipeline) {
 	d, ok := p.Info.Digest(FlowDigest)
 	if !ok {
-		w.update(func(st *DeviceStatus) {
-			st.FlowLog = fmt.Sprintf("not supported: the %s pipeline reports no allowed flows (no %s digest)", w.dev.Target, FlowDigest)
-		})
+		w.update(func(st *DeviceStatus) { st.FlowLog = noFlowDigest(w.dev.Target) })
 		return
 	}
-	err := s.ConfigureDigest(ctx, d.ID, p4rt.DigestConfig{MaxTimeout: 100 * time.Millisecond, MaxListSize: 64, AckTimeout: time.Second})
-	w.update(func(st *DeviceStatus) {
-		st.FlowLog = "on"
-		if err != nil {
-			st.FlowLog = "off: " + err.Error()
-		}
-	})
+	state := configureReportDigest(ctx, s, d.ID)
+	w.update(func(st *DeviceStatus) { st.FlowLog = state })
+}
+
+// noFlowDigest is DeviceStatus.FlowLog of a device whose target's
+// pipeline has no flow digest.
+func noFlowDigest(target string) string {
+	return fmt.Sprintf("not supported: the %s pipeline reports no allowed flows (no %s digest)", target, FlowDigest)
 }
 
 // flowLogSupport says, before the pipeline reached the device (or when
@@ -162,7 +152,7 @@ func (c *Controller) flowLogSupport(dev *policy.Device, st *DeviceStatus) {
 		return
 	}
 	if _, ok := p.Info.Digest(FlowDigest); !ok {
-		st.FlowLog = fmt.Sprintf("not supported: the %s pipeline reports no allowed flows (no %s digest)", dev.Target, FlowDigest)
+		st.FlowLog = noFlowDigest(dev.Target)
 	}
 }
 
@@ -190,36 +180,18 @@ func (w *worker) flowDigest(p *pipeline.Pipeline, l *p4v1.DigestList) bool {
 // logged once, as denials are.
 func (c *Controller) logFlow(dev string, v map[string][]byte, now time.Time, denied bool) {
 	l := c.flows
-	version := u64(v["ip_version"])
-	if version != 4 && version != 6 {
-		l.invalid(c, dev, "malformed", fmt.Sprintf("ip_version %d", version))
-		return
-	}
-	src, ok1 := addrOf(v["src_addr"], version == 6)
-	dst, ok2 := addrOf(v["dst_addr"], version == 6)
-	if !ok1 || !ok2 {
-		l.invalid(c, dev, "malformed", "an IPv4 report with an address wider than 32 bits")
-		return
-	}
-	byField := "decided_by"
+	byField, verdict := "decided_by", policy.VerdictAllow
 	if denied {
-		byField = "denied_by"
+		byField, verdict = "denied_by", policy.VerdictDeny
 	}
-	by, ok := deniedBy[u64(v[byField])]
+	k, by, ok := l.keyOf(c, dev, v, byField)
 	if !ok {
-		l.invalid(c, dev, "malformed", fmt.Sprintf("%s %d", byField, u64(v[byField])))
 		return
 	}
-	verdict := policy.VerdictAllow
-	if denied {
-		verdict = policy.VerdictDeny
-	}
-	seg := uint16(u64(v["segment"]))
-	k := flowKey{device: dev, segment: seg, src: src, dst: dst, proto: uint8(u64(v["ip_proto"])), dport: uint16(u64(v["l4_dst"]))}
 
 	l.mu.Lock()
 	if e := l.records[k]; e != nil && e.Verdict == verdict {
-		l.touch(e, now)
+		l.touchLocked(e, now)
 		l.mu.Unlock()
 		return
 	}
@@ -227,24 +199,18 @@ func (c *Controller) logFlow(dev string, v map[string][]byte, now time.Time, den
 
 	srcID, dstID := uint32(u64(v["src_identity"])), uint32(u64(v["dst_identity"]))
 	c.mu.Lock()
-	name, segOK := c.compiler.SegmentByID(seg)
-	_, _, _, srcOK := c.compiler.IdentityOf(srcID)
-	_, _, _, dstOK := c.compiler.IdentityOf(dstID)
+	name, reason, detail := c.checkReportLocked(k.segment, srcID, dstID)
 	var srcName, dstName string
-	if segOK {
-		srcName, _ = c.compiler.EndpointAt(seg, src)
-		dstName, _ = c.compiler.EndpointAt(seg, dst)
+	if reason == "" {
+		srcName, _ = c.compiler.EndpointAt(k.segment, k.src)
+		dstName, _ = c.compiler.EndpointAt(k.segment, k.dst)
 	}
 	c.mu.Unlock()
-	if !segOK {
-		l.invalid(c, dev, "unknown segment", fmt.Sprintf("segment id %d", seg))
+	if reason != "" {
+		l.invalid(c, dev, reason, detail)
 		return
 	}
-	if !srcOK && srcID != 0 || !dstOK && dstID != 0 {
-		l.invalid(c, dev, "unknown identity", fmt.Sprintf("identities %d -> %d", srcID, dstID))
-		return
-	}
-	r := FlowRecord{Device: dev, Segment: name, InPort: uint32(u64(v["ingress_port"])), Src: src, Dst: dst, Proto: int(k.proto),
+	r := FlowRecord{Device: dev, Segment: name, InPort: uint32(u64(v["ingress_port"])), Src: k.src, Dst: k.dst, Proto: int(k.proto),
 		SPort: uint16(u64(v["l4_src"])), DPort: k.dport, SrcID: uint16(srcID), DstID: uint16(dstID), SrcName: srcName, DstName: dstName,
 		Verdict: verdict, DecidedBy: by, Rank: uint16(u64(v["rank"])), First: now, Last: now, Count: 1}
 
@@ -252,40 +218,39 @@ func (c *Controller) logFlow(dev string, v map[string][]byte, now time.Time, den
 	defer l.mu.Unlock()
 	if e := l.records[k]; e != nil {
 		if e.Verdict == verdict { // another report of the flow came first
-			l.touch(e, now)
+			l.touchLocked(e, now)
 			return
 		}
 		// The verdict changed (a policy change): the record starts again.
-		l.unlink(e)
+		l.unlinkLocked(e)
 		delete(l.records, k)
 	}
 	for len(l.records) >= l.max {
-		l.evictOldest()
+		l.evictOldestLocked()
 	}
 	e := &flowEntry{FlowRecord: r, key: k}
 	l.seq++
 	e.Seq = l.seq
 	l.records[k] = e
-	l.pushFront(e)
+	l.pushFrontLocked(e)
 	l.reports[[3]string{dev, name, verdict}]++
-	l.publish(e.FlowRecord)
+	l.publishLocked(e.FlowRecord)
 }
 
-// touch counts another report of e and makes it the most recently seen.
-// Callers hold mu.
-func (l *flowLog) touch(e *flowEntry, now time.Time) {
+// touchLocked counts another report of e and makes it the most recently
+// seen. Callers hold mu.
+func (l *flowLog) touchLocked(e *flowEntry, now time.Time) {
 	e.Last, e.Count = now, e.Count+1
 	l.seq++
 	e.Seq = l.seq
-	l.unlink(e)
-	l.pushFront(e)
+	l.unlinkLocked(e)
+	l.pushFrontLocked(e)
 	l.reports[[3]string{e.Device, e.Segment, e.Verdict}]++
-	if len(l.subs) > 0 {
-		l.publish(e.FlowRecord)
-	}
+	l.publishLocked(e.FlowRecord)
 }
 
-func (l *flowLog) pushFront(e *flowEntry) {
+// pushFrontLocked makes e the most recently seen. Callers hold mu.
+func (l *flowLog) pushFrontLocked(e *flowEntry) {
 	e.prev, e.next = nil, l.head
 	if l.head != nil {
 		l.head.prev = e
@@ -296,7 +261,8 @@ func (l *flowLog) pushFront(e *flowEntry) {
 	}
 }
 
-func (l *flowLog) unlink(e *flowEntry) {
+// unlinkLocked takes e out of the list. Callers hold mu.
+func (l *flowLog) unlinkLocked(e *flowEntry) {
 	if e.prev != nil {
 		e.prev.next = e.next
 	} else {
@@ -310,41 +276,27 @@ func (l *flowLog) unlink(e *flowEntry) {
 	e.prev, e.next = nil, nil
 }
 
-// evictOldest drops the least recently seen record. Callers hold mu.
-func (l *flowLog) evictOldest() {
+// evictOldestLocked drops the least recently seen record. Callers hold
+// mu.
+func (l *flowLog) evictOldestLocked() {
 	e := l.tail
 	if e == nil {
 		return
 	}
-	l.unlink(e)
+	l.unlinkLocked(e)
 	delete(l.records, e.key)
 	l.evicted++
 }
 
-// invalid counts a report that is not logged, and logs the first of each
-// kind per device.
-func (l *flowLog) invalid(c *Controller, dev, reason, detail string) {
-	l.mu.Lock()
-	l.dropped[[2]string{dev, reason}]++
-	once := !l.warned[dev+"\x00"+reason]
-	l.warned[dev+"\x00"+reason] = true
-	l.mu.Unlock()
-	if once {
-		c.log.Warn("flow report not logged (logged once per device and reason)", "device", dev, "reason", reason, "detail", detail)
-	}
-}
-
-// publish sends r, judged, to every follower. Callers hold mu.
-func (l *flowLog) publish(r FlowRecord) {
+// publishLocked sends r, judged, to every follower. Callers hold mu.
+func (l *flowLog) publishLocked(r FlowRecord) {
 	if len(l.subs) == 0 {
 		return
 	}
 	if ev := l.evalCached(); ev != nil {
 		judge(ev, &r)
 	}
-	for ch := range l.subs {
-		sendDropOldest(ch, r)
-	}
+	l.sendLocked(r)
 }
 
 // evaluator is the evaluator of the controller's current model, built
@@ -450,7 +402,7 @@ func (c *Controller) Flows(f FlowFilter) []FlowRecord {
 // MatchFlow judges r on the current model, as a follower should see it,
 // and reports whether f selects it.
 func (c *Controller) MatchFlow(f FlowFilter, r *FlowRecord) bool {
-	// Judged again on the model of now: publish judged it on the
+	// Judged again on the model of now: publishLocked judged it on the
 	// evaluator it had cached, which a model change since leaves behind.
 	ev := c.evaluator()
 	judge(ev, r)
@@ -461,17 +413,8 @@ func (c *Controller) MatchFlow(f FlowFilter, r *FlowRecord) bool {
 // seen again), judged, and a function that ends it. The channel holds
 // 256; a follower that falls behind loses the oldest.
 func (c *Controller) FollowFlows() (<-chan FlowRecord, func()) {
-	c.evaluator() // so that publish has one
-	l := c.flows
-	ch := make(chan FlowRecord, 256)
-	l.mu.Lock()
-	l.subs[ch] = struct{}{}
-	l.mu.Unlock()
-	return ch, func() {
-		l.mu.Lock()
-		delete(l.subs, ch)
-		l.mu.Unlock()
-	}
+	c.evaluator() // so that publishLocked has one
+	return c.flows.follow()
 }
 
 // StagedHits are, per policy, the flow records (and their reports) a
