@@ -413,15 +413,7 @@ diff --flows).`,
 
 // runDiffFlows prints what the files would change of the observed flows
 // and reports whether any verdict changes.
-func runDiffFlows(cmd *cobra.Command, api *apiClient, files []string, prune bool, since time.Duration, f Format) (bool, error) {
-	var srcs []*p4ctlv1.SourceFile
-	for _, file := range files {
-		b, err := readSource(cmd, file)
-		if err != nil {
-			return false, err
-		}
-		srcs = append(srcs, &p4ctlv1.SourceFile{Name: file, Docs: b})
-	}
+func runDiffFlows(cmd *cobra.Command, api *apiClient, srcs []*p4ctlv1.SourceFile, prune bool, since time.Duration, f Format) (bool, error) {
 	if since < 0 {
 		return false, fmt.Errorf("--since %s is in the future: give how far back to look (10m, 1h)", since)
 	}

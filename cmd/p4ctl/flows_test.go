@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -43,6 +44,14 @@ func TestFlowsCLI(t *testing.T) {
 	out, err := run(t, "diff", "-f", staged, "--flows", "--server", api)
 	if !strings.Contains(out, "no verdict changes") {
 		t.Errorf("diff --flows: %v\n%s", err, out)
+	}
+	// Standard input is read once and serves both the diff and the flows.
+	stagedDoc, _ := os.ReadFile(staged)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stdout, stderr, err := runOut(ctx, string(stagedDoc), "diff", "-f", "-", "--flows", "--server", api)
+	if code, _ := exitCode(err); !strings.Contains(stdout, "web-lockdown") || !strings.Contains(stdout, "no verdict changes") || err == nil || code != 1 {
+		t.Errorf("diff -f - --flows: %v\n%s%s", err, stdout, stderr)
 	}
 	if out, err := run(t, "apply", "-f", staged, "--server", api); err != nil {
 		t.Fatalf("apply staged: %v\n%s", err, out)

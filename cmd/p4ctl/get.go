@@ -632,6 +632,20 @@ func readObjects(cmd *cobra.Command, files []string) ([]policy.Object, error) {
 	return objs, nil
 }
 
+// readSources reads the files named on the command line once each, so
+// that standard input (-) can serve more than one request.
+func readSources(cmd *cobra.Command, files []string) ([]*p4ctlv1.SourceFile, error) {
+	srcs := make([]*p4ctlv1.SourceFile, 0, len(files))
+	for _, f := range files {
+		b, err := readSource(cmd, f)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, &p4ctlv1.SourceFile{Name: f, Docs: b})
+	}
+	return srcs, nil
+}
+
 // readSource reads a file named on the command line; - is standard
 // input.
 func readSource(cmd *cobra.Command, f string) ([]byte, error) {

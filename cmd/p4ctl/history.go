@@ -120,17 +120,24 @@ something would, and 2 on an error.`,
 			if since != 0 && !flows {
 				return fmt.Errorf("--since needs --flows")
 			}
-			changed, err := runDiff(cmd, &api, files, prune, output(cmd).Format())
-			if err == nil && flows {
-				var moved bool
-				moved, err = runDiffFlows(cmd, &api, files, prune, since, output(cmd).Format())
-				changed = changed || moved
+			if len(files) == 0 {
+				return &exitError{code: 2, err: fmt.Errorf("no file given (-f FILE, or -f - for standard input)")}
 			}
-			switch {
-			case err != nil:
+			srcs, err := readSources(cmd, files)
+			if err == nil {
+				var changed bool
+				changed, err = runDiff(cmd, &api, srcs, prune, output(cmd).Format())
+				if err == nil && flows {
+					var moved bool
+					moved, err = runDiffFlows(cmd, &api, srcs, prune, since, output(cmd).Format())
+					changed = changed || moved
+				}
+				if err == nil && changed {
+					return &exitError{code: 1}
+				}
+			}
+			if err != nil {
 				return &exitError{code: 2, err: err}
-			case changed:
-				return &exitError{code: 1}
 			}
 			return nil
 		},
@@ -223,18 +230,8 @@ func printObjectChanges(w io.Writer, cs []objectChangeView) {
 
 // runDiff prints what applying files would change and reports whether
 // anything would.
-func runDiff(cmd *cobra.Command, api *apiClient, files []string, prune bool, f Format) (bool, error) {
-	if len(files) == 0 {
-		return false, fmt.Errorf("no file given (-f FILE, or -f - for standard input)")
-	}
-	req := &p4ctlv1.DiffRequest{Prune: prune}
-	for _, file := range files {
-		b, err := readSource(cmd, file)
-		if err != nil {
-			return false, err
-		}
-		req.Files = append(req.Files, &p4ctlv1.SourceFile{Name: file, Docs: b})
-	}
+func runDiff(cmd *cobra.Command, api *apiClient, srcs []*p4ctlv1.SourceFile, prune bool, f Format) (bool, error) {
+	req := &p4ctlv1.DiffRequest{Prune: prune, Files: srcs}
 	resp, err := callAPI(cmd, api, 60*time.Second, func(ctx context.Context, c p4ctlv1.ControllerClient) (*p4ctlv1.DiffResponse, error) {
 		return c.Diff(ctx, req)
 	})
