@@ -45,7 +45,7 @@ func newServeCmd() *cobra.Command {
 		bootstrap, insecureListen, pprof, backupSessions                  bool
 		applyFiles, sims                                                  []string
 		roles                                                             [4][]string // viewer, operator, admin, member
-		historyRetention, counterSeries                                   int
+		historyRetention, counterSeries, flowRecords                      int
 		counterInterval, memberDownAfter                                  time.Duration
 		pipelineDirs, configFormats                                       map[string]string
 		join                                                              apiClient
@@ -80,7 +80,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
 				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, pprof: pprof, historyRetention: historyRetention,
 				pipelineDirs: pipelineDirs, configFormats: configFormats, counterInterval: counterInterval, counterSeries: counterSeries,
-				memberDownAfter: memberDownAfter, backupSessions: backupSessions, uiAddr: uiAddr}, cmd)
+				flowRecords: flowRecords, memberDownAfter: memberDownAfter, backupSessions: backupSessions, uiAddr: uiAddr}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -109,6 +109,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.StringSliceVar(&sims, "sim", nil, "serve a simulated P4Runtime device (p4rtsim, device id 1) at this address (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&counterInterval, "policy-counter-interval", time.Minute, "how often each device's master reads its policy hit counters, for the metrics (negative: only on demand)")
+	f.IntVar(&flowRecords, "flow-log-records", controller.DefaultMaxFlowRecords, "flow records this node keeps in its flow log, the least recently seen evicted first")
 	f.IntVar(&counterSeries, "policy-counter-series", 1000, "Prometheus series of policy counters, (device, policy) pairs, beyond which policies are summed as policy=\"_other\"")
 	f.DurationVar(&memberDownAfter, "member-down-after", controller.DefaultMemberDownAfter, "how long a member may fail raft's heartbeats before the leader gives its devices to the other members (and how long a member cut off from the leader keeps writing): above raft's 1s heartbeat timeout")
 	f.BoolVar(&backupSessions, "backup-sessions", false, "also hold a backup P4Runtime session to every device another member masters (a quicker takeover, at one session per device per member)")
@@ -166,6 +167,8 @@ type serveConfig struct {
 	// Policy hit counters: the leader's read interval, the series cap.
 	counterInterval time.Duration
 	counterSeries   int
+	// The flow log's cap, in records.
+	flowRecords int
 	// Mastership: the grace before a silent member's devices move, and
 	// whether to hold backup sessions.
 	memberDownAfter time.Duration
@@ -192,6 +195,9 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	tasks := newTasks()
 	if sc.memberDownAfter == 0 {
 		sc.memberDownAfter = controller.DefaultMemberDownAfter
+	}
+	if sc.flowRecords < 1 {
+		return fmt.Errorf("--flow-log-records %d: must be at least 1", sc.flowRecords)
 	}
 	if sc.memberDownAfter <= time.Second {
 		return fmt.Errorf("--member-down-after %s: must be above raft's heartbeat timeout (1s), or a member cut off from the leader could still be writing when its devices move", sc.memberDownAfter)
@@ -242,7 +248,7 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	// Runs before node.Close: nothing that uses the node outlives it.
 	defer func() { cancel(); tasks.wait() }()
 	ctl := controller.New(controller.Config{Node: node, Targets: targets.Pipeline, Logger: log, DeviceTLS: deviceTLS,
-		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries, MemberDownAfter: sc.memberDownAfter, BackupSessions: sc.backupSessions})
+		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries, MaxFlowRecords: sc.flowRecords, MemberDownAfter: sc.memberDownAfter, BackupSessions: sc.backupSessions})
 	if sc.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(node, ctl, sec, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -368,6 +368,7 @@ func TestServeConfigErrors(t *testing.T) {
 			filepath.Join(dir, "d"), pki.MemberCert, pki.MemberKey, pki.CA, pki.CA), "this node's own certificate as a member: certificate CN=p4ctl test member: not a cluster member"},
 		{"a node certificate only for servers", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\ntls-ca: %s\n",
 			filepath.Join(dir, "d"), pki.ServerCert, pki.ServerKey, pki.CA), "this node's own certificate as a member: certificate CN=p4ctl test server"},
+		{"a flow log of no records", fmt.Sprintf("data-dir: %s\nflow-log-records: 0\n", filepath.Join(dir, "d")), "--flow-log-records 0: must be at least 1"},
 		{"a role pattern of nothing", fmt.Sprintf("data-dir: %s\ntls-cert: %s\ntls-key: %s\ntls-client-ca: %s\ntls-ca: %s\nrole-admin: [\"SAN:x\"]\n",
 			filepath.Join(dir, "d"), pki.ServerCert, pki.ServerKey, pki.CA, pki.CA), `--role-*: admin role: pattern "SAN:x"`},
 	}
