@@ -706,6 +706,28 @@ func TestPromtoolAlertsFire(t *testing.T) {
 			},
 		},
 		{
+			name: "leaf1 reports a segment the model lacks; leaf2 dropped a malformed flow report once",
+			series: []series{
+				s("p4ctl_denial_reports_dropped_total", `instance="ctl-1", device="leaf1", reason="unknown segment"`, "0+2x80"),
+				s("p4ctl_flow_reports_dropped_total", `instance="ctl-1", device="leaf2", reason="malformed"`, "0 1x80"),
+			},
+			checks: []check{
+				{"1m", "P4ctlReportsDropped", nil},
+				{"10m", "P4ctlReportsDropped", []alert{{"job": "p4ctl", "instance": "ctl-1", "device": "leaf1", "reason": "unknown segment", "severity": "warning"}}},
+			},
+		},
+		{
+			name: "the flow log evicts for over an hour",
+			series: []series{
+				s("p4ctl_flow_records_evicted_total", `instance="ctl-1"`, "0x20 0+3x400"),
+				s("p4ctl_flow_records_evicted_total", `instance="ctl-2"`, "7x420"),
+			},
+			checks: []check{
+				{"30m", "P4ctlFlowLogFull", nil},
+				{"100m", "P4ctlFlowLogFull", []alert{{"job": "p4ctl", "instance": "ctl-1", "severity": "info"}}},
+			},
+		},
+		{
 			name: "raft refuses an expired member, the API a client's role",
 			series: []series{
 				s("p4ctl_refused_peers_total", `instance="ctl-1", listener="raft", reason="expired"`, "0+1x80"),
