@@ -14,6 +14,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/p4ctl/p4ctl/internal/frametest"
 	"github.com/p4ctl/p4ctl/pkg/controller"
 	"github.com/p4ctl/p4ctl/pkg/policy"
 )
@@ -32,7 +33,7 @@ func TestFabricAcrossTwoSwitches(t *testing.T) {
 	sw1, sw2, ctl, start := twoLeaves(ctx, t, "fabric", []uint32{1}, []uint32{2, 3}, "fabric-traffic.yaml")
 	// In sync with the cable in the compiled state: leaf1 forwards db's
 	// MAC out of its uplink.
-	dbMAC := mustMAC("02:00:00:00:0a:04")
+	dbMAC := frametest.MustMAC("02:00:00:00:0a:04")
 	// The compiled state first, then the devices: a compile enqueues its
 	// changes (and marks the devices out of sync) under the lock Trace
 	// takes, so devices in sync after the trace saw the cable hold it.
@@ -46,11 +47,11 @@ func TestFabricAcrossTwoSwitches(t *testing.T) {
 	}, func() string { return fmt.Sprintf("devices %+v", ctl.Devices()) })
 	t.Logf("cable learned and both leaves programmed for it %s after apply", time.Since(start).Round(time.Millisecond))
 
-	webA := host{name: "web-a", port: 1, mac: mustMAC("02:00:00:00:0a:01"), ip4: netip.MustParseAddr("10.0.0.1"), ip6: netip.MustParseAddr("2001:db8::1")}
-	db := host{name: "db", port: 2, mac: dbMAC, ip4: netip.MustParseAddr("10.0.0.4"), ip6: netip.MustParseAddr("2001:db8::4")}
-	webB := host{name: "web-b", port: 3, mac: mustMAC("02:00:00:00:0a:02"), ip4: netip.MustParseAddr("10.0.0.2"), ip6: netip.MustParseAddr("2001:db8::2")}
+	webA := host{Name: "web-a", Port: 1, MAC: frametest.MustMAC("02:00:00:00:0a:01"), IP4: netip.MustParseAddr("10.0.0.1"), IP6: netip.MustParseAddr("2001:db8::1")}
+	db := host{Name: "db", Port: 2, MAC: dbMAC, IP4: netip.MustParseAddr("10.0.0.4"), IP6: netip.MustParseAddr("2001:db8::4")}
+	webB := host{Name: "web-b", Port: 3, MAC: frametest.MustMAC("02:00:00:00:0a:02"), IP4: netip.MustParseAddr("10.0.0.2"), IP6: netip.MustParseAddr("2001:db8::2")}
 	tcp := func(src, dst host, port uint16, v6 bool, tok string) []byte {
-		return flow{src: src, dst: dst, proto: layers.IPProtocolTCP, sport: 40000, dport: port, syn: true, v6: v6, token: tok}.frame(t)
+		return flow{Src: src, Dst: dst, Proto: layers.IPProtocolTCP, SPort: 40000, DPort: port, SYN: true, V6: v6, Token: tok}.Frame(t)
 	}
 	switches := []*Switch{sw1, sw2}
 	n := 0
@@ -70,10 +71,10 @@ func TestFabricAcrossTwoSwitches(t *testing.T) {
 			func(k string) []byte { return tcp(webA, webB, 8080, false, k) }, nil},
 		{"db replies to web across the fabric", sw2, 2,
 			func(k string) []byte {
-				return flow{src: db, dst: webA, proto: layers.IPProtocolTCP, sport: 5432, dport: 40000, syn: true, ack: true, token: k}.frame(t)
+				return flow{Src: db, Dst: webA, Proto: layers.IPProtocolTCP, SPort: 5432, DPort: 40000, SYN: true, ACK: true, Token: k}.Frame(t)
 			}, []string{"leaf1/1"}},
 		{"a broadcast from an isolated port reaches the promiscuous port across the fabric, not the isolated one", sw1, 1,
-			func(k string) []byte { return arpRequest(t, webA, db.ip4, k) }, []string{"leaf2/2"}},
+			func(k string) []byte { return frametest.ARPRequest(t, webA, db.IP4, k) }, []string{"leaf2/2"}},
 		{"a fabric tag sent from an access port is dropped", sw2, 2,
 			func(k string) []byte { return tagged(t, tcp(db, webB, 8080, false, k), 10, 2) }, nil},
 	}

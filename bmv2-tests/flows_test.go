@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"google.golang.org/grpc"
 
+	"github.com/p4ctl/p4ctl/internal/frametest"
 	"github.com/p4ctl/p4ctl/pkg/controller"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 	"github.com/p4ctl/p4ctl/pkg/policy"
@@ -134,17 +135,17 @@ func TestFlowLogWorkflow(t *testing.T) {
 		t.Fatalf("leaf1: flow log %q, denial log %q", st.FlowLog, st.DenialLog)
 	}
 
-	web := host{name: "web-1", port: 1, mac: mustMAC("02:00:00:00:1e:01"), ip4: netip.MustParseAddr("10.30.0.1")}
-	app := host{name: "app-1", port: 2, mac: mustMAC("02:00:00:00:1e:02"), ip4: netip.MustParseAddr("10.30.0.2")}
-	db := host{name: "db-1", port: 3, mac: mustMAC("02:00:00:00:1e:03"), ip4: netip.MustParseAddr("10.30.0.3")}
-	scanner := host{name: "scanner", port: 4, mac: mustMAC("02:00:00:00:1e:04"), ip4: netip.MustParseAddr("10.30.0.4")}
+	web := host{Name: "web-1", Port: 1, MAC: frametest.MustMAC("02:00:00:00:1e:01"), IP4: netip.MustParseAddr("10.30.0.1")}
+	app := host{Name: "app-1", Port: 2, MAC: frametest.MustMAC("02:00:00:00:1e:02"), IP4: netip.MustParseAddr("10.30.0.2")}
+	db := host{Name: "db-1", Port: 3, MAC: frametest.MustMAC("02:00:00:00:1e:03"), IP4: netip.MustParseAddr("10.30.0.3")}
+	scanner := host{Name: "scanner", Port: 4, MAC: frametest.MustMAC("02:00:00:00:1e:04"), IP4: netip.MustParseAddr("10.30.0.4")}
 	n := 0
 	tok := func() string { n++; return fmt.Sprintf("p4ctl-flows-%d-%06d.", os.Getpid(), n) }
 	switches := []*Switch{sw}
 	sendTCP := func(src, dst host, dport uint16, syn, ack bool) string {
 		t.Helper()
 		k := tok()
-		if err := sw.Ports[src.port].Send(flow{src: src, dst: dst, proto: layers.IPProtocolTCP, sport: 40000, dport: dport, syn: syn, ack: ack, token: k}.frame(t)); err != nil {
+		if err := sw.Ports[src.Port].Send(flow{Src: src, Dst: dst, Proto: layers.IPProtocolTCP, SPort: 40000, DPort: dport, SYN: syn, ACK: ack, Token: k}.Frame(t)); err != nil {
 			t.Fatal(err)
 		}
 		return k
@@ -324,7 +325,7 @@ func TestFlowLogWorkflow(t *testing.T) {
 	expect("web to app tcp/8080 (suggested, enforced)", sendTCP(web, app, 8080, true, false), "leaf1/2")
 	expect("app to db tcp/5432 (suggested, enforced)", sendTCP(app, db, 5432, true, false), "leaf1/3")
 	reply := tok()
-	if err := sw.Ports[db.port].Send(flow{src: db, dst: app, proto: layers.IPProtocolTCP, sport: 5432, dport: 40000, syn: true, ack: true, token: reply}.frame(t)); err != nil {
+	if err := sw.Ports[db.Port].Send(flow{Src: db, Dst: app, Proto: layers.IPProtocolTCP, SPort: 5432, DPort: 40000, SYN: true, ACK: true, Token: reply}.Frame(t)); err != nil {
 		t.Fatal(err)
 	}
 	expect("db replies to app (the reply entry of the suggested allow)", reply, "leaf1/2")

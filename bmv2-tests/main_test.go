@@ -1,18 +1,17 @@
 package bmv2tests
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
 	"os"
-	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
+	"github.com/p4ctl/p4ctl/internal/frametest"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
@@ -21,14 +20,14 @@ import (
 // PVLAN roles on ports 1-6; segment 20 is default-allow on port 8; port 7 is
 // not configured at all.
 var (
-	hA = host{"A", 1, mustMAC("02:00:00:00:00:01"), netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")}
-	hB = host{"B", 2, mustMAC("02:00:00:00:00:02"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("2001:db8::2")}
-	hC = host{"C", 3, mustMAC("02:00:00:00:00:03"), netip.MustParseAddr("10.0.0.3"), netip.MustParseAddr("2001:db8::3")}
-	hD = host{"D", 4, mustMAC("02:00:00:00:00:04"), netip.MustParseAddr("10.0.0.4"), netip.MustParseAddr("2001:db8::4")}
-	hE = host{"E", 5, mustMAC("02:00:00:00:00:05"), netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("2001:db8::5")}
-	hF = host{"F", 6, mustMAC("02:00:00:00:00:06"), netip.MustParseAddr("10.0.0.6"), netip.MustParseAddr("2001:db8::6")}
-	hG = host{"G", 7, mustMAC("02:00:00:00:00:07"), netip.MustParseAddr("10.0.0.7"), netip.MustParseAddr("2001:db8::7")}
-	hH = host{"H", 8, mustMAC("02:00:00:00:00:08"), netip.MustParseAddr("10.0.20.8"), netip.MustParseAddr("2001:db8:20::8")}
+	hA = host{Name: "A", Port: 1, MAC: frametest.MustMAC("02:00:00:00:00:01"), IP4: netip.MustParseAddr("10.0.0.1"), IP6: netip.MustParseAddr("2001:db8::1")}
+	hB = host{Name: "B", Port: 2, MAC: frametest.MustMAC("02:00:00:00:00:02"), IP4: netip.MustParseAddr("10.0.0.2"), IP6: netip.MustParseAddr("2001:db8::2")}
+	hC = host{Name: "C", Port: 3, MAC: frametest.MustMAC("02:00:00:00:00:03"), IP4: netip.MustParseAddr("10.0.0.3"), IP6: netip.MustParseAddr("2001:db8::3")}
+	hD = host{Name: "D", Port: 4, MAC: frametest.MustMAC("02:00:00:00:00:04"), IP4: netip.MustParseAddr("10.0.0.4"), IP6: netip.MustParseAddr("2001:db8::4")}
+	hE = host{Name: "E", Port: 5, MAC: frametest.MustMAC("02:00:00:00:00:05"), IP4: netip.MustParseAddr("10.0.0.5"), IP6: netip.MustParseAddr("2001:db8::5")}
+	hF = host{Name: "F", Port: 6, MAC: frametest.MustMAC("02:00:00:00:00:06"), IP4: netip.MustParseAddr("10.0.0.6"), IP6: netip.MustParseAddr("2001:db8::6")}
+	hG = host{Name: "G", Port: 7, MAC: frametest.MustMAC("02:00:00:00:00:07"), IP4: netip.MustParseAddr("10.0.0.7"), IP6: netip.MustParseAddr("2001:db8::7")}
+	hH = host{Name: "H", Port: 8, MAC: frametest.MustMAC("02:00:00:00:00:08"), IP4: netip.MustParseAddr("10.0.20.8"), IP6: netip.MustParseAddr("2001:db8:20::8")}
 )
 
 const (
@@ -143,7 +142,7 @@ func programScenario(ctx context.Context, s *p4rt.Session, in *pipeline.Info) er
 	// Multicast groups first: the segments refer to them.
 	groups := map[uint64][]uint32{}
 	for _, pc := range scenarioPorts {
-		groups[pc.segment] = append(groups[pc.segment], pc.h.port)
+		groups[pc.segment] = append(groups[pc.segment], pc.h.Port)
 	}
 	var pre []*p4v1.Update
 	for seg, ports := range groups {
@@ -165,24 +164,24 @@ func programScenario(ctx context.Context, s *p4rt.Session, in *pipeline.Info) er
 		Action("set_segment", pipeline.P("default_allow", U(1)), pipeline.P("flood_group", U(20))))
 	for _, pc := range scenarioPorts {
 		h := pc.h
-		add(in.NewEntry("ingress.ports").Exact("ingress_port", U(uint64(h.port))).
+		add(in.NewEntry("ingress.ports").Exact("ingress_port", U(uint64(h.Port))).
 			Action("set_port", pipeline.P("segment", U(pc.segment)), pipeline.P("role", U(pc.role)),
 				pipeline.P("community", U(pc.community)), pipeline.P("punt_arp", U(0))))
-		add(in.NewEntry("egress.ports").Exact("egress_port", U(uint64(h.port))).
+		add(in.NewEntry("egress.ports").Exact("egress_port", U(uint64(h.Port))).
 			Action("set_egress_port", pipeline.P("segment", U(pc.segment)), pipeline.P("role", U(pc.role)),
-				pipeline.P("community", U(pc.community)), pipeline.P("tagged", U(0)), pipeline.P("port", U(uint64(h.port)))))
-		add(in.NewEntry("ingress.src_identity_v4").Exact("ingress_port", U(uint64(h.port))).
-			Exact("src_mac", h.mac).Exact("src_ip", h.ip4.AsSlice()).
+				pipeline.P("community", U(pc.community)), pipeline.P("tagged", U(0)), pipeline.P("port", U(uint64(h.Port)))))
+		add(in.NewEntry("ingress.src_identity_v4").Exact("ingress_port", U(uint64(h.Port))).
+			Exact("src_mac", h.MAC).Exact("src_ip", h.IP4.AsSlice()).
 			Action("set_src_identity", pipeline.P("identity", U(pc.identity))))
-		add(in.NewEntry("ingress.src_identity_v6").Exact("ingress_port", U(uint64(h.port))).
-			Exact("src_mac", h.mac).Exact("src_ip", h.ip6.AsSlice()).
+		add(in.NewEntry("ingress.src_identity_v6").Exact("ingress_port", U(uint64(h.Port))).
+			Exact("src_mac", h.MAC).Exact("src_ip", h.IP6.AsSlice()).
 			Action("set_src_identity", pipeline.P("identity", U(pc.identity))))
-		add(in.NewEntry("ingress.dst_identity_v4").Exact("segment", U(pc.segment)).LPM("dst_ip", h.ip4.AsSlice(), 32).
+		add(in.NewEntry("ingress.dst_identity_v4").Exact("segment", U(pc.segment)).LPM("dst_ip", h.IP4.AsSlice(), 32).
 			Action("set_dst_identity", pipeline.P("identity", U(pc.identity))))
-		add(in.NewEntry("ingress.dst_identity_v6").Exact("segment", U(pc.segment)).LPM("dst_ip", h.ip6.AsSlice(), 128).
+		add(in.NewEntry("ingress.dst_identity_v6").Exact("segment", U(pc.segment)).LPM("dst_ip", h.IP6.AsSlice(), 128).
 			Action("set_dst_identity", pipeline.P("identity", U(pc.identity))))
-		add(in.NewEntry("ingress.l2").Exact("segment", U(pc.segment)).Exact("dst_mac", h.mac).
-			Action("forward", pipeline.P("port", U(uint64(h.port)))))
+		add(in.NewEntry("ingress.l2").Exact("segment", U(pc.segment)).Exact("dst_mac", h.MAC).
+			Action("forward", pipeline.P("port", U(uint64(h.Port)))))
 	}
 	full := []byte{0xff}
 	// Any UDP between any hosts, by the ACL (which decides before the
@@ -228,63 +227,10 @@ const (
 )
 
 // expectDelivery asserts that the frames carrying tok leave the switch on
-// exactly the ports want (none: dropped everywhere).
+// exactly the ports want, once each (none: dropped everywhere).
 func expectDelivery(t *testing.T, tok string, want ...uint32) {
 	t.Helper()
-	got := map[uint32]int{}
-	wantSet := map[uint32]bool{}
-	for _, p := range want {
-		wantSet[p] = true
-	}
-	complete := func() bool {
-		for p := range wantSet {
-			if got[p] == 0 {
-				return false
-			}
-		}
-		return true
-	}
-	deadline := time.NewTimer(deliverWithin)
-	defer deadline.Stop()
-	var quiet <-chan time.Time
-	if complete() {
-		quiet = time.After(quietWindow)
-	}
-	for {
-		select {
-		case f := <-env.sw.Frames():
-			if !bytes.Contains(f.Data, []byte(tok)) {
-				continue
-			}
-			got[f.Port]++
-			if quiet == nil && complete() {
-				quiet = time.After(quietWindow)
-			}
-		case <-quiet:
-			checkDelivery(t, got, want)
-			return
-		case <-deadline.C:
-			checkDelivery(t, got, want)
-			return
-		}
-	}
-}
-
-func checkDelivery(t *testing.T, got map[uint32]int, want []uint32) {
-	t.Helper()
-	var ports []uint32
-	for p, n := range got {
-		ports = append(ports, p)
-		if n > 1 {
-			t.Errorf("port %d received %d copies, want 1", p, n)
-		}
-	}
-	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
-	w := append([]uint32(nil), want...)
-	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
-	if fmt.Sprint(ports) != fmt.Sprint(w) {
-		t.Errorf("delivered to ports %v, want %v", ports, w)
-	}
+	frametest.ExpectDelivery(t, env.sw.Frames(), tok, deliverWithin, quietWindow, want...)
 }
 
 // expectPacketIn waits for the packet-in carrying tok and returns its
@@ -295,30 +241,17 @@ func expectPacketIn(t *testing.T, tok string) uint64 {
 	if !ok {
 		t.Fatal("pipeline has no packet_in header")
 	}
-	deadline := time.After(deliverWithin)
-	for {
-		select {
-		case pin := <-env.sess.PacketIn():
-			if !bytes.Contains(pin.GetPayload(), []byte(tok)) {
-				continue
-			}
-			meta, err := md.DecodeMetadata(pin.GetMetadata())
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, ok := meta["ingress_port"]
-			if !ok {
-				t.Fatalf("packet-in without ingress_port metadata: %v", pin)
-			}
-			return v
-		case <-deadline:
-			t.Fatalf("no packet-in carrying %q within %s", tok, deliverWithin)
-		}
+	meta, ok := frametest.AwaitPacketIn(t, env.sess.PacketIn(), md, tok, deliverWithin)
+	if !ok {
+		t.Fatalf("no packet-in carrying %q within %s", tok, deliverWithin)
 	}
+	v, ok := meta["ingress_port"]
+	if !ok {
+		t.Fatalf("packet-in carrying %q without ingress_port metadata: %v", tok, meta)
+	}
+	return v
 }
 
 func udp(src, dst host) flow {
-	return flow{src: src, dst: dst, proto: 17, sport: 40000, dport: 9}
+	return flow{Src: src, Dst: dst, Proto: 17, SPort: 40000, DPort: 9}
 }
-
-func (f flow) tok(tok string) flow { f.token = tok; return f }

@@ -1,7 +1,6 @@
 package bmv2tests
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
+	"github.com/p4ctl/p4ctl/internal/rawport"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 )
@@ -68,12 +68,8 @@ func Start(ctx context.Context, cfg Config) (sw *Switch, err error) {
 			sw.Stop()
 		}
 	}()
-	// No IPv6 on any interface: the kernel would otherwise send router and
-	// neighbour solicitations and MLD reports into the switch.
-	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
-		if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", k+"=1").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("sysctl %s in %s: %v: %s", k, ns, err, out)
-		}
+	if err := rawport.Quiet(ns); err != nil {
+		return nil, err
 	}
 	if err := ip("-n", ns, "link", "set", "lo", "up"); err != nil {
 		return nil, err
@@ -89,7 +85,7 @@ func Start(ctx context.Context, cfg Config) (sw *Switch, err error) {
 				return nil, err
 			}
 		}
-		hp, err := openHostPort(ns, p, host, sw.rx)
+		hp, err := rawport.Open(ns, p, host, sw.rx)
 		if err != nil {
 			return nil, err
 		}
@@ -209,112 +205,10 @@ func (sw *Switch) Stop() {
 	_ = ip("netns", "del", sw.NS)
 }
 
-// Frame is a frame received on a host port.
-type Frame struct {
-	Port uint32
-	Data []byte
-}
+// Frame is a frame a host port received: what the switch sent out of that
+// port.
+type Frame = rawport.Frame
 
 // HostPort is the test's end of one switch port: an AF_PACKET socket on the
 // host side of the veth pair.
-type HostPort struct {
-	Port   uint32
-	Ifname string
-	fd     int
-	frames chan<- Frame
-	stop   chan struct{}
-	done   chan struct{}
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func openHostPort(ns string, port uint32, ifname string, rx chan<- Frame) (*HostPort, error) {
-	hp := &HostPort{Port: port, Ifname: ifname, fd: -1, frames: rx, stop: make(chan struct{}), done: make(chan struct{})}
-	err := inNetns(ns, func() error {
-		ifi, err := netInterfaceIndex(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return fmt.Errorf("AF_PACKET socket: %w", err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi}); err != nil {
-			unix.Close(fd)
-			return fmt.Errorf("bind %s: %w", ifname, err)
-		}
-		// A receive timeout lets the reader notice Close.
-		tv := unix.Timeval{Usec: 50_000}
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		hp.fd = fd
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("host port %d (%s): %w", port, ifname, err)
-	}
-	go hp.readLoop()
-	return hp, nil
-}
-
-func netInterfaceIndex(name string) (int, error) {
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return 0, err
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-		return 0, fmt.Errorf("interface %s: %w", name, err)
-	}
-	return int(ifr.Uint32()), nil
-}
-
-// readLoop owns the socket's receive side until Close.
-func (hp *HostPort) readLoop() {
-	defer close(hp.done)
-	buf := make([]byte, 65536)
-	for {
-		select {
-		case <-hp.stop:
-			return
-		default:
-		}
-		n, from, err := unix.Recvfrom(hp.fd, buf, 0)
-		if err != nil {
-			continue // timeout (EAGAIN) or EINTR: check stop and read on
-		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-			continue // our own transmissions
-		}
-		select {
-		case hp.frames <- Frame{Port: hp.Port, Data: bytes.Clone(buf[:n])}:
-		default: // a test that never drains; newer frames are dropped
-		}
-	}
-}
-
-// Send transmits one Ethernet frame into the switch port.
-func (hp *HostPort) Send(frame []byte) error {
-	if err := unix.Send(hp.fd, frame, 0); err != nil {
-		return fmt.Errorf("send on %s: %w", hp.Ifname, err)
-	}
-	return nil
-}
-
-// Close stops the reader and closes the socket.
-func (hp *HostPort) Close() {
-	select {
-	case <-hp.stop:
-		return
-	default:
-	}
-	close(hp.stop)
-	<-hp.done
-	unix.Close(hp.fd)
-}
+type HostPort = rawport.Port

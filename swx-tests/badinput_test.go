@@ -29,8 +29,8 @@ func TestBadInput(t *testing.T) {
 	forwards := func(when string) {
 		t.Helper()
 		tok := token(t)
-		send(t, web.port, tcp(web, app, 40001, 8080, true, false).tok(tok).frame(t))
-		expectDelivery(t, tok, app.port)
+		send(t, web.Port, tcp(web, app, 40001, 8080, true, false).WithToken(tok).Frame(t))
+		expectDelivery(t, tok, app.Port)
 		if t.Failed() {
 			t.Fatalf("the pipeline stopped forwarding %s", when)
 		}

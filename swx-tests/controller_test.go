@@ -99,7 +99,7 @@ func TestControllerProgramsSWX(t *testing.T) {
 	}
 	web, app := h(t, "web-1"), h(t, "app-1")
 	runDeliveries(t, []deliveryCase{
-		{"web to app tcp/8080", tcp(web, app, 40001, 8080, true, false), []uint32{app.port}},
+		{"web to app tcp/8080", tcp(web, app, 40001, 8080, true, false), []uint32{app.Port}},
 		{"web to app tcp/22", tcp(web, app, 40002, 22, true, false), nil},
 	})
 	controllerLogsDenial(t, bin, api, dir)
@@ -146,7 +146,7 @@ func controllerLogsDenial(t *testing.T, bin, api, dir string) {
 	var sent time.Time
 	for ; ; time.Sleep(250 * time.Millisecond) {
 		if time.Since(sent) > 2*time.Second {
-			send(t, web.port, f.tok(token(t)).frame(t))
+			send(t, web.Port, f.WithToken(token(t)).Frame(t))
 			sent = time.Now()
 		}
 		out, err = exec.Command("ip", "netns", "exec", env.srv.NS, bin, "get", "denials", "leaf1", "-o", "json", "-s", api).Output()
@@ -157,7 +157,7 @@ func controllerLogsDenial(t *testing.T, bin, api, dir string) {
 					continue
 				}
 				t.Logf("controller: denied web-1 -> app-1 tcp/%d in the denial log after %s: %+v", dport, time.Since(start).Round(time.Millisecond), r)
-				if r.Device != "leaf1" || r.Segment != "prod" || r.InPort != web.port || r.Src != web.ip4.String() || r.Dst != app.ip4.String() ||
+				if r.Device != "leaf1" || r.Segment != "prod" || r.InPort != web.Port || r.Src != web.IP4.String() || r.Dst != app.IP4.String() ||
 					r.SrcEndpoint != "web-1" || r.DstEndpoint != "app-1" || r.SrcIdentity == 0 || r.Proto != "tcp" || r.SPort != 41999 ||
 					r.DeniedBy != "default" || !strings.HasPrefix(r.Trace, "deny") || r.Disagrees || r.Count == 0 {
 					t.Errorf("denial record %+v", r)

@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
+	"github.com/p4ctl/p4ctl/internal/frametest"
 	"github.com/p4ctl/p4ctl/pkg/policy"
 	"github.com/p4ctl/p4ctl/pkg/swx"
 )
@@ -24,22 +25,7 @@ func ctxT(t *testing.T) context.Context {
 func packetIn(t *testing.T, tok string, wait time.Duration) (map[string]uint64, bool) {
 	t.Helper()
 	md, _ := env.pipe.Info.PacketMetadata("packet_in")
-	deadline := time.After(wait)
-	for {
-		select {
-		case pin := <-env.sess.PacketIn():
-			if !containsToken(pin.GetPayload(), tok) {
-				continue
-			}
-			vals, err := md.DecodeMetadata(pin.GetMetadata())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return vals, true
-		case <-deadline:
-			return nil, false
-		}
-	}
+	return frametest.AwaitPacketIn(t, env.sess.PacketIn(), md, tok, wait)
 }
 
 // TestLLDPPunted: LLDP reaches the controller with its ingress port, from
@@ -48,7 +34,7 @@ func TestLLDPPunted(t *testing.T) {
 	requireDPDK(t)
 	for _, port := range []uint32{4, 7} {
 		tok := token(t)
-		send(t, port, lldpFrame(mustMAC("02:00:00:00:00:44"), tok))
+		send(t, port, frametest.LLDP(frametest.MustMAC("02:00:00:00:00:44"), tok))
 		md, ok := packetIn(t, tok, 5*time.Second)
 		if !ok || md["ingress_port"] != uint64(port) {
 			t.Errorf("LLDP from port %d: packet-in %v (%v), want ingress_port %d", port, md, ok, port)
@@ -62,10 +48,10 @@ func TestPuntVerdict(t *testing.T) {
 	requireDPDK(t)
 	b1, db := h(t, "batch-1"), h(t, "db-1")
 	tok := token(t)
-	send(t, b1.port, tcp(b1, db, 40000, 22, true, false).tok(tok).frame(t))
+	send(t, b1.Port, tcp(b1, db, 40000, 22, true, false).WithToken(tok).Frame(t))
 	md, ok := packetIn(t, tok, 5*time.Second)
-	if !ok || md["ingress_port"] != uint64(b1.port) || md["_pad"] != 0 {
-		t.Errorf("punted flow: packet-in %v (%v), want ingress_port %d and no denial mark", md, ok, b1.port)
+	if !ok || md["ingress_port"] != uint64(b1.Port) || md["_pad"] != 0 {
+		t.Errorf("punted flow: packet-in %v (%v), want ingress_port %d and no denial mark", md, ok, b1.Port)
 	}
 	expectDelivery(t, tok)
 }
@@ -79,7 +65,7 @@ func TestPacketOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := token(t)
-	if err := env.sess.PacketOut(udp(h(t, "web-1"), h(t, "web-2"), 9).tok(tok).frame(t), meta...); err != nil {
+	if err := env.sess.PacketOut(udp(h(t, "web-1"), h(t, "web-2"), 9).WithToken(tok).Frame(t), meta...); err != nil {
 		t.Fatal(err)
 	}
 	expectDelivery(t, tok, 5)
@@ -95,13 +81,13 @@ func TestDenialsReachController(t *testing.T) {
 	f := tcp(web, app, 41234, 30000+uint16(time.Now().UnixNano()%1000), true, false)
 	tok := token(t)
 	epoch := time.Now().UnixMicro() >> 23 // the server's epoch of the first report (or the one after)
-	send(t, web.port, f.tok(tok).frame(t))
+	send(t, web.Port, f.WithToken(tok).Frame(t))
 	md, ok := packetIn(t, tok, 5*time.Second)
 	if !ok {
 		t.Fatal("no packet-in for a denied flow")
 	}
-	if md["ingress_port"] != uint64(web.port) || md["_pad"]&swx.DenialReport == 0 || md["_pad"]&^swx.DenialReport != 3 {
-		t.Errorf("denial report %v, want ingress_port %d and _pad 0x%x (DENIED_BY_DEFAULT)", md, web.port, swx.DenialReport|3)
+	if md["ingress_port"] != uint64(web.Port) || md["_pad"]&swx.DenialReport == 0 || md["_pad"]&^swx.DenialReport != 3 {
+		t.Errorf("denial report %v, want ingress_port %d and _pad 0x%x (DENIED_BY_DEFAULT)", md, web.Port, swx.DenialReport|3)
 	}
 	expectDelivery(t, tok)
 	// The same flow again within the epoch is not reported (the flow limit
@@ -110,7 +96,7 @@ func TestDenialsReachController(t *testing.T) {
 	// it) fall in one epoch: across a boundary a second report is due.
 	if time.Now().Add(2*time.Second).UnixMicro()>>23 == epoch {
 		tok2 := token(t)
-		send(t, web.port, f.tok(tok2).frame(t))
+		send(t, web.Port, f.WithToken(tok2).Frame(t))
 		if md, ok := packetIn(t, tok2, time.Second); ok {
 			t.Errorf("the same denied flow was reported twice in one epoch: %v", md)
 		}
@@ -118,7 +104,7 @@ func TestDenialsReachController(t *testing.T) {
 	// A deny rule's denial carries DENIED_BY_POLICY.
 	b1, db := h(t, "batch-1"), h(t, "db-1")
 	tok = token(t)
-	send(t, b1.port, tcp(b1, db, 41235, 9000+uint16(time.Now().UnixNano()%100), true, false).tok(tok).frame(t))
+	send(t, b1.Port, tcp(b1, db, 41235, 9000+uint16(time.Now().UnixNano()%100), true, false).WithToken(tok).Frame(t))
 	md, ok = packetIn(t, tok, 5*time.Second)
 	if !ok || md["_pad"] != swx.DenialReport|2 {
 		t.Errorf("deny rule: report %v (%v), want _pad 0x%x (DENIED_BY_POLICY)", md, ok, swx.DenialReport|2)
@@ -128,22 +114,22 @@ func TestDenialsReachController(t *testing.T) {
 // traced is what trace says of a flow entering on port in.
 func traced(t *testing.T, f flow, in uint32) *policy.TraceResult {
 	t.Helper()
-	src, dst := f.src.ip4, f.dst.ip4
-	if f.v6 {
-		src, dst = f.src.ip6, f.dst.ip6
+	src, dst := f.Src.IP4, f.Dst.IP4
+	if f.V6 {
+		src, dst = f.Src.IP6, f.Dst.IP6
 	}
-	if f.srcIP.IsValid() {
-		src = f.srcIP
+	if f.SrcIP.IsValid() {
+		src = f.SrcIP
 	}
 	proto := policy.ProtoUDP
-	if f.proto == layers.IPProtocolTCP {
+	if f.Proto == layers.IPProtocolTCP {
 		proto = policy.ProtoTCP
 	}
-	p := policy.Packet{InPort: in, SrcMAC: f.src.mac, DstMAC: f.dst.mac, Src: src, Dst: dst, Proto: proto, SPort: f.sport, DPort: f.dport}
-	if f.syn {
+	p := policy.Packet{InPort: in, SrcMAC: f.Src.MAC, DstMAC: f.Dst.MAC, Src: src, Dst: dst, Proto: proto, SPort: f.SPort, DPort: f.DPort}
+	if f.SYN {
 		p.TCPFlags |= 0x02
 	}
-	if f.ack {
+	if f.ACK {
 		p.TCPFlags |= 0x10
 	}
 	r, err := env.comp.Trace(device, p)
@@ -159,7 +145,7 @@ func TestACL(t *testing.T) {
 	requireDPDK(t)
 	web, app := h(t, "web-1"), h(t, "app-1")
 	resolver := app // the resolver's address behind app-1's port and MAC
-	resolver.ip4 = netip.MustParseAddr("192.0.2.53")
+	resolver.IP4 = netip.MustParseAddr("192.0.2.53")
 	for _, c := range []struct {
 		name    string
 		f       flow
@@ -169,12 +155,12 @@ func TestACL(t *testing.T) {
 		{"udp/54 to the resolver", udp(web, resolver, 54), policy.VerdictDeny},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			want := traced(t, c.f, web.port)
+			want := traced(t, c.f, web.Port)
 			if want.Verdict != c.verdict {
 				t.Fatalf("trace says %s (%s), the case expects %s", want.Verdict, want.Reason, c.verdict)
 			}
 			tok := token(t)
-			send(t, web.port, c.f.tok(tok).frame(t))
+			send(t, web.Port, c.f.WithToken(tok).Frame(t))
 			expectDelivery(t, tok, want.Ports...)
 		})
 	}
@@ -205,10 +191,10 @@ func TestPolicyCounters(t *testing.T) {
 	var size int64
 	for range sent {
 		tok := token(t)
-		fr := tcp(web, app, 40100, 8080, true, false).tok(tok).frame(t)
+		fr := tcp(web, app, 40100, 8080, true, false).WithToken(tok).Frame(t)
 		size += int64(len(fr))
-		send(t, web.port, fr)
-		expectDelivery(t, tok, app.port)
+		send(t, web.Port, fr)
+		expectDelivery(t, tok, app.Port)
 	}
 	pk, by := read()
 	if pk-pk0 != sent || by-by0 != size {

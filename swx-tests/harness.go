@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/p4ctl/p4ctl/internal/netns"
+	"github.com/p4ctl/p4ctl/internal/rawport"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 )
 
@@ -115,12 +116,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			s.Stop()
 		}
 	}()
-	// No IPv6 on the TAPs: the kernel would send solicitations and MLD
-	// reports into the pipeline.
-	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
-		if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", k+"=1").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("sysctl %s in %s: %v: %s", k, ns, err, out)
-		}
+	if err := rawport.Quiet(ns); err != nil {
+		return nil, err
 	}
 	if err := netns.IP("-n", ns, "link", "set", "lo", "up"); err != nil {
 		return nil, err
@@ -172,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		if err := netns.IP("-n", ns, "link", "set", ifn, "up"); err != nil {
 			return nil, err
 		}
-		hp, err := openHostPort(ns, p, ifn, s.rx)
+		hp, err := rawport.Open(ns, p, ifn, s.rx)
 		if err != nil {
 			return nil, err
 		}
@@ -262,109 +259,11 @@ func (s *Server) Stop() {
 	_ = netns.IP("netns", "del", s.NS)
 }
 
-// Frame is a frame read on a port.
-type Frame struct {
-	Port uint32
-	Data []byte
-}
+// Frame is a frame read on a port: what the pipeline sent out of it.
+type Frame = rawport.Frame
 
 // HostPort is the test's end of a port: AF_PACKET on the TAP.
-type HostPort struct {
-	Port   uint32
-	Ifname string
-	fd     int
-	frames chan<- Frame
-	stop   chan struct{}
-	done   chan struct{}
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func openHostPort(ns string, port uint32, ifname string, rx chan<- Frame) (*HostPort, error) {
-	hp := &HostPort{Port: port, Ifname: ifname, fd: -1, frames: rx, stop: make(chan struct{}), done: make(chan struct{})}
-	err := netns.Do(ns, func() error {
-		ifi, err := ifIndex(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi}); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		tv := unix.Timeval{Usec: 50_000}
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		hp.fd = fd
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("port %d (%s): %w", port, ifname, err)
-	}
-	go hp.readLoop()
-	return hp, nil
-}
-
-func ifIndex(name string) (int, error) {
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return 0, err
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-		return 0, fmt.Errorf("interface %s: %w", name, err)
-	}
-	return int(ifr.Uint32()), nil
-}
-
-func (hp *HostPort) readLoop() {
-	defer close(hp.done)
-	buf := make([]byte, 65536)
-	for {
-		select {
-		case <-hp.stop:
-			return
-		default:
-		}
-		n, from, err := unix.Recvfrom(hp.fd, buf, 0)
-		if err != nil {
-			continue
-		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-			continue
-		}
-		select {
-		case hp.frames <- Frame{Port: hp.Port, Data: bytes.Clone(buf[:n])}:
-		default:
-		}
-	}
-}
-
-// Send puts one frame into the port.
-func (hp *HostPort) Send(frame []byte) error {
-	return unix.Send(hp.fd, frame, 0)
-}
-
-// Close stops the reader and closes the socket.
-func (hp *HostPort) Close() {
-	select {
-	case <-hp.stop:
-		return
-	default:
-	}
-	close(hp.stop)
-	<-hp.done
-	unix.Close(hp.fd)
-}
+type HostPort = rawport.Port
 
 // CPUSeconds is the server process's user and system CPU time so far.
 func (s *Server) CPUSeconds() float64 {

@@ -1,11 +1,9 @@
 package swxtests
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +12,7 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
+	"github.com/p4ctl/p4ctl/internal/frametest"
 	"github.com/p4ctl/p4ctl/pkg/p4rt"
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
 	"github.com/p4ctl/p4ctl/pkg/policy"
@@ -111,19 +110,7 @@ func compileExample() error {
 		return err
 	}
 	text := strings.Replace(string(src), "target: bmv2", "target: dpdk", 1)
-	objs, err := policy.Parse("segmentation.yaml", strings.NewReader(text))
-	if err != nil {
-		return err
-	}
-	more, err := policy.Parse("extra.yaml", strings.NewReader(extraPolicy))
-	if err != nil {
-		return err
-	}
-	m, _, err := policy.Build(append(objs, more...))
-	if err != nil {
-		return err
-	}
-	c, err := policy.Compile(pipeline.Embedded, m)
+	m, c, err := frametest.Example(text)
 	if err != nil {
 		return err
 	}
@@ -136,32 +123,11 @@ func compileExample() error {
 	}
 	env.model, env.comp, env.entries = m, c, entries
 	env.hosts = map[string]host{}
-	for _, e := range m.Endpoints {
-		h := host{name: e.Name, port: e.Port, mac: e.MAC}
-		for _, ip := range e.IPs {
-			if ip.Is4() {
-				h.ip4 = ip
-			} else {
-				h.ip6 = ip
-			}
-		}
-		env.hosts[e.Name] = h
+	for _, h := range frametest.Hosts(m) {
+		env.hosts[h.Name] = h
 	}
 	return nil
 }
-
-// extraPolicy adds a punt rule to the example, so that every verdict
-// occurs.
-const extraPolicy = `
-kind: Policy
-name: batch-ssh-to-controller
-segment: prod
-priority: 150
-from: {app: batch}
-to: {tier: db}
-rules:
-  - {proto: tcp, ports: [22], action: punt}
-`
 
 // programScenario opens a session with an election id above every one
 // used before, pushes the pipeline and writes the compiled entries.
@@ -235,59 +201,5 @@ const quietWindow = 300 * time.Millisecond
 // the ports want, once each.
 func expectDelivery(t *testing.T, tok string, want ...uint32) {
 	t.Helper()
-	got := map[uint32]int{}
-	n := 0
-	deadline := time.After(5 * time.Second)
-	var quiet <-chan time.Time
-	if len(want) == 0 {
-		quiet = time.After(quietWindow)
-	}
-	for {
-		select {
-		case f := <-env.srv.Frames():
-			if containsToken(f.Data, tok) {
-				got[f.Port]++
-				if n++; n == len(want) {
-					quiet = time.After(quietWindow)
-				}
-			}
-		case <-quiet:
-			check(t, tok, got, want)
-			return
-		case <-deadline:
-			check(t, tok, got, want)
-			return
-		}
-	}
-}
-
-func check(t *testing.T, tok string, got map[uint32]int, want []uint32) {
-	t.Helper()
-	var ports []uint32
-	for p, n := range got {
-		for range n {
-			ports = append(ports, p)
-		}
-	}
-	slices.Sort(ports)
-	w := slices.Clone(want)
-	slices.Sort(w)
-	if !slices.Equal(ports, w) {
-		t.Errorf("frame %s left on ports %v, want %v", tok, ports, w)
-	}
-}
-
-// containsToken matches tok exactly, not as a prefix of a longer one.
-func containsToken(b []byte, tok string) bool {
-	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte(tok))
-		if j < 0 {
-			return false
-		}
-		end := i + j + len(tok)
-		if end == len(b) || b[end] < '0' || b[end] > '9' {
-			return true
-		}
-		i = end
-	}
+	frametest.ExpectDelivery(t, env.srv.Frames(), tok, 5*time.Second, quietWindow, want...)
 }

@@ -20,14 +20,14 @@ func TestThroughput(t *testing.T) {
 		t.Skip("P4CTL_SWX_BENCH is not set")
 	}
 	web, app := h(t, "web-1"), h(t, "app-1")
-	frame := tcp(web, app, 40001, 8080, true, false).tok("p4ctl:pps:0").frame(t)
+	frame := tcp(web, app, 40001, 8080, true, false).WithToken("p4ctl:pps:0").Frame(t)
 	in0, out0 := portCounters(t)
 	const d = 5 * time.Second
 	start := time.Now()
 	sent := 0
 	for time.Since(start) < d {
 		for range 1000 {
-			if env.srv.Ports[web.port].Send(frame) == nil {
+			if env.srv.Ports[web.Port].Send(frame) == nil {
 				sent++
 			}
 		}
