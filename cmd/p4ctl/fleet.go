@@ -157,6 +157,10 @@ func printFleet(w io.Writer, r *fleet.Result) {
 		fmt.Fprintln(w)
 	}
 	if f := r.Failover; f != nil {
-		fmt.Fprintf(w, "%s %s killed: every device primary and in sync again after %.2f s (%s leads)\n", f.Role, f.Killed, f.Seconds, f.Leader)
+		written := "entries the survivors wrote: unknown (a node's metrics could not be read)"
+		if f.Written >= 0 {
+			written = fmt.Sprintf("%d entries written by the survivors meanwhile", f.Written)
+		}
+		fmt.Fprintf(w, "%s %s killed: every device primary and in sync again after %.2f s (%s leads); %s\n", f.Role, f.Killed, f.Seconds, f.Leader, written)
 	}
 }

@@ -1,12 +1,14 @@
 package fleet
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,6 +123,12 @@ type Failover struct {
 	// Seconds is the time from the kill until the surviving nodes had
 	// every device primary and in sync with its entries.
 	Seconds float64 `json:"seconds"`
+	// Written is the entries and groups the surviving nodes inserted,
+	// modified or deleted from the kill until then
+	// (p4ctl_device_changes_total): 0 where the devices the dead node
+	// mastered were in sync, as the new masters find them. -1: a node's
+	// metrics could not be read.
+	Written int64 `json:"written"`
 }
 
 // Result is what a run measured.
@@ -164,6 +172,7 @@ const startTimeout = time.Minute
 // node is one controller process of a run.
 type node struct {
 	id, api, raft, dir string
+	metrics            string // its /metrics address
 	p                  *proc
 	conn               *grpc.ClientConn
 	client             p4ctlv1.ControllerClient
@@ -223,13 +232,13 @@ func Run(ctx context.Context, cfg RunConfig) (*Result, error) {
 	if mode == SimFleet {
 		sims = 1
 	}
-	ports, err := freePorts(2*cfg.Nodes + sims)
+	ports, err := freePorts(3*cfg.Nodes + sims)
 	if err != nil {
 		return nil, err
 	}
 	addrOf := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 	for i := range cfg.Nodes {
-		n := &node{id: fmt.Sprintf("n%d", i+1), api: addrOf(ports[2*i]), raft: addrOf(ports[2*i+1])}
+		n := &node{id: fmt.Sprintf("n%d", i+1), api: addrOf(ports[3*i]), raft: addrOf(ports[3*i+1]), metrics: addrOf(ports[3*i+2])}
 		n.dir = filepath.Join(dir, n.id)
 		if n.conn, err = grpc.NewClient(n.api, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20))); err != nil {
@@ -238,7 +247,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Result, error) {
 		n.client = p4ctlv1.NewControllerClient(n.conn)
 		r.nodes = append(r.nodes, n)
 	}
-	simPorts := ports[2*cfg.Nodes:]
+	simPorts := ports[3*cfg.Nodes:]
 	for _, p := range simPorts {
 		r.simPorts[p] = true
 	}
@@ -384,7 +393,7 @@ func (r *run) startSims(ctx context.Context, mode string, ports []int) error {
 // and waits until every node knows the leader and all the members.
 func (r *run) startCluster(ctx context.Context) error {
 	for i, n := range r.nodes {
-		args := []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--api-addr", n.api, "--raft-addr", n.raft, "--metrics-addr", ""}
+		args := []string{"serve", "--node-id", n.id, "--data-dir", n.dir, "--api-addr", n.api, "--raft-addr", n.raft, "--metrics-addr", n.metrics}
 		if i == 0 {
 			args = append(args, "--bootstrap")
 		} else {
@@ -759,6 +768,7 @@ func (r *run) kill(ctx context.Context, want map[string]map[string]int) (*Failov
 	if victim == nil {
 		return nil, fmt.Errorf("fleet: no %s to kill (leader %q)", r.cfg.Kill, st.GetLeader())
 	}
+	before := r.written(ctx, victim)
 	r.logf("killing the %s, %s", r.cfg.Kill, victim.id)
 	start := time.Now()
 	victim.p.kill()
@@ -766,7 +776,10 @@ func (r *run) kill(ctx context.Context, want map[string]map[string]int) (*Failov
 	if err := r.converge(ctx, want, start.Add(r.cfg.Timeout)); err != nil {
 		return nil, fmt.Errorf("after killing %s: %w", victim.id, err)
 	}
-	f := &Failover{Killed: victim.id, Role: r.cfg.Kill, Seconds: time.Since(start).Seconds()}
+	f := &Failover{Killed: victim.id, Role: r.cfg.Kill, Seconds: time.Since(start).Seconds(), Written: -1}
+	if after := r.written(ctx, victim); before >= 0 && after >= 0 {
+		f.Written = after - before
+	}
 	r.logf("converged again after %.2f s", f.Seconds)
 	for _, n := range r.nodes {
 		if n.dead {
@@ -778,6 +791,63 @@ func (r *run) kill(ctx context.Context, want map[string]map[string]int) (*Failov
 		}
 	}
 	return f, nil
+}
+
+// written sums p4ctl_device_changes_total over the nodes but skip, from
+// their /metrics; -1 if one cannot be read.
+func (r *run) written(ctx context.Context, skip *node) int64 {
+	var sum float64
+	for _, n := range r.nodes {
+		if n == skip || n.dead {
+			continue
+		}
+		v, err := scrapeSum(ctx, "http://"+n.metrics+"/metrics", "p4ctl_device_changes_total")
+		if err != nil {
+			r.logf("metrics of %s: %v", n.id, err)
+			return -1
+		}
+		sum += v
+	}
+	return int64(sum)
+}
+
+// scrapeSum sums the samples of metric name in the Prometheus text
+// exposition at url.
+func scrapeSum(ctx context.Context, url, name string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		fields := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %v", url, line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
 }
 
 // stop stops the nodes, then the simulators.
