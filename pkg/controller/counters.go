@@ -69,15 +69,18 @@ func (h *hits) add(d hits) { h.packets += d.packets; h.bytes += d.bytes }
 // seen is an entry's counter as last read; packets < 0: not read yet.
 type seen struct{ packets, bytes int64 }
 
-// devCounters is one device's counter state. read serializes reads of
-// the device; mu guards the fields read answers from.
+// devCounters is one device's counter state.
 type devCounters struct {
-	read sync.Mutex
+	// read serializes reads of the device and guards what reads alone
+	// use: the index, the model it is of, and each entry's counts as
+	// last read.
+	read  sync.Mutex
+	index *policy.CounterIndex
+	model *policy.Model
+	last  []seen // by index entry
 
+	// mu guards what reads answer from.
 	mu       sync.Mutex
-	index    *policy.CounterIndex
-	model    *policy.Model // the compiled model index is of
-	last     []seen        // by index entry
 	rules    map[policy.RuleRef]*hits
 	policies map[string]*hits
 	st       DeviceCounters
@@ -135,29 +138,14 @@ func (c *Controller) ReadCounters(ctx context.Context, dev string) error {
 	if s == nil {
 		return fail(ErrNotConnected)
 	}
-	// The index of the model compiled now, rebuilt when it changed.
-	c.mu.Lock()
-	m := c.compiler.Model()
-	idx, last := d.index, d.last
-	if d.model != m {
-		n, err := c.compiler.CounterIndex(dev)
-		if err != nil {
-			c.mu.Unlock()
-			return fail(err)
-		}
-		carried := make([]seen, n.Len())
-		for i := range carried {
-			carried[i].packets = -1
-		}
-		n.Carry(idx, func(o, e int) { carried[e] = last[o] })
-		idx, last = n, carried
+	idx, last, m, err := c.counterIndex(dev, d)
+	if err != nil {
+		return fail(err)
 	}
-	c.mu.Unlock()
-
 	start := time.Now()
 	delta := make([]hits, len(idx.Attrs))
 	entries, unknown, reset := 0, 0, 0
-	err := s.ReadCounters(ctx, idx.Tables, func(key []byte, packets, bytes int64) error {
+	err = s.ReadCounters(ctx, idx.Tables, func(key []byte, packets, bytes int64) error {
 		e, a, ok := idx.Entry(key)
 		if !ok {
 			unknown++
@@ -180,9 +168,9 @@ func (c *Controller) ReadCounters(ctx context.Context, dev string) error {
 	// What a failed read got through is kept: each entry's last value
 	// moved with the hits it added.
 	took := time.Since(start)
+	d.index, d.model, d.last = idx, m, last
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.index, d.model, d.last = idx, m, last
 	for a, h := range delta {
 		attr := &idx.Attrs[a]
 		// Every rule with entries on the device is listed, hits or not.
@@ -217,6 +205,57 @@ func (c *Controller) ReadCounters(ctx context.Context, dev string) error {
 		c.log.Info("policy counters reset on the device", "device", dev, "entries", reset)
 	}
 	return nil
+}
+
+// counterRounds bounds how many times a read brings its device's index
+// to the compiled model: more than one when the model moves on while the
+// index is built. The read then counts with the index it has, which is
+// correct for the model it is of (entries the device holds of a newer one
+// are unknown for now); the next read brings it on.
+const counterRounds = 3
+
+// counterIndex returns device dev's counter index, of the model compiled
+// now (as far as counterRounds allow: m is the model it is of), and each
+// of its entries' counts as last read. The index is brought up to date
+// from the last one by what changed since: mu is held only to take that
+// (Compiler.PrepareCounterIndex: the rows that changed, or a hold on the
+// device's rows), and the index is built without it, so that counters do
+// not hold up compiles, reconciles and writes. Callers hold d.read.
+func (c *Controller) counterIndex(dev string, d *devCounters) (idx *policy.CounterIndex, last []seen, m *policy.Model, err error) {
+	idx, last, m = d.index, d.last, d.model
+	for range counterRounds {
+		c.mu.Lock()
+		if idx != nil && c.compiler.Model() == m {
+			c.mu.Unlock()
+			break
+		}
+		u, err := c.compiler.PrepareCounterIndex(idx, m, dev)
+		c.mu.Unlock()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		n := u.Build()
+		idx, last, m = n, carried(n, idx, last), u.Model()
+	}
+	return idx, last, m, nil
+}
+
+// carried is last, the counts read of old's entries (old may be nil),
+// for the entries of n: kept where n extends old (the same numbers), else
+// mapped entry by entry (Carry); an entry new to n is not read yet.
+func carried(n, old *policy.CounterIndex, last []seen) []seen {
+	if n.Extends(old) {
+		for len(last) < n.Len() {
+			last = append(last, seen{packets: -1})
+		}
+		return last
+	}
+	out := make([]seen, n.Len())
+	for i := range out {
+		out[i].packets = -1
+	}
+	n.Carry(old, func(o, e int) { out[e] = last[o] })
+	return out
 }
 
 // Counters reports this node's counters of device dev (every device when

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/p4ctl/p4ctl/pkg/pipeline"
+	"github.com/p4ctl/p4ctl/pkg/policy"
 )
 
 // policyPortEntry is leaf1's entry of table in the compiled state whose
@@ -122,6 +123,117 @@ func TestPolicyCounters(t *testing.T) {
 	check("_other", 20, true)
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+// TestPolicyCountersAcrossChanges: the counts read before a change are
+// carried over it, not counted again. A policy edited in place (a rule
+// added in front of the one that makes the counted entries) keeps its
+// entries, whose hits go to their rule's new number from then on, and the
+// device's counter index is brought up to date from the last one, not
+// built again; a change that touches none of the device's counted entries
+// (an endpoint no policy selects, on another device) leaves the index as
+// it was.
+func TestPolicyCountersAcrossChanges(t *testing.T) {
+	_, c, d1, d2, model := exampleInSync(t)
+	fwd := policyPortEntry(t, c, "ingress.policy_port", "l4_dst_port", 8080)
+	if !d1.srv.AddDirectCounter(fwd, 10, 1000) {
+		t.Fatal("the sim does not hold the compiled entries")
+	}
+	if p, _, rules, _ := policyHits(t, c, "web-to-app"); p != 10 || rules[0].Packets != 10 {
+		t.Fatalf("web-to-app: %d packets, rules %+v; want 10 on rule 0", p, rules)
+	}
+	index := func() *policy.CounterIndex {
+		d := c.counters.device("leaf1")
+		d.read.Lock()
+		defer d.read.Unlock()
+		return d.index
+	}
+	apply := func(file string, docs []byte) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := c.Apply(ctx, file, docs); err != nil {
+			t.Fatal(err)
+		}
+		inSync(t, c, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
+	}
+	before := index()
+
+	// A UDP rule in front: tcp 8080 and 8443 become rule 1.
+	doc := strings.Replace(string(exampleFor(t, d1.addr, d2.addr)), "  - {proto: tcp, ports: [8080, 8443]}\n",
+		"  - {proto: udp, ports: [53]}\n  - {proto: tcp, ports: [8080, 8443]}\n", 1)
+	apply("example.yaml", []byte(doc))
+	d1.srv.AddDirectCounter(fwd, 3, 100)
+	p, b, rules, dc := policyHits(t, c, "web-to-app")
+	if p != 13 || b != 1100 {
+		t.Errorf("after the change and 3 packets: %d packets %d bytes, want 13, 1100 (the 10 before carried over)", p, b)
+	}
+	if len(rules) < 2 || rules[1] != (RuleCounters{Rule: 1, Packets: 3, Bytes: 100}) {
+		t.Errorf("rules %+v: want the 3 new packets on rule 1, tcp's number now", rules)
+	}
+	if dc.Resets != 0 || dc.Unknown != 0 {
+		t.Errorf("device counters %+v", dc)
+	}
+	after := index()
+	if after == before || !after.Extends(before) {
+		t.Errorf("the index was built again (extends the last one: %v), not brought up to date", after.Extends(before))
+	}
+
+	// An endpoint of its own identity on leaf2, which no policy selects.
+	apply("extra.yaml", []byte("kind: Port\ndevice: leaf2\nport: 2\nsegment: prod\nrole: promiscuous\n---\n"+
+		"kind: Endpoint\nname: lone\nsegment: prod\nmac: 02:00:00:00:02:02\nips: [10.0.2.2]\ndevice: leaf2\nport: 2\nlabels: {role: lone}\n"))
+	d1.srv.AddDirectCounter(fwd, 2, 50)
+	if p, b, _, _ := policyHits(t, c, "web-to-app"); p != 15 || b != 1150 {
+		t.Errorf("after another change and 2 packets: %d packets %d bytes, want 15, 1150", p, b)
+	}
+	if index() != after {
+		t.Error("a change that touched none of leaf1's counted entries changed its index")
+	}
+}
+
+// TestPolicyCountersWhileChanging: reads taken while changes are
+// compiled, whose indexes are brought up to date outside the
+// controller's lock as the compiler moves on, count every hit once.
+func TestPolicyCountersWhileChanging(t *testing.T) {
+	_, c, d1, d2, model := exampleInSync(t)
+	fwd := policyPortEntry(t, c, "ingress.policy_port", "l4_dst_port", 8080)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stop, done := make(chan struct{}), make(chan struct{})
+	reads := 0
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if err := c.ReadCounters(ctx, "leaf1"); err != nil {
+				t.Error(err)
+				return
+			}
+			reads++
+		}
+	}()
+	ports := "8080, 8443"
+	for i := range 4 {
+		d1.srv.AddDirectCounter(fwd, 1, 10)
+		ports += fmt.Sprintf(", %d", 9100+i)
+		doc := strings.Replace(string(exampleFor(t, d1.addr, d2.addr)), "ports: [8080, 8443]", "ports: ["+ports+"]", 1)
+		if _, err := c.Apply(ctx, "example.yaml", []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		inSync(t, c, map[string]*simDevice{"leaf1": d1, "leaf2": d2}, model)
+	}
+	close(stop)
+	<-done
+	if reads < 4 {
+		t.Errorf("only %d reads while the changes were compiled", reads)
+	}
+	if p, b, _, dc := policyHits(t, c, "web-to-app"); p != 4 || b != 40 || dc.Resets != 0 {
+		t.Errorf("%d packets %d bytes, %d resets, after %d reads; want 4, 40, 0", p, b, dc.Resets, reads)
 	}
 }
 

@@ -65,6 +65,11 @@ type Compiler struct {
 	fab *fabric // the model's fabric (fabric.go)
 
 	j *journal // records changes while an update runs
+
+	// counterLog is what the recent updates did to the policy rows, from
+	// which a counter index of an earlier model is brought up to date
+	// (counterlog.go).
+	counterLog counterLog
 }
 
 // row is a row's value and what produced it (policy names, object refs),
@@ -189,6 +194,7 @@ func (c *Compiler) TryTouched(m *Model) (devices []string, all bool, err error) 
 	}
 	// No entries are built: the trial needs the devices and their
 	// capacity, not the messages.
+	log := c.counterLog
 	d, err := c.UpdateSkipping(m, func(string) bool { return true })
 	if err != nil {
 		return nil, false, err
@@ -199,16 +205,18 @@ func (c *Compiler) TryTouched(m *Model) (devices []string, all bool, err error) 
 		}
 	}
 	slices.Sort(devices)
-	c.revert(m, prev)
+	c.revert(m, prev, log)
 	return devices, false, nil
 }
 
 // revert moves the compiler from m, where a trial update left it, back to
 // prev, where it was: the reverse changes restore every row and
-// identity, with no delta worked out (nothing is written for a trial).
-func (c *Compiler) revert(m, prev *Model) {
+// identity, with no delta worked out (nothing is written for a trial),
+// and log, the counter log as it was at prev, is put back.
+func (c *Compiler) revert(m, prev *Model, log counterLog) {
 	c.j = nil
 	c.apply(m, prev)
+	c.counterLog = log
 }
 
 // DeltaTo is what Update(m) would write to each device, without moving
@@ -226,11 +234,12 @@ func (c *Compiler) DeltaTo(m *Model) (*Delta, error) {
 		}
 		return diffCompilers(c, n, nil)
 	}
+	log := c.counterLog
 	d, err := c.Update(m)
 	if err != nil {
 		return nil, err
 	}
-	c.revert(m, prev)
+	c.revert(m, prev, log)
 	return d, nil
 }
 
@@ -283,6 +292,7 @@ func (c *Compiler) UpdateSkipping(m *Model, skip func(device string) bool) (*Del
 		c.apply(m, old)
 		return nil, err
 	}
+	c.counterLog.record(c, old, m)
 	c.j = nil
 	return d, nil
 }
@@ -523,6 +533,7 @@ func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 	pl := k.place()
 	set := c.rowsToWrite(pl)
 	if r, ok := set[k]; ok {
+		before := r
 		if r.own == nil && r.val != v {
 			if !policyTable(k.t) {
 				panic(fmt.Sprintf("policy: %s row produced with two values (%v by %v, %v by %s)", tableNames[k.t], r.val, r.refs(), v, ref))
@@ -541,6 +552,7 @@ func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 			}
 		}
 		set[k] = r
+		c.j.noteProducers(&k, before, true, r, true)
 		return
 	}
 	c.j.touchRow(c, k)
@@ -548,7 +560,9 @@ func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 		set = map[rowKey]row{}
 		c.rows[pl] = set
 	}
-	set[k] = row{val: v, ref: ref}
+	r := row{val: v, ref: ref}
+	set[k] = r
+	c.j.noteProducers(&k, row{}, false, r, true)
 	cnt := c.counts[pl]
 	if cnt == nil {
 		cnt = new([numTables]int)
@@ -646,6 +660,7 @@ func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 	if !ok {
 		panic(fmt.Sprintf("policy: dropping a %s row that is not there (by %s)", tableNames[k.t], ref))
 	}
+	before := r
 	if len(r.extra) == 0 {
 		if r.ref != ref {
 			panic(fmt.Sprintf("policy: %s row has no reference from %s (has %v)", tableNames[k.t], ref, r.refs()))
@@ -662,29 +677,33 @@ func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 		if policyTable(k.t) {
 			c.pairRowDropped(k.n1, k.n2)
 		}
+		c.j.noteProducers(&k, before, true, row{}, false)
 		return
 	}
-	// Find the production: ref, with value v where producers differ.
+	// Find the production: ref, with value v where producers differ. The
+	// row gets new slices rather than writes to its own: a set a snapshot
+	// holds is copied before it changes (rowsToWrite), and the copy's rows
+	// share their slices with the snapshot's, which reads them
+	// (counters.go).
+	refs := r.refs() // a new slice
 	i := -1
-	for j, x := range r.refs() {
+	for j, x := range refs {
 		if x == ref && (r.own == nil || r.own[j] == v) {
 			i = j
 			break
 		}
 	}
 	if i < 0 {
-		panic(fmt.Sprintf("policy: %s row has no reference from %s with %v (has %v)", tableNames[k.t], ref, v, r.refs()))
+		panic(fmt.Sprintf("policy: %s row has no reference from %s with %v (has %v)", tableNames[k.t], ref, v, refs))
 	}
-	last := len(r.extra) // index of the last production in refs()
-	if i == 0 {
-		r.ref = r.extra[last-1]
-	} else {
-		r.extra[i-1] = r.extra[last-1]
-	}
-	r.extra = r.extra[:last-1]
+	last := len(refs) - 1
+	refs[i] = refs[last]
+	refs = refs[:last]
+	r.ref, r.extra = refs[0], refs[1:]
 	if r.own != nil {
-		r.own[i] = r.own[last]
-		r.own = r.own[:last]
+		own := slices.Clone(r.own)
+		own[i] = own[last]
+		r.own = own[:last]
 		if b := best(r.own); b != r.val {
 			c.j.touchRow(c, k)
 			r.val = b
@@ -694,6 +713,7 @@ func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 		}
 	}
 	set[k] = r
+	c.j.noteProducers(&k, before, true, r, true)
 }
 
 // ---- ports ----------------------------------------------------------------

@@ -105,7 +105,7 @@ func TestCounterIndexCarry(t *testing.T) {
 	shared := 0
 	after.Carry(before, func(o, n int) {
 		shared++
-		if a, b := before.Attrs[before.attr[o]], after.Attrs[after.attr[n]]; a.Table != b.Table || fmt.Sprint(a.Rules) != fmt.Sprint(b.Rules) {
+		if a, b := before.Attrs[before.attr.at(o)], after.Attrs[after.attr.at(n)]; a.Table != b.Table || fmt.Sprint(a.Rules) != fmt.Sprint(b.Rules) {
 			t.Errorf("carried entry changed attribution: %v -> %v", a, b)
 		}
 	})

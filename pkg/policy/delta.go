@@ -62,6 +62,18 @@ type journal struct {
 	rows   map[rowKey]oldRow
 	places map[devPlace]bool // was the place on the device before
 	groups map[uint32]bool   // devices whose ports changed
+	// producers are the policy rows a production of which was added or
+	// dropped, whatever their value did: the rules that give them their
+	// verdict may have changed (the counter log, counterlog.go).
+	producers map[policyKey]producersChange
+}
+
+// producersChange is a policy row before an update and after it: present,
+// with its value and producers, or not. The rows' slices are never
+// written (addRow appends past their ends, dropRow makes new ones).
+type producersChange struct {
+	before, after row
+	had, has      bool
 }
 
 type oldRow struct {
@@ -75,7 +87,7 @@ type devPlace struct {
 }
 
 func newJournal() *journal {
-	return &journal{rows: map[rowKey]oldRow{}, places: map[devPlace]bool{}, groups: map[uint32]bool{}}
+	return &journal{rows: map[rowKey]oldRow{}, places: map[devPlace]bool{}, groups: map[uint32]bool{}, producers: map[policyKey]producersChange{}}
 }
 
 func (j *journal) touchRow(c *Compiler, k rowKey) {
@@ -91,6 +103,22 @@ func (j *journal) touchRow(c *Compiler, k rowKey) {
 		o.val = r.val
 	}
 	j.rows[k] = o
+}
+
+// noteProducers notes that a production of row k was added or dropped:
+// the row went from before (had: present) to after (has). Only policy
+// rows are noted.
+func (j *journal) noteProducers(k *rowKey, before row, had bool, after row, has bool) {
+	if j == nil || !policyTable(k.t) {
+		return
+	}
+	pk := policyKeyOf(k)
+	pc, seen := j.producers[pk]
+	if !seen {
+		pc.before, pc.had = before, had
+	}
+	pc.after, pc.has = after, has
+	j.producers[pk] = pc
 }
 
 func (j *journal) touchPlace(c *Compiler, dev uint32, pl place) {
