@@ -60,7 +60,7 @@ func (s *Session) ReadKeys(ctx context.Context, tableIDs []uint32, fn func(key, 
 	for _, id := range tableIDs {
 		req.Entities = append(req.Entities, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: id}}})
 	}
-	return s.readRaw(ctx, req, func(p *keyParser) error { return fn(p.key, p.action) })
+	return s.readRaw(ctx, req, false, func(p *keyParser) error { return fn(p.key, p.action) })
 }
 
 // ReadCounters reads the direct counter of every entry of the given
@@ -74,7 +74,7 @@ func (s *Session) ReadCounters(ctx context.Context, tableIDs []uint32, fn func(k
 	for _, id := range tableIDs {
 		req.Entities = append(req.Entities, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: id, CounterData: &p4v1.CounterData{}}}})
 	}
-	return s.readRaw(ctx, req, func(p *keyParser) error {
+	return s.readRaw(ctx, req, true, func(p *keyParser) error {
 		if !p.hasCounter {
 			return fmt.Errorf("an entry of table %d came without counter data", pipeline.KeyTableID(p.key))
 		}
@@ -83,8 +83,9 @@ func (s *Session) ReadCounters(ctx context.Context, tableIDs []uint32, fn func(k
 }
 
 // readRaw sends req and calls fn with the parser positioned on each table
-// entry of the responses.
-func (s *Session) readRaw(ctx context.Context, req *p4v1.ReadRequest, fn func(p *keyParser) error) error {
+// entry of the responses; with skipAction, the entries' actions are not
+// parsed.
+func (s *Session) readRaw(ctx context.Context, req *p4v1.ReadRequest, skipAction bool, fn func(p *keyParser) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := s.conn.NewStream(ctx, readDesc, "/p4.v1.P4Runtime/Read", grpc.ForceCodec(rawCodec{}))
@@ -97,7 +98,7 @@ func (s *Session) readRaw(ctx context.Context, req *p4v1.ReadRequest, fn func(p 
 	if err := st.CloseSend(); err != nil {
 		return fmt.Errorf("p4rt %s: read: %w", s.addr, err)
 	}
-	var p keyParser
+	p := keyParser{skipAction: skipAction}
 	var m rawMsg
 	for {
 		err := st.RecvMsg(&m)
@@ -136,6 +137,9 @@ type keyParser struct {
 	key     []byte
 	action  []byte
 	te      []byte
+	// skipAction leaves the action unparsed (action stays empty): counter
+	// reads need the key and the counts alone.
+	skipAction bool
 	// The entry's counter_data, when it has one.
 	hasCounter     bool
 	packets, bytes int64
@@ -181,26 +185,37 @@ func (p *keyParser) response(b []byte, fn func(key, action []byte) error) error 
 		}
 		// Protobuf merges repeated occurrences of a message field, which is
 		// the same as parsing their concatenation; another member of the
-		// Entity oneof clears the table entry.
-		p.te = p.te[:0]
-		isEntry := false
+		// Entity oneof clears the table entry. The one occurrence there
+		// almost always is, is parsed where it lies.
+		var first []byte
+		occurrences := 0
 		err := fields(entity, func(num protowire.Number, typ protowire.Type, _ uint64, te []byte) error {
 			if typ != protowire.BytesType || num < 1 || num > 12 {
 				return nil
 			}
 			if num != 2 {
-				isEntry = false
-				p.te = p.te[:0]
+				occurrences = 0
 				return nil
 			}
-			isEntry = true
-			p.te = append(p.te, te...)
+			occurrences++
+			switch occurrences {
+			case 1:
+				first = te
+			case 2:
+				p.te = append(append(p.te[:0], first...), te...)
+			default:
+				p.te = append(p.te, te...)
+			}
 			return nil
 		})
-		if err != nil || !isEntry {
+		if err != nil || occurrences == 0 {
 			return err
 		}
-		if err := p.entry(p.te); err != nil {
+		te := first
+		if occurrences > 1 {
+			te = p.te
+		}
+		if err := p.entry(te); err != nil {
 			return err
 		}
 		return fn(p.key, p.action)
@@ -220,6 +235,9 @@ func (p *keyParser) entry(b []byte) error {
 		case num == 2 && typ == protowire.BytesType:
 			return p.match(bs)
 		case num == 3 && typ == protowire.BytesType:
+			if p.skipAction {
+				return nil
+			}
 			return fields(bs, func(num protowire.Number, typ protowire.Type, _ uint64, act []byte) error {
 				switch {
 				case num == 1 && typ == protowire.BytesType: // the direct action

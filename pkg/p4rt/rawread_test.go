@@ -125,11 +125,29 @@ func FuzzKeyParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		var p keyParser
 		var keys, actions []string
+		type counts struct {
+			has            bool
+			packets, bytes int64
+		}
+		var got []counts
 		if p.response(wire, func(key, action []byte) error {
 			keys, actions = append(keys, string(key)), append(actions, string(action))
+			got = append(got, counts{p.hasCounter, p.packets, p.bytes})
 			return nil
 		}) != nil {
 			return
+		}
+		// Without the actions (counter reads), the same keys and counts.
+		q := keyParser{skipAction: true}
+		i := 0
+		if err := q.response(wire, func(key, action []byte) error {
+			if i >= len(keys) || string(key) != keys[i] || len(action) != 0 || (counts{q.hasCounter, q.packets, q.bytes}) != got[i] {
+				t.Fatalf("entry %d without actions: key %x action %x counts %v %d %d; with them: %v", i, key, action, q.hasCounter, q.packets, q.bytes, got)
+			}
+			i++
+			return nil
+		}); err != nil || i != len(keys) {
+			t.Fatalf("without actions: %d entries, %v; with them %d", i, err, len(keys))
 		}
 		// Whatever the raw parser accepts, protobuf must agree on.
 		var resp p4v1.ReadResponse
@@ -144,6 +162,18 @@ func FuzzKeyParser(f *testing.F) {
 		}
 		if len(want) != len(keys) {
 			t.Fatalf("raw parser found %d entries, protobuf %d", len(keys), len(want))
+		}
+		j := 0
+		for _, e := range resp.GetEntities() {
+			te := e.GetTableEntry()
+			if te == nil {
+				continue
+			}
+			cd := te.GetCounterData()
+			if w := (counts{cd != nil, cd.GetPacketCount(), cd.GetByteCount()}); w != got[j] {
+				t.Fatalf("entry %d: raw counts %v, protobuf %v", j, got[j], w)
+			}
+			j++
 		}
 		for i := range want {
 			if want[i] != keys[i] {
