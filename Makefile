@@ -264,8 +264,10 @@ p4-pna:
 # bfrt.json, pipe/context.json and the binary, and the compiler's reports in
 # pipe/logs: resources.json (every stage's memories and who uses them),
 # table_summary.log (table placement) and, where p4c's p4c-build-logs runs,
-# mau.resources.log. context.json and the binary are also written gzipped
-# (name.gz): the binary embeds those (p4src/embed.go), 1 MB instead of 35.
+# mau.resources.log. context.json, the binary and resources.json are kept
+# gzipped only (name.gz, gzip -9n: the same bytes each build): 1 MB
+# instead of 38 in the repository, and what the p4ctl binary embeds
+# (p4src/embed.go).
 # Where bf-p4c is missing the targets say so and succeed.
 BF_P4C_DIR     ?= /opt/bfp4c
 BF_P4C         ?= $(firstword $(wildcard $(BF_P4C_DIR)/build/backends/tofino/bf-p4c/p4c-barefoot) $(shell command -v p4c-barefoot 2>/dev/null))
@@ -289,7 +291,7 @@ define bf_p4c
 		find $$out/pipe/logs -type f ! -name resources.json ! -name table_summary.log ! -name mau.resources.log -delete; \
 		rm -rf $$out/pipe/graphs $$out/pipe/p4ctl.* $$out/p4ctl.p4pp $$out/compile.log $$out/manifest.json \
 			$$out/events.json $$out/frontend-ir.json $$out/source.json; \
-		gzip -9nkf $$out/pipe/context.json $$out/pipe/$(6); \
+		gzip -9nf $$out/pipe/context.json $$out/pipe/$(6) $$out/pipe/logs/resources.json; \
 		echo "$@: $(6) in $$(( $$(date +%s) - start ))s"; \
 	fi
 endef

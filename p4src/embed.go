@@ -16,7 +16,8 @@ import (
 )
 
 // build is the tree as embedded: the Tofino builds' context.json and
-// binary as name.gz (make p4-tna and p4-t2na write both forms).
+// binary as name.gz, the only form committed (make p4-tna and p4-t2na
+// write them so).
 //
 //go:embed build/v1model build/pna
 //go:embed build/tna/p4info.txtpb build/tna/bfrt.json build/tna/pipe/context.json.gz build/tna/pipe/tofino.bin.gz

@@ -14,7 +14,7 @@ import (
 // gunzipFS serves a tree in which some files are stored gzip-compressed
 // (name.gz) under their plain names, decompressed when opened. The Tofino
 // builds' context.json and binary are 35 MB as bf-p4c writes them and 1 MB
-// compressed; both forms are committed, the compressed one is embedded.
+// compressed; only the compressed form is committed, and it is embedded.
 type gunzipFS struct{ fsys fs.FS }
 
 // Open opens name, or else name.gz decompressed.

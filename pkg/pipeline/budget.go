@@ -13,7 +13,7 @@ import (
 // for every table's declared size, so the program fits its pipe whole and
 // a device's entries fit exactly when every table's fit its size. Tables
 // carries each table's size and the SRAM and TCAM blocks the compiler's
-// resource report gives it (p4src/build/<arch>/pipe/logs/resources.json;
+// resource report gives it (p4src/build/<arch>/pipe/logs/resources.json.gz;
 // TestBudgetsMatchReport keeps them equal), and a table's entries take
 // their share of those blocks.
 //

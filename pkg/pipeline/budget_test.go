@@ -115,7 +115,7 @@ func placedFromReport(t *testing.T, arch string) (map[string]TableBudget, int, i
 	t.Helper()
 	root := repoRoot(t)
 	dir := filepath.Join(root, "p4src", "build", arch)
-	b, err := os.ReadFile(filepath.Join(dir, "pipe", "logs", "resources.json"))
+	b, err := readArtifact(filepath.Join(dir, "pipe", "logs", "resources.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

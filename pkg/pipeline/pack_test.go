@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,7 +115,7 @@ func TestPackEmbeddedTofino(t *testing.T) {
 	} {
 		t.Run(tc.target, func(t *testing.T) {
 			read := func(f string) []byte {
-				b, err := os.ReadFile(filepath.Join(root, "p4src", "build", tc.arch, f))
+				b, err := readArtifact(filepath.Join(root, "p4src", "build", tc.arch, f))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,7 +1,7 @@
 package pipeline
 
 // What bf-p4c 9.13.4 placed for each table of p4src/tna and p4src/t2na at
-// its declared size, from p4src/build/<arch>/pipe/logs/resources.json:
+// its declared size, from p4src/build/<arch>/pipe/logs/resources.json.gz:
 // the blocks the report names the table, its action data ($action), its
 // algorithmic LPM pre-classifier and its direct counter
 // (TestBudgetsMatchReport keeps these equal to it).
