@@ -23,20 +23,7 @@ import (
 
 // FlowView is one flow of the flow log.
 type FlowView struct {
-	// Key names the flow: records of one key replace each other.
-	Key         string            `json:"key"`
-	Device      string            `json:"device"`
-	Segment     string            `json:"segment"`
-	InPort      uint32            `json:"in_port"`
-	Src         string            `json:"src"`
-	Dst         string            `json:"dst"`
-	Proto       string            `json:"proto"`
-	Sport       uint32            `json:"sport"`
-	Dport       uint32            `json:"dport"`
-	SrcEndpoint string            `json:"src_endpoint"`
-	DstEndpoint string            `json:"dst_endpoint"`
-	SrcLabels   map[string]string `json:"src_labels"`
-	DstLabels   map[string]string `json:"dst_labels"`
+	FlowID
 	// Verdict is the switch's: allow or deny; DecidedBy what decided it
 	// as the switch says (acl, policy, default).
 	Verdict   string `json:"verdict"`
@@ -161,17 +148,56 @@ func (f flowFilter) match(v FlowView) bool {
 	return v.Policy == f.policy || v.StagedPolicy == f.policy
 }
 
-func flowView(m *model, r *p4ctlv1.FlowRecord) FlowView {
+// FlowID is what names a reported flow and its ends, in a flow log
+// record and a denial alike.
+type FlowID struct {
+	// Key names the flow: records of one key replace each other.
+	Key         string            `json:"key"`
+	Device      string            `json:"device"`
+	Segment     string            `json:"segment"`
+	InPort      uint32            `json:"in_port"`
+	Src         string            `json:"src"`
+	Dst         string            `json:"dst"`
+	Proto       string            `json:"proto"`
+	Sport       uint32            `json:"sport"`
+	Dport       uint32            `json:"dport"`
+	SrcEndpoint string            `json:"src_endpoint"`
+	DstEndpoint string            `json:"dst_endpoint"`
+	SrcLabels   map[string]string `json:"src_labels"`
+	DstLabels   map[string]string `json:"dst_labels"`
+}
+
+// flowRecord is what a FlowRecord and a DenialRecord both say of their
+// flow.
+type flowRecord interface {
+	GetDevice() string
+	GetSegment() string
+	GetInPort() uint32
+	GetSrc() string
+	GetDst() string
+	GetProto() int32
+	GetSport() uint32
+	GetDport() uint32
+	GetSrcEndpoint() string
+	GetDstEndpoint() string
+}
+
+// flowID is r's flow, its endpoints' labels from m.
+func flowID(m *model, r flowRecord) FlowID {
 	labels := func(name string) map[string]string {
 		if e := m.endpoints[name]; e != nil && e.Labels != nil {
 			return e.Labels
 		}
 		return map[string]string{}
 	}
-	v := FlowView{Key: fmt.Sprintf("%s|%s|%s|%s|%d|%d", r.GetDevice(), r.GetSegment(), r.GetSrc(), r.GetDst(), r.GetProto(), r.GetDport()),
+	return FlowID{Key: fmt.Sprintf("%s|%s|%s|%s|%d|%d", r.GetDevice(), r.GetSegment(), r.GetSrc(), r.GetDst(), r.GetProto(), r.GetDport()),
 		Device: r.GetDevice(), Segment: r.GetSegment(), InPort: r.GetInPort(), Src: r.GetSrc(), Dst: r.GetDst(),
 		Proto: policy.ProtoName(int(r.GetProto())), Sport: r.GetSport(), Dport: r.GetDport(),
-		SrcEndpoint: r.GetSrcEndpoint(), DstEndpoint: r.GetDstEndpoint(), SrcLabels: labels(r.GetSrcEndpoint()), DstLabels: labels(r.GetDstEndpoint()),
+		SrcEndpoint: r.GetSrcEndpoint(), DstEndpoint: r.GetDstEndpoint(), SrcLabels: labels(r.GetSrcEndpoint()), DstLabels: labels(r.GetDstEndpoint())}
+}
+
+func flowView(m *model, r *p4ctlv1.FlowRecord) FlowView {
+	v := FlowView{FlowID: flowID(m, r),
 		Verdict: r.GetVerdict(), DecidedBy: r.GetDecidedBy(), Policy: r.GetPolicy(), Reply: r.GetReply(), ModelDisagrees: r.GetModelDisagrees(),
 		StagedVerdict: r.GetStagedVerdict(), StagedPolicy: r.GetStagedPolicy(), StagedDecides: r.GetStagedDecides(),
 		First: r.GetFirstUnixMs(), Last: r.GetLastUnixMs(), Count: r.GetCount()}

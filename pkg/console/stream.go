@@ -170,27 +170,14 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 
 // DenialView is one denied flow.
 type DenialView struct {
-	// Key names the flow: records of one key replace each other.
-	Key            string            `json:"key"`
-	Device         string            `json:"device"`
-	Segment        string            `json:"segment"`
-	InPort         uint32            `json:"in_port"`
-	Src            string            `json:"src"`
-	Dst            string            `json:"dst"`
-	Proto          string            `json:"proto"`
-	Sport          uint32            `json:"sport"`
-	Dport          uint32            `json:"dport"`
-	SrcEndpoint    string            `json:"src_endpoint"`
-	DstEndpoint    string            `json:"dst_endpoint"`
-	SrcLabels      map[string]string `json:"src_labels"`
-	DstLabels      map[string]string `json:"dst_labels"`
-	DeniedBy       string            `json:"denied_by"`
-	Policy         string            `json:"policy"`
-	Trace          string            `json:"trace"`
-	TraceDisagrees bool              `json:"trace_disagrees"`
-	First          int64             `json:"first_unix_ms"`
-	Last           int64             `json:"last_unix_ms"`
-	Count          uint64            `json:"count"`
+	FlowID
+	DeniedBy       string `json:"denied_by"`
+	Policy         string `json:"policy"`
+	Trace          string `json:"trace"`
+	TraceDisagrees bool   `json:"trace_disagrees"`
+	First          int64  `json:"first_unix_ms"`
+	Last           int64  `json:"last_unix_ms"`
+	Count          uint64 `json:"count"`
 }
 
 // DenialsView is a snapshot of the denied flows.
@@ -253,17 +240,7 @@ func (f denialFilter) match(v DenialView) bool {
 }
 
 func denialView(m *model, d *p4ctlv1.DenialRecord) DenialView {
-	labels := func(name string) map[string]string {
-		if e := m.endpoints[name]; e != nil && e.Labels != nil {
-			return e.Labels
-		}
-		return map[string]string{}
-	}
-	proto := policy.ProtoName(int(d.GetProto()))
-	return DenialView{Key: fmt.Sprintf("%s|%s|%s|%s|%d|%d", d.GetDevice(), d.GetSegment(), d.GetSrc(), d.GetDst(), d.GetProto(), d.GetDport()),
-		Device: d.GetDevice(), Segment: d.GetSegment(), InPort: d.GetInPort(), Src: d.GetSrc(), Dst: d.GetDst(), Proto: proto,
-		Sport: d.GetSport(), Dport: d.GetDport(), SrcEndpoint: d.GetSrcEndpoint(), DstEndpoint: d.GetDstEndpoint(),
-		SrcLabels: labels(d.GetSrcEndpoint()), DstLabels: labels(d.GetDstEndpoint()), DeniedBy: d.GetDeniedBy(), Policy: d.GetPolicy(),
+	return DenialView{FlowID: flowID(m, d), DeniedBy: d.GetDeniedBy(), Policy: d.GetPolicy(),
 		Trace: d.GetTrace(), TraceDisagrees: d.GetTraceDisagrees(), First: d.GetFirstUnixMs(), Last: d.GetLastUnixMs(), Count: d.GetCount()}
 }
 
