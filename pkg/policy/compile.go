@@ -23,7 +23,7 @@ type Compiler struct {
 	targets Targets
 	model   *Model
 
-	rows   map[place]map[rowKey]row // by place: a row's place follows from its key
+	rows   map[place]*rowSet // by place: a row's place follows from its key
 	counts map[place]*[numTables]int
 	// held marks the places whose row set a DeviceSnapshot holds: such a
 	// set is never written again; the first change copies it (rowsToWrite).
@@ -78,16 +78,49 @@ type Compiler struct {
 // policies for the same identity pair and port); own then holds each
 // producer's value, parallel to refs(), and val is the highest ranked.
 type row struct {
-	val   rowVal
-	ref   string
+	val  rowVal
+	ref  string
+	more *rowMore // nil while the row has one producer
+}
+
+// rowMore is what a row with several producers holds beyond its first:
+// the other producers, and each producer's value where they differ. It is
+// never written once made: a change gives the row a new one, so that the
+// row sets of snapshots that share it stay as they were.
+type rowMore struct {
 	extra []string
 	own   []rowVal // nil while every producer gives val
 }
 
-func (r row) refs() []string { return append([]string{r.ref}, r.extra...) }
+// newMore is the rowMore of extra and own, nil when both are empty.
+func newMore(extra []string, own []rowVal) *rowMore {
+	if len(extra) == 0 && own == nil {
+		return nil
+	}
+	return &rowMore{extra: extra, own: own}
+}
+
+// extra is the producers after the first.
+func (r row) extra() []string {
+	if r.more == nil {
+		return nil
+	}
+	return r.more.extra
+}
+
+// own is each producer's value, parallel to refs(); nil while every
+// producer gives val.
+func (r row) own() []rowVal {
+	if r.more == nil {
+		return nil
+	}
+	return r.more.own
+}
+
+func (r row) refs() []string { return append([]string{r.ref}, r.extra()...) }
 
 // deciding reports whether producer i gives the row's value.
-func (r row) deciding(i int) bool { return r.own == nil || r.own[i] == r.val }
+func (r row) deciding(i int) bool { own := r.own(); return own == nil || own[i] == r.val }
 
 // best is the highest ranked of vals.
 func best(vals []rowVal) rowVal {
@@ -102,8 +135,7 @@ func best(vals []rowVal) rowVal {
 
 // row returns the row with key k.
 func (c *Compiler) row(k rowKey) (row, bool) {
-	r, ok := c.rows[k.place()][k]
-	return r, ok
+	return c.rows[k.place()].get(&k)
 }
 
 type identKey struct {
@@ -134,7 +166,7 @@ func NewCompiler(t Targets) *Compiler {
 
 func (c *Compiler) reset(m *Model) {
 	c.model = m
-	c.rows = map[place]map[rowKey]row{}
+	c.rows = map[place]*rowSet{}
 	c.counts = map[place]*[numTables]int{}
 	c.held = map[place]bool{}
 	c.devIdx = map[string]uint32{}
@@ -518,10 +550,10 @@ func (c *Compiler) segID(name string) uint32 { return uint32(c.model.Segments[na
 
 // rowsToWrite returns the row set of place pl for a change: the set
 // itself, or, when a snapshot holds it, a copy that takes its place.
-func (c *Compiler) rowsToWrite(pl place) map[rowKey]row {
+func (c *Compiler) rowsToWrite(pl place) *rowSet {
 	set := c.rows[pl]
 	if set != nil && c.held[pl] {
-		set = maps.Clone(set)
+		set = set.clone()
 		c.rows[pl] = set
 		delete(c.held, pl)
 	}
@@ -532,36 +564,38 @@ func (c *Compiler) rowsToWrite(pl place) map[rowKey]row {
 func (c *Compiler) addRow(k rowKey, v rowVal, ref string) {
 	pl := k.place()
 	set := c.rowsToWrite(pl)
-	if r, ok := set[k]; ok {
+	if r, ok := set.get(&k); ok {
 		before := r
-		if r.own == nil && r.val != v {
+		extra, own := r.extra(), r.own()
+		if own == nil && r.val != v {
 			if !policyTable(k.t) {
 				panic(fmt.Sprintf("policy: %s row produced with two values (%v by %v, %v by %s)", tableNames[k.t], r.val, r.refs(), v, ref))
 			}
-			r.own = make([]rowVal, 1+len(r.extra))
-			for i := range r.own {
-				r.own[i] = r.val
+			own = make([]rowVal, 1+len(extra))
+			for i := range own {
+				own[i] = r.val
 			}
 		}
-		r.extra = append(r.extra, ref)
-		if r.own != nil {
-			r.own = append(r.own, v)
+		extra = append(extra, ref)
+		if own != nil {
+			own = append(own, v)
 			if v.outranks(r.val) {
 				c.j.touchRow(c, k)
 				r.val = v
 			}
 		}
-		set[k] = r
+		r.more = newMore(extra, own)
+		set.put(&k, r)
 		c.j.noteProducers(&k, before, true, r, true)
 		return
 	}
 	c.j.touchRow(c, k)
 	if set == nil {
-		set = map[rowKey]row{}
+		set = &rowSet{}
 		c.rows[pl] = set
 	}
 	r := row{val: v, ref: ref}
-	set[k] = r
+	set.put(&k, r)
 	c.j.noteProducers(&k, row{}, false, r, true)
 	cnt := c.counts[pl]
 	if cnt == nil {
@@ -656,19 +690,19 @@ func (c *Compiler) devCount(dev uint32) *[numTables]int {
 func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 	pl := k.place()
 	set := c.rowsToWrite(pl)
-	r, ok := set[k]
+	r, ok := set.get(&k)
 	if !ok {
 		panic(fmt.Sprintf("policy: dropping a %s row that is not there (by %s)", tableNames[k.t], ref))
 	}
 	before := r
-	if len(r.extra) == 0 {
+	if len(r.extra()) == 0 {
 		if r.ref != ref {
 			panic(fmt.Sprintf("policy: %s row has no reference from %s (has %v)", tableNames[k.t], ref, r.refs()))
 		}
 		// The last reference.
 		c.j.touchRow(c, k)
-		delete(set, k)
-		if len(set) == 0 {
+		set.del(&k)
+		if set.len() == 0 {
 			delete(c.rows, pl)
 			delete(c.held, pl)
 		}
@@ -681,14 +715,15 @@ func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 		return
 	}
 	// Find the production: ref, with value v where producers differ. The
-	// row gets new slices rather than writes to its own: a set a snapshot
-	// holds is copied before it changes (rowsToWrite), and the copy's rows
-	// share their slices with the snapshot's, which reads them
-	// (counters.go).
+	// row gets new slices and a new rowMore rather than writes to its
+	// own: a set a snapshot holds is copied before it changes
+	// (rowsToWrite), and the copy's rows share their slices with the
+	// snapshot's, which reads them (counters.go).
 	refs := r.refs() // a new slice
+	own := r.own()
 	i := -1
 	for j, x := range refs {
-		if x == ref && (r.own == nil || r.own[j] == v) {
+		if x == ref && (own == nil || own[j] == v) {
 			i = j
 			break
 		}
@@ -699,20 +734,21 @@ func (c *Compiler) dropRow(k rowKey, v rowVal, ref string) {
 	last := len(refs) - 1
 	refs[i] = refs[last]
 	refs = refs[:last]
-	r.ref, r.extra = refs[0], refs[1:]
-	if r.own != nil {
-		own := slices.Clone(r.own)
+	r.ref = refs[0]
+	if own != nil {
+		own = slices.Clone(own)
 		own[i] = own[last]
-		r.own = own[:last]
-		if b := best(r.own); b != r.val {
+		own = own[:last]
+		if b := best(own); b != r.val {
 			c.j.touchRow(c, k)
 			r.val = b
 		}
-		if !slices.ContainsFunc(r.own, func(x rowVal) bool { return x != r.val }) {
-			r.own = nil
+		if !slices.ContainsFunc(own, func(x rowVal) bool { return x != r.val }) {
+			own = nil
 		}
 	}
-	set[k] = r
+	r.more = newMore(refs[1:], own)
+	set.put(&k, r)
 	c.j.noteProducers(&k, before, true, r, true)
 }
 

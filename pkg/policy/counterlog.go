@@ -192,7 +192,7 @@ func (l *counterLog) changedSince(c *Compiler, a *Model, dev uint32) (rows map[p
 		}
 	}
 	for id := range moved {
-		for k := range c.rows[place{onIdentity, id}] {
+		for k := range c.rows[place{onIdentity, id}].all() {
 			rows[policyKeyOf(&k)] = struct{}{}
 		}
 	}

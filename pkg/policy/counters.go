@@ -194,7 +194,7 @@ type CounterIndexUpdate struct {
 	// on the device, which the compiler does not write again (held, as a
 	// snapshot's).
 	full bool
-	sets []map[rowKey]row
+	sets []*rowSet
 }
 
 // rowState is a policy row of a device as the compiler holds it: on the
@@ -238,7 +238,8 @@ func (c *Compiler) PrepareCounterIndex(old *CounterIndex, since *Model, dev stri
 		}
 		st := rowState{k: k}
 		if c.identOn[di][k.n1] > 0 {
-			st.r, st.present = c.rows[place{onIdentity, k.n1}][k.rowKey()]
+			rk := k.rowKey()
+			st.r, st.present = c.rows[place{onIdentity, k.n1}].get(&rk)
 		}
 		u.changes = append(u.changes, st)
 	}
@@ -265,7 +266,7 @@ func (c *Compiler) prepareFull(dev string, hold bool) (*CounterIndexUpdate, erro
 	u := &CounterIndexUpdate{model: c.model, kc: kc, full: true}
 	for id, n := range c.identOn[di] {
 		pl := place{onIdentity, id}
-		if set := c.rows[pl]; n > 0 && set != nil {
+		if set := c.rows[pl]; n > 0 && set.len() > 0 {
 			u.sets = append(u.sets, set)
 			if hold {
 				c.held[pl] = true
@@ -297,7 +298,7 @@ func (u *CounterIndexUpdate) Build() *CounterIndex {
 func (u *CounterIndexUpdate) buildFull() *CounterIndex {
 	n := 0
 	for _, set := range u.sets {
-		n += len(set)
+		n += set.len()
 	}
 	x := newCounterIndex(u.kc, n)
 	w := &indexWriter{x: x}
@@ -307,7 +308,7 @@ func (u *CounterIndexUpdate) buildFull() *CounterIndex {
 	var rules []RuleRef
 	at := newAttributor(u.model)
 	for _, set := range u.sets {
-		for rk, r := range set {
+		for rk, r := range set.all() {
 			if !u.kc.counted[rk.t] {
 				continue
 			}
@@ -679,10 +680,11 @@ func newAttributor(m *Model) *attributor {
 // without repeats where there are several. None when no producer is a
 // policy (not expected).
 func (at *attributor) attribute(k *policyKey, r *row, buf []RuleRef) []RuleRef {
-	for i := range 1 + len(r.extra) {
+	extra := r.extra()
+	for i := range 1 + len(extra) {
 		ref := r.ref
 		if i > 0 {
-			ref = r.extra[i-1]
+			ref = extra[i-1]
 		}
 		if ref == "" || !r.deciding(i) || strings.HasPrefix(ref, KindSegment+" ") {
 			continue

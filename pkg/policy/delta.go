@@ -210,7 +210,7 @@ func (c *Compiler) delta(a, b *Model, skip func(string) bool) (*Delta, error) {
 		if was == c.placeOn(dp.dev, dp.pl) {
 			continue
 		}
-		for k := range c.rows[dp.pl] {
+		for k := range c.rows[dp.pl].all() {
 			addKey(dp.dev, k)
 		}
 		// Rows of the place that were removed are journaled, so they are
@@ -505,7 +505,7 @@ func (c *Compiler) deviceRows(dev uint32, fn func(rowKey, row)) {
 		if !c.placeOn(dev, pl) {
 			continue
 		}
-		for k, r := range set {
+		for k, r := range set.all() {
 			fn(k, r)
 		}
 	}
@@ -516,7 +516,7 @@ func (c *Compiler) deviceRowCount(dev uint32) int {
 	n := 0
 	for pl, set := range c.rows {
 		if c.placeOn(dev, pl) {
-			n += len(set)
+			n += set.len()
 		}
 	}
 	return n
@@ -665,7 +665,7 @@ func (c *Compiler) Counts(name string) map[string]int {
 			if pl.kind != onSegment || !c.placeOn(dev, pl) {
 				continue
 			}
-			for k := range rows {
+			for k := range rows.all() {
 				if k.t == tDstClass || k.t == tSrcClass {
 					n[int(k.t)] += k.blocks(lim)
 				}

@@ -25,7 +25,7 @@ type DeviceSnapshot struct {
 	model *Model // models are immutable once compiled
 	info  *pipeline.Info
 	lim   pipeline.Limits
-	sets  []map[rowKey]row // never written again
+	sets  []*rowSet // never written again
 	rows  int
 }
 
@@ -55,7 +55,7 @@ func (c *Compiler) snapshot(name string, hold bool) (*DeviceSnapshot, error) {
 			continue
 		}
 		s.sets = append(s.sets, set)
-		s.rows += len(set)
+		s.rows += set.len()
 		if hold {
 			c.held[pl] = true
 		}
@@ -81,7 +81,7 @@ type keyedRow struct {
 func (s *DeviceSnapshot) sorted() []keyedRow {
 	out := make([]keyedRow, 0, s.rows)
 	for _, set := range s.sets {
-		for k, r := range set {
+		for k, r := range set.all() {
 			out = append(out, keyedRow{k, r.val})
 		}
 	}
@@ -124,7 +124,7 @@ func (s *DeviceSnapshot) EachEncoded(fn func(key, action []byte) error) error {
 func (s *DeviceSnapshot) Counts() map[string]int {
 	var n [numTables]int
 	for _, set := range s.sets {
-		for k := range set {
+		for k := range set.all() {
 			if k.t < numTables {
 				n[k.t] += k.blocks(s.lim)
 			}
