@@ -45,7 +45,7 @@ func newServeCmd() *cobra.Command {
 		bootstrap, insecureListen, pprof, backupSessions                  bool
 		applyFiles, sims                                                  []string
 		roles                                                             [4][]string // viewer, operator, admin, member
-		historyRetention, counterSeries, flowRecords                      int
+		historyRetention, counterSeries, flowRecords, reconcileMiB        int
 		counterInterval, memberDownAfter                                  time.Duration
 		pipelineDirs, configFormats                                       map[string]string
 		join                                                              apiClient
@@ -80,7 +80,8 @@ an in-process simulated device there (for trying p4ctl without switches), and
 				bootstrap: bootstrap, join: join, apply: applyFiles, sims: sims, metricsAddr: metricsAddr,
 				apiTLS: apiTLS, deviceTLS: deviceTLS, roles: roles, insecureListen: insecureListen, pprof: pprof, historyRetention: historyRetention,
 				pipelineDirs: pipelineDirs, configFormats: configFormats, counterInterval: counterInterval, counterSeries: counterSeries,
-				flowRecords: flowRecords, memberDownAfter: memberDownAfter, backupSessions: backupSessions, uiAddr: uiAddr}, cmd)
+				flowRecords: flowRecords, memberDownAfter: memberDownAfter, backupSessions: backupSessions, uiAddr: uiAddr,
+				reconcileMiB: reconcileMiB}, cmd)
 		},
 	}
 	f := cmd.Flags()
@@ -112,6 +113,7 @@ an in-process simulated device there (for trying p4ctl without switches), and
 	f.IntVar(&flowRecords, "flow-log-records", controller.DefaultMaxFlowRecords, "flow records this node keeps in its flow log, the least recently seen evicted first")
 	f.IntVar(&counterSeries, "policy-counter-series", 1000, "Prometheus series of policy counters, (device, policy) pairs, beyond which policies are summed as policy=\"_other\"")
 	f.DurationVar(&memberDownAfter, "member-down-after", controller.DefaultMemberDownAfter, "how long a member may fail raft's heartbeats before the leader gives its devices to the other members (and how long a member cut off from the leader keeps writing): above raft's 1s heartbeat timeout")
+	f.IntVar(&reconcileMiB, "reconcile-memory-mib", controller.DefaultReconcileMemory>>20, "MiB that full reconciles in flight may hold together, about 100 bytes per entry of their devices: more devices then queue (0: no bound)")
 	f.BoolVar(&backupSessions, "backup-sessions", false, "also hold a backup P4Runtime session to every device another member masters (a quicker takeover, at one session per device per member)")
 	f.StringToStringVar(&pipelineDirs, "pipeline-dir", nil, "TARGET=DIR: the pipeline for a target's devices from a compiler's output (bf-p4c or p4c-dpdk, laid out as in docs/targets.md) instead of the embedded build (repeatable)")
 	f.StringToStringVar(&configFormats, "config-format", nil, "TARGET=FORMAT: the device config format of a target (tofino: bfrt or legacy; docs/targets.md) (repeatable)")
@@ -164,6 +166,7 @@ type serveConfig struct {
 	roles                       [4][]string // certificate patterns of viewer, operator, admin, member
 	insecureListen, pprof       bool
 	historyRetention            int
+	reconcileMiB                int // --reconcile-memory-mib; 0: no bound
 	// Policy hit counters: the leader's read interval, the series cap.
 	counterInterval time.Duration
 	counterSeries   int
@@ -236,6 +239,13 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	if sc.nodeID, err = cluster.NodeID(sc.dataDir, sc.nodeID); err != nil {
 		return err
 	}
+	if sc.reconcileMiB < 0 {
+		return fmt.Errorf("--reconcile-memory-mib %d: give a size in MiB, or 0 for no bound", sc.reconcileMiB)
+	}
+	reconcileMemory := int64(sc.reconcileMiB) << 20
+	if sc.reconcileMiB == 0 {
+		reconcileMemory = -1 // the controller's "no bound"
+	}
 	if sc.historyRetention == 0 || sc.historyRetention < -1 {
 		return fmt.Errorf("--history-retention %d: keep at least 1 revision, or -1 for all", sc.historyRetention)
 	}
@@ -248,7 +258,8 @@ func serve(ctx context.Context, log *slog.Logger, sc serveConfig, cmd *cobra.Com
 	// Runs before node.Close: nothing that uses the node outlives it.
 	defer func() { cancel(); tasks.wait() }()
 	ctl := controller.New(controller.Config{Node: node, Targets: targets.Pipeline, Logger: log, DeviceTLS: deviceTLS,
-		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries, MaxFlowRecords: sc.flowRecords, MemberDownAfter: sc.memberDownAfter, BackupSessions: sc.backupSessions})
+		CounterReadInterval: sc.counterInterval, MaxCounterSeries: sc.counterSeries, MaxFlowRecords: sc.flowRecords, MemberDownAfter: sc.memberDownAfter, BackupSessions: sc.backupSessions,
+		ReconcileMemory: reconcileMemory})
 	if sc.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(node, ctl, sec, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

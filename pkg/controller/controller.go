@@ -88,8 +88,18 @@ type Config struct {
 	// built at once (default GOMAXPROCS): the build is CPU work whose
 	// garbage grows with the device's entries, so a thousand devices
 	// connecting together queue for it rather than build a thousand sets
-	// at once. Reading the device, planning and writing are not bounded.
+	// at once. The memory those states hold until their writes end is
+	// bounded by ReconcileMemory.
 	ReconcileWorkers int
+	// ReconcileMemory bounds, in bytes, what the full reconciles in
+	// flight hold together, from the build of a device's desired state
+	// until its write ends (default DefaultReconcileMemory; negative: no
+	// bound): a reconcile waits for its device's share, about 100 bytes
+	// per entry, and a device larger than the whole bound reconciles
+	// alone. It sets a node's peak memory during a fleet's first apply or
+	// reconnect rather than the number of devices it masters, at the cost
+	// of fewer devices written at once.
+	ReconcileMemory int64
 }
 
 // DeviceStatus is what the controller knows of one device.
@@ -178,6 +188,13 @@ type Controller struct {
 	// builds holds a token per full desired state being built (capacity
 	// ReconcileWorkers).
 	builds chan struct{}
+	// budget bounds the memory of the full reconciles in flight
+	// (ReconcileMemory; budget.go).
+	budget *reconcileBudget
+	// onBudget, if set (by tests), is called by reconcile with the
+	// device's name and +1 once it holds its share of budget, -1 as it
+	// gives it back.
+	onBudget func(device string, delta int)
 	// onBuild, if set (by tests), is called by desired with the device's
 	// name after the snapshot is taken and mu released, before the build.
 	onBuild func(device string)
@@ -267,9 +284,13 @@ func New(cfg Config) *Controller {
 	if cfg.ReconcileWorkers <= 0 {
 		cfg.ReconcileWorkers = runtime.GOMAXPROCS(0)
 	}
+	if cfg.ReconcileMemory == 0 {
+		cfg.ReconcileMemory = DefaultReconcileMemory
+	}
 	return &Controller{cfg: cfg, log: log.With("node", cfg.Node.ID()), compiler: policy.NewCompiler(cfg.Targets), workers: map[string]*worker{},
 		subs: map[chan Event]struct{}{}, metrics: newMetrics(), counters: newCounterStore(), denials: newDenialLog(), flows: newFlowLog(cfg.MaxFlowRecords), events: newStatusEvents(), topo: cfg.Topology, source: policy.NewModel(),
-		gnmiWatches: map[string]*gnmiWatch{}, assignKick: make(chan struct{}, 1), builds: make(chan struct{}, cfg.ReconcileWorkers)}
+		gnmiWatches: map[string]*gnmiWatch{}, assignKick: make(chan struct{}, 1), builds: make(chan struct{}, cfg.ReconcileWorkers),
+		budget: newReconcileBudget(max(cfg.ReconcileMemory, 0))}
 }
 
 // Run follows model and leadership changes until ctx ends, then stops

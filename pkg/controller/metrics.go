@@ -27,6 +27,8 @@ type metrics struct {
 	policyPackets, policyBytes, counterResets *prometheus.Desc
 	// The denied-flow log (denials.go).
 	denialReports, denialDropped, denialFlows *prometheus.Desc
+	// The reconcile budget (budget.go).
+	reconcileHeld, reconcileWaiting *prometheus.Desc
 }
 
 func newMetrics() metrics {
@@ -67,6 +69,10 @@ func newMetrics() metrics {
 		denialDropped: prometheus.NewDesc("p4ctl_denial_reports_dropped_total",
 			"Denial reports not logged: malformed, or naming a segment or identity the model does not have.", []string{"device", "reason"}, nil),
 		denialFlows: prometheus.NewDesc("p4ctl_denial_flows", "Denied-flow records held (at most 10,000).", nil, nil),
+		reconcileHeld: prometheus.NewDesc("p4ctl_reconcile_memory_bytes",
+			"Estimated bytes the full reconciles in flight hold (their devices' desired states), bounded by --reconcile-memory-mib.", nil, nil),
+		reconcileWaiting: prometheus.NewDesc("p4ctl_reconciles_waiting",
+			"Full reconciles waiting for their share of --reconcile-memory-mib.", nil, nil),
 	}
 }
 
@@ -99,7 +105,7 @@ func (c *Controller) Describe(ch chan<- *prometheus.Desc) {
 	m.changes.Describe(ch)
 	m.failures.Describe(ch)
 	for _, d := range []*prometheus.Desc{m.entries, m.connected, m.primary, m.master, m.inSync, m.policyPackets, m.policyBytes, m.counterResets,
-		m.denialReports, m.denialDropped, m.denialFlows} {
+		m.denialReports, m.denialDropped, m.denialFlows, m.reconcileHeld, m.reconcileWaiting} {
 		ch <- d
 	}
 	c.flows.describe(ch)
@@ -128,6 +134,8 @@ func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.collectCounters(ch)
+	ch <- prometheus.MustNewConstMetric(m.reconcileHeld, prometheus.GaugeValue, float64(c.budget.held.Load()))
+	ch <- prometheus.MustNewConstMetric(m.reconcileWaiting, prometheus.GaugeValue, float64(c.budget.waiting.Load()))
 	reports, dropped, flows := c.denials.counts()
 	for k, n := range reports {
 		ch <- prometheus.MustNewConstMetric(m.denialReports, prometheus.CounterValue, float64(n), k[0], k[1])

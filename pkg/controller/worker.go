@@ -358,6 +358,11 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 	if err != nil {
 		return err
 	}
+	release, err := w.takeBudget(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	want, err := w.c.desired(ctx, w)
 	if err != nil {
 		return err
@@ -406,6 +411,31 @@ func (w *worker) reconcile(ctx context.Context, s *p4rt.Session) error {
 		}
 	})
 	return nil
+}
+
+// takeBudget waits for the device's share of the reconcile budget, sized
+// by the entries the compiler holds for it now, and returns the function
+// that gives it back.
+func (w *worker) takeBudget(ctx context.Context) (release func(), err error) {
+	w.c.mu.Lock()
+	entries := 0
+	for _, n := range w.c.compiler.Counts(w.dev.Name) {
+		entries += n
+	}
+	w.c.mu.Unlock()
+	release, err = w.c.budget.acquire(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+	if hook := w.c.onBudget; hook != nil {
+		hook(w.dev.Name, 1)
+		inner := release
+		release = func() {
+			hook(w.dev.Name, -1)
+			inner()
+		}
+	}
+	return release, nil
 }
 
 // write writes plan, keeping WriteDone and WriteTotal current for
