@@ -29,14 +29,14 @@ func TestReconcileBudgetShares(t *testing.T) {
 			t.Errorf("share(%d) = %d, want %d", tc.entries, got, tc.want*desiredBytesPerEntry)
 		}
 	}
-	r1, err := b.acquire(ctx, 600)
+	r1, err := b.acquire(ctx, 600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.acquire(gone, 500); err == nil {
+	if _, err := b.acquire(gone, 500, nil); err == nil {
 		t.Fatal("600 + 500 entries' shares taken from a budget of 1000")
 	}
-	r2, err := b.acquire(ctx, 400)
+	r2, err := b.acquire(ctx, 400, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestReconcileBudgetShares(t *testing.T) {
 	// A device larger than the budget waits for all of it, then runs.
 	big := make(chan error, 1)
 	go func() {
-		r, err := b.acquire(ctx, 1_000_000)
+		r, err := b.acquire(ctx, 1_000_000, nil)
 		if err == nil {
 			r()
 		}
@@ -69,10 +69,46 @@ func TestReconcileBudgetShares(t *testing.T) {
 
 	free := newReconcileBudget(0)
 	for range 100 {
-		if _, err := free.acquire(gone, 1_000_000); err != nil {
+		if _, err := free.acquire(gone, 1_000_000, nil); err != nil {
 			t.Fatalf("an unbounded budget refused: %v", err)
 		}
 	}
+}
+
+// TestReconcileBudgetLease: a share not given back within the lease is
+// given back then, once, and the reconcile's own release later gives
+// nothing back twice.
+func TestReconcileBudgetLease(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := newReconcileBudget(100 * desiredBytesPerEntry)
+	b.lease = 50 * time.Millisecond
+	lapsed := make(chan struct{})
+	wedged, err := b.acquire(ctx, 100, func() { close(lapsed) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := b.acquire(ctx, 100, nil) // waits for the lease's end
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, lapsed, time.Second, "the lapse reported")
+	if got := b.lapsed.Load(); got != 1 {
+		t.Errorf("%d lapsed shares, want 1", got)
+	}
+	wedged() // its write ended at last: nothing more to give back
+	next()
+	if got := b.held.Load(); got != 0 {
+		t.Errorf("held %d, want 0", got)
+	}
+	// All of it is free: a whole-budget share is taken at once.
+	gone, stop := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer stop()
+	r, err := b.acquire(gone, 100, nil)
+	if err != nil {
+		t.Fatalf("the budget is not whole again: %v", err)
+	}
+	r()
 }
 
 // TestReconcileMemoryBounds: devices that write slowly reconcile one at

@@ -28,7 +28,7 @@ type metrics struct {
 	// The denied-flow log (denials.go).
 	denialReports, denialDropped, denialFlows *prometheus.Desc
 	// The reconcile budget (budget.go).
-	reconcileHeld, reconcileWaiting *prometheus.Desc
+	reconcileHeld, reconcileWaiting, reconcileLapsed *prometheus.Desc
 }
 
 func newMetrics() metrics {
@@ -73,6 +73,8 @@ func newMetrics() metrics {
 			"Estimated bytes the full reconciles in flight hold (their devices' desired states), bounded by --reconcile-memory-mib.", nil, nil),
 		reconcileWaiting: prometheus.NewDesc("p4ctl_reconciles_waiting",
 			"Full reconciles waiting for their share of --reconcile-memory-mib.", nil, nil),
+		reconcileLapsed: prometheus.NewDesc("p4ctl_reconcile_leases_lapsed_total",
+			"Full reconciles still writing when their share of --reconcile-memory-mib was given back after 2 minutes (a slow or wedged device).", nil, nil),
 	}
 }
 
@@ -105,7 +107,7 @@ func (c *Controller) Describe(ch chan<- *prometheus.Desc) {
 	m.changes.Describe(ch)
 	m.failures.Describe(ch)
 	for _, d := range []*prometheus.Desc{m.entries, m.connected, m.primary, m.master, m.inSync, m.policyPackets, m.policyBytes, m.counterResets,
-		m.denialReports, m.denialDropped, m.denialFlows, m.reconcileHeld, m.reconcileWaiting} {
+		m.denialReports, m.denialDropped, m.denialFlows, m.reconcileHeld, m.reconcileWaiting, m.reconcileLapsed} {
 		ch <- d
 	}
 	c.flows.describe(ch)
@@ -136,6 +138,7 @@ func (c *Controller) Collect(ch chan<- prometheus.Metric) {
 	c.collectCounters(ch)
 	ch <- prometheus.MustNewConstMetric(m.reconcileHeld, prometheus.GaugeValue, float64(c.budget.held.Load()))
 	ch <- prometheus.MustNewConstMetric(m.reconcileWaiting, prometheus.GaugeValue, float64(c.budget.waiting.Load()))
+	ch <- prometheus.MustNewConstMetric(m.reconcileLapsed, prometheus.CounterValue, float64(c.budget.lapsed.Load()))
 	reports, dropped, flows := c.denials.counts()
 	for k, n := range reports {
 		ch <- prometheus.MustNewConstMetric(m.denialReports, prometheus.CounterValue, float64(n), k[0], k[1])

@@ -423,7 +423,11 @@ func (w *worker) takeBudget(ctx context.Context) (release func(), err error) {
 		entries += n
 	}
 	w.c.mu.Unlock()
-	release, err = w.c.budget.acquire(ctx, entries)
+	lease := w.c.budget.lease
+	release, err = w.c.budget.acquire(ctx, entries, func() {
+		w.c.log.Warn("reconcile still writing after its lease on the reconcile budget; its share is given back",
+			"device", w.dev.Name, "entries", entries, "lease", lease)
+	})
 	if err != nil {
 		return nil, err
 	}
