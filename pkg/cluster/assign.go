@@ -82,37 +82,88 @@ func (n *Node) Assign(ctx context.Context, moves map[string]string) error {
 // heartbeats: raft reports each failed heartbeat and the first success
 // after failures, and a member whose failures began longer ago than the
 // caller's grace is down.
+//
+// A new leader has sent no heartbeat to the leader it replaces before
+// its term, but it heard that leader's last one: when its own first
+// heartbeat to the old leader fails too, the old leader's failures are
+// counted from that last contact rather than from the new term, so
+// that a dead leader's devices move as soon after its death as a dead
+// follower's do. A first heartbeat that succeeds (a leadership transfer,
+// a short partition) leaves nothing counted.
 type liveness struct {
-	mu      sync.Mutex           // guards failing
+	self string // this member's id; not written after newLiveness
+
+	mu      sync.Mutex           // guards the fields below
 	failing map[string]time.Time // member -> first failed heartbeat since its last success
+	leader  string               // the leader as last observed ("" between terms)
+	// The previous leader, and when this member last heard from it, as
+	// observed when that leader fell silent; kept for the term this
+	// member then leads.
+	lost      string
+	lastHeard time.Time
+	// suspect is, in this member's term as leader, the previous leader
+	// and its last contact, until a heartbeat to it fails (it is then
+	// failing since that contact) or succeeds.
+	suspect     string
+	suspectFrom time.Time
 
 	changed chan struct{} // a member failed or resumed (buffered 1)
 }
 
-func newLiveness() *liveness {
-	return &liveness{failing: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+func newLiveness(self string) *liveness {
+	return &liveness{self: self, failing: map[string]time.Time{}, changed: make(chan struct{}, 1)}
 }
 
 // observe is raft's observer callback: it runs on raft's goroutines and
-// never blocks.
-func (l *liveness) observe(o raft.Observation) {
+// never blocks. lastContact is raft's LastContact as the observation is
+// handled: on a follower whose leader just fell silent, when it last
+// heard from it.
+func (l *liveness) observe(o raft.Observation, lastContact time.Time) {
 	l.mu.Lock()
 	switch d := o.Data.(type) {
 	case raft.FailedHeartbeatObservation:
-		if _, ok := l.failing[string(d.PeerID)]; ok {
+		id := string(d.PeerID)
+		if _, ok := l.failing[id]; ok {
 			l.mu.Unlock()
 			return
 		}
-		l.failing[string(d.PeerID)] = time.Now()
+		since := time.Now()
+		if id == l.suspect {
+			since = l.suspectFrom
+			l.suspect = ""
+		}
+		l.failing[id] = since
 	case raft.ResumedHeartbeatObservation:
 		delete(l.failing, string(d.PeerID))
+		if string(d.PeerID) == l.suspect {
+			l.suspect = ""
+		}
 	case raft.PeerObservation:
 		if d.Removed {
 			delete(l.failing, string(d.Peer.ID))
+			if string(d.Peer.ID) == l.suspect {
+				l.suspect = ""
+			}
 		}
 	case raft.LeaderObservation:
 		// Another leader's view of its followers is not ours.
 		clear(l.failing)
+		l.suspect = ""
+		id := string(d.LeaderID)
+		switch {
+		case id == "":
+			if l.leader != "" && l.leader != l.self && !lastContact.IsZero() {
+				l.lost, l.lastHeard = l.leader, lastContact
+			}
+		case id == l.self:
+			if l.lost != "" && l.lost != l.self {
+				l.suspect, l.suspectFrom = l.lost, l.lastHeard
+			}
+			l.lost = ""
+		default:
+			l.lost = ""
+		}
+		l.leader = id
 	default:
 		l.mu.Unlock()
 		return

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // TestAssignEpochs: a device moved to another member gets a new, higher
@@ -93,5 +95,48 @@ func TestLiveMembers(t *testing.T) {
 	}
 	if down, since := n1.MemberDown("n3", grace); !down || since.IsZero() {
 		t.Errorf("MemberDown(n3) = %v, %v", down, since)
+	}
+}
+
+// TestLivenessOldLeader: a new leader counts the old leader's failures
+// from when it last heard from it, once its own heartbeat to it fails;
+// not when that heartbeat succeeds, not for other members, and not when
+// another member won the term.
+func TestLivenessOldLeader(t *testing.T) {
+	heard := time.Now().Add(-5 * time.Second)
+	leader := func(id string) raft.Observation {
+		return raft.Observation{Data: raft.LeaderObservation{LeaderID: raft.ServerID(id)}}
+	}
+	failed := func(id string) raft.Observation {
+		return raft.Observation{Data: raft.FailedHeartbeatObservation{PeerID: raft.ServerID(id)}}
+	}
+	resumed := func(id string) raft.Observation {
+		return raft.Observation{Data: raft.ResumedHeartbeatObservation{PeerID: raft.ServerID(id)}}
+	}
+	const grace = 3 * time.Second
+	for _, tc := range []struct {
+		name   string
+		obs    []raft.Observation
+		member string
+		down   bool // at once, though its failure was observed just now
+	}{
+		{"old leader dead", []raft.Observation{leader("n1"), leader(""), leader("n2"), failed("n1")}, "n1", true},
+		{"old leader answers first", []raft.Observation{leader("n1"), leader(""), leader("n2"), resumed("n1"), failed("n1")}, "n1", false},
+		{"another member fails", []raft.Observation{leader("n1"), leader(""), leader("n2"), failed("n3")}, "n3", false},
+		{"another member won", []raft.Observation{leader("n1"), leader(""), leader("n3"), leader(""), leader("n2"), failed("n1")}, "n1", false},
+		{"this member was the leader", []raft.Observation{leader("n2"), leader(""), leader("n2"), failed("n1")}, "n1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLiveness("n2")
+			for _, o := range tc.obs {
+				l.observe(o, heard)
+			}
+			if down, _ := l.down(tc.member, grace, time.Now()); down != tc.down {
+				t.Errorf("down(%s) = %v, want %v", tc.member, down, tc.down)
+			}
+			if _, failing := l.failing[tc.member]; !failing && tc.down {
+				t.Errorf("%s not failing", tc.member)
+			}
+		})
 	}
 }

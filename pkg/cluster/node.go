@@ -201,7 +201,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
 	n := &Node{cfg: cfg, log: log, metrics: newNodeMetrics(), changes: make(chan uint64, 1), leadership: make(chan bool, 16),
-		notify: make(chan bool, 16), done: make(chan struct{}), live: newLiveness()}
+		notify: make(chan bool, 16), done: make(chan struct{}), live: newLiveness(cfg.ID)}
 	retention := cfg.HistoryRetention
 	if retention == 0 {
 		retention = DefaultHistoryRetention
@@ -304,7 +304,7 @@ func Start(cfg Config) (*Node, error) {
 		for {
 			select {
 			case o := <-obs:
-				n.live.observe(o)
+				n.live.observe(o, n.raft.LastContact())
 			case <-n.done:
 				return
 			}
