@@ -132,28 +132,18 @@ func TestReconcileMemoryBounds(t *testing.T) {
 			var inside, most atomic.Int32
 			var mu sync.Mutex
 			holding := map[string]bool{}
-			c := New(Config{Node: n, Targets: pipeline.Embedded, ReconcileWorkers: 3, ReconcileMemory: tc.memory, RetryInterval: 200 * time.Millisecond})
-			c.onBudget = func(dev string, d int) {
-				mu.Lock()
-				holding[dev] = d > 0
-				mu.Unlock()
-				raise(&most, inside.Add(int32(d)))
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				c.Run(ctx)
-			}()
-			t.Cleanup(func() {
-				cancel()
-				<-done
+			cfg := Config{Node: n, Targets: pipeline.Embedded, ReconcileWorkers: 3, ReconcileMemory: tc.memory}
+			c := runControllerSetUp(t, cfg, func(c *Controller) {
+				c.onBudget = func(dev string, d int) {
+					mu.Lock()
+					holding[dev] = d > 0
+					mu.Unlock()
+					raise(&most, inside.Add(int32(d)))
+				}
 			})
-			actx, acancel := context.WithTimeout(context.Background(), time.Minute)
-			defer acancel()
-			docs := string(exampleFor(t, devs["leaf1"].addr, devs["leaf2"].addr)) +
-				fmt.Sprintf("---\nkind: Device\nname: leaf3\naddress: %s\n---\nkind: Port\ndevice: leaf3\nport: 1\nsegment: prod\nrole: promiscuous\n", devs["leaf3"].addr)
-			if _, err := c.Apply(actx, "example.yaml", []byte(docs)); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := c.Apply(ctx, "example.yaml", threeLeaves(t, devs)); err != nil {
 				t.Fatal(err)
 			}
 			model := func() *policy.Model { m, _ := n.Model(); return m }

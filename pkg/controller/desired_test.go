@@ -16,11 +16,18 @@ import (
 // onBuild set before it starts.
 func runControllerHooked(t *testing.T, cfg Config, onBuild func(device string)) *Controller {
 	t.Helper()
+	return runControllerSetUp(t, cfg, func(c *Controller) { c.onBuild = onBuild })
+}
+
+// runControllerSetUp runs a controller of cfg, as runControllerCfg, after
+// setUp has set its test hooks.
+func runControllerSetUp(t *testing.T, cfg Config, setUp func(*Controller)) *Controller {
+	t.Helper()
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 200 * time.Millisecond
 	}
 	c := New(cfg)
-	c.onBuild = onBuild
+	setUp(c)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -137,6 +144,14 @@ func TestBuildDoesNotBlockOthers(t *testing.T) {
 }
 
 // raise makes v at least n.
+// threeLeaves is the example model on devs' leaf1 and leaf2 with a third
+// device, leaf3, that has one port in segment prod.
+func threeLeaves(t *testing.T, devs map[string]*simDevice) []byte {
+	t.Helper()
+	return append(exampleFor(t, devs["leaf1"].addr, devs["leaf2"].addr),
+		fmt.Sprintf("---\nkind: Device\nname: leaf3\naddress: %s\n---\nkind: Port\ndevice: leaf3\nport: 1\nsegment: prod\nrole: promiscuous\n", devs["leaf3"].addr)...)
+}
+
 func raise(v *atomic.Int32, n int32) {
 	for m := v.Load(); n > m; m = v.Load() {
 		if v.CompareAndSwap(m, n) {
@@ -171,9 +186,7 @@ func TestBuildsBounded(t *testing.T) {
 	t.Cleanup(free)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	docs := string(exampleFor(t, devs["leaf1"].addr, devs["leaf2"].addr)) +
-		fmt.Sprintf("---\nkind: Device\nname: leaf3\naddress: %s\n---\nkind: Port\ndevice: leaf3\nport: 1\nsegment: prod\nrole: promiscuous\n", devs["leaf3"].addr)
-	if _, err := c.Apply(ctx, "example.yaml", []byte(docs)); err != nil {
+	if _, err := c.Apply(ctx, "example.yaml", threeLeaves(t, devs)); err != nil {
 		t.Fatal(err)
 	}
 	await(t, entered, 30*time.Second, "no build started")
