@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -307,6 +308,7 @@ type deviceJSON struct {
 	PushGapMs      int64            `json:"push_gap_ms,omitempty" yaml:"push_gap_ms,omitempty"`
 	DenialLog      string           `json:"denial_log,omitempty" yaml:"denial_log,omitempty"`
 	FlowLog        string           `json:"flow_log,omitempty" yaml:"flow_log,omitempty"`
+	Queued         bool             `json:"queued,omitempty" yaml:"queued,omitempty"` // the full reconcile waits for its share of the master's reconcile budget
 }
 
 // devicesJSON joins the devices' states with their declared settings
@@ -319,7 +321,7 @@ func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []d
 			e = map[string]int64{}
 		}
 		j := deviceJSON{Name: d.GetName(), Address: d.GetAddress(), Master: d.GetMaster(), MasterEpoch: d.GetMasterEpoch(), Connected: d.GetConnected(), Primary: d.GetPrimary(),
-			InSync: d.GetInSync(), Entries: e, LastError: d.GetLastError(),
+			InSync: d.GetInSync(), Queued: d.GetQueued(), Entries: e, LastError: d.GetLastError(),
 			PipelinePush: d.GetPipelinePush(), PushGapMs: d.GetPushGapMs(), DenialLog: d.GetDenialLog(), FlowLog: d.GetFlowLog()}
 		if c := d.GetPipelineCookie(); c != 0 {
 			j.PipelineCookie = cookieString(c)
@@ -330,6 +332,16 @@ func devicesJSON(ds []*p4ctlv1.DeviceStatus, decl map[string]*policy.Device) []d
 		out = append(out, j)
 	}
 	return out
+}
+
+// inSync is the IN SYNC column: true or false, and "false (queued)"
+// while the device's full reconcile waits for its share of its master's
+// reconcile budget.
+func inSync(in, queued bool) string {
+	if !in && queued {
+		return "false (queued)"
+	}
+	return strconv.FormatBool(in)
 }
 
 func orDash(s string) string {
@@ -352,7 +364,7 @@ func printDeviceTable(w io.Writer, ds []*p4ctlv1.DeviceStatus) {
 		if push != "" && d.GetPushGapMs() > 0 {
 			push = fmt.Sprintf("%s (%d ms gap)", push, d.GetPushGapMs())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%d\t%s\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), orDash(d.GetMaster()), d.GetConnected(), d.GetPrimary(), d.GetInSync(),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%d\t%s\t%s\t%s\t%s\n", d.GetName(), d.GetAddress(), orDash(d.GetMaster()), d.GetConnected(), d.GetPrimary(), inSync(d.GetInSync(), d.GetQueued()),
 			total, orDash(push), orDash(d.GetDenialLog()), orDash(d.GetFlowLog()), d.GetLastError())
 	}
 	tw.Flush()
@@ -372,8 +384,8 @@ func printDeviceWide(w io.Writer, ds []deviceJSON) error {
 		if push != "" && d.PushGapMs > 0 {
 			push = fmt.Sprintf("%s (%d ms gap)", push, d.PushGapMs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%v\t%v\t%v\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Address, orDash(d.Target), d.DeviceID, orDash(d.GNMI),
-			orDash(d.Master), d.MasterEpoch, d.Connected, d.Primary, d.InSync, total, orDash(d.PipelineCookie), orDash(push), orDash(d.DenialLog), orDash(d.FlowLog), d.LastError)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%v\t%v\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Address, orDash(d.Target), d.DeviceID, orDash(d.GNMI),
+			orDash(d.Master), d.MasterEpoch, d.Connected, d.Primary, inSync(d.InSync, d.Queued), total, orDash(d.PipelineCookie), orDash(push), orDash(d.DenialLog), orDash(d.FlowLog), d.LastError)
 	}
 	return tw.Flush()
 }

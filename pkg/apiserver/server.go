@@ -347,7 +347,7 @@ func DeviceStatuses(ds []controller.DeviceStatus) []*p4ctlv1.DeviceStatus {
 	for _, d := range ds {
 		p := &p4ctlv1.DeviceStatus{Name: d.Name, Address: d.Address, Master: d.Master, MasterEpoch: d.MasterEpoch, Connected: d.Connected, Primary: d.Primary, InSync: d.InSync,
 			PipelineCookie: d.PipelineCookie, LastError: d.LastError, Entries: map[string]int64{},
-			ModelIndex: d.ModelIndex, WriteDone: int64(d.WriteDone), WriteTotal: int64(d.WriteTotal),
+			ModelIndex: d.ModelIndex, WriteDone: int64(d.WriteDone), WriteTotal: int64(d.WriteTotal), Queued: d.Queued,
 			PipelinePush: d.PipelinePush, PushGapMs: d.PushGap.Milliseconds(), DenialLog: d.DenialLog, FlowLog: d.FlowLog}
 		for t, n := range d.Entries {
 			p.Entries[t] = int64(n)

@@ -130,6 +130,9 @@ type DeviceView struct {
 	ModelIndex     uint64           `json:"model_index"`
 	WriteDone      int64            `json:"write_done"`
 	WriteTotal     int64            `json:"write_total"`
+	// Queued: the device's full reconcile waits for its share of its
+	// master's reconcile budget.
+	Queued bool `json:"queued"`
 	// Reported: the device's master answered for it (a device of the
 	// model nobody reported is shown disconnected).
 	Reported bool `json:"reported"`
@@ -274,7 +277,7 @@ func (p *fabricParts) view() *FabricView {
 func deviceView(m *model, d *p4ctlv1.DeviceStatus) DeviceView {
 	v := DeviceView{Name: d.GetName(), Address: d.GetAddress(), Master: d.GetMaster(), MasterEpoch: d.GetMasterEpoch(), Connected: d.GetConnected(),
 		Primary: d.GetPrimary(), InSync: d.GetInSync(), Tables: d.GetEntries(), LastError: d.GetLastError(), DenialLog: d.GetDenialLog(),
-		ModelIndex: d.GetModelIndex(), WriteDone: d.GetWriteDone(), WriteTotal: d.GetWriteTotal(), Reported: true, Target: "bmv2"}
+		ModelIndex: d.GetModelIndex(), WriteDone: d.GetWriteDone(), WriteTotal: d.GetWriteTotal(), Queued: d.GetQueued(), Reported: true, Target: "bmv2"}
 	if md := m.devices[d.GetName()]; md != nil && md.Target != "" {
 		v.Target = md.Target
 	}

@@ -68,12 +68,19 @@ func (b *reconcileBudget) share(entries int) int64 {
 // acquire waits until a device of entries entries has its share, and
 // returns the function that gives it back (at most once: the lease's end
 // may have, after which lapsed, if not nil, is called); it gives up when
-// ctx ends.
-func (b *reconcileBudget) acquire(ctx context.Context, entries int, lapsed func()) (release func(), err error) {
+// ctx ends. queued, if not nil, is called with true before a wait and
+// with false after it, and not at all when the share is free at once.
+func (b *reconcileBudget) acquire(ctx context.Context, entries int, queued func(bool), lapsed func()) (release func(), err error) {
 	n := b.share(entries)
-	if b.sem != nil {
+	if b.sem != nil && !b.sem.TryAcquire(n) {
 		b.waiting.Add(1)
+		if queued != nil {
+			queued(true)
+		}
 		err := b.sem.Acquire(ctx, n)
+		if queued != nil {
+			queued(false)
+		}
 		b.waiting.Add(-1)
 		if err != nil {
 			return nil, err

@@ -29,14 +29,14 @@ func TestReconcileBudgetShares(t *testing.T) {
 			t.Errorf("share(%d) = %d, want %d", tc.entries, got, tc.want*desiredBytesPerEntry)
 		}
 	}
-	r1, err := b.acquire(ctx, 600, nil)
+	r1, err := b.acquire(ctx, 600, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.acquire(gone, 500, nil); err == nil {
+	if _, err := b.acquire(gone, 500, nil, nil); err == nil {
 		t.Fatal("600 + 500 entries' shares taken from a budget of 1000")
 	}
-	r2, err := b.acquire(ctx, 400, nil)
+	r2, err := b.acquire(ctx, 400, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestReconcileBudgetShares(t *testing.T) {
 	// A device larger than the budget waits for all of it, then runs.
 	big := make(chan error, 1)
 	go func() {
-		r, err := b.acquire(ctx, 1_000_000, nil)
+		r, err := b.acquire(ctx, 1_000_000, nil, nil)
 		if err == nil {
 			r()
 		}
@@ -69,7 +69,7 @@ func TestReconcileBudgetShares(t *testing.T) {
 
 	free := newReconcileBudget(0)
 	for range 100 {
-		if _, err := free.acquire(gone, 1_000_000, nil); err != nil {
+		if _, err := free.acquire(gone, 1_000_000, nil, nil); err != nil {
 			t.Fatalf("an unbounded budget refused: %v", err)
 		}
 	}
@@ -84,11 +84,11 @@ func TestReconcileBudgetLease(t *testing.T) {
 	b := newReconcileBudget(100 * desiredBytesPerEntry)
 	b.lease = 50 * time.Millisecond
 	lapsed := make(chan struct{})
-	wedged, err := b.acquire(ctx, 100, func() { close(lapsed) })
+	wedged, err := b.acquire(ctx, 100, nil, func() { close(lapsed) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, err := b.acquire(ctx, 100, nil) // waits for the lease's end
+	next, err := b.acquire(ctx, 100, nil, nil) // waits for the lease's end
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestReconcileBudgetLease(t *testing.T) {
 	// All of it is free: a whole-budget share is taken at once.
 	gone, stop := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer stop()
-	r, err := b.acquire(gone, 100, nil)
+	r, err := b.acquire(gone, 100, nil, nil)
 	if err != nil {
 		t.Fatalf("the budget is not whole again: %v", err)
 	}
@@ -141,6 +141,25 @@ func TestReconcileMemoryBounds(t *testing.T) {
 					raise(&most, inside.Add(int32(d)))
 				}
 			})
+			// Watch the devices' status for a reconcile reported queued.
+			var sawQueued atomic.Bool
+			stopWatch := make(chan struct{})
+			watched := make(chan struct{})
+			go func() {
+				defer close(watched)
+				for {
+					for _, st := range c.Devices() {
+						if st.Queued {
+							sawQueued.Store(true)
+						}
+					}
+					select {
+					case <-stopWatch:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+			}()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if _, err := c.Apply(ctx, "example.yaml", threeLeaves(t, devs)); err != nil {
@@ -152,6 +171,16 @@ func TestReconcileMemoryBounds(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				t.Fatalf("%d reconciles held the budget at once (ReconcileMemory %d; last seen %v)", got, tc.memory, maps.Clone(holding))
+			}
+			close(stopWatch)
+			<-watched
+			if got := sawQueued.Load(); got != (tc.memory > 0) {
+				t.Errorf("a device reported queued: %v, want %v", got, tc.memory > 0)
+			}
+			for _, st := range c.Devices() {
+				if st.Queued {
+					t.Errorf("%s still queued once every device is in sync", st.Name)
+				}
 			}
 			// A reconcile reports the device in sync, then gives its
 			// share back.

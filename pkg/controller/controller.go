@@ -142,6 +142,9 @@ type DeviceStatus struct {
 	// FlowLog is whether the device reports allowed flows too (flows.go),
 	// in DenialLog's terms.
 	FlowLog string `json:"flow_log,omitempty"`
+	// Queued is set while the device's full reconcile waits for its share
+	// of the reconcile budget (Config.ReconcileMemory).
+	Queued bool `json:"queued,omitempty"`
 }
 
 // Controller runs the devices of one node.

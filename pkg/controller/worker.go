@@ -424,7 +424,8 @@ func (w *worker) takeBudget(ctx context.Context) (release func(), err error) {
 	}
 	w.c.mu.Unlock()
 	lease := w.c.budget.lease
-	release, err = w.c.budget.acquire(ctx, entries, func() {
+	queued := func(q bool) { w.update(func(st *DeviceStatus) { st.Queued = q }) }
+	release, err = w.c.budget.acquire(ctx, entries, queued, func() {
 		w.c.log.Warn("reconcile still writing after its lease on the reconcile budget; its share is given back",
 			"device", w.dev.Name, "entries", entries, "lease", lease)
 	})

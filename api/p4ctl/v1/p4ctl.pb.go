@@ -611,7 +611,11 @@ type DeviceStatus struct {
 	MasterEpoch uint64 `protobuf:"varint,16,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	// Whether the device reports allowed flows too (the flow log), in
 	// denial_log's terms.
-	FlowLog       string `protobuf:"bytes,17,opt,name=flow_log,json=flowLog,proto3" json:"flow_log,omitempty"`
+	FlowLog string `protobuf:"bytes,17,opt,name=flow_log,json=flowLog,proto3" json:"flow_log,omitempty"`
+	// The device's full reconcile is waiting for its share of the master's
+	// reconcile memory budget (--reconcile-memory-mib): other devices'
+	// reconciles hold it.
+	Queued        bool `protobuf:"varint,18,opt,name=queued,proto3" json:"queued,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -763,6 +767,13 @@ func (x *DeviceStatus) GetFlowLog() string {
 		return x.FlowLog
 	}
 	return ""
+}
+
+func (x *DeviceStatus) GetQueued() bool {
+	if x != nil {
+		return x.Queued
+	}
+	return false
 }
 
 type DevicesResponse struct {
@@ -4182,7 +4193,7 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"\x0eDevicesRequest\x12\x1f\n" +
 	"\vfrom_leader\x18\x01 \x01(\bR\n" +
 	"fromLeader\x12\x14\n" +
-	"\x05local\x18\x02 \x01(\bR\x05local\"\xeb\x04\n" +
+	"\x05local\x18\x02 \x01(\bR\x05local\"\x83\x05\n" +
 	"\fDeviceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1c\n" +
@@ -4206,7 +4217,8 @@ const file_p4ctl_v1_p4ctl_proto_rawDesc = "" +
 	"denial_log\x18\x0e \x01(\tR\tdenialLog\x12\x16\n" +
 	"\x06master\x18\x0f \x01(\tR\x06master\x12!\n" +
 	"\fmaster_epoch\x18\x10 \x01(\x04R\vmasterEpoch\x12\x19\n" +
-	"\bflow_log\x18\x11 \x01(\tR\aflowLog\x1a:\n" +
+	"\bflow_log\x18\x11 \x01(\tR\aflowLog\x12\x16\n" +
+	"\x06queued\x18\x12 \x01(\bR\x06queued\x1a:\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"W\n" +

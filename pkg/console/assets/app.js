@@ -120,7 +120,7 @@ function renderFabric(v) {
     onclick: () => showDevice(d.name)},
     h('td', {}, h('strong', {}, d.name), h('span', {class: 'labels'}, d.address)),
     h('td', {}, d.target), h('td', {}, d.master || '-'),
-    h('td', {}, yesno(d.connected)), h('td', {}, yesno(d.primary)), h('td', {}, yesno(d.in_sync)),
+    h('td', {}, yesno(d.connected)), h('td', {}, yesno(d.primary)), h('td', {}, yesno(d.in_sync), !d.in_sync && d.queued && ' (queued)'),
     h('td', {class: 'num'}, d.entries.toLocaleString()),
     h('td', {}, d.denial_log || '-'),
     h('td', {class: 'err'}, d.last_error || ''))));
